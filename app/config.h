@@ -1,0 +1,46 @@
+// Meridian's configuration: a TOML file (toml++) plus command-line flags (--listen, --zone,
+// --threads) and --set key=value overrides. Parsed and validated on the control thread at start-up
+// and on every reload; every error names the file, line and key.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "core/result.h"
+#include "server/listener.h"
+#include "server/pipeline.h"
+
+namespace meridian::app {
+
+struct ZoneConfig {
+  std::string name;  // absolute, with trailing dot
+  std::string file;  // resolved against the config file's directory
+};
+
+struct Config {
+  std::string source;  // the config file, or "" when running from flags only
+  server::ServerSettings server;
+  server::ProtocolSettings protocol;
+  std::vector<ZoneConfig> zones;
+  std::string control_socket;
+  std::string log_level = "info";
+};
+
+struct CommandLine {
+  std::string config_file;
+  std::vector<std::string> listen;
+  std::vector<std::string> zones;  // "name=path"
+  std::vector<std::string> sets;   // "key=value"
+  int threads = -1;
+};
+
+// Number of CPUs this process may run on (its affinity mask), so `taskset -c 0` means one worker.
+[[nodiscard]] unsigned allowedCpus();
+
+// Reads the file (if any), applies --set overrides and flags, validates.
+[[nodiscard]] Result<Config> loadConfig(const CommandLine& cmd);
+
+// The configuration keys, for `meridian --help` and docs/configuration.md.
+[[nodiscard]] const char* configKeysHelp();
+
+}  // namespace meridian::app

@@ -1,0 +1,64 @@
+// meridianctl: talks to a running meridian over its local control socket (control.socket).
+//   meridianctl [--socket PATH] reload|status|stop
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+int main(int argc, char** argv) {
+  std::string socket_path;
+  if (const char* env = std::getenv("MERIDIAN_SOCKET")) socket_path = env;
+  std::string command;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if ((a == "--socket" || a == "-s") && i + 1 < argc) {
+      socket_path = argv[++i];
+    } else if (a == "--help" || a == "-h") {
+      std::printf("usage: meridianctl [--socket PATH] reload|status|stop\n"
+                  "The socket is the server's control.socket (or $MERIDIAN_SOCKET).\n");
+      return 0;
+    } else if (command.empty() && a[0] != '-') {
+      command = a;
+    } else {
+      std::fprintf(stderr, "meridianctl: unexpected argument '%s'\n", a.c_str());
+      return 2;
+    }
+  }
+  if (command.empty()) {
+    std::fprintf(stderr, "meridianctl: no command (reload, status, stop)\n");
+    return 2;
+  }
+  if (socket_path.empty()) {
+    std::fprintf(stderr, "meridianctl: no control socket: pass --socket PATH or set MERIDIAN_SOCKET\n");
+    return 2;
+  }
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (socket_path.size() >= sizeof addr.sun_path) {
+    std::fprintf(stderr, "meridianctl: socket path too long\n");
+    return 2;
+  }
+  std::memcpy(addr.sun_path, socket_path.c_str(), socket_path.size() + 1);
+  if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    std::fprintf(stderr, "meridianctl: cannot connect to %s: %s\n", socket_path.c_str(), std::strerror(errno));
+    return 1;
+  }
+  const std::string line = command + "\n";
+  if (::write(fd, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
+    std::fprintf(stderr, "meridianctl: write failed: %s\n", std::strerror(errno));
+    return 1;
+  }
+  std::string reply;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(fd, buf, sizeof buf)) > 0) reply.append(buf, static_cast<size_t>(n));
+  ::close(fd);
+  std::fputs(reply.c_str(), stdout);
+  return reply.rfind("ok", 0) == 0 ? 0 : 1;
+}

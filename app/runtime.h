@@ -1,0 +1,60 @@
+// The control side of a running server: owns the configuration, loads zones, publishes the serving
+// snapshot, runs the data-plane workers, and handles SIGHUP/SIGTERM and the local control socket.
+// Everything here runs on the main thread's event loop; it is the only writer of snapshots.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <ctime>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "app/config.h"
+#include "core/snapshot.h"
+#include "server/listener.h"
+#include "server/pipeline.h"
+#include "zones/zone.h"
+
+namespace meridian::app {
+
+struct LoadReport {
+  int loaded = 0;     // zones (re)loaded from their files
+  int unchanged = 0;  // files not modified since the last load
+  int failed = 0;     // errors; the previous version (if any) keeps serving
+  std::string text() const;
+};
+
+class Runtime {
+ public:
+  Runtime(CommandLine cmd, Config config);
+  // Loads zones, binds sockets, serves until SIGTERM/SIGINT. Returns the process exit status.
+  int run();
+
+  // Re-reads configuration and zone files; a zone that fails keeps its previous version.
+  LoadReport reload();
+  [[nodiscard]] std::string status() const;
+
+ private:
+  struct LoadedZone {
+    std::shared_ptr<const zones::Zone> zone;
+    std::string file;
+    std::time_t mtime = 0;
+    off_t size = 0;
+    ino_t inode = 0;
+  };
+  LoadReport loadZones(const Config& config);
+  void publish();
+  void startControlSocket();
+
+  CommandLine cmd_;
+  Config config_;
+  std::map<std::string, LoadedZone> zones_;  // by origin
+  std::map<std::string, std::string> zone_errors_;
+  Published<server::ServingState> state_;
+  std::unique_ptr<server::Server> server_;
+  boost::asio::io_context io_;
+  std::time_t started_ = 0;
+  uint64_t reloads_ = 0;
+};
+
+}  // namespace meridian::app

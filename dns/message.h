@@ -1,0 +1,132 @@
+// DNS messages: parsing an incoming query in place (RFC 1035 §4.1, RFC 6891 EDNS0, RFC 7871 ECS,
+// RFC 8945 TSIG framing) and building a response into a caller-owned buffer with name compression.
+//
+// Both run on data-plane worker threads for every query: no allocation, no exceptions. The parser
+// checks every length before reading; anything malformed yields kFormErr (or kDrop when no reply may
+// be sent), never a crash.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "dns/name.h"
+#include "dns/wire.h"
+
+namespace meridian::dns {
+
+// RFC 7871 §6: the EDNS Client Subnet option.
+struct ClientSubnet {
+  bool present = false;
+  uint16_t family = 0;  // 1 = IPv4, 2 = IPv6
+  uint8_t source_prefix = 0;
+  uint8_t scope_prefix = 0;
+  uint8_t address[16] = {};
+};
+
+// The parts of a TSIG RR (RFC 8945 §4.2) needed to answer it.
+struct TsigInfo {
+  bool present = false;
+  NameBuf key_name;
+  NameBuf algorithm;
+  uint8_t time_signed[6] = {};
+  uint16_t fudge = 0;
+  uint16_t original_id = 0;
+};
+
+struct Query {
+  uint16_t id = 0;
+  uint16_t flags = 0;  // the second header word as received
+  uint8_t opcode = 0;
+  bool has_question = false;
+  NameBuf qname;        // as sent, letter case preserved (echoed in the question)
+  NameBuf qname_lower;  // lowercased copy used for lookups
+  uint16_t qtype = 0;
+  uint16_t qclass = 0;
+  size_t question_end = 0;  // offset just past the question in the packet
+
+  bool has_edns = false;
+  uint8_t edns_version = 0;
+  uint16_t udp_payload = 0;  // requester's payload size as sent
+  bool dnssec_ok = false;
+  bool nsid_requested = false;
+  ClientSubnet ecs;
+  TsigInfo tsig;
+};
+
+enum class ParseStatus {
+  kOk,
+  kDrop,     // no response may be sent (too short for a header, or a response, QR=1)
+  kFormErr,  // RFC 1035 §4.1.1: the name server was unable to interpret the query
+  kNotImp,   // an opcode this server does not implement
+};
+
+[[nodiscard]] ParseStatus parseQuery(const uint8_t* packet, size_t size, Query& query);
+
+// Builds a response in a fixed buffer. Sections are written in order (answer, authority,
+// additional); an RRset either fits whole or is rolled back (RFC 2181 §9: never a partial RRset).
+class ResponseWriter {
+ public:
+  // `limit` is the largest message the client accepts; `reserve` bytes at the end are kept free for
+  // the OPT and TSIG records written last.
+  void reset(uint8_t* buffer, size_t limit, size_t reserve);
+
+  // Header and question from the query (question echoed with the client's letter case).
+  void begin(const Query& query, bool echo_question);
+  void setRcode(uint16_t rcode);  // low 4 bits into the header; higher bits go into OPT
+  void setFlag(uint16_t bit, bool on);
+
+  enum class Section { kAnswer, kAuthority, kAdditional };
+
+  struct Mark {
+    size_t size;
+    uint16_t counts[3];
+    uint16_t entries;
+  };
+  [[nodiscard]] Mark mark() const;
+  void rollback(const Mark& m);
+
+  // Appends a compressed name; false when it does not fit (the caller rolls back).
+  [[nodiscard]] bool writeName(const uint8_t* name);
+  // Appends a pointer to the question name (the common owner), or the name itself if no question.
+  [[nodiscard]] bool writeQnamePointer();
+  [[nodiscard]] bool writeBytes(const void* data, size_t len);
+  [[nodiscard]] bool writeU16(uint16_t v);
+  [[nodiscard]] bool writeU32(uint32_t v);
+  [[nodiscard]] size_t size() const { return size_; }
+  [[nodiscard]] uint8_t* data() { return buf_; }
+  void countRecord(Section s) { ++counts_[static_cast<int>(s)]; }
+
+  // Writes the final section counts into the header and releases the reserve for OPT/TSIG.
+  void finishSections();
+  // Appends OPT (RFC 6891 §6.1.2) after the sections; `rcode` carries the extended rcode bits.
+  [[nodiscard]] bool writeOpt(uint16_t payload, uint16_t rcode, bool dnssec_ok, const uint8_t* nsid,
+                              size_t nsid_len, const ClientSubnet* ecs);
+  // Appends an unsigned TSIG RR carrying `error` (RFC 8945 §5.2: BADKEY/BADSIG replies).
+  [[nodiscard]] bool writeTsigError(const TsigInfo& tsig, uint16_t error);
+
+  [[nodiscard]] size_t limit() const { return limit_; }
+
+ private:
+  [[nodiscard]] bool matchesAt(const uint8_t* suffix, size_t offset) const;
+  void remember(size_t offset, uint8_t labels);
+
+  // Compression dictionary: offsets of label sequences already in the message. 96 entries cover any
+  // response that fits in 64 KiB in practice; beyond that names are written uncompressed.
+  static constexpr size_t kMaxEntries = 96;
+  struct Entry {
+    uint16_t offset;
+    uint8_t labels;
+  };
+
+  uint8_t* buf_ = nullptr;
+  size_t limit_ = 0;
+  size_t end_ = 0;  // limit_ - reserve while sections are written
+  size_t size_ = 0;
+  uint16_t counts_[3] = {0, 0, 0};
+  Entry entries_[kMaxEntries];
+  uint16_t entry_count_ = 0;
+  bool has_question_ = false;
+  size_t qname_offset_ = kHeaderSize;
+};
+
+}  // namespace meridian::dns

@@ -1,0 +1,303 @@
+#include "server/listener.h"
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ip/udp.hpp>
+#include <boost/asio/ip/v6_only.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <chrono>
+#include <cstring>
+#include <set>
+
+#include "core/log.h"
+
+namespace meridian::server {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+using asio::ip::udp;
+
+std::string ListenAddress::text() const {
+  if (address.is_v6()) return "[" + address.to_string() + "]:" + std::to_string(port);
+  return address.to_string() + ":" + std::to_string(port);
+}
+
+Result<ListenAddress> parseListenAddress(const std::string& text, uint16_t default_port) {
+  std::string host = text;
+  std::string port;
+  if (!text.empty() && text.front() == '[') {
+    const size_t close = text.find(']');
+    if (close == std::string::npos) return Error{"bad listen address '" + text + "': missing ']'"};
+    host = text.substr(1, close - 1);
+    if (close + 1 < text.size()) {
+      if (text[close + 1] != ':') return Error{"bad listen address '" + text + "'"};
+      port = text.substr(close + 2);
+    }
+  } else if (std::count(text.begin(), text.end(), ':') == 1) {
+    const size_t colon = text.find(':');
+    host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+  }
+  boost::system::error_code ec;
+  ListenAddress out;
+  out.address = asio::ip::make_address(host, ec);
+  if (ec) return Error{"bad listen address '" + text + "': '" + host + "' is not an IP address"};
+  out.port = default_port;
+  if (!port.empty()) {
+    char* end = nullptr;
+    const unsigned long p = std::strtoul(port.c_str(), &end, 10);
+    if (*end != '\0' || p > 65535) return Error{"bad listen address '" + text + "': bad port"};
+    out.port = static_cast<uint16_t>(p);
+  }
+  return out;
+}
+
+class Server::Worker {
+ public:
+  Worker(const Published<ServingState>& state, const ServerSettings& settings,
+         std::atomic<unsigned>& tcp_active)
+      : settings_(settings), handler_(state), tcp_active_(tcp_active) {}
+
+  Result<void> bind() {
+    for (const auto& la : settings_.listen) {
+      boost::system::error_code ec;
+      const bool v6 = la.address.is_v6();
+      auto u = std::make_unique<udp::socket>(io_);
+      u->open(v6 ? udp::v6() : udp::v4(), ec);
+      if (!ec && v6) u->set_option(asio::ip::v6_only(true), ec);
+      if (!ec) reusePort(u->native_handle());
+      if (!ec) u->bind(udp::endpoint(la.address, la.port), ec);
+      if (!ec) u->non_blocking(true, ec);
+      if (ec) return Error{"cannot listen on " + la.text() + " (UDP): " + ec.message()};
+      udp_.push_back(std::move(u));
+
+      auto a = std::make_unique<tcp::acceptor>(io_);
+      a->open(v6 ? tcp::v6() : tcp::v4(), ec);
+      if (!ec && v6) a->set_option(asio::ip::v6_only(true), ec);
+      if (!ec) a->set_option(tcp::acceptor::reuse_address(true), ec);
+      if (!ec) reusePort(a->native_handle());
+      if (!ec) a->bind(tcp::endpoint(la.address, la.port), ec);
+      if (!ec) a->listen(asio::socket_base::max_listen_connections, ec);
+      if (ec) return Error{"cannot listen on " + la.text() + " (TCP): " + ec.message()};
+      tcp_.push_back(std::move(a));
+    }
+    return {};
+  }
+
+  void run() {
+    for (auto& u : udp_) armUdp(*u);
+    for (auto& a : tcp_) asio::co_spawn(io_, acceptLoop(*a), asio::detached);
+    io_.run();
+  }
+
+  // Called from the control thread: close listening sockets and idle connections; run() returns
+  // once the last in-flight exchange is done.
+  void drain() {
+    asio::post(io_, [this] {
+      draining_ = true;
+      boost::system::error_code ec;
+      for (auto& u : udp_) u->close(ec);
+      for (auto& a : tcp_) a->close(ec);
+      for (auto* s : sessions_) s->cancel(ec);
+    });
+  }
+
+  [[nodiscard]] const Counters& counters() const { return handler_.counters(); }
+  [[nodiscard]] uint64_t tcpConnections() const { return tcp_accepted_.load(std::memory_order_relaxed); }
+
+ private:
+  static void reusePort(int fd) {
+    const int one = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  }
+
+  // Datagrams per recvmmsg/sendmmsg call: 32 amortises the syscall over a burst without holding
+  // replies back long; buffers hold the largest query we accept and the largest reply we send.
+  static constexpr int kBatch = 32;
+  static constexpr size_t kMaxQuery = 4096;
+  static constexpr size_t kMaxReply = 4096;
+  // Batches handled per readiness event before yielding to TCP work on the same loop.
+  static constexpr int kRoundsPerWake = 16;
+
+  struct UdpBuffers {
+    mmsghdr in_msgs[kBatch];
+    iovec in_iov[kBatch];
+    sockaddr_storage addrs[kBatch];
+    mmsghdr out_msgs[kBatch];
+    iovec out_iov[kBatch];
+    uint8_t in[kBatch][kMaxQuery];
+    uint8_t out[kBatch][kMaxReply];
+  };
+
+  void armUdp(udp::socket& s) {
+    s.async_wait(udp::socket::wait_read, [this, &s](const boost::system::error_code& ec) {
+      if (ec || draining_) return;
+      drainUdp(s.native_handle());
+      armUdp(s);
+    });
+  }
+
+  void drainUdp(int fd) {
+    UdpBuffers& b = *udp_buffers_;
+    for (int round = 0; round < kRoundsPerWake; ++round) {
+      for (int i = 0; i < kBatch; ++i) {
+        b.in_iov[i] = iovec{b.in[i], kMaxQuery};
+        std::memset(&b.in_msgs[i].msg_hdr, 0, sizeof(msghdr));
+        b.in_msgs[i].msg_hdr.msg_name = &b.addrs[i];
+        b.in_msgs[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
+        b.in_msgs[i].msg_hdr.msg_iov = &b.in_iov[i];
+        b.in_msgs[i].msg_hdr.msg_iovlen = 1;
+      }
+      const int n = ::recvmmsg(fd, b.in_msgs, kBatch, MSG_DONTWAIT, nullptr);
+      if (n <= 0) return;
+      int m = 0;
+      for (int i = 0; i < n; ++i) {
+        if (b.in_msgs[i].msg_hdr.msg_flags & MSG_TRUNC) continue;  // larger than any sane query
+        const size_t len =
+            handler_.handle(b.in[i], b.in_msgs[i].msg_len, b.out[m], kMaxReply, Transport::kUdp);
+        if (len == 0) continue;
+        b.out_iov[m] = iovec{b.out[m], len};
+        std::memset(&b.out_msgs[m].msg_hdr, 0, sizeof(msghdr));
+        b.out_msgs[m].msg_hdr.msg_name = &b.addrs[i];
+        b.out_msgs[m].msg_hdr.msg_namelen = b.in_msgs[i].msg_hdr.msg_namelen;
+        b.out_msgs[m].msg_hdr.msg_iov = &b.out_iov[m];
+        b.out_msgs[m].msg_hdr.msg_iovlen = 1;
+        ++m;
+      }
+      int sent = 0;
+      while (sent < m) {
+        const int r = ::sendmmsg(fd, b.out_msgs + sent, static_cast<unsigned>(m - sent), 0);
+        if (r <= 0) {
+          if (r < 0 && errno == EINTR) continue;
+          // A full socket buffer or an unreachable client: the reply is lost as UDP allows; skip
+          // the datagram that failed and carry on with the rest.
+          ++sent;
+          continue;
+        }
+        sent += r;
+      }
+      if (n < kBatch) return;
+    }
+  }
+
+  asio::awaitable<void> acceptLoop(tcp::acceptor& acceptor) {
+    for (;;) {
+      auto [ec, sock] = co_await acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
+      if (ec) {
+        if (ec == asio::error::operation_aborted || draining_) co_return;
+        continue;  // e.g. EMFILE: keep accepting once descriptors free up
+      }
+      if (tcp_active_.fetch_add(1) >= settings_.tcp_max_connections) {
+        tcp_active_.fetch_sub(1);
+        boost::system::error_code ignored;
+        sock.close(ignored);
+        continue;
+      }
+      tcp_accepted_.fetch_add(1, std::memory_order_relaxed);
+      asio::co_spawn(io_, session(std::move(sock)), asio::detached);
+    }
+  }
+
+  asio::awaitable<void> session(tcp::socket sock) {
+    using namespace asio::experimental::awaitable_operators;
+    struct Release {
+      Worker* w;
+      tcp::socket* s;
+      ~Release() {
+        w->tcp_active_.fetch_sub(1);
+        w->sessions_.erase(s);
+      }
+    } release{this, &sock};
+    sessions_.insert(&sock);
+    // One 64 KiB buffer each way per connection (RFC 1035 §4.2.2: messages up to 65535 octets).
+    auto in = std::make_unique<uint8_t[]>(dns::kMaxMessageSize);
+    auto out = std::make_unique<uint8_t[]>(dns::kMaxMessageSize + 2);
+    asio::steady_timer timer(io_);
+    const auto idle = std::chrono::milliseconds(settings_.tcp_idle_timeout_ms);
+    uint8_t prefix[2];
+    while (!draining_) {
+      timer.expires_after(idle);
+      auto r1 = co_await (asio::async_read(sock, asio::buffer(prefix, 2), asio::as_tuple(asio::use_awaitable)) ||
+                          timer.async_wait(asio::as_tuple(asio::use_awaitable)));
+      if (r1.index() != 0 || std::get<0>(std::get<0>(r1))) break;
+      const size_t len = dns::readU16(prefix);
+      if (len == 0) break;
+      timer.expires_after(idle);
+      auto r2 = co_await (asio::async_read(sock, asio::buffer(in.get(), len), asio::as_tuple(asio::use_awaitable)) ||
+                          timer.async_wait(asio::as_tuple(asio::use_awaitable)));
+      if (r2.index() != 0 || std::get<0>(std::get<0>(r2))) break;
+      const size_t n = handler_.handle(in.get(), len, out.get() + 2, dns::kMaxMessageSize, Transport::kTcp);
+      if (n == 0) continue;
+      dns::writeU16(out.get(), static_cast<uint16_t>(n));
+      auto [wec, written] =
+          co_await asio::async_write(sock, asio::buffer(out.get(), n + 2), asio::as_tuple(asio::use_awaitable));
+      if (wec) break;
+    }
+    boost::system::error_code ignored;
+    sock.shutdown(tcp::socket::shutdown_both, ignored);
+    sock.close(ignored);
+  }
+
+  const ServerSettings& settings_;
+  asio::io_context io_{1};
+  QueryHandler handler_;
+  std::atomic<unsigned>& tcp_active_;
+  std::atomic<uint64_t> tcp_accepted_{0};
+  std::vector<std::unique_ptr<udp::socket>> udp_;
+  std::vector<std::unique_ptr<tcp::acceptor>> tcp_;
+  std::set<tcp::socket*> sessions_;
+  bool draining_ = false;
+  std::unique_ptr<UdpBuffers> udp_buffers_ = std::make_unique<UdpBuffers>();
+};
+
+Server::Server(const Published<ServingState>& state, ServerSettings settings)
+    : state_(state), settings_(std::move(settings)) {}
+
+Server::~Server() { stop(); }
+
+Result<void> Server::start() {
+  for (unsigned i = 0; i < settings_.threads; ++i) {
+    auto w = std::make_unique<Worker>(state_, settings_, tcp_active_);
+    auto r = w->bind();
+    if (!r) {
+      workers_.clear();
+      return r;
+    }
+    workers_.push_back(std::move(w));
+  }
+  for (auto& w : workers_) threads_.emplace_back([wp = w.get()] { wp->run(); });
+  return {};
+}
+
+void Server::stop() {
+  for (auto& w : workers_) w->drain();
+  for (auto& t : threads_) {
+    if (t.joinable()) t.join();
+  }
+  threads_.clear();
+}
+
+CounterTotals Server::totals() const {
+  CounterTotals t;
+  for (const auto& w : workers_) {
+    const Counters& c = w->counters();
+    t.queries += c.queries.load(std::memory_order_relaxed);
+    t.dropped += c.dropped.load(std::memory_order_relaxed);
+    t.truncated += c.truncated.load(std::memory_order_relaxed);
+    for (size_t i = 0; i < 24; ++i) t.rcodes[i] += c.rcodes[i].load(std::memory_order_relaxed);
+    t.tcp_connections += w->tcpConnections();
+  }
+  return t;
+}
+
+}  // namespace meridian::server

@@ -1,0 +1,69 @@
+// The network side of the data plane (RFC 1035 §4.2, RFC 7766): one worker thread per core, each
+// with its own Asio event loop, its own SO_REUSEPORT UDP socket and TCP acceptor per listen address,
+// and its own QueryHandler. UDP datagrams are read and answered in batches (recvmmsg/sendmmsg);
+// TCP connections are length-prefixed, may carry several queries, and close after an idle timeout.
+//
+// Created and stopped by the control thread (app/); the workers never touch shared mutable state
+// except the connection counter.
+#pragma once
+
+#include <atomic>
+#include <boost/asio/ip/address.hpp>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/result.h"
+#include "core/snapshot.h"
+#include "server/pipeline.h"
+
+namespace meridian::server {
+
+struct ListenAddress {
+  boost::asio::ip::address address;
+  uint16_t port = 0;
+  [[nodiscard]] std::string text() const;
+};
+
+// "127.0.0.1:53", "[::1]:53", "::1" (port 53), "0.0.0.0".
+[[nodiscard]] Result<ListenAddress> parseListenAddress(const std::string& text, uint16_t default_port = 53);
+
+struct ServerSettings {
+  std::vector<ListenAddress> listen;
+  unsigned threads = 1;
+  // RFC 7766 §6.2.3: servers should close idle connections; 10 s is Knot's default.
+  unsigned tcp_idle_timeout_ms = 10000;
+  // Across all workers; beyond it new connections are closed at once.
+  unsigned tcp_max_connections = 1000;
+};
+
+struct CounterTotals {
+  uint64_t queries = 0, dropped = 0, truncated = 0, tcp_connections = 0;
+  uint64_t rcodes[24] = {};
+};
+
+class Server {
+ public:
+  Server(const Published<ServingState>& state, ServerSettings settings);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds every socket of every worker; a failure (address in use, permission) is reported with the
+  // address and nothing keeps running.
+  [[nodiscard]] Result<void> start();
+  // Stops accepting, lets answered-in-progress TCP queries finish, joins the workers.
+  void stop();
+  [[nodiscard]] CounterTotals totals() const;
+
+ private:
+  class Worker;
+  const Published<ServingState>& state_;
+  ServerSettings settings_;
+  std::atomic<unsigned> tcp_active_{0};
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace meridian::server

@@ -1,0 +1,64 @@
+// The query pipeline: one incoming message in, one response (or nothing) out, on in-memory buffers.
+// Parses the query, applies the protocol rules that do not depend on zone data (opcodes, EDNS
+// version, TSIG, classes, transfers), picks the zone by longest match and asks zones::answer for
+// the sections, then adds EDNS (RFC 6891) and TSIG errors.
+//
+// One QueryHandler per worker thread; it owns its scratch Query and counters and reads the serving
+// snapshot through a Published<>::Reader, so the hot path takes no lock and allocates nothing.
+// Tests drive it directly with packets, without sockets.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "core/snapshot.h"
+#include "dns/message.h"
+#include "zones/zone.h"
+
+namespace meridian::server {
+
+struct ProtocolSettings {
+  // RFC 6891 §6.2.5 / DNS Flag Day 2020: 1232 avoids IP fragmentation on almost every path.
+  uint16_t max_udp_payload = 1232;
+  std::string nsid;  // RFC 5001 identifier; empty = not sent
+};
+
+// What the data plane reads; replaced whole on reload.
+struct ServingState {
+  zones::ZoneSet zones;
+  ProtocolSettings protocol;
+};
+
+enum class Transport { kUdp, kTcp };
+
+// Per-worker counters; summed by the control side on read (relaxed atomics, single writer).
+struct Counters {
+  std::atomic<uint64_t> queries{0};
+  std::atomic<uint64_t> dropped{0};
+  std::atomic<uint64_t> truncated{0};
+  std::array<std::atomic<uint64_t>, 24> rcodes{};
+  void add(std::atomic<uint64_t>& c) { c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed); }
+};
+
+class QueryHandler {
+ public:
+  explicit QueryHandler(const Published<ServingState>& state) : state_(state) {}
+
+  // Writes the response into out (capacity out_cap) and returns its length; 0 means no response.
+  [[nodiscard]] size_t handle(const uint8_t* in, size_t in_len, uint8_t* out, size_t out_cap,
+                              Transport transport);
+
+  [[nodiscard]] const Counters& counters() const { return counters_; }
+
+ private:
+  Published<ServingState>::Reader state_;
+  dns::Query query_;
+  dns::ResponseWriter writer_;
+  Counters counters_;
+};
+
+}  // namespace meridian::server

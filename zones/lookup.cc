@@ -1,0 +1,202 @@
+#include "zones/lookup.h"
+
+namespace meridian::zones {
+namespace {
+
+using dns::ResponseWriter;
+using Section = dns::ResponseWriter::Section;
+
+enum class Found { kExact, kWildcard, kNxDomain, kReferral };
+
+struct Location {
+  Found found;
+  uint32_t node;  // the answering node, or the cut for kReferral
+};
+
+// RFC 1034 §4.3.2 step 3 on one zone: exact match, delegation above the name, wildcard at the
+// closest encloser, or no such name.
+Location locate(const Zone& z, const uint8_t* name, size_t len, uint16_t qtype) {
+  uint32_t n = z.find(name, len);
+  if (n != kNone) {
+    const Node& node = z.node(n);
+    // DS is answered by the parent side of the cut (RFC 4035 §3.1.4.1).
+    if (node.cut != kNone && !(node.cut == n && qtype == dns::rrtype::kDS)) {
+      return {Found::kReferral, node.cut};
+    }
+    return {Found::kExact, n};
+  }
+  // Closest encloser: strip labels until a node exists; the apex always does.
+  const uint8_t* p = name;
+  size_t rest = len;
+  do {
+    const size_t step = 1u + p[0];
+    p += step;
+    rest -= step;
+    n = z.find(p, rest);
+  } while (n == kNone && rest > z.apexLength());
+  if (n == kNone) n = z.find(z.apex(), z.apexLength());
+  const Node& ce = z.node(n);
+  if (ce.cut != kNone) return {Found::kReferral, ce.cut};
+  if (ce.wildcard != kNone) return {Found::kWildcard, ce.wildcard};
+  return {Found::kNxDomain, n};
+}
+
+// Small fixed lists of RRsets whose targets feed the additional section.
+struct AdditionalSources {
+  static constexpr int kMax = 8;
+  const RRset* items[kMax];
+  int count = 0;
+  void add(const RRset* rs) {
+    if (rs->additional_count > 0 && count < kMax) items[count++] = rs;
+  }
+};
+
+bool putAdditional(const Zone& z, const AdditionalSources& sources, ResponseWriter& w) {
+  for (int i = 0; i < sources.count; ++i) {
+    const RRset* rs = sources.items[i];
+    for (uint32_t k = 0; k < rs->additional_count; ++k) {
+      const Node& t = z.node(z.additionalNode(rs->additional_begin + k));
+      for (uint16_t type : {dns::rrtype::kA, dns::rrtype::kAAAA}) {
+        const RRset* a = z.rrset(t, type);
+        if (a == nullptr) continue;
+        // Additional data is optional: stop quietly when it no longer fits (RFC 2181 §9).
+        if (!putRRset(z, *a, z.nodeName(t), w, Section::kAdditional)) return false;
+      }
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+bool putRRset(const Zone& z, const RRset& rs, const uint8_t* owner, ResponseWriter& w, Section s) {
+  const ResponseWriter::Mark start = w.mark();
+  size_t owner_at = 0;
+  for (uint32_t i = 0; i < rs.rr_count; ++i) {
+    const RR& rr = z.rr(rs.first_rr + i);
+    const uint8_t* rec = z.blob(rr.offset);
+    bool ok;
+    if (i == 0) {
+      owner_at = w.size();
+      ok = owner == nullptr ? w.writeQnamePointer() : w.writeName(owner);
+    } else if (owner_at < 0x4000) {
+      // Later records point at the first owner (or reuse its pointer).
+      const uint8_t* first = w.data() + owner_at;
+      ok = (first[0] & 0xC0) == 0xC0 ? w.writeBytes(first, 2)
+                                      : w.writeU16(static_cast<uint16_t>(0xC000 | owner_at));
+    } else {
+      ok = owner == nullptr ? w.writeQnamePointer() : w.writeName(owner);
+    }
+    if (!ok) {
+      w.rollback(start);
+      return false;
+    }
+    if (rr.name_count == 0) {
+      ok = w.writeBytes(rec, rr.length);
+    } else {
+      // Copy TYPE CLASS TTL, then RDATA with its names compressed, then fix RDLENGTH.
+      ok = w.writeBytes(rec, 8);
+      const size_t rdlen_at = w.size();
+      ok = ok && w.writeU16(0);
+      const uint8_t* rdata = rec + 10;
+      const size_t rdlen = rr.length - 10u;
+      size_t done = 0;
+      for (uint8_t k = 0; ok && k < rr.name_count; ++k) {
+        const size_t pos = rr.name_pos[k];
+        ok = w.writeBytes(rdata + done, pos - done) && w.writeName(rdata + pos);
+        done = pos + dns::wireLength(rdata + pos);
+      }
+      ok = ok && w.writeBytes(rdata + done, rdlen - done);
+      if (ok) dns::writeU16(w.data() + rdlen_at, static_cast<uint16_t>(w.size() - rdlen_at - 2));
+    }
+    if (!ok) {
+      w.rollback(start);
+      return false;
+    }
+    w.countRecord(s);
+  }
+  return true;
+}
+
+AnswerResult answer(const Zone& z, const dns::Query& q, ResponseWriter& w,
+                    const AnswerOptions& options) {
+  AnswerResult result;
+  const ResponseWriter::Mark empty = w.mark();
+  auto truncate = [&]() {
+    // Knot and NSD both answer an oversized reply with TC=1 and empty sections; the client
+    // retries over TCP.
+    w.rollback(empty);
+    result.truncated = true;
+    return result;
+  };
+
+  AdditionalSources additional;
+  const uint8_t* name = q.qname_lower.data;
+  size_t len = q.qname_lower.length;
+  const uint8_t* owner = nullptr;  // nullptr: the question name
+  uint32_t visited[kMaxCnameChain + 1];
+  int hops = 0;
+
+  for (;;) {
+    const Location loc = locate(z, name, len, q.qtype);
+    if (loc.found == Found::kReferral) {
+      // RFC 1034 §4.3.2 step 3b: a referral. Authoritative only if a CNAME led here.
+      result.authoritative = hops > 0;
+      const Node& cut = z.node(loc.node);
+      const RRset* ns = z.rrset(cut, dns::rrtype::kNS);
+      if (!putRRset(z, *ns, z.nodeName(cut), w, Section::kAuthority)) return truncate();
+      additional.add(ns);
+      break;
+    }
+    if (loc.found == Found::kNxDomain) {
+      result.rcode = dns::rcode::kNXDomain;  // RFC 6604: the rcode of the last name in the chain
+      if (!putRRset(z, z.negativeSoa(), z.apex(), w, Section::kAuthority)) return truncate();
+      break;
+    }
+    visited[hops] = loc.node;
+    const Node& node = z.node(loc.node);
+    const RRset* cname = z.rrset(node, dns::rrtype::kCNAME);
+    if (cname != nullptr && q.qtype != dns::rrtype::kCNAME) {
+      if (!putRRset(z, *cname, owner, w, Section::kAnswer)) return truncate();
+      const uint8_t* target = z.pooledName(cname->target_offset);
+      const size_t target_len = dns::wireLength(target);
+      // Follow the chain inside this zone only, as Knot does; stop at loops and at the limit.
+      if (!dns::isSubdomain(target, target_len, z.apex(), z.apexLength())) break;
+      if (hops == kMaxCnameChain) break;
+      const uint32_t next = z.find(target, target_len);
+      bool loop = false;
+      for (int k = 0; k <= hops; ++k) loop = loop || (next != kNone && visited[k] == next);
+      if (loop) break;
+      ++hops;
+      owner = z.pooledName(cname->target_offset);
+      name = target;
+      len = target_len;
+      continue;
+    }
+    if (q.qtype == dns::rrtype::kANY) {
+      // RFC 8482 §4.1: over UDP one RRset is enough; over TCP give them all.
+      const RRset* sets = z.rrsetsBegin(node);
+      const uint32_t count = options.tcp ? node.rrset_count : (node.rrset_count > 0 ? 1u : 0u);
+      for (uint32_t k = 0; k < count; ++k) {
+        if (!putRRset(z, sets[k], owner, w, Section::kAnswer)) return truncate();
+        additional.add(&sets[k]);
+      }
+      if (count == 0 && !putRRset(z, z.negativeSoa(), z.apex(), w, Section::kAuthority)) {
+        return truncate();
+      }
+      break;
+    }
+    const RRset* rs = z.rrset(node, q.qtype);
+    if (rs != nullptr) {
+      if (!putRRset(z, *rs, owner, w, Section::kAnswer)) return truncate();
+      additional.add(rs);
+    } else if (!putRRset(z, z.negativeSoa(), z.apex(), w, Section::kAuthority)) {
+      return truncate();  // NODATA (RFC 2308 §2.2)
+    }
+    break;
+  }
+  (void)putAdditional(z, additional, w);
+  return result;
+}
+
+}  // namespace meridian::zones

@@ -1,0 +1,126 @@
+// The in-memory zone: an immutable snapshot built once at load time and read, without locks, by every
+// worker thread. Records are pre-encoded in wire form at load (type, class, TTL, RDLENGTH, RDATA), so
+// answering is copying bytes plus name compression. Names are resolved to node indices at load:
+// delegation cuts, wildcard children and additional-section targets (RFC 1034 §4.3.2 step 6) are
+// precomputed per node or RRset, so a lookup is a few binary searches over a sorted array.
+//
+// Built by ZoneBuilder (zone_builder.h) on the control thread; published inside a ZoneSet.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "dns/name.h"
+#include "dns/wire.h"
+
+namespace meridian::zones {
+
+inline constexpr uint32_t kNone = 0xFFFFFFFFu;
+
+// One resource record, pre-encoded: blob[offset .. offset+length) = TYPE CLASS TTL RDLENGTH RDATA.
+struct RR {
+  uint32_t offset = 0;
+  uint16_t length = 0;
+  // Positions (relative to RDATA) of names that may be compressed (RFC 3597 §4); at most two (SOA).
+  uint8_t name_count = 0;
+  uint16_t name_pos[2] = {0, 0};
+};
+
+struct RRset {
+  uint16_t type = 0;
+  uint16_t rr_count = 0;
+  uint32_t first_rr = 0;
+  uint32_t ttl = 0;
+  // For NS/MX/SRV: nodes holding A/AAAA for the targets, added to the additional section.
+  uint32_t additional_begin = 0;
+  uint16_t additional_count = 0;
+  // For CNAME: the lowercase target name in the name pool (kNone otherwise).
+  uint32_t target_offset = kNone;
+};
+
+struct Node {
+  uint32_t name_offset = 0;  // lowercase wire owner name in the name pool
+  uint8_t name_length = 0;
+  uint8_t flags = 0;
+  uint16_t rrset_count = 0;
+  uint32_t rrset_begin = 0;
+  uint32_t cut = kNone;       // topmost delegation point at or above this node, kNone if none
+  uint32_t wildcard = kNone;  // the "*" child, if any (RFC 4592)
+
+  static constexpr uint8_t kApex = 1, kDelegation = 2;
+};
+
+class Zone {
+ public:
+  [[nodiscard]] const uint8_t* apex() const { return names_.data() + nodes_[apex_node_].name_offset; }
+  [[nodiscard]] size_t apexLength() const { return nodes_[apex_node_].name_length; }
+  [[nodiscard]] const std::string& origin() const { return origin_; }
+  [[nodiscard]] uint32_t serial() const { return serial_; }
+
+  // Exact lookup of a lowercase wire name; returns the node index or kNone.
+  [[nodiscard]] uint32_t find(const uint8_t* name, size_t length) const;
+
+  [[nodiscard]] const Node& node(uint32_t i) const { return nodes_[i]; }
+  [[nodiscard]] size_t nodeCount() const { return nodes_.size(); }
+  [[nodiscard]] const uint8_t* nodeName(const Node& n) const { return names_.data() + n.name_offset; }
+  [[nodiscard]] const RRset* rrset(const Node& n, uint16_t type) const {
+    for (uint32_t i = 0; i < n.rrset_count; ++i) {
+      if (rrsets_[n.rrset_begin + i].type == type) return &rrsets_[n.rrset_begin + i];
+    }
+    return nullptr;
+  }
+  [[nodiscard]] const RRset* rrsetsBegin(const Node& n) const { return &rrsets_[n.rrset_begin]; }
+  [[nodiscard]] const RR& rr(uint32_t i) const { return rrs_[i]; }
+  [[nodiscard]] const uint8_t* blob(uint32_t offset) const { return blob_.data() + offset; }
+  [[nodiscard]] uint32_t additionalNode(uint32_t i) const { return additional_[i]; }
+  [[nodiscard]] const uint8_t* pooledName(uint32_t offset) const { return names_.data() + offset; }
+
+  // The SOA for negative answers: TTL = min(SOA TTL, SOA MINIMUM) (RFC 2308 §3).
+  [[nodiscard]] const RRset& negativeSoa() const { return negative_soa_; }
+  [[nodiscard]] const RRset& soa() const { return *rrset(nodes_[apex_node_], dns::rrtype::kSOA); }
+  [[nodiscard]] size_t recordCount() const { return record_count_; }
+
+ private:
+  friend class ZoneBuilder;
+
+  std::string origin_;
+  uint32_t serial_ = 0;
+  uint32_t apex_node_ = 0;
+  size_t record_count_ = 0;
+  std::vector<Node> nodes_;  // sorted by name (length-then-bytes order, see find())
+  std::vector<RRset> rrsets_;
+  std::vector<RR> rrs_;
+  std::vector<uint8_t> blob_;
+  std::vector<uint8_t> names_;
+  std::vector<uint32_t> additional_;
+  RRset negative_soa_;
+};
+
+// All zones served, immutable; the longest-match zone for a name is found by exact lookups of the
+// name's suffixes (RFC 1034 §4.3.2 step 2).
+class ZoneSet {
+ public:
+  ZoneSet() = default;
+  explicit ZoneSet(std::vector<std::shared_ptr<const Zone>> zones);
+
+  // The zone with the longest apex that is equal to or above `name` (lowercase), or nullptr.
+  // `skip_exact` ignores a zone whose apex equals the name (DS is answered by the parent side).
+  [[nodiscard]] const Zone* findZone(const dns::NameBuf& name, bool skip_exact = false) const;
+  [[nodiscard]] const std::vector<std::shared_ptr<const Zone>>& zones() const { return zones_; }
+  [[nodiscard]] std::shared_ptr<const Zone> byOrigin(const std::string& origin) const;
+
+ private:
+  std::vector<std::shared_ptr<const Zone>> zones_;  // sorted like Zone's nodes, by apex
+};
+
+// Order of names inside a Zone and ZoneSet: any total order works for exact matching; comparing
+// lengths first makes most comparisons a single integer compare.
+[[nodiscard]] inline int compareNames(const uint8_t* a, size_t alen, const uint8_t* b, size_t blen) {
+  if (alen != blen) return alen < blen ? -1 : 1;
+  return std::memcmp(a, b, alen);
+}
+
+}  // namespace meridian::zones
