@@ -27,7 +27,7 @@ test-unit: build
 	cd $(BUILD) && ctest --output-on-failure -R unit
 
 test-asan: deps
-	cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DMERIDIAN_SANITIZE=ON
+	cmake --preset asan-ubsan
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 	cd $(ASAN_BUILD) && ctest --output-on-failure
 

@@ -92,7 +92,7 @@ const char* configKeysHelp() {
   server.nsid                 RFC 5001 name server identifier (default: none)
   server.tcp_idle_timeout_ms  idle TCP connections are closed after this (default 10000)
   server.tcp_max_connections  open TCP connections across all workers (default 1000)
-  control.socket              path of the local control socket for meridianctl (default: none)
+  control.socket              local control socket for meridianctl, relative to the config file (default: none)
   log.level                   debug, info, warning or error (default info)
   [[zone]] name, file         an authoritative zone and its RFC 1035 zone file
 )";
@@ -180,7 +180,8 @@ Result<Config> loadConfig(const CommandLine& cmd) {
         if (key != "socket") return Error{where(file, sv, "control." + key) + ": unknown key"};
         auto s = string(file, sv, "control.socket");
         if (!s) return s.error();
-        cfg.control_socket = *s;
+        std::filesystem::path sp(*s);
+        cfg.control_socket = sp.is_relative() ? (base / sp).lexically_normal().string() : *s;
       }
     } else if (section == "log") {
       if (!v.is_table()) return Error{where(file, v, "log") + " must be a table"};

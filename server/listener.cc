@@ -147,16 +147,28 @@ class Server::Worker {
     });
   }
 
+  // The message headers point at fixed per-slot buffers; set them up once.
+  static std::unique_ptr<UdpBuffers> makeUdpBuffers() {
+    auto b = std::make_unique<UdpBuffers>();
+    std::memset(b->in_msgs, 0, sizeof b->in_msgs);
+    std::memset(b->out_msgs, 0, sizeof b->out_msgs);
+    for (int i = 0; i < kBatch; ++i) {
+      b->in_iov[i] = iovec{b->in[i], kMaxQuery};
+      b->in_msgs[i].msg_hdr.msg_name = &b->addrs[i];
+      b->in_msgs[i].msg_hdr.msg_iov = &b->in_iov[i];
+      b->in_msgs[i].msg_hdr.msg_iovlen = 1;
+      b->out_msgs[i].msg_hdr.msg_iov = &b->out_iov[i];
+      b->out_msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+    return b;
+  }
+
   void drainUdp(int fd) {
     UdpBuffers& b = *udp_buffers_;
     for (int round = 0; round < kRoundsPerWake; ++round) {
       for (int i = 0; i < kBatch; ++i) {
-        b.in_iov[i] = iovec{b.in[i], kMaxQuery};
-        std::memset(&b.in_msgs[i].msg_hdr, 0, sizeof(msghdr));
-        b.in_msgs[i].msg_hdr.msg_name = &b.addrs[i];
         b.in_msgs[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
-        b.in_msgs[i].msg_hdr.msg_iov = &b.in_iov[i];
-        b.in_msgs[i].msg_hdr.msg_iovlen = 1;
+        b.in_msgs[i].msg_hdr.msg_flags = 0;
       }
       const int n = ::recvmmsg(fd, b.in_msgs, kBatch, MSG_DONTWAIT, nullptr);
       if (n <= 0) return;
@@ -167,11 +179,8 @@ class Server::Worker {
             handler_.handle(b.in[i], b.in_msgs[i].msg_len, b.out[m], kMaxReply, Transport::kUdp);
         if (len == 0) continue;
         b.out_iov[m] = iovec{b.out[m], len};
-        std::memset(&b.out_msgs[m].msg_hdr, 0, sizeof(msghdr));
         b.out_msgs[m].msg_hdr.msg_name = &b.addrs[i];
         b.out_msgs[m].msg_hdr.msg_namelen = b.in_msgs[i].msg_hdr.msg_namelen;
-        b.out_msgs[m].msg_hdr.msg_iov = &b.out_iov[m];
-        b.out_msgs[m].msg_hdr.msg_iovlen = 1;
         ++m;
       }
       int sent = 0;
@@ -257,7 +266,7 @@ class Server::Worker {
   std::vector<std::unique_ptr<tcp::acceptor>> tcp_;
   std::set<tcp::socket*> sessions_;
   bool draining_ = false;
-  std::unique_ptr<UdpBuffers> udp_buffers_ = std::make_unique<UdpBuffers>();
+  std::unique_ptr<UdpBuffers> udp_buffers_ = makeUdpBuffers();
 };
 
 Server::Server(const Published<ServingState>& state, ServerSettings settings)

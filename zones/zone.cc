@@ -5,12 +5,20 @@
 namespace meridian::zones {
 
 uint32_t Zone::find(const uint8_t* name, size_t length) const {
+  const uint64_t key = nameKey(name, length);
   size_t lo = 0;
   size_t hi = nodes_.size();
   while (lo < hi) {
     const size_t mid = lo + (hi - lo) / 2;
     const Node& n = nodes_[mid];
-    const int c = compareNames(names_.data() + n.name_offset, n.name_length, name, length);
+    int c;
+    if (n.name_length != length) {
+      c = n.name_length < length ? -1 : 1;
+    } else if (n.key != key) {
+      c = n.key < key ? -1 : 1;
+    } else {
+      c = length <= 8 ? 0 : std::memcmp(names_.data() + n.name_offset + 8, name + 8, length - 8);
+    }
     if (c == 0) return static_cast<uint32_t>(mid);
     if (c < 0) {
       lo = mid + 1;

@@ -42,6 +42,9 @@ struct RRset {
 };
 
 struct Node {
+  // The name's first 8 octets as a big-endian integer: binary search compares this (and the length)
+  // and only touches the name pool on a tie, saving most cache misses on large zones.
+  uint64_t key = 0;
   uint32_t name_offset = 0;  // lowercase wire owner name in the name pool
   uint8_t name_length = 0;
   uint8_t flags = 0;
@@ -116,8 +119,16 @@ class ZoneSet {
   std::vector<std::shared_ptr<const Zone>> zones_;  // sorted like Zone's nodes, by apex
 };
 
+// The search key of a name: its first 8 octets, big-endian, zero-padded.
+[[nodiscard]] inline uint64_t nameKey(const uint8_t* name, size_t len) {
+  uint64_t k = 0;
+  for (size_t i = 0; i < 8; ++i) k = (k << 8) | (i < len ? name[i] : 0u);
+  return k;
+}
+
 // Order of names inside a Zone and ZoneSet: any total order works for exact matching; comparing
-// lengths first makes most comparisons a single integer compare.
+// lengths first makes most comparisons a single integer compare. Equivalent to ordering by
+// (length, nameKey, remaining bytes).
 [[nodiscard]] inline int compareNames(const uint8_t* a, size_t alen, const uint8_t* b, size_t blen) {
   if (alen != blen) return alen < blen ? -1 : 1;
   return std::memcmp(a, b, alen);
