@@ -31,8 +31,11 @@ test-asan: deps
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 	cd $(ASAN_BUILD) && ctest --output-on-failure
 
-test-slow: build
-	$(PY) tests/fuzz/packet_fuzz.py --meridian $(BUILD)/meridian --iterations 200000
+test-slow: deps
+	cmake --preset fuzz
+	cmake --build build-fuzz -j $(JOBS) --target fuzz_query
+	mkdir -p build-fuzz/corpus
+	build-fuzz/tests/fuzz_query -max_total_time=600 build-fuzz/corpus tests/fuzz/corpus
 
 bench: build
 	$(PY) bench/run.py --meridian $(BUILD)/meridian
@@ -41,4 +44,4 @@ format:
 	clang-format -i $$(git ls-files '*.cc' '*.h')
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz build-tsan
