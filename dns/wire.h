@@ -36,7 +36,7 @@ inline constexpr uint8_t kQuery = 0, kIQuery = 1, kStatus = 2, kNotify = 4, kUpd
 
 namespace rcode {
 inline constexpr uint16_t kNoError = 0, kFormErr = 1, kServFail = 2, kNXDomain = 3, kNotImp = 4,
-                          kRefused = 5, kNotAuth = 9, kBadVers = 16, kBadSig = 16, kBadKey = 17,
+                          kRefused = 5, kYXDomain = 6, kNotAuth = 9, kBadVers = 16, kBadSig = 16, kBadKey = 17,
                           kBadTime = 18, kBadCookie = 23;
 }
 

@@ -1,12 +1,14 @@
 #include "zones/lookup.h"
 
+#include <cstring>
+
 namespace meridian::zones {
 namespace {
 
 using dns::ResponseWriter;
 using Section = dns::ResponseWriter::Section;
 
-enum class Found { kExact, kWildcard, kNxDomain, kReferral };
+enum class Found { kExact, kWildcard, kNxDomain, kReferral, kDname };
 
 struct Location {
   Found found;
@@ -37,6 +39,7 @@ Location locate(const Zone& z, const uint8_t* name, size_t len, uint16_t qtype) 
   if (n == kNone) n = z.find(z.apex(), z.apexLength());
   const Node& ce = z.node(n);
   if (ce.cut != kNone) return {Found::kReferral, ce.cut};
+  if (ce.flags & Node::kDname) return {Found::kDname, n};
   if (ce.wildcard != kNone) return {Found::kWildcard, ce.wildcard};
   return {Found::kNxDomain, n};
 }
@@ -64,6 +67,22 @@ bool putAdditional(const Zone& z, const AdditionalSources& sources, ResponseWrit
       }
     }
   }
+  return true;
+}
+
+// A CNAME made up at query time (RFC 6672 §3.2), TTL that of the DNAME.
+bool putSynthesizedCname(const uint8_t* owner, const uint8_t* target, uint32_t ttl, ResponseWriter& w) {
+  const ResponseWriter::Mark start = w.mark();
+  bool ok = owner == nullptr ? w.writeQnamePointer() : w.writeName(owner);
+  ok = ok && w.writeU16(dns::rrtype::kCNAME) && w.writeU16(dns::rrclass::kIN) && w.writeU32(ttl);
+  const size_t rdlen_at = w.size();
+  ok = ok && w.writeU16(0) && w.writeName(target);
+  if (!ok) {
+    w.rollback(start);
+    return false;
+  }
+  dns::writeU16(w.data() + rdlen_at, static_cast<uint16_t>(w.size() - rdlen_at - 2));
+  w.countRecord(Section::kAnswer);
   return true;
 }
 
@@ -135,6 +154,8 @@ AnswerResult answer(const Zone& z, const dns::Query& q, ResponseWriter& w,
   size_t len = q.qname_lower.length;
   const uint8_t* owner = nullptr;  // nullptr: the question name
   uint32_t visited[kMaxCnameChain + 1];
+  // Names synthesized from DNAMEs; two buffers because the next owner is the previous target.
+  uint8_t synth[2][dns::kMaxNameLength];
   int hops = 0;
 
   for (;;) {
@@ -147,6 +168,31 @@ AnswerResult answer(const Zone& z, const dns::Query& q, ResponseWriter& w,
       if (!putRRset(z, *ns, z.nodeName(cut), w, Section::kAuthority)) return truncate();
       additional.add(ns);
       break;
+    }
+    if (loc.found == Found::kDname) {
+      // RFC 6672 §3.2: the DNAME, then a CNAME from the current name to the rewritten name.
+      const Node& dnode = z.node(loc.node);
+      const RRset* dname = z.rrset(dnode, dns::rrtype::kDNAME);
+      if (!putRRset(z, *dname, z.nodeName(dnode), w, Section::kAnswer)) return truncate();
+      const uint8_t* target = z.pooledName(dname->target_offset);
+      const size_t target_len = dns::wireLength(target);
+      const size_t prefix_len = len - dnode.name_length;
+      if (prefix_len + target_len > dns::kMaxNameLength) {
+        result.rcode = dns::rcode::kYXDomain;  // §2.2: the rewritten name would be too long
+        break;
+      }
+      uint8_t* next = synth[hops & 1];
+      std::memcpy(next, name, prefix_len);
+      std::memcpy(next + prefix_len, target, target_len);
+      if (!putSynthesizedCname(owner, next, dname->ttl, w)) return truncate();
+      if (hops == kMaxCnameChain || !dns::isSubdomain(next, prefix_len + target_len, z.apex(), z.apexLength())) {
+        break;
+      }
+      ++hops;
+      owner = next;
+      name = next;
+      len = prefix_len + target_len;
+      continue;
     }
     if (loc.found == Found::kNxDomain) {
       result.rcode = dns::rcode::kNXDomain;  // RFC 6604: the rcode of the last name in the chain

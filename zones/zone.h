@@ -37,7 +37,7 @@ struct RRset {
   // For NS/MX/SRV: nodes holding A/AAAA for the targets, added to the additional section.
   uint32_t additional_begin = 0;
   uint16_t additional_count = 0;
-  // For CNAME: the lowercase target name in the name pool (kNone otherwise).
+  // For CNAME and DNAME: the lowercase target name in the name pool (kNone otherwise).
   uint32_t target_offset = kNone;
 };
 
@@ -53,7 +53,7 @@ struct Node {
   uint32_t cut = kNone;       // topmost delegation point at or above this node, kNone if none
   uint32_t wildcard = kNone;  // the "*" child, if any (RFC 4592)
 
-  static constexpr uint8_t kApex = 1, kDelegation = 2;
+  static constexpr uint8_t kApex = 1, kDelegation = 2, kDname = 4;
 };
 
 class Zone {

@@ -185,6 +185,14 @@ Result<std::shared_ptr<const Zone>> ZoneBuilder::build(std::vector<std::string>&
         has_other = true;
         other_where = first_where;
       }
+      if (type == dns::rrtype::kDNAME) {
+        // RFC 6672 §2.4: one DNAME per owner; names below it are rewritten, not looked up.
+        if (rs.rr_count > 1) return Error{first_where + ": more than one DNAME at " + text(owner)};
+        node.flags |= Node::kDname;
+        const std::string target = lowerName(z.blob_.data() + z.rrs_[rs.first_rr].offset + 10);
+        rs.target_offset = static_cast<uint32_t>(z.names_.size());
+        z.names_.insert(z.names_.end(), target.begin(), target.end());
+      }
       if (type == dns::rrtype::kSOA && owner != apex) {
         return Error{first_where + ": SOA record at " + text(owner) + " is not at the zone apex " +
                      z.origin_};

@@ -41,6 +41,9 @@ ns.child A    192.0.2.70
 sec      NS   ns1.example.net.
 sec      DS   12345 8 2 49FD46E6C4B45C55D4AC69CBD3CD34AC1AFE51DE58C79AD4B8F1C7E2B7A5B5C5
 _sip._udp SRV 0 5 5060 www
+olddn    DNAME new.example.com.
+host.new A    192.0.2.99
+away     DNAME example.org.
 )";
 
 const char* kChild = R"(
@@ -125,6 +128,16 @@ TEST_CASE("authoritative answers (RFC 1034 4.3.2, RFC 2308, RFC 4592)") {
       {"x.child.example.com.", rr::kA, 3, true, {},
        {"child.example.com. 60 IN SOA ns.child.example.com. hostmaster.child.example.com. 7 3600 600 86400 60"}},
       {"www.example.org.", rr::kA, 5, false, {}, {}},
+      {"host.olddn.example.com.", rr::kA, 0, true,
+       {"olddn.example.com. 3600 IN DNAME new.example.com.",
+        "host.olddn.example.com. 3600 IN CNAME host.new.example.com.",
+        "host.new.example.com. 3600 IN A 192.0.2.99"}, {}},
+      {"gone.olddn.example.com.", rr::kA, 3, true,
+       {"olddn.example.com. 3600 IN DNAME new.example.com.",
+        "gone.olddn.example.com. 3600 IN CNAME gone.new.example.com."}, {kSoaNeg}},
+      {"x.away.example.com.", rr::kA, 0, true,
+       {"away.example.com. 3600 IN DNAME example.org.", "x.away.example.com. 3600 IN CNAME x.example.org."}, {}},
+      {"olddn.example.com.", rr::kDNAME, 0, true, {"olddn.example.com. 3600 IN DNAME new.example.com."}, {}},
       {"example.com.", rr::kANY, 0, true, {"example.com. 3600 IN NS ns1.example.com.",
                                            "example.com. 3600 IN NS ns2.example.net."}, {}},
   };
