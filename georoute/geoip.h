@@ -1,0 +1,80 @@
+// GeoIP2 / GeoLite2 databases (.mmdb, through libmaxminddb), opened and fully checked on the control
+// thread, then read by DNS workers without locks. Opening walks the whole search tree once: every
+// node must be well-formed and every data record must decode, so a corrupt file is refused at load
+// (the previous database keeps serving) instead of failing per query. The distinct data records
+// are decoded at that point into compact Locations, so a query is one tree walk plus a binary
+// search, with no allocation and no string work.
+#pragma once
+
+#include <maxminddb.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/result.h"
+
+namespace meridian::georoute {
+
+// Two ASCII letters packed big-endian ('G'<<8|'B'); 0 = unknown.
+[[nodiscard]] inline uint16_t packCode(const char* s, size_t len) {
+  if (len != 2) return 0;
+  return static_cast<uint16_t>((static_cast<uint8_t>(s[0]) << 8) | static_cast<uint8_t>(s[1]));
+}
+[[nodiscard]] std::string unpackCode(uint16_t code);
+
+inline constexpr uint32_t kNoName = 0xFFFFFFFFu;
+
+struct Location {
+  uint16_t continent = 0;     // "EU"
+  uint16_t country = 0;       // "GB"
+  uint32_t subdivision = 0;   // first subdivision ISO code (up to 3 chars), packed; 0 = none
+  uint32_t asn = 0;           // autonomous_system_number, 0 = none
+  uint32_t region_name = kNoName;  // index into GeoDatabase::regionNames() ("meridian_region")
+  bool has_coords = false;
+  double latitude = 0;
+  double longitude = 0;
+};
+
+[[nodiscard]] uint32_t packSubdivision(const char* s, size_t len);
+[[nodiscard]] std::string unpackSubdivision(uint32_t code);
+
+struct GeoResult {
+  bool found = false;
+  uint8_t prefix = 0;  // length of the network that decided the answer, in the client's family
+  const Location* location = nullptr;
+};
+
+class GeoDatabase {
+ public:
+  ~GeoDatabase();
+  GeoDatabase(const GeoDatabase&) = delete;
+  GeoDatabase& operator=(const GeoDatabase&) = delete;
+
+  // Opens and validates; errors are "path: what is wrong".
+  [[nodiscard]] static Result<std::shared_ptr<const GeoDatabase>> open(const std::string& path);
+
+  // `address` is 4 or 16 octets. Thread-safe, no allocation.
+  [[nodiscard]] GeoResult lookup(const uint8_t* address, bool ipv6) const;
+
+  [[nodiscard]] const std::string& path() const { return path_; }
+  [[nodiscard]] const std::string& type() const { return type_; }
+  [[nodiscard]] uint64_t buildEpoch() const { return build_epoch_; }
+  [[nodiscard]] size_t recordCount() const { return offsets_.size(); }
+  [[nodiscard]] const std::vector<std::string>& regionNames() const { return region_names_; }
+  [[nodiscard]] std::string describe(const Location& l) const;
+
+ private:
+  GeoDatabase() = default;
+  MMDB_s mmdb_{};
+  bool open_ = false;
+  std::string path_;
+  std::string type_;
+  uint64_t build_epoch_ = 0;
+  std::vector<uint32_t> offsets_;     // sorted data-section offsets of the distinct records
+  std::vector<Location> locations_;   // parallel to offsets_
+  std::vector<std::string> region_names_;
+};
+
+}  // namespace meridian::georoute
