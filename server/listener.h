@@ -31,7 +31,7 @@ struct ListenAddress {
 
 struct ServerSettings {
   std::vector<ListenAddress> listen;
-  unsigned threads = 1;
+  unsigned threads = 0;  // 0 = CPUs in the affinity mask (resolved by app/config)
   // RFC 7766 §6.2.3: servers should close idle connections; 10 s is Knot's default.
   unsigned tcp_idle_timeout_ms = 10000;
   // Across all workers; beyond it new connections are closed at once.
@@ -45,7 +45,8 @@ struct CounterTotals {
 
 class Server {
  public:
-  Server(const Published<ServingState>& state, ServerSettings settings);
+  Server(const Published<ServingState>& state, ServerSettings settings,
+         const Published<healthcheck::StateTable>* health = nullptr);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
@@ -60,6 +61,7 @@ class Server {
  private:
   class Worker;
   const Published<ServingState>& state_;
+  const Published<healthcheck::StateTable>* health_;
   ServerSettings settings_;
   std::atomic<unsigned> tcp_active_{0};
   std::vector<std::unique_ptr<Worker>> workers_;

@@ -1,0 +1,1873 @@
+#!/usr/bin/python3
+"""Integration test: the real meridian binary on loopback, queried by real clients.
+
+Starts `meridian` (and talks to it with `meridianctl`) using zone files and
+configurations written to a temporary directory, on free loopback ports, and
+checks it with dig, kdig, dnspython and hand-built packets on raw UDP/TCP
+sockets:
+
+  1. answers      A, MX + additional, NXDOMAIN/NODATA + SOA, REFUSED, CNAME chain,
+                  wildcard, referral with glue, ANY, AXFR; UDP and TCP; 0x20 case echo
+  2. edns         RFC 6891 / RFC 8906 / ISC EDNS-compliance style checks, NSID, ECS,
+                  truncation and payload limits, unknown TSIG key
+  3. malformed    malformed packets over UDP and TCP, then a seeded random/mutation
+                  fuzz; the server must stay up and keep answering
+  4. tcp          RFC 7766: pipelining, split writes, idle timeout, partial and
+                  zero-length messages
+  5. listen       IPv6 [::1], several --listen addresses, --threads, CPU affinity
+  6. config       --config, SIGHUP and `meridianctl reload/status/stop`, broken zone
+                  keeps the old version, `meridian check`, config errors, --set, SIGTERM
+
+Usage: run.py --meridian PATH --meridianctl PATH [--verbose] [--only SECTION ...]
+
+Exits 0 when every check passed, 1 otherwise (the failed checks are listed at
+the end).  Uses only the Python standard library and dnspython (Debian
+python3-dnspython); dig and kdig are used when installed (skipped otherwise).
+"""
+
+import argparse
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+
+import dns.edns
+import dns.flags
+import dns.message
+import dns.query
+import dns.rcode
+import dns.rdatatype
+import dns.tsig
+import dns.tsigkeyring
+
+TIMEOUT = 3.0          # per query (generous: the machine may be busy compiling)
+START_TIMEOUT = 10.0   # until the "ready:" log line
+STOP_TIMEOUT = 5.0     # SIGTERM -> exit
+IDLE_MS = 500          # server.tcp_idle_timeout_ms of the main server
+
+# ---------------------------------------------------------------------------
+# test bookkeeping
+
+
+class Results:
+    def __init__(self, verbose):
+        self.verbose = verbose
+        self.section = "-"
+        self.total = 0
+        self.failed = []
+        self.skipped = []
+        self.per_section = {}
+
+    def begin(self, name):
+        self.section = name
+        self.per_section.setdefault(name, [0, 0])
+        log(f"== {name}")
+
+    def check(self, name, cond, detail=""):
+        self.total += 1
+        stats = self.per_section.setdefault(self.section, [0, 0])
+        stats[0] += 1
+        if cond:
+            if self.verbose:
+                log(f"   ok   {name}")
+            return True
+        stats[1] += 1
+        self.failed.append((self.section, name, detail))
+        log(f"   FAIL {name}" + (f": {detail}" if detail else ""))
+        return False
+
+    def skip(self, name, why):
+        self.skipped.append((self.section, name, why))
+        log(f"   SKIP {name}: {why}")
+
+
+def log(msg):
+    print(msg, flush=True)
+
+
+def short(x, n=300):
+    s = repr(x) if not isinstance(x, str) else x
+    return s if len(s) <= n else s[:n] + "..."
+
+
+# ---------------------------------------------------------------------------
+# processes and ports
+
+
+class Ctx:
+    def __init__(self, args, tmp, results):
+        self.meridian = args.meridian
+        self.meridianctl = args.meridianctl
+        self.tmp = tmp
+        self.r = results
+        self.servers = []
+        self.ports = set()
+        self.have_v6 = v6_available()
+        self.main = None   # the main server (sections 1-4)
+        self.main_addr = None
+
+
+def v6_available():
+    if not socket.has_ipv6:
+        return False
+    try:
+        s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        try:
+            s.bind(("::1", 0))
+        finally:
+            s.close()
+        return True
+    except OSError:
+        return False
+
+
+def pick_port(ctx, host="127.0.0.1"):
+    """A port free for both TCP and UDP on host."""
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    for _ in range(200):
+        t = socket.socket(fam, socket.SOCK_STREAM)
+        try:
+            t.bind((host, 0))
+            port = t.getsockname()[1]
+            if port in ctx.ports:
+                continue
+            u = socket.socket(fam, socket.SOCK_DGRAM)
+            try:
+                u.bind((host, port))
+            except OSError:
+                continue
+            finally:
+                u.close()
+            ctx.ports.add(port)
+            return port
+        finally:
+            t.close()
+    raise RuntimeError("no free port")
+
+
+class Server:
+    """One meridian process; stdout+stderr go to a log file in the temp dir."""
+
+    def __init__(self, ctx, label, args, cwd=None, prefix=()):
+        self.ctx = ctx
+        self.label = label
+        self.log_path = os.path.join(ctx.tmp, f"{label}.log")
+        self.logf = open(self.log_path, "wb")
+        self.argv = list(prefix) + [ctx.meridian] + list(args)
+        self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=self.logf,
+                                     stderr=subprocess.STDOUT, cwd=cwd or ctx.tmp)
+        self.pid = self.proc.pid
+        ctx.servers.append(self)
+
+    def log_text(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def wait_ready(self, timeout=START_TIMEOUT):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if "ready:" in self.log_text():
+                return True
+            if self.proc.poll() is not None:
+                return False
+            time.sleep(0.02)
+        return False
+
+    def ready_line(self):
+        for line in self.log_text().splitlines():
+            if "ready:" in line:
+                return line
+        return ""
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def signal(self, sig):
+        if self.alive():
+            os.kill(self.pid, sig)
+
+    def stop(self, timeout=STOP_TIMEOUT):
+        """SIGTERM by PID; returns (exit code or None if it had to be killed, seconds)."""
+        t0 = time.monotonic()
+        if self.proc.poll() is None:
+            os.kill(self.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.kill(self.pid, signal.SIGKILL)
+                self.proc.wait()
+                self.logf.close()
+                return None, time.monotonic() - t0
+        self.logf.close()
+        return self.proc.returncode, time.monotonic() - t0
+
+    def tail(self, n=15):
+        return "\n".join(self.log_text().splitlines()[-n:])
+
+
+def start_server(ctx, label, args, cwd=None, prefix=()):
+    srv = Server(ctx, label, args, cwd=cwd, prefix=prefix)
+    if not srv.wait_ready():
+        ctx.r.check(f"{label}: starts and logs 'ready:'", False,
+                    f"argv={srv.argv} exit={srv.proc.poll()} log:\n{srv.tail()}")
+        return None
+    return srv
+
+
+def run_tool(argv, timeout=15, **kw):
+    try:
+        p = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout, **kw)
+        return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
+    except subprocess.TimeoutExpired as e:
+        return None, (e.stdout or b"").decode("utf-8", "replace"), "TIMEOUT"
+
+
+# ---------------------------------------------------------------------------
+# wire helpers
+
+
+def wire_name(name):
+    """Uncompressed wire form of a dotted name, letter case preserved."""
+    out = b""
+    for label in name.rstrip(".").split("."):
+        if label:
+            b = label.encode()
+            out += bytes([len(b)]) + b
+    return out + b"\x00"
+
+
+def header(qid, flags=0x0000, qd=1, an=0, ns=0, ar=0):
+    return struct.pack("!HHHHHH", qid, flags, qd, an, ns, ar)
+
+
+def question(name, qtype=1, qclass=1):
+    return wire_name(name) + struct.pack("!HH", qtype, qclass)
+
+
+def edns_opt(code, data):
+    return struct.pack("!HH", code, len(data)) + data
+
+
+def opt_rr(payload=1232, ext_rcode=0, version=0, flags=0, options=b"", owner=b"\x00", rdlen=None):
+    if rdlen is None:
+        rdlen = len(options)
+    return owner + struct.pack("!HHBBHH", 41, payload, ext_rcode, version, flags, rdlen) + options
+
+
+def ecs_data(family, src, scope, addr):
+    return struct.pack("!HBB", family, src, scope) + addr
+
+
+def tsig_rr(keyname="unknown-key.", alg="hmac-sha256.", orig_id=0x1234):
+    mac = bytes(32)
+    rdata = (wire_name(alg) + struct.pack("!HIH", 0, int(time.time()), 300)
+             + struct.pack("!H", len(mac)) + mac + struct.pack("!HHH", orig_id, 0, 0))
+    return wire_name(keyname) + struct.pack("!HHIH", 250, 255, 0, len(rdata)) + rdata
+
+
+def skip_name(wire, off):
+    """Offset after the (possibly compressed) name at off."""
+    while True:
+        ln = wire[off]
+        if ln == 0:
+            return off + 1
+        if ln & 0xC0 == 0xC0:
+            return off + 2
+        off += 1 + ln
+
+
+def read_name(wire, off):
+    labels, hops = [], 0
+    while True:
+        ln = wire[off]
+        if ln == 0:
+            return ".".join(labels) + "."
+        if ln & 0xC0 == 0xC0:
+            off = ((ln & 0x3F) << 8) | wire[off + 1]
+            hops += 1
+            if hops > 50:
+                raise ValueError("loop")
+            continue
+        labels.append(wire[off + 1:off + 1 + ln].decode("latin-1"))
+        off += 1 + ln
+
+
+def raw_records(wire):
+    """[(section, name, type, class, ttl, rdata_bytes, rdata_offset)] of a reply."""
+    qd, an, ns, ar = struct.unpack("!HHHH", wire[4:12])
+    off = 12
+    for _ in range(qd):
+        off = skip_name(wire, off) + 4
+    out = []
+    for sec, cnt in (("answer", an), ("authority", ns), ("additional", ar)):
+        for _ in range(cnt):
+            name = read_name(wire, off)
+            off = skip_name(wire, off)
+            rtype, rclass, ttl, rdlen = struct.unpack("!HHIH", wire[off:off + 10])
+            off += 10
+            out.append((sec, name, rtype, rclass, ttl, wire[off:off + rdlen], off))
+            off += rdlen
+    return out
+
+
+def rcode_of(wire):
+    return wire[3] & 0x0F
+
+
+def hdr(wire):
+    qid, flags, qd, an, ns, ar = struct.unpack("!HHHHHH", wire[:12])
+    return dict(id=qid, qr=bool(flags & 0x8000), opcode=(flags >> 11) & 0xF, aa=bool(flags & 0x0400),
+                tc=bool(flags & 0x0200), rd=bool(flags & 0x0100), ra=bool(flags & 0x0080),
+                z=bool(flags & 0x0040), ad=bool(flags & 0x0020), cd=bool(flags & 0x0010),
+                rcode=flags & 0xF, qd=qd, an=an, ns=ns, ar=ar)
+
+
+def msg_options(m):
+    """[(code, data)] of a dnspython message's OPT, independent of the dnspython version."""
+    out = []
+    for o in m.options:
+        data = getattr(o, "data", None)
+        if data is None:
+            data = o.to_wire()
+        out.append((int(o.otype), bytes(data)))
+    return out
+
+
+# ---------------------------------------------------------------------------
+# transports
+
+
+def fam_of(addr):
+    return socket.AF_INET6 if ":" in addr[0] else socket.AF_INET
+
+
+def udp_exchange(addr, pkt, timeout=TIMEOUT, tries=2):
+    """Send pkt, return the first datagram whose ID matches (or None)."""
+    for _ in range(tries):
+        s = socket.socket(fam_of(addr), socket.SOCK_DGRAM)
+        try:
+            s.connect(addr)
+            s.send(pkt)
+            deadline = time.monotonic() + timeout
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                s.settimeout(left)
+                try:
+                    data = s.recv(65535)
+                except socket.timeout:
+                    break
+                except ConnectionRefusedError:
+                    return None
+                if len(pkt) >= 2 and data[:2] == pkt[:2]:
+                    return data
+        finally:
+            s.close()
+    return None
+
+
+def udp_silence(addr, bad, probe_id=0xBEEF):
+    """Send bad then a valid probe; return (probe answered, [other datagrams])."""
+    probe = header(probe_id) + question("www.example.com")
+    s = socket.socket(fam_of(addr), socket.SOCK_DGRAM)
+    others, seen = [], False
+    try:
+        s.connect(addr)
+        s.send(bad)
+        s.send(probe)
+        deadline = time.monotonic() + TIMEOUT
+        while time.monotonic() < deadline:
+            s.settimeout(max(0.01, deadline - time.monotonic()))
+            try:
+                data = s.recv(65535)
+            except socket.timeout:
+                break
+            if data[:2] == probe[:2] and not seen:
+                seen = True
+                deadline = time.monotonic() + 0.2   # grace for a late reply to `bad`
+            else:
+                others.append(data)
+    finally:
+        s.close()
+    return seen, others
+
+
+def tcp_connect(addr, timeout=TIMEOUT):
+    s = socket.socket(fam_of(addr), socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    s.connect(addr)
+    return s
+
+
+def frame(msg):
+    return struct.pack("!H", len(msg)) + msg
+
+
+def recv_exact(s, n):
+    """n bytes, or None on EOF/reset before n bytes."""
+    buf = b""
+    while len(buf) < n:
+        try:
+            chunk = s.recv(n - len(buf))
+        except (ConnectionResetError, BrokenPipeError):
+            return None
+        if not chunk:
+            return None
+        buf += chunk
+    return buf
+
+
+def tcp_read_msg(s):
+    """One length-prefixed message; None on EOF; raises socket.timeout."""
+    ln = recv_exact(s, 2)
+    if ln is None:
+        return None
+    (n,) = struct.unpack("!H", ln)
+    return recv_exact(s, n)
+
+
+def tcp_exchange(addr, pkt, timeout=TIMEOUT):
+    s = tcp_connect(addr, timeout)
+    try:
+        s.sendall(frame(pkt))
+        return tcp_read_msg(s)
+    except socket.timeout:
+        return None
+    finally:
+        s.close()
+
+
+def wait_closed(s, limit):
+    """Seconds until the peer closes s (EOF or reset), None if still open after limit.
+    Any data received before the close is returned too."""
+    t0 = time.monotonic()
+    data = b""
+    while True:
+        left = limit - (time.monotonic() - t0)
+        if left <= 0:
+            return None, data
+        s.settimeout(left)
+        try:
+            chunk = s.recv(65535)
+        except socket.timeout:
+            return None, data
+        except (ConnectionResetError, BrokenPipeError):
+            return time.monotonic() - t0, data
+        if not chunk:
+            return time.monotonic() - t0, data
+        data += chunk
+
+
+def ask(addr, q, tcp=False, timeout=TIMEOUT):
+    """dnspython message q -> (reply message or None, reply wire or None)."""
+    w = q.to_wire()
+    r = tcp_exchange(addr, w, timeout) if tcp else udp_exchange(addr, w, timeout)
+    if r is None:
+        return None, None
+    return dns.message.from_wire(r), r
+
+
+def query(name, rdtype="A", rdclass="IN", use_edns=None, payload=1232, ednsflags=0, options=None,
+          want_dnssec=False):
+    """A dnspython query.  EDNS is set up with Message.use_edns() directly, because
+    make_query() in dnspython 2.3 loses a non-zero EDNS version."""
+    q = dns.message.make_query(name, rdtype, rdclass)
+    if use_edns is None and (options or ednsflags or want_dnssec):
+        use_edns = 0
+    if use_edns is not None and use_edns is not False:
+        q.use_edns(edns=0 if use_edns is True else int(use_edns), ednsflags=ednsflags | (dns.flags.DO if want_dnssec else 0),
+                   payload=payload, options=options or [])
+    return q
+
+
+# ---------------------------------------------------------------------------
+# answer normalisation: dnspython messages and dig/kdig text output
+
+
+def norm_message(m):
+    def rrs(section):
+        out = set()
+        for rrset in section:
+            if rrset.rdtype == dns.rdatatype.OPT:
+                continue
+            for rd in rrset:
+                out.add((rrset.name.to_text().lower(), rrset.ttl,
+                         dns.rdatatype.to_text(rrset.rdtype), rd.to_text().lower()))
+        return out
+    return dict(rcode=dns.rcode.to_text(m.rcode()), flags=set(dns.flags.to_text(m.flags).lower().split()),
+                answer=rrs(m.answer), authority=rrs(m.authority), additional=rrs(m.additional),
+                qname=m.question[0].name.to_text() if m.question else None)
+
+
+def parse_dig(out):
+    """Parse dig or kdig text output into the same shape as norm_message."""
+    st = re.search(r"status: (\w+)", out)
+    fl = re.search(r";; [Ff]lags: ([^;]*);", out)
+    res = dict(rcode=st.group(1) if st else None,
+               flags=set(fl.group(1).lower().split()) if fl else set(),
+               answer=set(), authority=set(), additional=set(), qname=None)
+    cur = None
+    for line in out.splitlines():
+        m = re.match(r";; (\w+) SECTION:", line)
+        if m:
+            cur = m.group(1).lower()
+            continue
+        if not line.strip():
+            cur = None
+            continue
+        if cur == "question" and res["qname"] is None:
+            res["qname"] = line.lstrip("; \t").split()[0]
+            continue
+        if line.startswith(";") or cur not in ("answer", "authority", "additional"):
+            continue
+        parts = line.split()
+        if len(parts) < 4 or parts[3] == "OPT":
+            continue
+        try:
+            ttl = int(parts[1])
+        except ValueError:
+            continue
+        res[cur].add((parts[0].lower(), ttl, parts[3], " ".join(parts[4:]).lower()))
+    return res
+
+
+def mixcase(name):
+    """Deterministic 0x20 mixed case: wWw.ExAmPlE.cOm."""
+    out, up = [], False
+    for ch in name:
+        if ch.isalpha():
+            out.append(ch.upper() if up else ch.lower())
+            up = not up
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+# ---------------------------------------------------------------------------
+# zones
+
+SOA_NEG = ("example.com.", 300, "SOA", "ns1.example.com. hostmaster.example.com. 2024010101 7200 3600 1209600 300")
+
+
+def main_zone():
+    lines = [
+        "; example.com -- integration test zone",
+        "$ORIGIN example.com.",
+        "$TTL 3600",
+        "@\tIN\tSOA\tns1 hostmaster ( 2024010101 7200 3600 1209600 300 )",
+        "@\tIN\tNS\tns1",
+        "@\tIN\tNS\tns2",
+        "@\tIN\tA\t192.0.2.10",
+        "@\tIN\tMX\t10 mail",
+        "@\tIN\tMX\t20 mail2.example.net.",
+        "@\tIN\tTXT\t\"apex\"",
+        "ns1\tIN\tA\t192.0.2.1",
+        "ns1\tIN\tAAAA\t2001:db8::1",
+        "ns2\tIN\tA\t192.0.2.2",
+        "mail\tIN\tA\t192.0.2.20",
+        "mail\tIN\tAAAA\t2001:db8::20",
+        "www\tIN\tA\t192.0.2.30",
+        "www\tIN\tTXT\t\"hello\"",
+        "a\tIN\tCNAME\tb",
+        "b\tIN\tCNAME\tc.example.com.",
+        "c\tIN\tA\t192.0.2.50",
+        "*.wild\t600\tIN\tA\t192.0.2.60",
+        "explicit.wild\tIN\tA\t192.0.2.61",
+        "sub\tIN\tNS\tns1.sub",
+        "sub\tIN\tNS\tns.example.net.",
+        "ns1.sub\tIN\tA\t192.0.2.80",
+        "ns1.sub\tIN\tAAAA\t2001:db8::80",
+    ]
+    # big: > 512 octets, < 1232; huge: > 1232, < 4096
+    lines += [f"big\t300\tIN\tTXT\t\"big-record-{i:02d}\"" for i in range(40)]
+    lines += [f"huge\t300\tIN\tTXT\t\"huge-record-{i:02d}-padding-padding-padding-padding\"" for i in range(60)]
+    return "\n".join(lines) + "\n"
+
+
+def simple_zone(origin, serial, extra=()):
+    lines = [f"$ORIGIN {origin}.", "$TTL 300",
+             f"@ IN SOA ns1 hostmaster {serial} 7200 3600 1209600 60",
+             "@ IN NS ns1", "ns1 IN A 192.0.2.1", "www IN A 192.0.2.2"]
+    lines += list(extra)
+    return "\n".join(lines) + "\n"
+
+
+def write(path, text):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(text)
+
+
+# ---------------------------------------------------------------------------
+# 1. basic answers
+
+
+def answer_cases():
+    Z = "example.com."
+    return [
+        dict(label="A", name="www.example.com.", type="A", rcode="NOERROR", aa=True,
+             answer={("www.example.com.", 3600, "A", "192.0.2.30")}, authority=set()),
+        dict(label="MX + additional", name="example.com.", type="MX", rcode="NOERROR", aa=True,
+             answer={(Z, 3600, "MX", "10 mail.example.com."), (Z, 3600, "MX", "20 mail2.example.net.")},
+             authority=set(),
+             additional_has={("mail.example.com.", 3600, "A", "192.0.2.20"),
+                             ("mail.example.com.", 3600, "AAAA", "2001:db8::20")}),
+        dict(label="NXDOMAIN", name="nope.example.com.", type="A", rcode="NXDOMAIN", aa=True,
+             answer=set(), authority={SOA_NEG}),
+        dict(label="NODATA", name="www.example.com.", type="AAAA", rcode="NOERROR", aa=True,
+             answer=set(), authority={SOA_NEG}),
+        dict(label="REFUSED outside zones", name="www.example.org.", type="A", rcode="REFUSED", aa=False,
+             answer=set(), authority=set()),
+        dict(label="CNAME chain", name="a.example.com.", type="A", rcode="NOERROR", aa=True,
+             answer={("a.example.com.", 3600, "CNAME", "b.example.com."),
+                     ("b.example.com.", 3600, "CNAME", "c.example.com."),
+                     ("c.example.com.", 3600, "A", "192.0.2.50")}, authority=set()),
+        dict(label="wildcard", name="foo.wild.example.com.", type="A", rcode="NOERROR", aa=True,
+             answer={("foo.wild.example.com.", 600, "A", "192.0.2.60")}, authority=set()),
+        dict(label="explicit beside wildcard", name="explicit.wild.example.com.", type="A", rcode="NOERROR",
+             aa=True, answer={("explicit.wild.example.com.", 3600, "A", "192.0.2.61")}, authority=set()),
+        dict(label="referral", name="www.sub.example.com.", type="A", rcode="NOERROR", aa=False,
+             answer=set(),
+             authority={("sub.example.com.", 3600, "NS", "ns1.sub.example.com."),
+                        ("sub.example.com.", 3600, "NS", "ns.example.net.")},
+             additional_has={("ns1.sub.example.com.", 3600, "A", "192.0.2.80"),
+                             ("ns1.sub.example.com.", 3600, "AAAA", "2001:db8::80")}),
+    ]
+
+
+def compare(r, label, got, case, echo=None):
+    if got is None:
+        r.check(label, False, "no answer / unparsable output")
+        return
+    problems = []
+    if got["rcode"] != case["rcode"]:
+        problems.append(f"rcode {got['rcode']} != {case['rcode']}")
+    if ("aa" in got["flags"]) != case["aa"]:
+        problems.append(f"AA={'aa' in got['flags']} expected {case['aa']}")
+    if "tc" in got["flags"]:
+        problems.append("TC set")
+    if got["answer"] != case["answer"]:
+        problems.append(f"answer {sorted(got['answer'])} != {sorted(case['answer'])}")
+    if got["authority"] != case["authority"]:
+        problems.append(f"authority {sorted(got['authority'])} != {sorted(case['authority'])}")
+    missing = case.get("additional_has", set()) - got["additional"]
+    if missing:
+        problems.append(f"additional lacks {sorted(missing)} (has {sorted(got['additional'])})")
+    if echo is not None and got["qname"] != echo:
+        problems.append(f"question {got['qname']!r} != sent {echo!r} (0x20 case not echoed)")
+    r.check(label, not problems, "; ".join(problems))
+
+
+def section_answers(ctx):
+    r = ctx.r
+    host, port = ctx.main_addr
+    have_dig = shutil.which("dig") is not None
+    have_kdig = shutil.which("kdig") is not None
+    if not have_dig:
+        r.skip("dig", "dig not installed")
+    if not have_kdig:
+        r.skip("kdig", "kdig not installed")
+    for case in answer_cases():
+        qname = mixcase(case["name"])
+        for tcp in (False, True):
+            tr = "TCP" if tcp else "UDP"
+            # dnspython, through dns.query (a real client: checks ID and question)
+            q = query(qname, case["type"], use_edns=0)
+            try:
+                m = (dns.query.tcp if tcp else dns.query.udp)(q, host, port=port, timeout=TIMEOUT)
+                got = norm_message(m)
+                wire = m.to_wire()
+            except Exception as e:  # noqa: BLE001
+                got, wire = None, None
+                r.check(f"dnspython {tr} {case['label']}", False, f"{type(e).__name__}: {e}")
+            if got is not None:
+                compare(r, f"dnspython {tr} {case['label']} ({qname} {case['type']})", got, case, echo=qname)
+            # raw: the question bytes come back byte for byte (0x20)
+            qw = q.to_wire()
+            rw = tcp_exchange(ctx.main_addr, qw) if tcp else udp_exchange(ctx.main_addr, qw)
+            qlen = len(wire_name(qname)) + 4
+            r.check(f"raw {tr} {case['label']}: question echoed byte for byte",
+                    rw is not None and rw[12:12 + qlen] == qw[12:12 + qlen],
+                    f"sent {qw[12:12 + qlen]!r} got {rw[12:12 + qlen] if rw else None!r}")
+            if have_dig:
+                argv = ["dig", "-r", f"@{host}", "-p", str(port), qname, case["type"],
+                        "+tcp" if tcp else "+notcp", "+time=2", "+tries=2"]
+                rc, out, err = run_tool(argv)
+                got = parse_dig(out) if rc == 0 else None
+                if rc != 0:
+                    r.check(f"dig {tr} {case['label']}", False, f"rc={rc} {short(out + err)}")
+                else:
+                    compare(r, f"dig {tr} {case['label']}", got, case, echo=qname)
+            if have_kdig:
+                argv = ["kdig", f"@{host}", "-p", str(port), qname, case["type"],
+                        "+tcp" if tcp else "+notcp", "+time=2", "+retry=1"]
+                rc, out, err = run_tool(argv)
+                if rc != 0:
+                    r.check(f"kdig {tr} {case['label']}", False, f"rc={rc} {short(out + err)}")
+                else:
+                    # kdig prints names in lower case, so no 0x20 check here
+                    compare(r, f"kdig {tr} {case['label']}", parse_dig(out), case)
+
+    # ANY: one RRset over UDP (RFC 8482), every RRset over TCP
+    q = query("example.com.", "ANY")
+    m, _ = ask(ctx.main_addr, q)
+    types = sorted({dns.rdatatype.to_text(rr.rdtype) for rr in m.answer}) if m else None
+    r.check("ANY over UDP: exactly one RRset", m is not None and m.rcode() == 0 and len(m.answer) == 1,
+            f"answer types {types}")
+    m, _ = ask(ctx.main_addr, q, tcp=True)
+    types = {dns.rdatatype.to_text(rr.rdtype) for rr in m.answer} if m else set()
+    r.check("ANY over TCP: every RRset", {"SOA", "NS", "A", "MX", "TXT"} <= types, f"answer types {sorted(types)}")
+
+    # zone transfers, other classes, meta types
+    for t in ("AXFR", "IXFR"):
+        q = query("example.com.", t)
+        if t == "IXFR":
+            q = dns.message.make_query("example.com.", "IXFR")
+        m, _ = ask(ctx.main_addr, q, tcp=True)
+        r.check(f"{t} over TCP -> REFUSED", m is not None and m.rcode() == dns.rcode.REFUSED,
+                f"rcode {dns.rcode.to_text(m.rcode()) if m else None}")
+    m, _ = ask(ctx.main_addr, query("www.example.com.", "A", rdclass="CH"))
+    r.check("class CH -> REFUSED", m is not None and m.rcode() == dns.rcode.REFUSED,
+            f"rcode {dns.rcode.to_text(m.rcode()) if m else None}")
+    rw = udp_exchange(ctx.main_addr, header(0x4141) + question("www.example.com", qtype=41))
+    r.check("QTYPE OPT (meta) -> NOTIMP", rw is not None and rcode_of(rw) == 4,
+            f"rcode {rcode_of(rw) if rw else None}")
+
+    # a real client falling back to TCP on TC=1
+    if have_dig:
+        rc, out, err = run_tool(["dig", f"@{host}", "-p", str(port), "big.example.com", "TXT",
+                                 "+notcp", "+bufsize=512", "+time=2", "+tries=2"])
+        got = parse_dig(out)
+        r.check("dig: TC=1 at bufsize 512, retried over TCP, full RRset",
+                rc == 0 and "Truncated" in out and len(got["answer"]) == 40,
+                f"rc={rc} answers={len(got['answer'])} {short(out, 200)}")
+
+
+# ---------------------------------------------------------------------------
+# 2. EDNS
+
+
+def section_edns(ctx):
+    r = ctx.r
+    A = ctx.main_addr
+    www = "www.example.com."
+
+    def ok_answer(m):
+        return m is not None and m.rcode() == 0 and any(rr.rdtype == dns.rdatatype.A for rr in m.answer)
+
+    m, w = ask(A, query(www, use_edns=False))
+    r.check("plain query: NOERROR, answer, no OPT", ok_answer(m) and m.edns == -1,
+            f"{m.edns if m else None}")
+    r.check("plain query: AA=1, RA=0", m is not None and bool(m.flags & dns.flags.AA) and not m.flags & dns.flags.RA)
+
+    m, w = ask(A, query(www, use_edns=0))
+    r.check("EDNS0: answer with OPT version 0", ok_answer(m) and m.edns == 0, f"edns={m.edns if m else None}")
+    r.check("EDNS0: OPT payload = udp_max_payload (1232)", m is not None and m.payload == 1232,
+            f"payload={m.payload if m else None}")
+    r.check("EDNS0: no DO, no options echoed", m is not None and m.ednsflags == 0 and not m.options,
+            f"flags={m.ednsflags if m else None:#x} options={msg_options(m) if m else None}")
+
+    m, w = ask(A, query(www, use_edns=0, payload=512))
+    r.check("EDNS0 bufsize 512: answered", ok_answer(m) and m.edns == 0)
+
+    m, w = ask(A, query(www, use_edns=1))
+    r.check("EDNS version 1 -> BADVERS", m is not None and m.rcode() == dns.rcode.BADVERS,
+            f"rcode {dns.rcode.to_text(m.rcode()) if m else None}")
+    r.check("EDNS version 1 -> reply OPT version 0, no answer", m is not None and m.edns == 0 and not m.answer,
+            f"edns={m.edns if m else None} answer={m.answer if m else None}")
+
+    opt100 = dns.edns.GenericOption(100, b"\x01\x02\x03\x04")
+    m, w = ask(A, query(www, use_edns=0, options=[opt100]))
+    r.check("unknown option 100: answered", ok_answer(m) and m.edns == 0)
+    r.check("unknown option 100: not echoed", m is not None and all(c != 100 for c, _ in msg_options(m)),
+            f"{msg_options(m) if m else None}")
+
+    m, w = ask(A, query(www, use_edns=1, options=[opt100]))
+    r.check("EDNS1 + unknown option: BADVERS, option not echoed",
+            m is not None and m.rcode() == dns.rcode.BADVERS and all(c != 100 for c, _ in msg_options(m)))
+
+    m, w = ask(A, query(www, use_edns=0, ednsflags=0x0040))
+    r.check("unknown EDNS flag 0x0040: answered", ok_answer(m))
+    r.check("unknown EDNS flag 0x0040: not echoed", m is not None and m.ednsflags & 0x7FFF == 0,
+            f"reply ednsflags={m.ednsflags if m else 0:#06x}")
+
+    m, w = ask(A, query(www, use_edns=0, want_dnssec=True))
+    r.check("DO=1: answered, DO echoed", ok_answer(m) and bool(m.ednsflags & dns.flags.DO),
+            f"reply ednsflags={m.ednsflags if m else 0:#06x}")
+
+    m, w = ask(A, query(www, use_edns=0, ednsflags=0x0040, want_dnssec=True, options=[opt100]))
+    r.check("DO + unknown flag + unknown option: DO only", ok_answer(m) and m.ednsflags == dns.flags.DO
+            and not msg_options(m), f"{m.ednsflags if m else 0:#06x} {msg_options(m) if m else None}")
+
+    m, w = ask(A, query(www, use_edns=0), tcp=True)
+    r.check("EDNS over TCP: answered with OPT", ok_answer(m) and m.edns == 0)
+
+    # header flags, checked on the wire
+    for label, bits, expect in (("Z bit", 0x0040, dict(z=False)),
+                                ("AD", 0x0020, dict(ad=False)),
+                                ("CD", 0x0010, dict(cd=True)),
+                                ("RD", 0x0100, dict(rd=True, ra=False)),
+                                ("Z+AD+CD+RD", 0x0170, dict(z=False, ad=False, cd=True, rd=True))):
+        pkt = header(0x2000 + bits, flags=bits) + question(www)
+        rw = udp_exchange(A, pkt)
+        h = hdr(rw) if rw else None
+        bad = [k for k, v in expect.items() if h is None or h[k] != v]
+        r.check(f"header {label} in query: answered NOERROR with an answer",
+                h is not None and h["rcode"] == 0 and h["an"] >= 1, f"{h}")
+        r.check(f"header {label} in query: reply flags {expect}", not bad, f"{h}")
+
+    # opcodes
+    for opcode in (1, 2, 3, 4, 5, 6, 15):
+        pkt = header(0x3000 + opcode, flags=opcode << 11) + question(www)
+        rw = udp_exchange(A, pkt)
+        h = hdr(rw) if rw else None
+        r.check(f"opcode {opcode} -> NOTIMP (not silence), opcode echoed",
+                h is not None and h["rcode"] == 4 and h["qr"] and h["opcode"] == opcode, f"{h}")
+    pkt = header(0x300F, flags=15 << 11) + question(www)
+    rw = tcp_exchange(A, pkt)
+    r.check("opcode 15 over TCP -> NOTIMP", rw is not None and rcode_of(rw) == 4)
+
+    # NSID (main server runs with --set server.nsid=ns-test)
+    nsid = dns.edns.GenericOption(3, b"")
+    m, w = ask(A, query(www, use_edns=0, options=[nsid]))
+    got = [d for c, d in msg_options(m)] if m else None
+    r.check("NSID requested -> 'ns-test'", m is not None and (3, b"ns-test") in msg_options(m), f"{got}")
+    m, w = ask(A, query(www, use_edns=0))
+    r.check("NSID not requested -> not sent", m is not None and all(c != 3 for c, _ in msg_options(m)))
+    m, w = ask(A, query(www, use_edns=0, options=[nsid]), tcp=True)
+    r.check("NSID over TCP", m is not None and (3, b"ns-test") in msg_options(m))
+    for tool in ("dig", "kdig"):
+        if shutil.which(tool):
+            rc, out, _ = run_tool([tool, f"@{A[0]}", "-p", str(A[1]), www, "+nsid", "+subnet=192.0.2.0/24"])
+            r.check(f"{tool} +nsid +subnet: NSID and CLIENT-SUBNET .../24/0 shown",
+                    rc == 0 and "ns-test" in out and "192.0.2.0/24/0" in out, short(out, 600))
+
+    # ECS (RFC 7871): echoed with SCOPE 0
+    for label, data in (("IPv4 192.0.2.0/24", ecs_data(1, 24, 0, bytes([192, 0, 2]))),
+                        ("IPv6 2001:db8::/56", ecs_data(2, 56, 0, bytes.fromhex("20010db8000000"))),
+                        ("IPv4 0/0", ecs_data(1, 0, 0, b""))):
+        m, w = ask(A, query(www, use_edns=0, options=[dns.edns.GenericOption(8, data)]))
+        echoed = [d for c, d in msg_options(m) if c == 8] if m else []
+        r.check(f"ECS {label}: answered, echoed with scope 0",
+                ok_answer(m) and echoed == [data], f"sent {data.hex()} got {[e.hex() for e in echoed]}")
+
+    # DNS cookie (RFC 7873): a client cookie must not break the answer
+    m, w = ask(A, query(www, use_edns=0, options=[dns.edns.GenericOption(10, bytes(range(8)))]))
+    r.check("client COOKIE: answered", ok_answer(m))
+
+    # option list (ISC 'optlist'): NSID + ECS + COOKIE + EXPIRE together
+    opts = [nsid, dns.edns.GenericOption(8, ecs_data(1, 24, 0, bytes([192, 0, 2]))),
+            dns.edns.GenericOption(10, bytes(range(8))), dns.edns.GenericOption(9, b"")]
+    m, w = ask(A, query(www, use_edns=0, options=opts))
+    codes = [c for c, _ in msg_options(m)] if m else []
+    r.check("option list NSID+ECS+COOKIE+EXPIRE: answered with NSID and ECS",
+            ok_answer(m) and 3 in codes and 8 in codes, f"codes={codes}")
+
+    # sizes and truncation: the reply never exceeds min(max(client, 512), 1232)
+    full = {}
+    for name in ("big.example.com.", "huge.example.com."):
+        m, _ = ask(A, query(name, "TXT", use_edns=0), tcp=True)
+        full[name] = len(m.answer[0]) if m and m.answer else None
+    r.check("TCP: big and huge RRsets complete (40 and 60 TXT)",
+            full == {"big.example.com.": 40, "huge.example.com.": 60}, f"{full}")
+    for name in ("big.example.com.", "huge.example.com.", "example.com."):
+        rdtype = "ANY" if name == "example.com." else "TXT"
+        for payload in (None, 100, 512, 600, 1000, 1232, 1400, 4096, 65535):
+            if payload is None:
+                q = query(name, rdtype, use_edns=False)
+                limit = 512
+            else:
+                q = query(name, rdtype, use_edns=0, payload=payload)
+                limit = min(max(payload, 512), 1232)
+            m, w = ask(A, q)
+            lbl = f"{rdtype} {name} bufsize {payload or 'none (no EDNS)'}"
+            if m is None:
+                r.check(lbl, False, "no reply")
+                continue
+            problems = []
+            if len(w) > limit:
+                problems.append(f"reply {len(w)} octets > limit {limit}")
+            if m.flags & dns.flags.TC:
+                if m.answer or m.authority or [x for x in m.additional if x.rdtype != dns.rdatatype.OPT]:
+                    problems.append("TC=1 but sections not empty")
+            elif rdtype == "TXT" and (not m.answer or len(m.answer[0]) != full.get(name)):
+                problems.append("no TC but incomplete RRset")
+            if payload is not None and m.edns != 0:
+                problems.append("OPT missing")
+            r.check(f"{lbl}: size <= {limit}, TC with empty sections or complete", not problems, "; ".join(problems))
+    for name, payload, tc in (("big.example.com.", None, True), ("big.example.com.", 512, True),
+                              ("big.example.com.", 1232, False), ("big.example.com.", 4096, False),
+                              ("huge.example.com.", 1232, True), ("huge.example.com.", 4096, True)):
+        q = query(name, "TXT", use_edns=payload is not None, payload=payload or 1232)
+        m, w = ask(A, q)
+        r.check(f"{name} TXT bufsize {payload}: TC={int(tc)} (server max 1232)",
+                m is not None and bool(m.flags & dns.flags.TC) == tc,
+                f"TC={bool(m.flags & dns.flags.TC) if m else None} size={len(w) if w else None}")
+
+    # TSIG with a key the server does not know -> NOTAUTH + TSIG error BADKEY (RFC 8945 5.2.1)
+    keyring = dns.tsigkeyring.from_text({"unknown-key.": "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0"})
+    q = query(www, use_edns=False)
+    q.use_tsig(keyring, keyname="unknown-key.")
+    for tcp in (False, True):
+        tr = "TCP" if tcp else "UDP"
+        try:
+            (dns.query.tcp if tcp else dns.query.udp)(q, A[0], port=A[1], timeout=TIMEOUT)
+            r.check(f"dnspython TSIG unknown key {tr}: PeerBadKey", False, "no exception raised")
+        except dns.tsig.PeerBadKey:
+            r.check(f"dnspython TSIG unknown key {tr}: PeerBadKey", True)
+        except Exception as e:  # noqa: BLE001
+            r.check(f"dnspython TSIG unknown key {tr}: PeerBadKey", False, f"{type(e).__name__}: {e}")
+        qw = q.to_wire()
+        rw = tcp_exchange(A, qw) if tcp else udp_exchange(A, qw)
+        problems = []
+        if rw is None:
+            problems.append("no reply")
+        else:
+            if rcode_of(rw) != 9:
+                problems.append(f"rcode {rcode_of(rw)} != NOTAUTH(9)")
+            recs = raw_records(rw)
+            tsigs = [x for x in recs if x[2] == 250]
+            if len(tsigs) != 1 or recs[-1][2] != 250:
+                problems.append(f"want one TSIG RR, last: {[(x[0], x[2]) for x in recs]}")
+            else:
+                _, name, _, rclass, ttl, rd, _ = tsigs[0]
+                alg_end = skip_name(rd, 0)
+                macsize = struct.unpack("!H", rd[alg_end + 8:alg_end + 10])[0]
+                origid, err = struct.unpack("!HH", rd[alg_end + 10 + macsize:alg_end + 14 + macsize])
+                if name.lower() != "unknown-key.":
+                    problems.append(f"TSIG owner {name}")
+                if rclass != 255 or ttl != 0:
+                    problems.append(f"TSIG class {rclass} ttl {ttl}")
+                if err != 17:
+                    problems.append(f"TSIG error {err} != BADKEY(17)")
+                if macsize != 0:
+                    problems.append(f"MAC size {macsize} != 0 (must be unsigned)")
+                if origid != struct.unpack("!H", qw[:2])[0]:
+                    problems.append("original ID differs")
+        r.check(f"TSIG unknown key {tr}: NOTAUTH with unsigned TSIG RR, error BADKEY", not problems,
+                "; ".join(problems))
+
+
+# ---------------------------------------------------------------------------
+# 3. malformed packets
+
+
+def malformed_cases():
+    """(label, packet, expected rcode or None for 'no reply')."""
+    Q = question("www.example.com")
+    opt = opt_rr()
+    fid = 0x5000
+    cases = []
+
+    def add(label, body_fn, expect):
+        nonlocal fid
+        fid += 1
+        cases.append((label, body_fn(fid), expect))
+
+    # no reply at all
+    cases.append(("empty datagram", b"", None))
+    cases.append(("1 octet", b"\x12", None))
+    add("11 octets (short header)", lambda i: header(i)[:11], None)
+    add("QR=1 (a response)", lambda i: header(i, flags=0x8000) + Q, None)
+    add("QR=1 with QDCOUNT=0", lambda i: header(i, flags=0x8000, qd=0), None)
+    add("QR=1 with garbage", lambda i: header(i, flags=0x8400, qd=7) + b"\xff" * 20, None)
+    # FORMERR
+    add("QDCOUNT=0", lambda i: header(i, qd=0), 1)
+    add("QDCOUNT=0 with a question present", lambda i: header(i, qd=0) + Q, 1)
+    add("QDCOUNT=2", lambda i: header(i, qd=2) + Q + question("ns1.example.com"), 1)
+    add("QDCOUNT=2 but one question", lambda i: header(i, qd=2) + Q, 1)
+    add("truncated question name", lambda i: header(i) + b"\x03www\x07exam", 1)
+    add("question without QTYPE/QCLASS", lambda i: header(i) + wire_name("www.example.com"), 1)
+    add("question without QCLASS", lambda i: header(i) + wire_name("www.example.com") + b"\x00\x01", 1)
+    add("compression pointer to itself", lambda i: header(i) + b"\xc0\x0c" + b"\x00\x01\x00\x01", 1)
+    add("compression pointer loop via label", lambda i: header(i) + b"\x03www\xc0\x0c\x00\x01\x00\x01", 1)
+    add("compression loop between labels", lambda i: header(i) + b"\x01a\x01b\xc0\x0e\x00\x01\x00\x01", 1)
+    # forward pointer into the data of an OPT option (offset 33), which holds a valid name
+    add("forward compression pointer", lambda i: header(i, ar=1) + b"\xc0\x21\x00\x01\x00\x01"
+        + opt_rr(options=edns_opt(65001, wire_name("www.example.com"))), 1)
+    add("pointer beyond the message", lambda i: header(i) + b"\xc3\xff\x00\x01\x00\x01", 1)
+    add("label type 0x40 (extended)", lambda i: header(i) + b"\x03www\x41\x08\xff\x00\x00\x01\x00\x01", 1)
+    add("label type 0x80 (reserved)", lambda i: header(i) + b"\x83www\x00\x00\x01\x00\x01", 1)
+    add("name of 256 octets", lambda i: header(i) + question(
+        ".".join(["a" * 63] * 3 + ["b" * 50]) + ".example.com"), 1)
+    add("name of 321 octets", lambda i: header(i) + question(".".join(["a" * 63] * 5)), 1)
+    # an additional record whose owner is 64 octets + a pointer to the 193-octet qname: 257 octets
+    add("name > 255 octets via a pointer", lambda i: header(i, ar=1) + question(".".join(["a" * 63] * 3))
+        + b"\x3f" + b"d" * 63 + b"\xc0\x0c" + struct.pack("!HHIH", 1, 1, 0, 4) + b"\x01\x02\x03\x04", 1)
+    add("OPT not owned by root", lambda i: header(i, ar=1) + Q + opt_rr(owner=wire_name("foo")), 1)
+    add("two OPT RRs", lambda i: header(i, ar=2) + Q + opt + opt, 1)
+    add("OPT in ANSWER", lambda i: header(i, an=1) + Q + opt, 1)
+    add("OPT in AUTHORITY", lambda i: header(i, ns=1) + Q + opt, 1)
+    add("ARCOUNT=1 without data", lambda i: header(i, ar=1) + Q, 1)
+    add("ARCOUNT=2 with one OPT", lambda i: header(i, ar=2) + Q + opt, 1)
+    add("ANCOUNT=5 without data", lambda i: header(i, an=5) + Q, 1)
+    add("OPT RDLENGTH beyond the data", lambda i: header(i, ar=1) + Q + opt_rr(rdlen=40), 1)
+    add("EDNS option length beyond RDATA", lambda i: header(i, ar=1) + Q
+        + opt_rr(options=struct.pack("!HH", 100, 20) + b"ab"), 1)
+    add("truncated OPT fixed part", lambda i: header(i, ar=1) + Q + opt[:7], 1)
+    add("trailing garbage", lambda i: header(i) + Q + b"\xde\xad\xbe\xef", 1)
+    add("trailing octet after OPT", lambda i: header(i, ar=1) + Q + opt + b"\x00", 1)
+    add("ECS unknown family 3", lambda i: header(i, ar=1) + Q + opt_rr(
+        options=edns_opt(8, ecs_data(3, 8, 0, b"\x01"))), 1)
+    add("ECS IPv4 SOURCE 33", lambda i: header(i, ar=1) + Q + opt_rr(
+        options=edns_opt(8, ecs_data(1, 33, 0, b"\xc0\x00\x02\x00\x00"))), 1)
+    add("ECS non-zero SCOPE in query", lambda i: header(i, ar=1) + Q + opt_rr(
+        options=edns_opt(8, ecs_data(1, 24, 24, b"\xc0\x00\x02"))), 1)
+    add("ECS address longer than SOURCE", lambda i: header(i, ar=1) + Q + opt_rr(
+        options=edns_opt(8, ecs_data(1, 8, 0, b"\xc0\x00\x02\x00"))), 1)
+    add("ECS bits set past SOURCE", lambda i: header(i, ar=1) + Q + opt_rr(
+        options=edns_opt(8, ecs_data(1, 20, 0, b"\xc0\x00\x2f"))), 1)
+    add("ECS shorter than its fixed part", lambda i: header(i, ar=1) + Q + opt_rr(
+        options=edns_opt(8, b"\x00\x01\x18")), 1)
+    add("COOKIE of 5 octets", lambda i: header(i, ar=1) + Q + opt_rr(options=edns_opt(10, b"12345")), 1)
+    add("COOKIE with a 4-octet server part", lambda i: header(i, ar=1) + Q + opt_rr(
+        options=edns_opt(10, b"12345678abcd")), 1)
+    add("TSIG not last", lambda i: header(i, ar=2) + Q + tsig_rr(orig_id=i) + opt, 1)
+    return cases
+
+
+def check_formerr(r, label, pkt, rw):
+    if rw is None:
+        r.check(label, False, "no reply")
+        return
+    h = hdr(rw) if len(rw) >= 12 else None
+    r.check(label, h is not None and h["qr"] and h["rcode"] == 1 and rw[:2] == pkt[:2]
+            and h["opcode"] == (pkt[2] >> 3) & 0xF,
+            f"reply {h}")
+
+
+def fuzz_packets(seed, count):
+    rnd = random.Random(seed)
+    bases = [
+        header(0, 0x0100) + question("www.example.com"),
+        header(0, 0, ar=1) + question("big.example.com", 16) + opt_rr(options=edns_opt(3, b"")),
+        header(0, 0, ar=1) + question("a.example.com") + opt_rr(flags=0x8000, options=edns_opt(
+            8, ecs_data(1, 24, 0, b"\xc0\x00\x02")) + edns_opt(10, bytes(8))),
+        header(0, 0, ar=2) + question("www.sub.example.com") + opt_rr() + tsig_rr(),
+        header(0, 0) + question("foo.wild.example.com", 255),
+        header(0, 0, ar=1) + b"\x03www\x07example\x03com\x00\x00\x01\x00\x01"
+        + b"\xc0\x0c\x00\x29\x04\xd0\x00\x00\x00\x00\x00\x00",
+    ]
+    pkts = []
+    for i in range(count):
+        kind = i % 3
+        if kind == 0:
+            p = bytes(rnd.getrandbits(8) for _ in range(rnd.randint(0, 300)))
+        elif kind == 1:
+            p = bytearray(rnd.choice(bases))
+            for _ in range(rnd.randint(1, 4)):
+                op = rnd.randint(0, 4)
+                if op == 0 and p:
+                    p[rnd.randrange(len(p))] ^= 1 << rnd.randint(0, 7)
+                elif op == 1 and p:
+                    p[rnd.randrange(len(p))] = rnd.getrandbits(8)
+                elif op == 2 and p:
+                    p = p[:rnd.randrange(len(p) + 1)]
+                elif op == 3:
+                    pos = rnd.randrange(len(p) + 1)
+                    p[pos:pos] = bytes(rnd.getrandbits(8) for _ in range(rnd.randint(1, 8)))
+                elif op == 4 and len(p) > 12:
+                    off = rnd.randrange(12, len(p))
+                    p[off:off] = p[off:off + rnd.randint(1, 16)]
+            p = bytes(p)
+        else:
+            counts = [rnd.choice((0, 1, 1, 2, 3, 255, 65535)) for _ in range(4)]
+            flags = rnd.getrandbits(16) & ~0x8000 if rnd.random() < 0.8 else rnd.getrandbits(16)
+            body = question(rnd.choice(("www.example.com", "x.example.org", "example.com")), rnd.getrandbits(16))
+            p = struct.pack("!HHHHHH", 0, flags, *counts) + body + bytes(
+                rnd.getrandbits(8) for _ in range(rnd.randint(0, 40)))
+        # unique ID so that every reply can be matched to its query
+        if len(p) >= 2:
+            p = struct.pack("!H", i) + p[2:]
+        pkts.append(p)
+    return pkts
+
+
+def reply_parses(rw):
+    # dnspython refuses unassigned opcodes; the opcode echo is checked separately
+    rw = rw[:2] + bytes([rw[2] & 0x87]) + rw[3:]
+    try:
+        dns.message.from_wire(rw, keyring=False)
+        return True, ""
+    except (dns.tsig.PeerError, dns.message.UnknownTSIGKey):
+        return True, ""
+    except Exception as e:  # noqa: BLE001
+        return False, f"{type(e).__name__}: {e}"
+
+
+def section_malformed(ctx):
+    r = ctx.r
+    A = ctx.main_addr
+    cases = malformed_cases()
+    for label, pkt, expect in cases:
+        if expect is None:
+            seen, others = udp_silence(A, pkt)
+            r.check(f"UDP {label}: no reply", seen and not others,
+                    f"probe answered={seen}, unexpected replies={[o[:16].hex() for o in others]}")
+        else:
+            check_formerr(r, f"UDP {label}: FORMERR", pkt, udp_exchange(A, pkt))
+    # over TCP (fresh connection each; the server may close after a bad message)
+    for label, pkt, expect in cases:
+        s = tcp_connect(A)
+        try:
+            if expect is None:
+                probe = header(0xBEEF) + question("www.example.com")
+                s.sendall(frame(pkt) + frame(probe))
+                msgs = []
+                try:
+                    while True:
+                        mm = tcp_read_msg(s)
+                        if mm is None:
+                            break
+                        msgs.append(mm)
+                        if mm[:2] == probe[:2]:
+                            break
+                except socket.timeout:
+                    pass
+                bad = [mm for mm in msgs if mm[:2] != probe[:2]]
+                r.check(f"TCP {label}: no reply (probe answered or connection closed)", not bad,
+                        f"unexpected {[b[:16].hex() for b in bad]}")
+            else:
+                s.sendall(frame(pkt))
+                try:
+                    rw = tcp_read_msg(s)
+                except socket.timeout:
+                    rw = None
+                check_formerr(r, f"TCP {label}: FORMERR", pkt, rw)
+        finally:
+            s.close()
+
+    # the boundary: a name of exactly 255 octets is valid
+    name255 = ".".join(["a" * 63] * 3 + ["b" * 49]) + ".example.com"
+    assert len(wire_name(name255)) == 255
+    rw = udp_exchange(A, header(0x6001) + question(name255))
+    r.check("name of exactly 255 octets: NXDOMAIN (valid)", rw is not None and rcode_of(rw) == 3,
+            f"rcode {rcode_of(rw) if rw else None}")
+    # a valid backward pointer in the OPT owner is fine (the root is not compressible, but
+    # a pointer to a root label is still a valid name): point at the question's final 0 octet
+    q = header(0x6002, ar=1) + question("www.example.com")
+    rw = udp_exchange(A, q + b"\xc0" + bytes([12 + len(wire_name("www.example.com")) - 1])
+                      + opt_rr()[1:])
+    r.check("OPT owner as pointer to the root label: answered", rw is not None and rcode_of(rw) == 0,
+            f"rcode {rcode_of(rw) if rw else None}")
+
+    # random and mutated packets over UDP
+    N = 3000
+    pkts = fuzz_packets(20240611, N)
+    replies = {}
+    dup, bad_reply = [], []
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+    s.connect(A)
+    t0 = time.monotonic()
+
+    def drain(until_id, limit):
+        end = time.monotonic() + limit
+        got_probe = False
+        while time.monotonic() < end:
+            s.settimeout(max(0.005, end - time.monotonic()))
+            try:
+                d = s.recv(65535)
+            except socket.timeout:
+                break
+            except ConnectionRefusedError:
+                bad_reply.append("ICMP port unreachable: server gone?")
+                break
+            if len(d) < 2:
+                bad_reply.append(f"reply of {len(d)} octets")
+                continue
+            rid = struct.unpack("!H", d[:2])[0]
+            if rid >= 0xF000:   # a probe
+                if rid == until_id:
+                    got_probe = True
+                    end = min(end, time.monotonic() + 0.02)
+                continue
+            if rid in replies:
+                dup.append(rid)
+            replies[rid] = d
+        return got_probe
+
+    batch = 50
+    lost_probes = 0
+    for b in range(0, N, batch):
+        for p in pkts[b:b + batch]:
+            s.send(p)
+        pid = 0xF000 + b // batch
+        s.send(header(pid) + question("www.example.com"))
+        if not drain(pid, 2.0):
+            lost_probes += 1
+    drain(-1, 0.5)
+    s.close()
+    elapsed = time.monotonic() - t0
+    for rid, d in replies.items():
+        if rid >= len(pkts):
+            bad_reply.append(f"reply id {rid} matches no query")
+            continue
+        p = pkts[rid]
+        if len(p) < 12:
+            bad_reply.append(f"reply to a {len(p)}-octet packet: {p.hex()}")
+            continue
+        if p[2] & 0x80:
+            bad_reply.append(f"reply to a QR=1 packet: {p[:40].hex()}")
+            continue
+        if len(d) < 12 or not d[2] & 0x80:
+            bad_reply.append(f"reply without QR or short: {d[:40].hex()}")
+            continue
+        if len(d) > 1232:
+            bad_reply.append(f"UDP reply of {len(d)} octets > 1232 to {p[:40].hex()}")
+        if (d[2] >> 3) & 0xF != (p[2] >> 3) & 0xF:
+            bad_reply.append(f"opcode not echoed: query {p[:40].hex()} reply {d[:16].hex()}")
+        ok, why = reply_parses(d)
+        if not ok:
+            bad_reply.append(f"unparsable reply {why}: query {p[:60].hex()} reply {d[:60].hex()}")
+    rc = {}
+    for d in replies.values():
+        if len(d) >= 4:
+            rc[d[3] & 0xF] = rc.get(d[3] & 0xF, 0) + 1
+    log(f"   fuzz: {N} UDP packets in {elapsed:.1f}s, {len(replies)} replies, rcodes {dict(sorted(rc.items()))}, "
+        f"{lost_probes} probe(s) unanswered")
+    r.check("UDP fuzz: every reply well-formed, QR=1, <= 1232 octets, never to QR=1/short packets",
+            not bad_reply, f"{len(bad_reply)} problem(s): " + " | ".join(bad_reply[:5]))
+    r.check("UDP fuzz: at most one reply per query", not dup, f"duplicated ids {dup[:10]}")
+    r.check("UDP fuzz: probes answered during the run", lost_probes <= 2, f"{lost_probes} lost")
+    r.check("UDP fuzz: server still running", ctx.main.alive(), ctx.main.tail())
+
+    # random framed and unframed garbage over TCP
+    rnd = random.Random(7)
+    tcp_bad = []
+    for c in range(20):
+        s = tcp_connect(A)
+        try:
+            if c % 4 == 3:
+                s.sendall(bytes(rnd.getrandbits(8) for _ in range(rnd.randint(1, 600))))
+            else:
+                chunk = b"".join(frame(p) for p in rnd.sample(pkts, 10))
+                s.sendall(chunk)
+            s.shutdown(socket.SHUT_WR)
+            closed, data = wait_closed(s, 3.0)
+            if closed is None:
+                tcp_bad.append(f"connection {c} not closed after EOF from client")
+            off = 0
+            while off + 2 <= len(data):
+                (n,) = struct.unpack("!H", data[off:off + 2])
+                m = data[off + 2:off + 2 + n]
+                if len(m) != n or len(m) < 12 or not m[2] & 0x80:
+                    tcp_bad.append(f"connection {c}: bad framed reply {m[:16].hex()}")
+                    break
+                off += 2 + n
+        except (ConnectionResetError, BrokenPipeError):
+            pass
+        finally:
+            s.close()
+    r.check("TCP garbage: replies well-framed with QR=1, connections closed on EOF", not tcp_bad,
+            " | ".join(tcp_bad[:5]))
+
+    m, _ = ask(A, query("www.example.com."))
+    r.check("after all malformed input: still answers a normal query",
+            m is not None and m.rcode() == 0 and len(m.answer) == 1)
+    m, _ = ask(A, query("www.example.com."), tcp=True)
+    r.check("after all malformed input: still answers over TCP", m is not None and m.rcode() == 0)
+    r.check("after all malformed input: process still running", ctx.main.alive(), ctx.main.tail())
+
+
+# ---------------------------------------------------------------------------
+# 4. TCP
+
+
+def section_tcp(ctx):
+    r = ctx.r
+    A = ctx.main_addr
+    names = [("www.example.com", 1, 0), ("nope.example.com", 1, 3), ("www.example.org", 1, 5),
+             ("a.example.com", 1, 0), ("big.example.com", 16, 0), ("www.sub.example.com", 1, 0),
+             ("huge.example.com", 16, 0), ("example.com", 15, 0), ("foo.wild.example.com", 1, 0),
+             ("www.example.com", 28, 0)]
+
+    # pipelined: all queries in one send
+    for count in (10, 60):
+        msgs = []
+        for i in range(count):
+            name, qt, _ = names[i % len(names)]
+            msgs.append(header(0x7000 + i) + question(name, qt))
+        s = tcp_connect(A, timeout=5)
+        got = {}
+        try:
+            s.sendall(b"".join(frame(m) for m in msgs))
+            while len(got) < count:
+                mm = tcp_read_msg(s)
+                if mm is None:
+                    break
+                got[struct.unpack("!H", mm[:2])[0]] = mm
+        except socket.timeout:
+            pass
+        finally:
+            s.close()
+        wrong = [hex(i) for i in range(count)
+                 if (0x7000 + i) not in got or rcode_of(got[0x7000 + i]) != names[i % len(names)][2]
+                 or got[0x7000 + i][12:12 + len(msgs[i]) - 12] != msgs[i][12:]]
+        r.check(f"TCP: {count} pipelined queries in one write: all answered, IDs and questions match",
+                len(got) == count and not wrong, f"{len(got)} answers, wrong: {wrong[:10]}")
+
+    # one query split across several writes
+    pkt = frame(header(0x7101) + question("www.example.com"))
+    s = tcp_connect(A)
+    try:
+        for part in (pkt[:1], pkt[1:5], pkt[5:14], pkt[14:]):
+            s.sendall(part)
+            time.sleep(0.05)
+        rw = tcp_read_msg(s)
+    except socket.timeout:
+        rw = None
+    finally:
+        s.close()
+    r.check("TCP: query split over four writes is answered", rw is not None and rw[:2] == pkt[2:4]
+            and rcode_of(rw) == 0)
+
+    # the connection stays usable for further queries
+    s = tcp_connect(A)
+    try:
+        ok = True
+        for i in range(3):
+            s.sendall(frame(header(0x7200 + i) + question("www.example.com")))
+            rw = tcp_read_msg(s)
+            ok = ok and rw is not None and rw[:2] == struct.pack("!H", 0x7200 + i)
+            time.sleep(0.1)
+    except socket.timeout:
+        ok = False
+    finally:
+        s.close()
+    r.check("TCP: sequential queries on one connection", ok)
+
+    # many connections at once
+    socks = []
+    try:
+        for i in range(40):
+            socks.append(tcp_connect(A, timeout=5))
+        for i, s in enumerate(socks):
+            s.sendall(frame(header(0x7300 + i) + question("www.example.com")))
+        answered = 0
+        for i, s in enumerate(socks):
+            try:
+                rw = tcp_read_msg(s)
+                answered += rw is not None and rw[:2] == struct.pack("!H", 0x7300 + i)
+            except socket.timeout:
+                pass
+    finally:
+        for s in socks:
+            s.close()
+    r.check("TCP: 40 concurrent connections all answered", answered == 40, f"{answered}/40")
+
+    # idle connections are closed after tcp_idle_timeout_ms (500 ms here)
+    s = tcp_connect(A)
+    try:
+        closed, data = wait_closed(s, 6.0)
+    finally:
+        s.close()
+    r.check(f"TCP: idle connection (no query) closed by the server (timeout {IDLE_MS} ms)",
+            closed is not None and closed >= 0.2 and not data,
+            f"closed after {closed}s, data {data[:16]!r}")
+    s = tcp_connect(A)
+    try:
+        s.sendall(frame(header(0x7401) + question("www.example.com")))
+        rw = tcp_read_msg(s)
+        closed, data = wait_closed(s, 6.0)
+    finally:
+        s.close()
+    r.check("TCP: connection idle after an answer is closed",
+            rw is not None and closed is not None and not data, f"closed after {closed}s")
+    s = tcp_connect(A)
+    try:
+        s.sendall(b"\x00\x40" + b"\x00" * 10)   # 64-octet message announced, 10 sent, then silence
+        closed, data = wait_closed(s, 6.0)
+    finally:
+        s.close()
+    r.check("TCP: half-sent message then silence: closed, nothing sent", closed is not None and not data,
+            f"closed after {closed}s, data {data[:16]!r}")
+
+    # zero-length message: no reply (the connection may be closed or kept)
+    s = tcp_connect(A)
+    try:
+        probe = header(0x7501) + question("www.example.com")
+        s.sendall(b"\x00\x00" + frame(probe))
+        msgs = []
+        try:
+            while True:
+                mm = tcp_read_msg(s)
+                if mm is None:
+                    break
+                msgs.append(mm)
+                if mm[:2] == probe[:2]:
+                    break
+        except socket.timeout:
+            pass
+    finally:
+        s.close()
+    r.check("TCP: zero-length message: no reply to it", all(mm[:2] == probe[:2] for mm in msgs),
+            f"{[mm[:16].hex() for mm in msgs]}")
+
+    # length prefix larger than what is sent, then the client closes
+    s = tcp_connect(A)
+    try:
+        s.sendall(b"\x01\x00" + header(0x7601) + question("www.example.com"))
+        s.shutdown(socket.SHUT_WR)
+        closed, data = wait_closed(s, 5.0)
+    finally:
+        s.close()
+    r.check("TCP: length prefix longer than the data, then EOF: closed without reply",
+            closed is not None and not data, f"closed={closed} data={data[:16]!r}")
+    # a length prefix alone, then EOF
+    s = tcp_connect(A)
+    try:
+        s.sendall(b"\x00")
+        s.shutdown(socket.SHUT_WR)
+        closed, data = wait_closed(s, 5.0)
+    finally:
+        s.close()
+    r.check("TCP: one octet of length prefix, then EOF: closed", closed is not None and not data)
+
+    # connection reset by the client in the middle of a pipeline
+    s = tcp_connect(A)
+    s.sendall(b"".join(frame(header(0x7700 + i) + question("huge.example.com", 16)) for i in range(20)))
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()   # RST
+    time.sleep(0.2)
+    m, _ = ask(A, query("www.example.com."), tcp=True)
+    r.check("TCP: after a client reset mid-pipeline the server answers", m is not None and m.rcode() == 0)
+    r.check("TCP: server still running", ctx.main.alive(), ctx.main.tail())
+
+
+# ---------------------------------------------------------------------------
+# 5. listening: IPv6, several addresses, threads, CPU affinity
+
+
+def section_listen(ctx, zone_file):
+    r = ctx.r
+    p1, p2 = pick_port(ctx), pick_port(ctx)
+    args = ["--listen", f"127.0.0.1:{p1}", "--listen", f"127.0.0.1:{p2}"]
+    addrs = [("127.0.0.1", p1), ("127.0.0.1", p2)]
+    if ctx.have_v6:
+        p6 = pick_port(ctx, "::1")
+        args += ["--listen", f"[::1]:{p6}"]
+        addrs.append(("::1", p6))
+    else:
+        r.skip("IPv6 [::1]", "::1 is not available on this host (no IPv6 loopback)")
+    args += ["--zone", f"example.com={zone_file}", "--threads", "2", "--set", "server.udp_max_payload=4096"]
+    srv = start_server(ctx, "listen", args)
+    if srv is None:
+        return
+    line = srv.ready_line()
+    r.check("--threads 2: ready line says 2 worker(s)", "2 worker(s)" in line, line)
+    for a in addrs:
+        shown = f"[{a[0]}]:{a[1]}" if ":" in a[0] else f"{a[0]}:{a[1]}"
+        r.check(f"ready line mentions {shown}", shown in line, line)
+        for tcp in (False, True):
+            tr = "TCP" if tcp else "UDP"
+            try:
+                q = query(mixcase("www.example.com."), use_edns=0)
+                m = (dns.query.tcp if tcp else dns.query.udp)(q, a[0], port=a[1], timeout=TIMEOUT)
+                ok = m.rcode() == 0 and m.answer and m.answer[0][0].to_text() == "192.0.2.30"
+            except Exception as e:  # noqa: BLE001
+                ok, m = False, e
+            r.check(f"listen {a[0]}:{a[1]} {tr}: answered", ok, short(m))
+        if shutil.which("dig"):
+            rc, out, _ = run_tool(["dig", f"@{a[0]}", "-p", str(a[1]), "www.example.com", "+short", "+time=2"])
+            r.check(f"dig @{a[0]}:{a[1]}", rc == 0 and out.strip() == "192.0.2.30", short(out))
+        if shutil.which("kdig"):
+            rc, out, _ = run_tool(["kdig", f"@{a[0]}", "-p", str(a[1]), "www.example.com", "+short", "+tcp"])
+            r.check(f"kdig +tcp @{a[0]}:{a[1]}", rc == 0 and out.strip() == "192.0.2.30", short(out))
+
+    # udp_max_payload=4096: the huge RRset fits a 4096 buffer, not a 1232 one
+    a = addrs[-1]
+    m, w = ask(a, query("huge.example.com.", "TXT", use_edns=0, payload=4096))
+    r.check("udp_max_payload=4096: huge TXT at bufsize 4096 complete, OPT payload 4096",
+            m is not None and not m.flags & dns.flags.TC and m.answer and len(m.answer[0]) == 60
+            and m.payload == 4096 and len(w) <= 4096,
+            f"TC={bool(m.flags & dns.flags.TC) if m else None} size={len(w) if w else None}")
+    m, w = ask(a, query("huge.example.com.", "TXT", use_edns=0, payload=1232))
+    r.check("udp_max_payload=4096: huge TXT at bufsize 1232 -> TC, <= 1232 octets",
+            m is not None and m.flags & dns.flags.TC and len(w) <= 1232)
+
+    # two worker threads under concurrent load
+    errors = []
+
+    def worker(k):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.settimeout(TIMEOUT)
+        try:
+            for i in range(150):
+                pkt = header((k << 12) | i) + question("www.example.com")
+                s.sendto(pkt, addrs[k % 2])
+                while True:
+                    d, _ = s.recvfrom(65535)
+                    if d[:2] == pkt[:2]:
+                        break
+                if rcode_of(d) != 0:
+                    errors.append(f"rcode {rcode_of(d)}")
+        except Exception as e:  # noqa: BLE001
+            errors.append(f"{type(e).__name__}: {e}")
+        finally:
+            s.close()
+
+    ths = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
+    for t in ths:
+        t.start()
+    for t in ths:
+        t.join(30)
+    r.check("--threads 2: 4 concurrent clients x 150 queries answered", not errors, " | ".join(errors[:5]))
+    rc, secs = srv.stop()
+    r.check("multi-listen server: SIGTERM -> exit 0", rc == 0, f"rc={rc} after {secs:.1f}s\n{srv.tail()}")
+
+    # CPU affinity decides the default number of workers
+    cpus = sorted(os.sched_getaffinity(0))
+    if shutil.which("taskset") and cpus:
+        one = str(cpus[0])
+        p = pick_port(ctx)
+        srv = start_server(ctx, "taskset", ["--listen", f"127.0.0.1:{p}", "--zone", f"example.com={zone_file}"],
+                           prefix=["taskset", "-c", one])
+        if srv:
+            line = srv.ready_line()
+            r.check(f"taskset -c {one} (no --threads): ready line says 1 worker(s)", "1 worker(s)" in line, line)
+            m, _ = ask(("127.0.0.1", p), query("www.example.com."))
+            r.check(f"taskset -c {one}: answers", m is not None and m.rcode() == 0)
+            rc, _ = srv.stop()
+            r.check(f"taskset -c {one}: SIGTERM -> exit 0", rc == 0, f"rc={rc}")
+        if len(cpus) >= 2:
+            two = f"{cpus[0]},{cpus[1]}"
+            p = pick_port(ctx)
+            srv = start_server(ctx, "taskset2", ["--listen", f"127.0.0.1:{p}", "--zone",
+                                                 f"example.com={zone_file}"], prefix=["taskset", "-c", two])
+            if srv:
+                line = srv.ready_line()
+                r.check(f"taskset -c {two} (no --threads): ready line says 2 worker(s)", "2 worker(s)" in line, line)
+                srv.stop()
+        else:
+            r.skip("taskset with two CPUs", "only one CPU in the affinity mask")
+    else:
+        r.skip("taskset", "taskset not installed")
+
+
+# ---------------------------------------------------------------------------
+# 6. configuration and reload
+
+
+def soa_serial(addr, zone):
+    m, _ = ask(addr, query(zone, "SOA"))
+    if m is None or not m.answer:
+        return None
+    return m.answer[0][0].serial
+
+
+def a_of(addr, name):
+    m, _ = ask(addr, query(name, "A"))
+    if m is None:
+        return None
+    if m.rcode() != 0:
+        return dns.rcode.to_text(m.rcode())
+    return sorted(rd.to_text() for rr in m.answer for rd in rr if rr.rdtype == dns.rdatatype.A)
+
+
+def nsid_of(addr):
+    m, _ = ask(addr, query("www.example.org.", use_edns=0, options=[dns.edns.GenericOption(3, b"")]))
+    if m is None:
+        return None
+    return dict(msg_options(m)).get(3)
+
+
+def status_serial(out, zone):
+    """The serial printed by `meridianctl status` on the line naming zone."""
+    for line in out.splitlines():
+        m = re.search(r"\b" + re.escape(zone) + r"\.?\s.*?serial\s+(\d+)", line)
+        if m:
+            return int(m.group(1))
+    return None
+
+
+def poll(fn, want, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    got = fn()
+    while got != want and time.monotonic() < deadline:
+        time.sleep(0.05)
+        got = fn()
+    return got
+
+
+def section_config(ctx):
+    r = ctx.r
+    cdir = os.path.join(ctx.tmp, "conf")
+    org = os.path.join(cdir, "zones", "example.org.zone")
+    net = os.path.join(cdir, "zones", "example.net.zone")
+    info = os.path.join(cdir, "zones", "example.info.zone")
+    write(org, simple_zone("example.org", 1))
+    write(net, simple_zone("example.net", 10))
+    write(info, simple_zone("example.info", 5))
+    port = pick_port(ctx)
+    A = ("127.0.0.1", port)
+    sock = os.path.join(cdir, "ctl.sock")
+    base_conf = (
+        "# meridian integration test\n"
+        "[server]\n"
+        f"listen = [\"127.0.0.1:{port}\"]\n"
+        "threads = 1\n"
+        "nsid = \"from-config\"\n"
+        "tcp_idle_timeout_ms = 3000\n"
+        "\n[control]\n"
+        "socket = \"ctl.sock\"\n"
+        "\n[log]\n"
+        "level = \"info\"\n"
+        "\n[[zone]]\n"
+        "name = \"example.org\"\n"
+        "file = \"zones/example.org.zone\"\n"
+        "\n[[zone]]\n"
+        "name = \"example.net\"\n"
+        "file = \"zones/example.net.zone\"\n")
+    conf = os.path.join(cdir, "meridian.toml")
+    write(conf, base_conf)
+    ctl = [ctx.meridianctl, "--socket", sock]
+
+    # meridian check
+    rc, out, err = run_tool([ctx.meridian, "check", "--config", conf])
+    r.check("meridian check --config (good): exit 0", rc == 0, f"rc={rc} {short(out + err)}")
+    bad_zone = os.path.join(cdir, "bad.zone")
+    write(bad_zone, "$ORIGIN example.org.\n$TTL 300\n@ IN SOA ns1 hostmaster 1 7200 3600 1209600 60\n"
+          "@ IN NS ns1\nns1 IN A 192.0.2.300\n")
+    rc, out, err = run_tool([ctx.meridian, "check", "--zone", f"example.org={bad_zone}"])
+    r.check("meridian check --zone (bad rdata on line 5): non-zero, 'file:5:'",
+            rc not in (0, None) and f"bad.zone:5:" in err, f"rc={rc} {short(err)}")
+    bad_conf = os.path.join(cdir, "badzone.toml")
+    write(bad_conf, f"[server]\nlisten = [\"127.0.0.1:{port}\"]\n[[zone]]\nname = \"example.org\"\nfile = \"bad.zone\"\n")
+    rc, out, err = run_tool([ctx.meridian, "check", "--config", bad_conf])
+    r.check("meridian check --config with a bad zone: non-zero, 'bad.zone:5:'",
+            rc not in (0, None) and "bad.zone:5:" in err, f"rc={rc} {short(err)}")
+
+    # configuration errors make meridian exit with file:line and the key
+    for label, text, line, key in (
+            ("unknown key", f"[server]\nlisten = [\"127.0.0.1:{port}\"]\nfrobnicate = 1\n", 3, "frobnicate"),
+            ("bad value type", f"[server]\nlisten = [\"127.0.0.1:{port}\"]\nthreads = \"many\"\n", 3, "threads"),
+            ("value out of range", f"[server]\n\nudp_max_payload = 100\nlisten = [\"127.0.0.1:{port}\"]\n", 3,
+             "udp_max_payload"),
+            ("unknown section", f"[server]\nlisten = [\"127.0.0.1:{port}\"]\n[bogus]\nx = 1\n", (3, 4), "bogus"),
+            ("unknown zone key", f"[server]\nlisten = [\"127.0.0.1:{port}\"]\n[[zone]]\nname = \"example.org\"\n"
+                                 f"file = \"zones/example.org.zone\"\ncolour = \"blue\"\n", 6, "colour")):
+        path = os.path.join(cdir, f"err-{key}.toml")
+        write(path, text)
+        lines = line if isinstance(line, tuple) else (line,)
+        rc, out, err = run_tool([ctx.meridian, "--config", path], timeout=10)
+        r.check(f"config {label}: meridian exits non-zero with 'err-{key}.toml:{line}' and '{key}'",
+                rc not in (0, None) and any(f"err-{key}.toml:{n}" in err for n in lines) and key in err,
+                f"rc={rc} stderr={short(err)}")
+        rc, out, err = run_tool([ctx.meridian, "check", "--config", path], timeout=10)
+        r.check(f"config {label}: meridian check exits non-zero", rc not in (0, None), f"rc={rc}")
+    rc, out, err = run_tool([ctx.meridian, "--config", conf, "--set", "server.frobnicate=1"], timeout=10)
+    r.check("--set unknown key: exits non-zero naming it", rc not in (0, None) and "frobnicate" in err,
+            f"rc={rc} {short(err)}")
+    rc, out, err = run_tool([ctx.meridianctl, "--socket", os.path.join(cdir, "nonexistent.sock"), "status"])
+    r.check("meridianctl with no server behind the socket: non-zero", rc not in (0, None), f"rc={rc}")
+
+    # the server
+    srv = start_server(ctx, "config", ["--config", conf, "--set", "server.nsid=from-set"], cwd=ctx.tmp)
+    if srv is None:
+        return
+    r.check("config: both zones served", a_of(A, "www.example.org.") == ["192.0.2.2"]
+            and a_of(A, "www.example.net.") == ["192.0.2.2"])
+    r.check("config: outside the zones REFUSED", a_of(A, "www.example.com.") == "REFUSED")
+    r.check("--set server.nsid overrides the config's nsid", nsid_of(A) == b"from-set", f"{nsid_of(A)!r}")
+    rc, out, err = run_tool(ctl + ["status"])
+    r.check("meridianctl status: exit 0, zones with serials",
+            rc == 0 and status_serial(out, "example.org") == 1 and status_serial(out, "example.net") == 10, f"rc={rc} {short(out + err, 600)}")
+
+    # new serial + new record -> SIGHUP -> served
+    write(org, simple_zone("example.org", 2, ["new IN A 192.0.2.222"]))
+    srv.signal(signal.SIGHUP)
+    got = poll(lambda: a_of(A, "new.example.org."), ["192.0.2.222"])
+    r.check("SIGHUP: new record served", got == ["192.0.2.222"], f"{got}")
+    r.check("SIGHUP: new serial 2", soa_serial(A, "example.org.") == 2)
+    r.check("SIGHUP: other zone still served", a_of(A, "www.example.net.") == ["192.0.2.2"])
+    rc, out, err = run_tool(ctl + ["status"])
+    r.check("meridianctl status after SIGHUP shows serial 2", rc == 0 and status_serial(out, "example.org") == 2,
+            short(out, 600))
+
+    # reload without changes
+    rc, out, err = run_tool(ctl + ["reload"])
+    r.check("meridianctl reload (nothing changed): exit 0, 'ok'", rc == 0 and out.startswith("ok"),
+            f"rc={rc} {short(out + err)}")
+
+    # break the zone: reload fails with file:line, the old version keeps answering
+    broken = simple_zone("example.org", 3, ["new IN A 192.0.2.222", "broken IN A not-an-address"])
+    broken_line = broken.splitlines().index("broken IN A not-an-address") + 1
+    write(org, broken)
+    rc, out, err = run_tool(ctl + ["reload"])
+    text = out + err
+    r.check("meridianctl reload with a broken zone: exit 1", rc == 1, f"rc={rc} {short(text)}")
+    r.check(f"meridianctl reload with a broken zone: prints 'error' and 'example.org.zone:{broken_line}'",
+            "error" in text and f"example.org.zone:{broken_line}" in text, short(text, 600))
+    r.check("broken zone: previous version keeps answering (serial 2, new record)",
+            soa_serial(A, "example.org.") == 2 and a_of(A, "new.example.org.") == ["192.0.2.222"])
+    r.check("broken zone: other zone unaffected", a_of(A, "www.example.net.") == ["192.0.2.2"])
+    srv.signal(signal.SIGHUP)
+    time.sleep(0.3)
+    r.check("SIGHUP with the broken zone: still running, still serial 2",
+            srv.alive() and soa_serial(A, "example.org.") == 2)
+    rc, out, err = run_tool(ctl + ["status"])
+    r.check("meridianctl status with the broken file: still serial 2",
+            rc == 0 and status_serial(out, "example.org") == 2, short(out, 600))
+
+    # fix it
+    write(org, simple_zone("example.org", 3, ["new IN A 192.0.2.222", "newer IN A 192.0.2.223"]))
+    rc, out, err = run_tool(ctl + ["reload"])
+    r.check("meridianctl reload after the fix: exit 0, 'ok'", rc == 0 and out.startswith("ok"),
+            f"rc={rc} {short(out + err)}")
+    r.check("after the fix: serial 3 and the newer record served",
+            soa_serial(A, "example.org.") == 3 and a_of(A, "newer.example.org.") == ["192.0.2.223"])
+
+    # the configuration is reloaded too: a third zone appears
+    write(conf, base_conf + "\n[[zone]]\nname = \"example.info\"\nfile = \"zones/example.info.zone\"\n")
+    rc, out, err = run_tool(ctl + ["reload"])
+    r.check("reload with a zone added to the config: ok", rc == 0 and out.startswith("ok"), short(out + err))
+    r.check("added zone served after reload", a_of(A, "www.example.info.") == ["192.0.2.2"],
+            f"{a_of(A, 'www.example.info.')}")
+    r.check("--set override survives reloads", nsid_of(A) == b"from-set", f"{nsid_of(A)!r}")
+    rc, out, err = run_tool(ctl + ["status"])
+    r.check("meridianctl status lists three zones",
+            rc == 0 and all(z in out for z in ("example.org", "example.net", "example.info")), short(out, 600))
+
+    # SIGTERM with an idle TCP connection open: exits 0 quickly
+    s = tcp_connect(A)
+    try:
+        time.sleep(0.1)
+        rc, secs = srv.stop()
+    finally:
+        s.close()
+    r.check("SIGTERM (idle TCP client connected): exit 0 within 5 s", rc == 0,
+            f"rc={rc} after {secs:.1f}s\n{srv.tail()}")
+
+    # meridianctl stop
+    srv = start_server(ctx, "config2", ["--config", conf], cwd=ctx.tmp)
+    if srv is None:
+        return
+    r.check("without --set the config's nsid is used", nsid_of(A) == b"from-config", f"{nsid_of(A)!r}")
+    rc, out, err = run_tool(ctl + ["stop"])
+    r.check("meridianctl stop: exit 0", rc == 0, f"rc={rc} {short(out + err)}")
+    try:
+        srv.proc.wait(STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        pass
+    r.check("meridianctl stop: server exits 0", srv.proc.poll() == 0, f"exit={srv.proc.poll()}")
+
+
+# ---------------------------------------------------------------------------
+
+
+SECTIONS = ["answers", "edns", "malformed", "tcp", "listen", "config"]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--meridian", required=True)
+    ap.add_argument("--meridianctl", required=True)
+    ap.add_argument("--verbose", "-v", action="store_true", help="print passing checks too")
+    ap.add_argument("--only", nargs="*", choices=SECTIONS, help="run only these sections")
+    ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    args = ap.parse_args()
+    for p in (args.meridian, args.meridianctl):
+        if not os.access(p, os.X_OK):
+            print(f"not executable: {p}", file=sys.stderr)
+            return 2
+    args.meridian = os.path.abspath(args.meridian)
+    args.meridianctl = os.path.abspath(args.meridianctl)
+
+    t_start = time.monotonic()
+    r = Results(args.verbose)
+    tmp = tempfile.mkdtemp(prefix="meridian-it-")
+    ctx = Ctx(args, tmp, r)
+    sections = args.only or SECTIONS
+    try:
+        zone_file = os.path.join(tmp, "example.com.zone")
+        write(zone_file, main_zone())
+        if any(s in sections for s in ("answers", "edns", "malformed", "tcp")):
+            port = pick_port(ctx)
+            ctx.main_addr = ("127.0.0.1", port)
+            r.begin("startup")
+            ctx.main = start_server(ctx, "main", [
+                "--listen", f"127.0.0.1:{port}", "--zone", f"example.com={zone_file}",
+                "--set", "server.nsid=ns-test", "--set", f"server.tcp_idle_timeout_ms={IDLE_MS}"])
+            if ctx.main is not None:
+                r.check("main server starts and logs 'ready:'", True)
+        for name in SECTIONS:
+            if name not in sections:
+                continue
+            r.begin(name)
+            if name in ("answers", "edns", "malformed", "tcp") and ctx.main is None:
+                r.check(f"{name}: main server running", False, "did not start")
+                continue
+            try:
+                if name == "answers":
+                    section_answers(ctx)
+                elif name == "edns":
+                    section_edns(ctx)
+                elif name == "malformed":
+                    section_malformed(ctx)
+                elif name == "tcp":
+                    section_tcp(ctx)
+                elif name == "listen":
+                    section_listen(ctx, zone_file)
+                elif name == "config":
+                    section_config(ctx)
+            except Exception:  # noqa: BLE001
+                r.check(f"{name}: ran to completion", False, traceback.format_exc())
+            if ctx.main is not None and name in ("answers", "edns", "malformed", "tcp"):
+                if not r.check(f"{name}: main server still running", ctx.main.alive(), ctx.main.tail()):
+                    ctx.main = None
+        if ctx.main is not None:
+            r.begin("shutdown")
+            rc, secs = ctx.main.stop()
+            r.check("main server: SIGTERM -> exit 0 within 5 s", rc == 0, f"rc={rc} after {secs:.1f}s")
+            log_text = ctx.main.log_text()
+            r.check("main server log: no crash/sanitizer report",
+                    not re.search(r"AddressSanitizer|runtime error:|Segmentation|terminate called", log_text),
+                    short(log_text[-800:], 800))
+    finally:
+        for srv in ctx.servers:
+            if srv.proc.poll() is None:
+                try:
+                    os.kill(srv.pid, signal.SIGTERM)
+                    srv.proc.wait(STOP_TIMEOUT)
+                except subprocess.TimeoutExpired:
+                    os.kill(srv.pid, signal.SIGKILL)
+                    srv.proc.wait()
+                except ProcessLookupError:
+                    pass
+            if not srv.logf.closed:
+                srv.logf.close()
+        if args.keep or r.failed:
+            log(f"logs and files kept in {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    log("")
+    log("summary: " + ", ".join(f"{k} {v[0] - v[1]}/{v[0]}" for k, v in r.per_section.items()))
+    if r.skipped:
+        log(f"skipped: {', '.join(f'{s}: {n} ({w})' for s, n, w in r.skipped)}")
+    elapsed = time.monotonic() - t_start
+    if r.failed:
+        log(f"FAILED: {len(r.failed)} of {r.total} checks failed ({elapsed:.1f}s):")
+        for sec, name, detail in r.failed:
+            log(f"  [{sec}] {name}" + (f"\n      {detail}" if detail else ""))
+        return 1
+    log(f"PASSED: all {r.total} checks ({elapsed:.1f}s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
