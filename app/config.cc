@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <map>
 #include <fstream>
 #include <sstream>
 #include <toml++/toml.h>
@@ -71,6 +72,271 @@ Result<std::string> string(const std::string& file, const toml::node& n, const s
   return Result<std::string>(boost::system::in_place_value, *v);
 }
 
+
+double number(const toml::node& n, bool* ok) {
+  if (auto d = n.value<double>()) {
+    *ok = true;
+    return *d;
+  }
+  *ok = false;
+  return 0;
+}
+
+Result<std::vector<std::string>> stringList(const std::string& file, const toml::node& n, const std::string& key) {
+  std::vector<std::string> out;
+  const toml::array* arr = n.as_array();
+  if (arr == nullptr) return Error{where(file, n, key) + " must be an array of strings"};
+  for (const auto& item : *arr) {
+    auto v = item.value<std::string>();
+    if (!v) return Error{where(file, item, key) + " must be an array of strings"};
+    out.push_back(*v);
+  }
+  return out;
+}
+
+Result<std::map<std::string, std::vector<std::string>>> listTable(const std::string& file, const toml::node& n,
+                                                                  const std::string& key) {
+  std::map<std::string, std::vector<std::string>> out;
+  const toml::table* t = n.as_table();
+  if (t == nullptr) return Error{where(file, n, key) + " must be a table of region lists"};
+  for (auto&& [k, v] : *t) {
+    auto l = stringList(file, v, key + "." + std::string(k.str()));
+    if (!l) return l.error();
+    out[std::string(k.str())] = *l;
+  }
+  return out;
+}
+
+const toml::array* tableArray(const toml::node& n) {
+  const toml::array* a = n.as_array();
+  if (a == nullptr || !a->is_array_of_tables()) return nullptr;
+  return a;
+}
+
+uint16_t typeCode(const std::string& t) {
+  static const std::pair<const char*, uint16_t> kTypes[] = {{"A", 1}, {"NS", 2}, {"CNAME", 5}, {"SOA", 6},
+                                                             {"MX", 15}, {"TXT", 16}, {"AAAA", 28}, {"SRV", 33}};
+  for (const auto& [name, code] : kTypes) {
+    if (t == name) return code;
+  }
+  return 0;
+}
+
+Result<void> parseSteering(const std::string& file, const std::filesystem::path& base, const std::string& section,
+                           const toml::node& v, SteeringConfig& st) {
+  if (section == "geoip") {
+    const toml::table* t = v.as_table();
+    if (t == nullptr) return Error{where(file, v, "geoip") + " must be a table"};
+    for (auto&& [k, n] : *t) {
+      const std::string key(k.str());
+      if (key == "database") {
+        auto s = string(file, n, "geoip.database");
+        if (!s) return s.error();
+        std::filesystem::path p(*s);
+        st.geoip = p.is_relative() ? (base / p).lexically_normal().string() : *s;
+      } else if (key == "ecs_trusted") {
+        auto l = stringList(file, n, "geoip.ecs_trusted");
+        if (!l) return l.error();
+        for (const auto& c : *l) {
+          if (auto e = parseCidr(c); !e) return Error{where(file, n, "geoip.ecs_trusted") + ": " + e.error().message};
+        }
+        st.ecs_trusted = *l;
+      } else {
+        return Error{where(file, n, "geoip." + key) + ": unknown key"};
+      }
+    }
+    return {};
+  }
+  const toml::array* arr = tableArray(v);
+  if (arr == nullptr) return Error{where(file, v, section) + " must be an array of tables ([[" + section + "]])"};
+  for (const auto& item : *arr) {
+    const toml::table& t = *item.as_table();
+    const std::string at = where(file, item, section);
+    if (section == "region") {
+      georoute::Region r;
+      bool have_lat = false, have_lon = false;
+      for (auto&& [k, n] : t) {
+        const std::string key(k.str());
+        bool ok = true;
+        if (key == "name") {
+          auto s = string(file, n, "region.name");
+          if (!s) return s.error();
+          r.name = *s;
+        } else if (key == "latitude") {
+          r.latitude = number(n, &ok);
+          have_lat = ok && r.latitude >= -90 && r.latitude <= 90;
+          if (!have_lat) return Error{where(file, n, "region.latitude") + " must be a number from -90 to 90"};
+        } else if (key == "longitude") {
+          r.longitude = number(n, &ok);
+          have_lon = ok && r.longitude >= -180 && r.longitude <= 180;
+          if (!have_lon) return Error{where(file, n, "region.longitude") + " must be a number from -180 to 180"};
+        } else if (key == "bias_km") {
+          r.bias_km = number(n, &ok);
+          if (!ok) return Error{where(file, n, "region.bias_km") + " must be a number"};
+        } else {
+          return Error{where(file, n, "region." + key) + ": unknown key"};
+        }
+      }
+      if (r.name.empty() || !have_lat || !have_lon) return Error{at + " needs name, latitude and longitude"};
+      for (const auto& other : st.regions) {
+        if (other.name == r.name) return Error{at + ": region '" + r.name + "' declared twice"};
+      }
+      st.regions.push_back(r);
+    } else if (section == "check") {
+      CheckConfig c;
+      c.where = at;
+      for (auto&& [k, n] : t) {
+        const std::string key(k.str());
+        const std::string full = "check." + key;
+        if (key == "name" || key == "type" || key == "path" || key == "host" || key == "expect_body" || key == "qname") {
+          auto s = string(file, n, full);
+          if (!s) return s.error();
+          (key == "name" ? c.name : key == "type" ? c.type : key == "path" ? c.path : key == "host" ? c.host
+           : key == "expect_body" ? c.expect_body : c.dns_qname) = *s;
+        } else if (key == "qtype") {
+          auto s = string(file, n, full);
+          if (!s || typeCode(*s) == 0) return Error{where(file, n, full) + " must be a type name such as SOA or A"};
+          c.dns_qtype = typeCode(*s);
+        } else if (key == "port") {
+          auto x = integer<uint16_t>(file, n, full, 1, 65535);
+          if (!x) return x.error();
+          c.port = *x;
+        } else if (key == "interval_ms" || key == "timeout_ms") {
+          auto x = integer<uint32_t>(file, n, full, 10, 3600000);
+          if (!x) return x.error();
+          (key == "interval_ms" ? c.interval_ms : c.timeout_ms) = *x;
+        } else if (key == "rise" || key == "fall") {
+          auto x = integer<uint32_t>(file, n, full, 1, 100);
+          if (!x) return x.error();
+          (key == "rise" ? c.rise : c.fall) = *x;
+        } else if (key == "expect_status") {
+          const toml::array* a = n.as_array();
+          if (a == nullptr) return Error{where(file, n, full) + " must be an array of status codes"};
+          c.expect_status.clear();
+          for (const auto& code : *a) {
+            auto x = integer<int>(file, code, full, 100, 599);
+            if (!x) return x.error();
+            c.expect_status.push_back(*x);
+          }
+        } else {
+          return Error{where(file, n, full) + ": unknown key"};
+        }
+      }
+      if (c.name.empty()) return Error{at + " needs a name"};
+      if (c.type != "tcp" && c.type != "http" && c.type != "https" && c.type != "dns") {
+        return Error{at + ": check type must be tcp, http, https or dns"};
+      }
+      if (c.timeout_ms > c.interval_ms) return Error{at + ": timeout_ms must not exceed interval_ms"};
+      if (!t.contains("port")) c.port = c.type == "https" ? 443 : c.type == "dns" ? 53 : 80;
+      st.checks.push_back(c);
+    } else if (section == "service") {
+      ServiceConfig sc;
+      sc.where = at;
+      for (auto&& [k, n] : t) {
+        const std::string key(k.str());
+        const std::string full = "service." + key;
+        if (key == "name" || key == "when_all_down" || key == "check") {
+          auto s = string(file, n, full);
+          if (!s) return s.error();
+          (key == "name" ? sc.name : key == "check" ? sc.check : sc.when_all_down) = *s;
+        } else if (key == "ttl") {
+          auto x = integer<uint32_t>(file, n, full, 0, 604800);
+          if (!x) return x.error();
+          sc.ttl = *x;
+        } else if (key == "first_n") {
+          auto x = integer<uint32_t>(file, n, full, 1, 64);
+          if (!x) return x.error();
+          sc.first_n = *x;
+        } else if (key == "weighted_prefix_v4" || key == "weighted_prefix_v6") {
+          auto x = integer<uint32_t>(file, n, full, 0, key == "weighted_prefix_v4" ? 32 : 128);
+          if (!x) return x.error();
+          (key == "weighted_prefix_v4" ? sc.weighted_prefix_v4 : sc.weighted_prefix_v6) = *x;
+        } else if (key == "policy") {
+          auto l = stringList(file, n, full);
+          if (!l) return l.error();
+          sc.policy = *l;
+        } else if (key == "geo") {
+          const toml::table* g = n.as_table();
+          if (g == nullptr) return Error{where(file, n, full) + " must be a table"};
+          for (auto&& [gk, gv] : *g) {
+            const std::string gkey(gk.str());
+            const std::string gfull = "service.geo." + gkey;
+            if (gkey == "default") {
+              auto l = stringList(file, gv, gfull);
+              if (!l) return l.error();
+              sc.geo.default_list = *l;
+              continue;
+            }
+            auto m = listTable(file, gv, gfull);
+            if (!m) return m.error();
+            if (gkey == "continent") sc.geo.continent = *m;
+            else if (gkey == "country") sc.geo.country = *m;
+            else if (gkey == "subdivision") sc.geo.subdivision = *m;
+            else if (gkey == "cidr") sc.geo.cidr = *m;
+            else if (gkey == "asn") sc.geo.asn = *m;
+            else return Error{where(file, gv, gfull) + ": unknown key (default, continent, country, subdivision, cidr, asn)"};
+          }
+        } else if (key == "pool") {
+          const toml::array* pools = tableArray(n);
+          if (pools == nullptr) return Error{where(file, n, full) + " must be an array of tables ([[service.pool]])"};
+          for (const auto& pn : *pools) {
+            PoolConfig pc;
+            pc.where = where(file, pn, "service.pool");
+            for (auto&& [pk, pv] : *pn.as_table()) {
+              const std::string pkey(pk.str());
+              const std::string pfull = "service.pool." + pkey;
+              if (pkey == "region" || pkey == "check") {
+                auto s = string(file, pv, pfull);
+                if (!s) return s.error();
+                (pkey == "region" ? pc.region : pc.check) = *s;
+              } else if (pkey == "endpoints") {
+                const toml::array* eps = pv.as_array();
+                if (eps == nullptr) return Error{where(file, pv, pfull) + " must be an array"};
+                for (const auto& en : *eps) {
+                  EndpointConfig ec;
+                  ec.where = where(file, en, pfull);
+                  if (auto addr = en.value<std::string>()) {
+                    ec.address = *addr;
+                  } else if (const toml::table* et = en.as_table()) {
+                    for (auto&& [ek, ev] : *et) {
+                      const std::string ekey(ek.str());
+                      const std::string efull = pfull + "." + ekey;
+                      if (ekey == "address" || ekey == "cname" || ekey == "check") {
+                        auto s = string(file, ev, efull);
+                        if (!s) return s.error();
+                        (ekey == "address" ? ec.address : ekey == "cname" ? ec.cname : ec.check) = *s;
+                      } else if (ekey == "weight") {
+                        auto x = integer<uint32_t>(file, ev, efull, 1, 1000000);
+                        if (!x) return x.error();
+                        ec.weight = *x;
+                      } else {
+                        return Error{where(file, ev, efull) + ": unknown key"};
+                      }
+                    }
+                  } else {
+                    return Error{ec.where + ": an endpoint is an address string or a table"};
+                  }
+                  if (ec.address.empty() == ec.cname.empty()) return Error{ec.where + ": give exactly one of address or cname"};
+                  pc.endpoints.push_back(ec);
+                }
+              } else {
+                return Error{where(file, pv, pfull) + ": unknown key"};
+              }
+            }
+            if (pc.region.empty()) return Error{pc.where + " needs a region"};
+            sc.pools.push_back(pc);
+          }
+        } else {
+          return Error{where(file, n, full) + ": unknown key"};
+        }
+      }
+      if (sc.name.empty()) return Error{at + " needs a name"};
+      st.services.push_back(sc);
+    }
+  }
+  return {};
+}
+
 }  // namespace
 
 unsigned allowedCpus() {
@@ -95,6 +361,13 @@ const char* configKeysHelp() {
   control.socket              local control socket for meridianctl, relative to the config file (default: none)
   log.level                   debug, info, warning or error (default info)
   [[zone]] name, file         an authoritative zone and its RFC 1035 zone file
+  [geoip] database, ecs_trusted          GeoIP2/GeoLite2 or Meridian-built .mmdb; resolvers whose ECS is used
+  [[region]] name, latitude, longitude, bias_km
+  [[check]] name, type (tcp|http|https|dns), port, path, host, expect_status, expect_body,
+            qname, qtype, interval_ms, timeout_ms, rise, fall
+  [[service]] name, ttl, policy, first_n, when_all_down, check, weighted_prefix_v4/v6,
+            geo.{default,continent,country,subdivision,cidr,asn}, [[service.pool]] region, check, endpoints
+  (see docs/steering.md)
 )";
 }
 
@@ -216,6 +489,9 @@ Result<Config> loadConfig(const CommandLine& cmd) {
         if (p.is_relative()) z.file = (base / p).lexically_normal().string();
         cfg.zones.push_back(z);
       }
+    } else if (section == "geoip" || section == "region" || section == "check" || section == "service") {
+      auto r = parseSteering(file, base, section, v, cfg.steering);
+      if (!r) return r.error();
     } else {
       return Error{where(file, v, section) + ": unknown section"};
     }

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "app/steering_config.h"
 #include "core/result.h"
 #include "server/listener.h"
 #include "server/pipeline.h"
@@ -24,6 +25,7 @@ struct Config {
   std::vector<ZoneConfig> zones;
   std::string control_socket;
   std::string log_level = "info";
+  SteeringConfig steering;
 };
 
 struct CommandLine {

@@ -7,7 +7,9 @@
 
 #include "app/config.h"
 #include "app/runtime.h"
+#include "app/steering_config.h"
 #include "core/log.h"
+#include "georoute/mmdb_writer.h"
 #include "zones/loader.h"
 
 using meridian::app::CommandLine;
@@ -19,6 +21,8 @@ void usage(FILE* out) {
                "usage: meridian [--config FILE] [--listen ADDR:PORT]... [--zone NAME=FILE]...\n"
                "                [--threads N] [--set KEY=VALUE]... [--log-level LEVEL]\n"
                "       meridian check [--config FILE] [--zone NAME=FILE]... [--set KEY=VALUE]...\n"
+               "       meridian explain --config FILE --client IP[/PREFIX] NAME [TYPE] [--down LABEL]...\n"
+               "       meridian mmdb build NETWORKS.csv OUT.mmdb\n"
                "\n"
                "  --listen ADDR:PORT  address to serve on, UDP and TCP (repeatable; \"[::1]:53\" for IPv6)\n"
                "  --zone NAME=FILE    serve zone NAME from an RFC 1035 zone file (repeatable)\n"
@@ -106,9 +110,137 @@ int check(const CommandLine& cmd) {
   return errors == 0 ? 0 : 1;
 }
 
+// `meridian explain`: how steering decides for one client, step by step, with the configuration's
+// zones, GeoIP database and policies. Health is taken as all up unless --down names endpoints.
+int explain(int argc, char** argv) {
+  CommandLine cmd;
+  std::string client_text, qname, qtype_text = "A";
+  std::vector<std::string> down;
+  for (int i = 2; i < argc; ++i) {
+    const std::string a = argv[i];
+    if ((a == "--config" || a == "-c") && i + 1 < argc) {
+      cmd.config_file = argv[++i];
+    } else if (a == "--client" && i + 1 < argc) {
+      client_text = argv[++i];
+    } else if (a == "--set" && i + 1 < argc) {
+      cmd.sets.emplace_back(argv[++i]);
+    } else if (a == "--down" && i + 1 < argc) {
+      down.emplace_back(argv[++i]);
+    } else if (qname.empty() && a[0] != '-') {
+      qname = a;
+    } else if (a[0] != '-') {
+      qtype_text = a;
+    } else {
+      std::fprintf(stderr, "meridian explain: unexpected argument '%s'\n", a.c_str());
+      return 2;
+    }
+  }
+  if (client_text.empty() || qname.empty()) {
+    std::fprintf(stderr, "usage: meridian explain --config FILE --client IP[/PREFIX] NAME [A|AAAA|CNAME]\n");
+    return 2;
+  }
+  auto cfg = meridian::app::loadConfig(cmd);
+  if (!cfg) {
+    std::fprintf(stderr, "%s\n", cfg.error().message.c_str());
+    return 1;
+  }
+  std::vector<std::shared_ptr<const meridian::zones::Zone>> zones;
+  for (const auto& z : cfg->zones) {
+    auto loaded = meridian::zones::loadZoneFile(z.name, z.file);
+    if (!loaded) {
+      std::fprintf(stderr, "%s\n", loaded.error().message.c_str());
+      return 1;
+    }
+    zones.push_back(loaded->zone);
+  }
+  meridian::zones::ZoneSet zone_set(zones);
+  std::shared_ptr<const meridian::georoute::GeoDatabase> geo;
+  if (!cfg->steering.geoip.empty()) {
+    auto db = meridian::georoute::GeoDatabase::open(cfg->steering.geoip);
+    if (!db) {
+      std::fprintf(stderr, "%s\n", db.error().message.c_str());
+      return 1;
+    }
+    geo = *db;
+  }
+  auto compiled = meridian::app::compileSteering(cfg->steering, zone_set, geo);
+  if (!compiled) {
+    std::fprintf(stderr, "%s\n", compiled.error().message.c_str());
+    return 1;
+  }
+  auto cidr = meridian::app::parseCidr(client_text);
+  if (!cidr) {
+    std::fprintf(stderr, "--client: %s\n", cidr.error().message.c_str());
+    return 2;
+  }
+  meridian::georoute::Client client;
+  client.ipv6 = cidr->ipv6;
+  std::memcpy(client.address, cidr->address, 16);
+  client.source_prefix = cidr->prefix;
+  client.from_ecs = client_text.find('/') != std::string::npos;
+  meridian::dns::NameBuf name;
+  if (!meridian::dns::fromText(qname.back() == '.' ? qname : qname + ".", name)) {
+    std::fprintf(stderr, "bad name '%s'\n", qname.c_str());
+    return 2;
+  }
+  meridian::dns::lowercase(name);
+  const auto* svc = compiled->services->find(name);
+  if (svc == nullptr) {
+    std::printf("%s is not a steered service; the zone data answers it\n", meridian::dns::toText(name.data).c_str());
+    return 0;
+  }
+  uint16_t qtype = 0;
+  if (qtype_text == "A") qtype = 1;
+  if (qtype_text == "AAAA") qtype = 28;
+  if (qtype_text == "CNAME") qtype = 5;
+  if (qtype == 0) {
+    std::fprintf(stderr, "type must be A, AAAA or CNAME\n");
+    return 2;
+  }
+  meridian::healthcheck::StateTable health;
+  health.targets.resize(compiled->targets.size());
+  for (const auto& d : down) {
+    bool matched = false;
+    for (size_t i = 0; i < compiled->targets.size(); ++i) {
+      if (compiled->targets[i].address == d || compiled->targets[i].label == d) {
+        health.targets[i].up = false;
+        matched = true;
+      }
+    }
+    if (!matched) std::fprintf(stderr, "warning: --down %s matches no checked endpoint\n", d.c_str());
+  }
+  meridian::georoute::Trace trace;
+  std::printf("service %s %s, client %s%s\n", svc->name.c_str(), qtype_text.c_str(), client_text.c_str(),
+              client.from_ecs ? " (as ECS)" : "");
+  std::string chain;
+  for (auto f : svc->policy) chain += std::string(chain.empty() ? "" : " -> ") + meridian::georoute::filterName(f);
+  std::printf("policy: %s\n", chain.c_str());
+  const auto d = meridian::georoute::decide(*compiled->services, *svc, qtype, client, health, &trace);
+  for (const auto& line : trace.lines) std::printf("  %s\n", line.c_str());
+  if (!client.from_ecs) std::printf("  (no ECS: the scope would not be sent)\n");
+  return d.kind == meridian::georoute::Decision::Kind::kServFail ? 1 : 0;
+}
+
+int mmdb(int argc, char** argv) {
+  if (argc != 5 || std::strcmp(argv[2], "build") != 0) {
+    std::fprintf(stderr, "usage: meridian mmdb build NETWORKS.csv OUT.mmdb\n"
+                         "CSV columns: network,region,country,continent,latitude,longitude,asn\n");
+    return 2;
+  }
+  auto r = meridian::georoute::buildMmdbFromCsv(argv[3], argv[4]);
+  if (!r) {
+    std::fprintf(stderr, "%s\n", r.error().message.c_str());
+    return 1;
+  }
+  std::printf("wrote %s: %zu networks\n", argv[4], *r);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc > 1 && std::strcmp(argv[1], "explain") == 0) return explain(argc, argv);
+  if (argc > 1 && std::strcmp(argv[1], "mmdb") == 0) return mmdb(argc, argv);
   CommandLine cmd;
   std::string log_level;
   const bool is_check = argc > 1 && std::strcmp(argv[1], "check") == 0;

@@ -27,7 +27,53 @@ std::string LoadReport::text() const {
 Runtime::Runtime(CommandLine cmd, Config config)
     : cmd_(std::move(cmd)),
       config_(std::move(config)),
-      state_(std::make_shared<const server::ServingState>()) {}
+      state_(std::make_shared<const server::ServingState>()),
+      health_(std::make_shared<const healthcheck::StateTable>()) {}
+
+bool Runtime::loadGeo(const Config& config) {
+  const std::string& path = config.steering.geoip;
+  if (path.empty()) {
+    const bool changed = geo_ != nullptr;
+    geo_.reset();
+    geo_path_.clear();
+    geo_error_.clear();
+    return changed;
+  }
+  struct stat st {};
+  const bool have = ::stat(path.c_str(), &st) == 0;
+  if (geo_ && path == geo_path_ && have && st.st_mtime == geo_mtime_ && st.st_size == geo_size_) return false;
+  auto db = georoute::GeoDatabase::open(path);
+  if (!db) {
+    if (geo_error_ != db.error().message) {
+      log::error("geoip: " + db.error().message +
+                 (geo_ ? "; keeping " + geo_->path() : std::string("; steering runs without locations")));
+    }
+    geo_error_ = db.error().message;
+    // Remember the bad file's stamp so it is not re-read until it changes again.
+    geo_mtime_ = have ? st.st_mtime : 0;
+    geo_size_ = have ? st.st_size : 0;
+    geo_path_ = path;
+    return false;
+  }
+  geo_ = *db;
+  geo_path_ = path;
+  geo_mtime_ = st.st_mtime;
+  geo_size_ = st.st_size;
+  geo_error_.clear();
+  log::info("geoip: loaded " + path + " (" + geo_->type() + ", " + std::to_string(geo_->recordCount()) +
+            " distinct records)");
+  return true;
+}
+
+void Runtime::watchGeo() {
+  // GeoIP files are replaced by updaters (geoipupdate) on their own schedule: look every 5 s.
+  geo_timer_->expires_after(std::chrono::seconds(5));
+  geo_timer_->async_wait([this](boost::system::error_code ec) {
+    if (ec) return;
+    if (!config_.steering.geoip.empty() && loadGeo(config_)) publish();
+    watchGeo();
+  });
+}
 
 LoadReport Runtime::loadZones(const Config& config) {
   LoadReport report;
@@ -69,13 +115,32 @@ LoadReport Runtime::loadZones(const Config& config) {
   return report;
 }
 
-void Runtime::publish() {
+bool Runtime::publish(bool startup) {
   std::vector<std::shared_ptr<const zones::Zone>> list;
   for (const auto& [name, lz] : zones_) list.push_back(lz.zone);
   auto state = std::make_shared<server::ServingState>();
   state->zones = zones::ZoneSet(std::move(list));
   state->protocol = config_.protocol;
+  bool ok = true;
+  if (!config_.steering.empty()) {
+    auto compiled = compileSteering(config_.steering, state->zones, geo_);
+    if (compiled) {
+      services_ = compiled->services;
+      targets_ = compiled->targets;
+      steering_error_.clear();
+    } else {
+      steering_error_ = compiled.error().message;
+      log::error("steering: " + steering_error_ + (startup ? "" : "; keeping the previous steering"));
+      ok = false;
+    }
+  } else {
+    services_.reset();
+    targets_.clear();
+  }
+  if (startup && !ok) return false;
+  state->services = services_;
   state_.publish(std::move(state));
+  return ok;
 }
 
 LoadReport Runtime::reload() {
@@ -95,7 +160,11 @@ LoadReport Runtime::reload() {
   next->server = config_.server;
   config_ = std::move(*next);
   LoadReport report = loadZones(config_);
-  publish();
+  (void)loadGeo(config_);
+  if (!publish()) {
+    ++report.failed;
+    zone_errors_["(steering)"] = steering_error_;
+  }
   log::info("reload: " + report.text());
   return report;
 }
@@ -116,6 +185,10 @@ std::string Runtime::status() const {
         << lz.zone->recordCount() << " file " << lz.file << "\n";
   }
   for (const auto& [name, err] : zone_errors_) out << "error " << name << ": " << err << "\n";
+  if (geo_) out << "geoip " << geo_->path() << " (" << geo_->type() << ")\n";
+  if (!geo_error_.empty()) out << "error geoip: " << geo_error_ << "\n";
+  if (services_) out << "services " << services_->services.size() << ", health targets " << targets_.size() << "\n";
+  if (!steering_error_.empty()) out << "error steering: " << steering_error_ << "\n";
   return out.str();
 }
 
@@ -186,8 +259,9 @@ int Runtime::run() {
   started_ = std::time(nullptr);
   const LoadReport report = loadZones(config_);
   if (config_.zones.empty()) log::warning("no zones configured: every query will be REFUSED");
-  publish();
-  server_ = std::make_unique<server::Server>(state_, config_.server);
+  (void)loadGeo(config_);
+  if (!publish(true)) return 1;
+  server_ = std::make_unique<server::Server>(state_, config_.server, &health_);
   if (auto r = server_->start(); !r) {
     log::error(r.error().message);
     return 1;
@@ -213,6 +287,8 @@ int Runtime::run() {
   };
   wait();
   startControlSocket();
+  geo_timer_ = std::make_unique<asio::steady_timer>(io_);
+  watchGeo();
   io_.run();
   server_->stop();
   if (!config_.control_socket.empty()) ::unlink(config_.control_socket.c_str());

@@ -4,12 +4,16 @@
 #pragma once
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <ctime>
 #include <map>
 #include <memory>
 #include <string>
 
 #include "app/config.h"
+#include "app/steering_config.h"
+#include "georoute/geoip.h"
+#include "healthcheck/state.h"
 #include "core/snapshot.h"
 #include "server/listener.h"
 #include "server/pipeline.h"
@@ -43,7 +47,12 @@ class Runtime {
     ino_t inode = 0;
   };
   LoadReport loadZones(const Config& config);
-  void publish();
+  // Opens the GeoIP database if its file changed; a failure keeps the previous one.
+  bool loadGeo(const Config& config);
+  // Builds the zone set and the steering tables from what is loaded and publishes them together;
+  // steering that fails to compile keeps its previous version (and is fatal at start-up).
+  bool publish(bool startup = false);
+  void watchGeo();
   void startControlSocket();
 
   CommandLine cmd_;
@@ -51,6 +60,16 @@ class Runtime {
   std::map<std::string, LoadedZone> zones_;  // by origin
   std::map<std::string, std::string> zone_errors_;
   Published<server::ServingState> state_;
+  Published<healthcheck::StateTable> health_;
+  std::shared_ptr<const georoute::GeoDatabase> geo_;
+  std::string geo_path_;
+  std::time_t geo_mtime_ = 0;
+  off_t geo_size_ = 0;
+  std::string geo_error_;
+  std::shared_ptr<const georoute::ServiceSet> services_;
+  std::vector<HealthTarget> targets_;
+  std::string steering_error_;
+  std::unique_ptr<boost::asio::steady_timer> geo_timer_;
   std::unique_ptr<server::Server> server_;
   boost::asio::io_context io_;
   std::time_t started_ = 0;

@@ -23,8 +23,12 @@ struct TargetState {
   Override override = Override::kNone;
   uint32_t rtt_us = 0;       // smoothed RTT (EWMA) of successful probes; 0 = none measured yet
   uint32_t consecutive = 0;  // successes (if up) or failures (if down) in a row
-  uint64_t changed_at_ms = 0;
-  std::string last_error;
+  uint32_t opposing = 0;     // results in a row against the verdict (failures while up, successes
+                             // while down); the verdict turns when this reaches fall (or rise)
+  uint64_t changed_at_ms = 0;  // wall clock (ms since the epoch) of the last verdict change
+  uint64_t probes = 0;         // probes completed since the Monitor was created
+  uint64_t failures = 0;       // of which failed
+  std::string last_error;      // of the latest failed probe; kept after recovery
 
   // What steering uses: override first, then the checks.
   [[nodiscard]] bool usable() const {

@@ -62,11 +62,42 @@ Result<ListenAddress> parseListenAddress(const std::string& text, uint16_t defau
   return out;
 }
 
+namespace {
+
+Peer peerOf(const sockaddr_storage& ss) {
+  Peer p;
+  if (ss.ss_family == AF_INET) {
+    p.known = true;
+    std::memcpy(p.address, &reinterpret_cast<const sockaddr_in&>(ss).sin_addr, 4);
+  } else if (ss.ss_family == AF_INET6) {
+    p.known = true;
+    p.ipv6 = true;
+    std::memcpy(p.address, &reinterpret_cast<const sockaddr_in6&>(ss).sin6_addr, 16);
+  }
+  return p;
+}
+
+Peer peerOf(const asio::ip::address& a) {
+  Peer p;
+  p.known = true;
+  if (a.is_v4()) {
+    const auto b = a.to_v4().to_bytes();
+    std::memcpy(p.address, b.data(), 4);
+  } else {
+    p.ipv6 = true;
+    const auto b = a.to_v6().to_bytes();
+    std::memcpy(p.address, b.data(), 16);
+  }
+  return p;
+}
+
+}  // namespace
+
 class Server::Worker {
  public:
-  Worker(const Published<ServingState>& state, const ServerSettings& settings,
-         std::atomic<unsigned>& tcp_active)
-      : settings_(settings), handler_(state), tcp_active_(tcp_active) {}
+  Worker(const Published<ServingState>& state, const Published<healthcheck::StateTable>* health,
+         const ServerSettings& settings, std::atomic<unsigned>& tcp_active)
+      : settings_(settings), handler_(state, health), tcp_active_(tcp_active) {}
 
   Result<void> bind() {
     for (const auto& la : settings_.listen) {
@@ -189,8 +220,8 @@ class Server::Worker {
       int m = 0;
       for (int i = 0; i < n; ++i) {
         if (b.in_msgs[i].msg_hdr.msg_flags & MSG_TRUNC) continue;  // larger than any sane query
-        const size_t len =
-            handler_.handle(b.in[i], b.in_msgs[i].msg_len, b.out[m], kMaxReply, Transport::kUdp);
+        const size_t len = handler_.handle(b.in[i], b.in_msgs[i].msg_len, b.out[m], kMaxReply, Transport::kUdp,
+                                           peerOf(b.addrs[i]));
         if (len == 0) continue;
         b.out_iov[m] = iovec{b.out[m], len};
         b.out_msgs[m].msg_hdr.msg_name = &b.addrs[i];
@@ -248,6 +279,9 @@ class Server::Worker {
     asio::steady_timer timer(io_);
     const auto idle = std::chrono::milliseconds(settings_.tcp_idle_timeout_ms);
     uint8_t prefix[2];
+    boost::system::error_code peer_ec;
+    const auto remote = sock.remote_endpoint(peer_ec);
+    const Peer peer = peer_ec ? Peer{} : peerOf(remote.address());
     while (!draining_) {
       timer.expires_after(idle);
       auto r1 = co_await (asio::async_read(sock, asio::buffer(prefix, 2), asio::as_tuple(asio::use_awaitable)) ||
@@ -259,7 +293,7 @@ class Server::Worker {
       auto r2 = co_await (asio::async_read(sock, asio::buffer(in.get(), len), asio::as_tuple(asio::use_awaitable)) ||
                           timer.async_wait(asio::as_tuple(asio::use_awaitable)));
       if (r2.index() != 0 || std::get<0>(std::get<0>(r2))) break;
-      const size_t n = handler_.handle(in.get(), len, out.get() + 2, dns::kMaxMessageSize, Transport::kTcp);
+      const size_t n = handler_.handle(in.get(), len, out.get() + 2, dns::kMaxMessageSize, Transport::kTcp, peer);
       if (n == 0) continue;
       dns::writeU16(out.get(), static_cast<uint16_t>(n));
       auto [wec, written] =
@@ -283,14 +317,15 @@ class Server::Worker {
   std::unique_ptr<UdpBuffers> udp_buffers_ = makeUdpBuffers();
 };
 
-Server::Server(const Published<ServingState>& state, ServerSettings settings)
-    : state_(state), settings_(std::move(settings)) {}
+Server::Server(const Published<ServingState>& state, ServerSettings settings,
+               const Published<healthcheck::StateTable>* health)
+    : state_(state), health_(health), settings_(std::move(settings)) {}
 
 Server::~Server() { stop(); }
 
 Result<void> Server::start() {
   for (unsigned i = 0; i < settings_.threads; ++i) {
-    auto w = std::make_unique<Worker>(state_, settings_, tcp_active_);
+    auto w = std::make_unique<Worker>(state_, health_, settings_, tcp_active_);
     auto r = w->bind();
     if (!r) {
       workers_.clear();

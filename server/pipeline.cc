@@ -1,6 +1,7 @@
 #include "server/pipeline.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "zones/lookup.h"
 
@@ -9,8 +10,85 @@ namespace meridian::server {
 namespace rr = dns::rrtype;
 namespace rc = dns::rcode;
 
+namespace {
+
+bool inNetwork(const Peer& peer, const georoute::CidrEntry& net) {
+  if (peer.ipv6 != net.ipv6) return false;
+  const unsigned full = net.prefix / 8;
+  if (std::memcmp(peer.address, net.address, full) != 0) return false;
+  if (net.prefix % 8 == 0) return true;
+  const uint8_t mask = static_cast<uint8_t>(0xFF << (8 - net.prefix % 8));
+  return (peer.address[full] & mask) == (net.address[full] & mask);
+}
+
+}  // namespace
+
+bool QueryHandler::steer(const ServingState& state, const georoute::Service& svc, const zones::Zone& zone,
+                         const Peer& peer, uint16_t* rcode, uint8_t* scope) {
+  const dns::Query& q = query_;
+  const georoute::ServiceSet& set = *state.services;
+  georoute::Client client;
+  bool ecs_used = false;
+  if (q.ecs.present && q.ecs.source_prefix > 0) {
+    bool trusted = set.ecs_trusted.empty();
+    for (const auto& net : set.ecs_trusted) trusted = trusted || (peer.known && inNetwork(peer, net));
+    if (trusted) {
+      // RFC 7871 §7.1.2: locate the client by the ECS address.
+      client.ipv6 = q.ecs.family == 2;
+      std::memcpy(client.address, q.ecs.address, 16);
+      client.source_prefix = q.ecs.source_prefix;
+      client.from_ecs = true;
+      ecs_used = true;
+    }
+  }
+  if (!ecs_used) {
+    client.ipv6 = peer.ipv6;
+    std::memcpy(client.address, peer.address, 16);
+    client.source_prefix = peer.ipv6 ? 128 : 32;
+    // IPv4-mapped IPv6 peers are IPv4 clients.
+    static const uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF};
+    if (peer.ipv6 && std::memcmp(peer.address, kMapped, 12) == 0) {
+      client.ipv6 = false;
+      std::memmove(client.address, peer.address + 12, 4);
+      client.source_prefix = 32;
+    }
+  }
+  const healthcheck::StateTable& health = health_ ? health_->get() : no_health_;
+  const georoute::Decision d = georoute::decide(set, svc, q.qtype, client, health);
+  // RFC 7871 §7.2.1: SCOPE is the prefix the answer depends on; SOURCE 0 (or an ignored ECS) gets 0.
+  *scope = ecs_used ? d.scope : 0;
+  dns::ResponseWriter& w = writer_;
+  w.setFlag(dns::flag::kAA, true);
+  switch (d.kind) {
+    case georoute::Decision::Kind::kFallback:
+      return false;
+    case georoute::Decision::Kind::kServFail:
+      *rcode = rc::kServFail;
+      return true;
+    case georoute::Decision::Kind::kNoData:
+      if (!zones::putRRset(zone, zone.negativeSoa(), zone.apex(), w, dns::ResponseWriter::Section::kAuthority)) {
+        w.setFlag(dns::flag::kTC, true);
+      }
+      return true;
+    case georoute::Decision::Kind::kAnswer:
+      break;
+  }
+  const dns::ResponseWriter::Mark start = w.mark();
+  for (uint16_t i = 0; i < d.count; ++i) {
+    const georoute::Endpoint& ep = *d.chosen[i];
+    if (!w.writeQnamePointer() || !w.writeBytes(ep.record.data(), ep.record.size())) {
+      w.rollback(start);
+      w.setFlag(dns::flag::kTC, true);  // never a partial RRset
+      counters_.add(counters_.truncated);
+      return true;
+    }
+    w.countRecord(dns::ResponseWriter::Section::kAnswer);
+  }
+  return true;
+}
+
 size_t QueryHandler::handle(const uint8_t* in, size_t in_len, uint8_t* out, size_t out_cap,
-                            Transport transport) {
+                            Transport transport, const Peer& peer) {
   const ServingState& state = state_.get();
   const ProtocolSettings& proto = state.protocol;
   dns::Query& q = query_;
@@ -47,6 +125,7 @@ size_t QueryHandler::handle(const uint8_t* in, size_t in_len, uint8_t* out, size
   w.reset(out, limit, reserve);
 
   uint16_t rcode = rc::kNoError;
+  uint8_t ecs_scope = 0;
   if (st == dns::ParseStatus::kFormErr) {
     w.begin(q, q.has_question);
     rcode = rc::kFormErr;
@@ -74,8 +153,16 @@ size_t QueryHandler::handle(const uint8_t* in, size_t in_len, uint8_t* out, size
         // DS lives on the parent side of the cut (RFC 4035 §3.1.4.1) when the parent is ours too.
         if (const zones::Zone* parent = state.zones.findZone(q.qname_lower, true)) zone = parent;
       }
+      const georoute::Service* svc = nullptr;
+      if (zone != nullptr && state.services &&
+          (q.qtype == rr::kA || q.qtype == rr::kAAAA || q.qtype == rr::kCNAME)) {
+        svc = state.services->find(q.qname_lower);
+        if (svc != nullptr && svc->zone != zone->origin()) svc = nullptr;
+      }
       if (zone == nullptr) {
         rcode = rc::kRefused;
+      } else if (svc != nullptr && steer(state, *svc, *zone, peer, &rcode, &ecs_scope)) {
+        // answered by steering
       } else {
         const zones::AnswerResult res = zones::answer(*zone, q, w, zones::AnswerOptions{tcp});
         rcode = res.rcode;
@@ -93,7 +180,7 @@ size_t QueryHandler::handle(const uint8_t* in, size_t in_len, uint8_t* out, size
     const auto* nsid = send_nsid ? reinterpret_cast<const uint8_t*>(proto.nsid.data()) : nullptr;
     // RFC 7871 §7.2.1: an answer that does not depend on the client carries SCOPE 0.
     dns::ClientSubnet ecs = q.ecs;
-    ecs.scope_prefix = 0;
+    ecs.scope_prefix = ecs_scope;
     (void)w.writeOpt(proto.max_udp_payload, rcode, q.dnssec_ok, nsid, proto.nsid.size(),
                      q.ecs.present && rcode != rc::kBadVers ? &ecs : nullptr);
   }

@@ -17,6 +17,8 @@
 
 #include "core/snapshot.h"
 #include "dns/message.h"
+#include "georoute/service.h"
+#include "healthcheck/state.h"
 #include "zones/zone.h"
 
 namespace meridian::server {
@@ -31,6 +33,14 @@ struct ProtocolSettings {
 struct ServingState {
   zones::ZoneSet zones;
   ProtocolSettings protocol;
+  std::shared_ptr<const georoute::ServiceSet> services;  // null: no steering configured
+};
+
+// The query's source address (what a socket reports), for steering and ECS trust.
+struct Peer {
+  bool known = false;
+  bool ipv6 = false;
+  uint8_t address[16] = {};
 };
 
 enum class Transport { kUdp, kTcp };
@@ -46,16 +56,26 @@ struct Counters {
 
 class QueryHandler {
  public:
-  explicit QueryHandler(const Published<ServingState>& state) : state_(state) {}
+  // `health` (optional) is the health-check state table steering reads; it must outlive the handler.
+  explicit QueryHandler(const Published<ServingState>& state,
+                        const Published<healthcheck::StateTable>* health = nullptr)
+      : state_(state),
+        health_(health ? std::make_unique<Published<healthcheck::StateTable>::Reader>(*health) : nullptr) {}
 
   // Writes the response into out (capacity out_cap) and returns its length; 0 means no response.
   [[nodiscard]] size_t handle(const uint8_t* in, size_t in_len, uint8_t* out, size_t out_cap,
-                              Transport transport);
+                              Transport transport, const Peer& peer = Peer{});
 
   [[nodiscard]] const Counters& counters() const { return counters_; }
 
  private:
+  // Answers a steered service name; returns false when the zone data should answer instead.
+  bool steer(const ServingState& state, const georoute::Service& svc, const zones::Zone& zone,
+             const Peer& peer, uint16_t* rcode, uint8_t* scope);
+
   Published<ServingState>::Reader state_;
+  std::unique_ptr<Published<healthcheck::StateTable>::Reader> health_;
+  healthcheck::StateTable no_health_;
   dns::Query query_;
   dns::ResponseWriter writer_;
   Counters counters_;

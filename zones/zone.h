@@ -119,19 +119,7 @@ class ZoneSet {
   std::vector<std::shared_ptr<const Zone>> zones_;  // sorted like Zone's nodes, by apex
 };
 
-// The search key of a name: its first 8 octets, big-endian, zero-padded.
-[[nodiscard]] inline uint64_t nameKey(const uint8_t* name, size_t len) {
-  uint64_t k = 0;
-  for (size_t i = 0; i < 8; ++i) k = (k << 8) | (i < len ? name[i] : 0u);
-  return k;
-}
-
-// Order of names inside a Zone and ZoneSet: any total order works for exact matching; comparing
-// lengths first makes most comparisons a single integer compare. Equivalent to ordering by
-// (length, nameKey, remaining bytes).
-[[nodiscard]] inline int compareNames(const uint8_t* a, size_t alen, const uint8_t* b, size_t blen) {
-  if (alen != blen) return alen < blen ? -1 : 1;
-  return std::memcmp(a, b, alen);
-}
+using dns::compareNames;
+using dns::nameKey;
 
 }  // namespace meridian::zones

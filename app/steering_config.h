@@ -1,0 +1,96 @@
+// Steering configuration ([geoip], [[region]], [[check]], [[service]]) as parsed from TOML, and its
+// compilation into a georoute::ServiceSet plus the list of health-check targets. Control thread only.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/result.h"
+#include "georoute/service.h"
+#include "zones/zone.h"
+
+namespace meridian::app {
+
+struct CheckConfig {
+  std::string name;
+  std::string type = "tcp";  // tcp, http, https, dns
+  uint16_t port = 80;
+  std::string path = "/";
+  std::string host;          // HTTP Host header (default: the endpoint address)
+  std::vector<int> expect_status = {200};
+  std::string expect_body;   // substring the body must contain
+  std::string dns_qname = ".";
+  uint16_t dns_qtype = 6;
+  uint32_t interval_ms = 5000;
+  uint32_t timeout_ms = 2000;
+  uint32_t rise = 2;
+  uint32_t fall = 3;
+  std::string where;
+};
+
+struct EndpointConfig {
+  std::string address;  // IPv4 or IPv6 literal
+  std::string cname;    // or a CNAME target
+  uint32_t weight = 1;
+  std::string check;    // overrides the pool's / service's check; "none" disables
+  std::string where;
+};
+
+struct PoolConfig {
+  std::string region;
+  std::string check;
+  std::vector<EndpointConfig> endpoints;
+  std::string where;
+};
+
+struct GeoMapConfig {
+  std::vector<std::string> default_list;
+  std::map<std::string, std::vector<std::string>> continent, country, subdivision, cidr, asn;
+};
+
+struct ServiceConfig {
+  std::string name;
+  uint32_t ttl = 30;
+  std::vector<std::string> policy = {"up", "geo", "nearest", "first_n"};
+  uint32_t first_n = 1;
+  std::string when_all_down = "fail-open";  // fail-open, nodata, servfail, fallback
+  std::string check;
+  std::vector<PoolConfig> pools;
+  GeoMapConfig geo;
+  uint32_t weighted_prefix_v4 = 24;
+  uint32_t weighted_prefix_v6 = 56;
+  std::string where;
+};
+
+struct SteeringConfig {
+  std::string geoip;                     // path of a City/Country (or Meridian-built) .mmdb
+  std::vector<std::string> ecs_trusted;  // CIDRs of resolvers whose ECS is believed
+  std::vector<georoute::Region> regions;
+  std::vector<CheckConfig> checks;
+  std::vector<ServiceConfig> services;
+  [[nodiscard]] bool empty() const { return services.empty() && regions.empty(); }
+};
+
+// One monitored (address, check) pair; its index is the health id used by the ServiceSet.
+struct HealthTarget {
+  std::string label;
+  std::string address;
+  CheckConfig check;
+};
+
+struct CompiledSteering {
+  std::shared_ptr<const georoute::ServiceSet> services;
+  std::vector<HealthTarget> targets;
+};
+
+// Resolves names to ids and validates: regions exist, services lie in served zones and not below a
+// delegation, endpoints parse, checks exist, policies are known. `geo` may be null.
+[[nodiscard]] Result<CompiledSteering> compileSteering(const SteeringConfig& cfg, const zones::ZoneSet& zones,
+                                                       std::shared_ptr<const georoute::GeoDatabase> geo);
+
+// "192.0.2.0/24" or "2001:db8::/32".
+[[nodiscard]] Result<georoute::CidrEntry> parseCidr(const std::string& text);
+
+}  // namespace meridian::app

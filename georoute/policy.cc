@@ -1,0 +1,336 @@
+// The policy chain (NS1-style filters) run per query on a fixed array of candidates.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "georoute/service.h"
+
+namespace meridian::georoute {
+
+const char* filterName(FilterKind k) {
+  switch (k) {
+    case FilterKind::kUp: return "up";
+    case FilterKind::kGeo: return "geo";
+    case FilterKind::kNearest: return "nearest";
+    case FilterKind::kLatency: return "latency";
+    case FilterKind::kWeighted: return "weighted";
+    case FilterKind::kFirstN: return "first_n";
+  }
+  return "?";
+}
+
+double distanceKm(double lat1, double lon1, double lat2, double lon2) {
+  constexpr double kEarthRadiusKm = 6371.0;
+  constexpr double kRad = M_PI / 180.0;
+  const double dlat = (lat2 - lat1) * kRad;
+  const double dlon = (lon2 - lon1) * kRad;
+  const double a = std::sin(dlat / 2) * std::sin(dlat / 2) +
+                   std::cos(lat1 * kRad) * std::cos(lat2 * kRad) * std::sin(dlon / 2) * std::sin(dlon / 2);
+  return 2 * kEarthRadiusKm * std::asin(std::min(1.0, std::sqrt(a)));
+}
+
+const Service* ServiceSet::find(const dns::NameBuf& q) const {
+  auto it = std::lower_bound(services.begin(), services.end(), q, [](const Service& s, const dns::NameBuf& n) {
+    return dns::compareNames(s.owner.data, s.owner.length, n.data, n.length) < 0;
+  });
+  if (it != services.end() && dns::compareNames(it->owner.data, it->owner.length, q.data, q.length) == 0) {
+    return &*it;
+  }
+  return nullptr;
+}
+
+namespace {
+
+struct Candidate {
+  const Endpoint* ep;
+  uint32_t region;
+  double score;
+};
+
+bool inPrefix(const uint8_t* addr, const uint8_t* net, unsigned prefix) {
+  const unsigned full = prefix / 8;
+  if (std::memcmp(addr, net, full) != 0) return false;
+  if (prefix % 8 == 0) return true;
+  const uint8_t mask = static_cast<uint8_t>(0xFF << (8 - prefix % 8));
+  return (addr[full] & mask) == (net[full] & mask);
+}
+
+template <typename K>
+uint32_t findList(const std::vector<std::pair<K, uint32_t>>& v, K key) {
+  auto it = std::lower_bound(v.begin(), v.end(), key, [](const auto& e, K k) { return e.first < k; });
+  return (it != v.end() && it->first == key) ? it->second : kNoId;
+}
+
+// splitmix64: a fast, well-mixed integer hash for the weighted filter.
+uint64_t mix(uint64_t x) {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
+std::string names(const ServiceSet& set, const Candidate* c, size_t n) {
+  std::string out;
+  for (size_t i = 0; i < n; ++i) {
+    if (!out.empty()) out += ", ";
+    out += c[i].ep->label;
+  }
+  (void)set;
+  return out.empty() ? "(none)" : out;
+}
+
+}  // namespace
+
+Decision decide(const ServiceSet& set, const Service& s, uint16_t qtype, const Client& client,
+                const healthcheck::StateTable& health, Trace* trace) {
+  Decision d;
+  Candidate cand[kMaxCandidates];
+  size_t n = 0;
+  for (const Pool& pool : s.pools) {
+    for (const Endpoint& ep : pool.endpoints) {
+      if ((ep.type == qtype || ep.type == dns::rrtype::kCNAME) && n < kMaxCandidates) {
+        cand[n++] = Candidate{&ep, pool.region, 0};
+      }
+    }
+  }
+  if (trace) trace->lines.push_back("candidates for type " + std::to_string(qtype) + ": " + names(set, cand, n));
+  if (n == 0) {
+    d.kind = Decision::Kind::kNoData;
+    if (trace) trace->lines.push_back("no endpoint of this type: NODATA");
+    return d;
+  }
+
+  const unsigned full_len = client.ipv6 ? 128 : 32;
+  uint8_t scope = 0;
+  bool located = false;
+  GeoResult geo;
+  auto locate = [&]() {
+    if (located) return;
+    located = true;
+    if (set.geo) geo = set.geo->lookup(client.address, client.ipv6);
+    if (trace) {
+      if (!set.geo) {
+        trace->lines.push_back("location: no GeoIP database configured");
+      } else if (geo.found) {
+        trace->lines.push_back("location: " + set.geo->describe(*geo.location) + " (network /" +
+                               std::to_string(geo.prefix) + ")");
+      } else {
+        trace->lines.push_back("location: not in the database (empty network /" + std::to_string(geo.prefix) + ")");
+      }
+    }
+  };
+  // The answer depends on the network the lookup landed in; with no usable prefix, be conservative.
+  auto dependOnLocation = [&]() {
+    const uint8_t p = (set.geo && geo.prefix > 0) ? geo.prefix : client.source_prefix;
+    scope = std::max(scope, p);
+  };
+  auto keepRegion = [&](uint32_t region) {
+    size_t k = 0;
+    for (size_t i = 0; i < n; ++i) {
+      if (cand[i].region == region) cand[k++] = cand[i];
+    }
+    n = k;
+  };
+  auto regionHas = [&](uint32_t region) {
+    for (size_t i = 0; i < n; ++i) {
+      if (cand[i].region == region) return true;
+    }
+    return false;
+  };
+
+  for (FilterKind f : s.policy) {
+    switch (f) {
+      case FilterKind::kUp: {
+        size_t k = 0;
+        for (size_t i = 0; i < n; ++i) {
+          if (cand[i].ep->health_id == kNoId || health.usable(cand[i].ep->health_id)) cand[k++] = cand[i];
+        }
+        if (k == 0) {
+          switch (s.when_all_down) {
+            case AllDown::kFailOpen:
+              if (trace) trace->lines.push_back("up: every endpoint is down; fail-open keeps all");
+              continue;
+            case AllDown::kNoData:
+              if (trace) trace->lines.push_back("up: every endpoint is down; answering NODATA");
+              d.kind = Decision::Kind::kNoData;
+              return d;
+            case AllDown::kServFail:
+              if (trace) trace->lines.push_back("up: every endpoint is down; answering SERVFAIL");
+              d.kind = Decision::Kind::kServFail;
+              return d;
+            case AllDown::kFallback:
+              if (trace) trace->lines.push_back("up: every endpoint is down; serving the zone file's RRset");
+              d.kind = Decision::Kind::kFallback;
+              return d;
+          }
+        }
+        n = k;
+        break;
+      }
+      case FilterKind::kGeo: {
+        const GeoMap& m = s.geo;
+        uint32_t list = kNoId;
+        std::string why;
+        // Custom CIDR map first (longest prefix), then the database's own answers.
+        const CidrEntry* best = nullptr;
+        for (const CidrEntry& c : m.cidrs) {
+          if (c.ipv6 == client.ipv6 && inPrefix(client.address, c.address, c.prefix) &&
+              (best == nullptr || c.prefix > best->prefix)) {
+            best = &c;
+          }
+        }
+        if (best != nullptr) {
+          list = best->list;
+          scope = std::max(scope, best->prefix);
+          if (trace) why = "CIDR /" + std::to_string(best->prefix);
+        } else {
+          locate();
+          dependOnLocation();
+          if (geo.found) {
+            const Location& l = *geo.location;
+            if (list == kNoId && l.region_name != kNoName && l.region_name < set.region_of_name.size() &&
+                set.region_of_name[l.region_name] != kNoId && regionHas(set.region_of_name[l.region_name])) {
+              keepRegion(set.region_of_name[l.region_name]);
+              if (trace) {
+                trace->lines.push_back("geo: database region " + set.regions[cand[0].region].name + " kept: " +
+                                       names(set, cand, n));
+              }
+              break;
+            }
+            if (list == kNoId && l.asn != 0) {
+              list = findList(m.asns, l.asn);
+              if (trace && list != kNoId) why = "AS" + std::to_string(l.asn);
+            }
+            if (list == kNoId && l.subdivision != 0) {
+              list = findList(m.subdivisions, (static_cast<uint64_t>(l.country) << 24) | l.subdivision);
+              if (trace && list != kNoId) why = "subdivision " + unpackCode(l.country) + "-" + unpackSubdivision(l.subdivision);
+            }
+            if (list == kNoId && l.country != 0) {
+              list = findList(m.countries, l.country);
+              if (trace && list != kNoId) why = "country " + unpackCode(l.country);
+            }
+            if (list == kNoId && l.continent != 0) {
+              list = findList(m.continents, l.continent);
+              if (trace && list != kNoId) why = "continent " + unpackCode(l.continent);
+            }
+          }
+          if (list == kNoId) {
+            list = m.default_list;
+            if (trace) why = "default";
+          }
+        }
+        if (list == kNoId) {
+          if (trace) trace->lines.push_back("geo: no map entry and no default; keeping all");
+          break;
+        }
+        bool kept = false;
+        for (uint32_t region : m.lists[list].regions) {
+          if (regionHas(region)) {
+            keepRegion(region);
+            kept = true;
+            if (trace) {
+              trace->lines.push_back("geo: " + why + " -> region " + set.regions[region].name + ": " + names(set, cand, n));
+            }
+            break;
+          }
+        }
+        if (!kept && trace) trace->lines.push_back("geo: " + why + " lists no region with candidates; keeping all");
+        break;
+      }
+      case FilterKind::kNearest: {
+        locate();
+        if (!geo.found || !geo.location->has_coords) {
+          if (trace) trace->lines.push_back("nearest: client coordinates unknown; keeping all");
+          dependOnLocation();
+          break;
+        }
+        dependOnLocation();
+        double best = 1e18;
+        uint32_t best_region = kNoId;
+        for (size_t i = 0; i < n; ++i) {
+          const Region& r = set.regions[cand[i].region];
+          const double dkm =
+              distanceKm(geo.location->latitude, geo.location->longitude, r.latitude, r.longitude) + r.bias_km;
+          if (dkm < best) {
+            best = dkm;
+            best_region = cand[i].region;
+          }
+        }
+        keepRegion(best_region);
+        if (trace) {
+          trace->lines.push_back("nearest: region " + set.regions[best_region].name + " at " +
+                                 std::to_string(static_cast<long>(best)) + " km (bias included): " + names(set, cand, n));
+        }
+        break;
+      }
+      case FilterKind::kLatency: {
+        uint32_t best_rtt = 0;
+        uint32_t best_region = kNoId;
+        for (size_t i = 0; i < n; ++i) {
+          const uint32_t rtt = cand[i].ep->health_id == kNoId ? 0 : health.rttUs(cand[i].ep->health_id);
+          if (rtt > 0 && (best_region == kNoId || rtt < best_rtt)) {
+            best_rtt = rtt;
+            best_region = cand[i].region;
+          }
+        }
+        if (best_region == kNoId) {
+          if (trace) trace->lines.push_back("latency: no RTT measured yet; keeping all");
+          break;
+        }
+        keepRegion(best_region);
+        if (trace) {
+          trace->lines.push_back("latency: region " + set.regions[best_region].name + " (" + std::to_string(best_rtt) +
+                                 " us): " + names(set, cand, n));
+        }
+        break;
+      }
+      case FilterKind::kWeighted: {
+        // Weighted rendezvous hashing over the client's subnet: the same subnet gets the same order,
+        // and each endpoint comes first for a share of subnets proportional to its weight.
+        const uint8_t want = client.ipv6 ? s.weighted_prefix_v6 : s.weighted_prefix_v4;
+        const uint8_t hp = std::min<uint8_t>(want, client.source_prefix);
+        uint8_t masked[16] = {};
+        std::memcpy(masked, client.address, hp / 8);
+        if (hp % 8) masked[hp / 8] = static_cast<uint8_t>(client.address[hp / 8] & (0xFF << (8 - hp % 8)));
+        uint64_t base = 0xCBF29CE484222325ull ^ hp;
+        for (size_t i = 0; i < 16; ++i) base = mix(base ^ masked[i]);
+        for (size_t i = 0; i < n; ++i) {
+          const uint64_t seed = mix(base ^ (static_cast<uint64_t>(cand[i].ep->uid) << 1));
+          const double u = (static_cast<double>(mix(seed) >> 11) + 0.5) / 9007199254740992.0;  // (0,1)
+          cand[i].score = static_cast<double>(cand[i].ep->weight) / -std::log(u);
+        }
+        std::stable_sort(cand, cand + n, [](const Candidate& a, const Candidate& b) { return a.score > b.score; });
+        scope = std::max(scope, hp);
+        if (trace) {
+          trace->lines.push_back("weighted: client /" + std::to_string(hp) + " orders " + names(set, cand, n));
+        }
+        break;
+      }
+      case FilterKind::kFirstN: {
+        n = std::min<size_t>(n, s.first_n);
+        if (trace) trace->lines.push_back("first_n " + std::to_string(s.first_n) + ": " + names(set, cand, n));
+        break;
+      }
+    }
+  }
+  // One CNAME at most, and never beside addresses (RFC 2181 §10.1).
+  if (n > 0 && cand[0].ep->type == dns::rrtype::kCNAME) {
+    n = 1;
+  } else {
+    size_t k = 0;
+    for (size_t i = 0; i < n; ++i) {
+      if (cand[i].ep->type != dns::rrtype::kCNAME) cand[k++] = cand[i];
+    }
+    n = k;
+  }
+  for (size_t i = 0; i < n; ++i) d.chosen[i] = cand[i].ep;
+  d.count = static_cast<uint16_t>(n);
+  d.scope = std::min<uint8_t>(scope, static_cast<uint8_t>(full_len));
+  if (trace) {
+    trace->lines.push_back("answer: " + names(set, cand, n) + ", TTL " + std::to_string(s.ttl) + ", ECS scope /" +
+                           std::to_string(d.scope));
+  }
+  return d;
+}
+
+}  // namespace meridian::georoute

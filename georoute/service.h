@@ -1,0 +1,128 @@
+// Steered services, compiled: regions, pools of endpoints and an ordered policy chain, with every
+// name resolved to an integer id when the configuration is loaded. DNS workers read a ServiceSet
+// snapshot (immutable) and run Steering::decide per query on fixed-size arrays: no allocation,
+// no locks, no string hashing. `explain` runs the same code with a Trace that records each step.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "dns/message.h"
+#include "dns/name.h"
+#include "georoute/geoip.h"
+#include "healthcheck/state.h"
+
+namespace meridian::georoute {
+
+inline constexpr uint32_t kNoId = 0xFFFFFFFFu;
+
+struct Region {
+  std::string name;
+  double latitude = 0;
+  double longitude = 0;
+  double bias_km = 0;  // added to the great-circle distance by `nearest` (negative attracts)
+};
+
+struct Endpoint {
+  uint16_t type = 0;                 // A, AAAA or CNAME
+  uint8_t address[16] = {};          // A/AAAA
+  std::string target;                // CNAME target, presentation form (for explain)
+  std::vector<uint8_t> record;       // pre-encoded TYPE CLASS TTL RDLENGTH RDATA (owner excluded)
+  uint32_t weight = 1;
+  uint32_t uid = 0;                  // unique within the ServiceSet; seeds the weighted hash
+  uint32_t health_id = kNoId;        // index in the health StateTable, kNoId = not checked
+  std::string label;                 // "region/address" for explain and logs
+};
+
+struct Pool {
+  uint32_t region = 0;
+  std::vector<Endpoint> endpoints;
+};
+
+// A CIDR or ASN entry of a geo map.
+struct GeoList {
+  std::vector<uint32_t> regions;  // ordered preference
+};
+
+struct CidrEntry {
+  bool ipv6 = false;
+  uint8_t address[16] = {};
+  uint8_t prefix = 0;
+  uint32_t list = 0;  // index into GeoMap::lists
+};
+
+struct GeoMap {
+  std::vector<GeoList> lists;
+  std::vector<CidrEntry> cidrs;                          // longest prefix wins
+  std::vector<std::pair<uint32_t, uint32_t>> asns;       // (asn, list), sorted
+  std::vector<std::pair<uint64_t, uint32_t>> subdivisions;  // ((country<<24)|sub, list), sorted
+  std::vector<std::pair<uint16_t, uint32_t>> countries;  // sorted
+  std::vector<std::pair<uint16_t, uint32_t>> continents; // sorted
+  uint32_t default_list = kNoId;
+};
+
+enum class FilterKind : uint8_t { kUp, kGeo, kNearest, kLatency, kWeighted, kFirstN };
+[[nodiscard]] const char* filterName(FilterKind k);
+
+enum class AllDown : uint8_t { kFailOpen, kNoData, kServFail, kFallback };
+
+struct Service {
+  std::string name;           // presentation form
+  dns::NameBuf owner;         // lowercase wire
+  std::string zone;           // origin of the zone it lives in
+  uint32_t ttl = 30;
+  std::vector<FilterKind> policy;
+  uint32_t first_n = 1;
+  AllDown when_all_down = AllDown::kFailOpen;
+  GeoMap geo;
+  std::vector<Pool> pools;
+  // Client-subnet prefix hashed by `weighted` (so a client sticks; the ECS scope is at least this).
+  uint8_t weighted_prefix_v4 = 24;
+  uint8_t weighted_prefix_v6 = 56;
+};
+
+struct ServiceSet {
+  std::vector<Region> regions;
+  std::vector<Service> services;  // sorted by owner (zones::compareNames order)
+  std::shared_ptr<const GeoDatabase> geo;  // may be null: geo/nearest filters then see no location
+  std::vector<uint32_t> region_of_name;    // GeoDatabase::regionNames() index -> region id (kNoId)
+  // ECS is used only from these resolver networks (empty = from anyone).
+  std::vector<CidrEntry> ecs_trusted;
+
+  [[nodiscard]] const Service* find(const dns::NameBuf& qname_lower) const;
+};
+
+// The client as steering sees it.
+struct Client {
+  bool ipv6 = false;
+  uint8_t address[16] = {};  // the ECS address when trusted and present, else the source address
+  uint8_t source_prefix = 0; // ECS SOURCE PREFIX-LENGTH, or the full length for source addresses
+  bool from_ecs = false;
+};
+
+// Explain output: one line per step.
+struct Trace {
+  std::vector<std::string> lines;
+};
+
+// Up to this many endpoints are considered per query; more in one service is refused at load.
+inline constexpr size_t kMaxCandidates = 64;
+
+struct Decision {
+  enum class Kind { kAnswer, kNoData, kServFail, kFallback } kind = Kind::kAnswer;
+  uint16_t count = 0;
+  std::array<const Endpoint*, kMaxCandidates> chosen{};
+  uint8_t scope = 0;  // ECS SCOPE PREFIX-LENGTH the decision depends on
+};
+
+// Decides the answer for `qtype` (A, AAAA or CNAME) of service `s`.
+[[nodiscard]] Decision decide(const ServiceSet& set, const Service& s, uint16_t qtype, const Client& client,
+                              const healthcheck::StateTable& health, Trace* trace = nullptr);
+
+// Great-circle distance in km (haversine).
+[[nodiscard]] double distanceKm(double lat1, double lon1, double lat2, double lon2);
+
+}  // namespace meridian::georoute

@@ -1,0 +1,94 @@
+// The Monitor runs every target's check on the control loop, turns probe results into up/down
+// verdicts with rise/fall anti-flap, smooths RTTs, applies operator overrides, and publishes the
+// StateTable (state.h) that DNS workers read lock-free. Owned by the runtime (app/); all methods are
+// called on the thread that runs the io_context (or while it is not running), never from DNS workers.
+//
+// Initial state: a target starts UP (MonitorOptions::initial_up), as gdnsd and Route 53 do: until a
+// check has proven it down, a freshly started server answers as configured instead of failing over
+// everything at once. It goes DOWN after `fall` consecutive failures and back UP after `rise`
+// consecutive successes; a single result in the other direction resets the count.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/address.hpp>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/result.h"
+#include "core/snapshot.h"
+#include "healthcheck/check.h"
+#include "healthcheck/state.h"
+
+namespace meridian::healthcheck {
+
+struct Target {
+  uint32_t id = 0;    // index in the StateTable; targets are numbered 0..n-1 in order
+  std::string label;  // for logs and describe(), e.g. "eu-web/192.0.2.10"
+  boost::asio::ip::address address;
+  CheckSpec spec;
+};
+
+struct MonitorOptions {
+  bool initial_up = true;
+  // Each target's first probe is delayed by a pseudo-random 0..min(this, interval) ms so that many
+  // targets on the same interval do not probe in lockstep; 0 probes all at once. The delays come
+  // from `seed` in target order, so a given seed always gives the same schedule.
+  uint32_t max_start_jitter_ms = 1000;
+  uint64_t seed = 1;
+};
+
+// Each target's first-probe delay for `options` (what start() uses), in target order.
+[[nodiscard]] std::vector<uint32_t> startDelaysMs(const std::vector<Target>& targets,
+                                                  const MonitorOptions& options);
+
+// Reported after each probe result and override, once the new table is published.
+struct Event {
+  uint32_t id = 0;
+  const TargetState* state = nullptr;  // valid during the call only
+  bool verdict_changed = false;        // up/down flipped by this probe
+  bool probe_ok = false;               // the result of this probe (false for override events)
+  bool from_override = false;
+};
+using Listener = std::function<void(const Event&)>;
+
+class Monitor {
+ public:
+  // Throws std::invalid_argument when ids are not 0..n-1 in order or a check fails validateCheck:
+  // configuration errors are meant to be caught by the loader first.
+  Monitor(boost::asio::io_context& io, std::vector<Target> targets, MonitorOptions options = {});
+  ~Monitor();  // stop()
+  Monitor(const Monitor&) = delete;
+  Monitor& operator=(const Monitor&) = delete;
+
+  // Schedules every target's probes (first one after its start jitter, then every interval_ms,
+  // measured from the start of the previous probe). Calling start() while running does nothing.
+  void start();
+  // Cancels the schedule and abandons probes in flight; verdicts are kept. start() may follow.
+  void stop();
+  [[nodiscard]] bool running() const;
+
+  // Overrides are applied and published at once, and logged.
+  [[nodiscard]] Result<void> setOverride(uint32_t id, Override o);
+  [[nodiscard]] std::optional<uint32_t> find(std::string_view label) const;
+
+  // Called on the control thread after each publication (for the API's event stream, and tests).
+  void setListener(Listener listener);
+
+  [[nodiscard]] const Published<StateTable>& table() const;
+  [[nodiscard]] const std::vector<Target>& targets() const;
+
+  // One line per target for `meridianctl health`: id, label, address:port, check, verdict,
+  // override, usable, smoothed RTT, streak, probes/failures, last error.
+  [[nodiscard]] std::string describe() const;
+
+ private:
+  class Core;
+  std::shared_ptr<Core> core_;  // shared with the probe coroutines, which may outlive a stop()
+};
+
+}  // namespace meridian::healthcheck
