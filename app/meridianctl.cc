@@ -1,5 +1,5 @@
 // meridianctl: talks to a running meridian over its local control socket (control.socket).
-//   meridianctl [--socket PATH] reload|status|stop
+//   meridianctl [--socket PATH] reload|status|health|override WHAT MODE|stop
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -19,18 +19,24 @@ int main(int argc, char** argv) {
     if ((a == "--socket" || a == "-s") && i + 1 < argc) {
       socket_path = argv[++i];
     } else if (a == "--help" || a == "-h") {
-      std::printf("usage: meridianctl [--socket PATH] reload|status|stop\n"
+      std::printf("usage: meridianctl [--socket PATH] COMMAND\n"
+                  "  reload                 re-read configuration, zones and the GeoIP database\n"
+                  "  status                 counters, zones, GeoIP and steering state\n"
+                  "  health                 every health-checked endpoint: verdict, RTT, override\n"
+                  "  override WHAT MODE     WHAT = target label, endpoint address or region:NAME;\n"
+                  "                         MODE = force-up, force-down, drain or none\n"
+                  "  stop                   drain and exit\n"
                   "The socket is the server's control.socket (or $MERIDIAN_SOCKET).\n");
       return 0;
-    } else if (command.empty() && a[0] != '-') {
-      command = a;
+    } else if (a[0] != '-' || !command.empty()) {
+      command += (command.empty() ? "" : " ") + a;
     } else {
       std::fprintf(stderr, "meridianctl: unexpected argument '%s'\n", a.c_str());
       return 2;
     }
   }
   if (command.empty()) {
-    std::fprintf(stderr, "meridianctl: no command (reload, status, stop)\n");
+    std::fprintf(stderr, "meridianctl: no command (reload, status, health, override, stop; see --help)\n");
     return 2;
   }
   if (socket_path.empty()) {

@@ -65,6 +65,112 @@ bool Runtime::loadGeo(const Config& config) {
   return true;
 }
 
+namespace {
+
+healthcheck::CheckSpec toSpec(const CheckConfig& c) {
+  healthcheck::CheckSpec spec;
+  spec.name = c.name;
+  spec.kind = healthcheck::parseKind(c.type).value_or(healthcheck::CheckSpec::Kind::kTcp);
+  spec.port = c.port;
+  spec.path = c.path;
+  spec.host_header = c.host;
+  spec.expect_status = c.expect_status;
+  spec.expect_body = c.expect_body;
+  spec.dns_qname = c.dns_qname;
+  spec.dns_qtype = c.dns_qtype;
+  spec.interval_ms = c.interval_ms;
+  spec.timeout_ms = c.timeout_ms;
+  spec.rise = c.rise;
+  spec.fall = c.fall;
+  return spec;
+}
+
+}  // namespace
+
+void Runtime::startHealth() {
+  std::string key;
+  std::vector<healthcheck::Target> targets;
+  for (size_t i = 0; i < targets_.size(); ++i) {
+    const HealthTarget& t = targets_[i];
+    const CheckConfig& c = t.check;
+    key += t.label + "|" + c.type + "|" + std::to_string(c.port) + "|" + c.path + "|" + c.host + "|" + c.expect_body +
+           "|" + c.dns_qname + "|" + std::to_string(c.interval_ms) + "|" + std::to_string(c.timeout_ms) + "|" +
+           std::to_string(c.rise) + "|" + std::to_string(c.fall) + "\n";
+    healthcheck::Target target;
+    target.id = static_cast<uint32_t>(i);
+    target.label = t.label;
+    target.address = asio::ip::make_address(t.address);
+    target.spec = toSpec(c);
+    targets.push_back(std::move(target));
+  }
+  if (monitor_ && key == monitor_key_) return;
+  monitor_.reset();
+  monitor_key_ = key;
+  if (targets.empty()) {
+    health_.publish(std::make_shared<const healthcheck::StateTable>());
+    return;
+  }
+  healthcheck::MonitorOptions options;
+  // Spread first probes over at most one second so many targets do not probe in lockstep.
+  options.max_start_jitter_ms = 1000;
+  try {
+    monitor_ = std::make_unique<healthcheck::Monitor>(io_, std::move(targets), options);
+  } catch (const std::exception& e) {
+    log::error(std::string("health: ") + e.what() + "; health checks disabled");
+    health_.publish(std::make_shared<const healthcheck::StateTable>());
+    return;
+  }
+  // The workers read health_, which outlives any Monitor: forward each publication.
+  monitor_->setListener([this](const healthcheck::Event&) { health_.publish(monitor_->table().load()); });
+  health_.publish(monitor_->table().load());
+  monitor_->start();
+  log::info("health: checking " + std::to_string(targets_.size()) + " target(s)");
+}
+
+std::string Runtime::overrideCommand(const std::string& args) {
+  // override TARGET|ADDRESS|region:NAME force-up|force-down|drain|none
+  const size_t sp = args.find(' ');
+  if (sp == std::string::npos) return "error: usage: override TARGET|ADDRESS|region:NAME force-up|force-down|drain|none\n";
+  const std::string what = args.substr(0, sp);
+  const std::string mode = args.substr(sp + 1);
+  healthcheck::Override o;
+  if (mode == "force-up") {
+    o = healthcheck::Override::kForceUp;
+  } else if (mode == "force-down") {
+    o = healthcheck::Override::kForceDown;
+  } else if (mode == "drain") {
+    o = healthcheck::Override::kDrain;
+  } else if (mode == "none") {
+    o = healthcheck::Override::kNone;
+  } else {
+    return "error: override mode must be force-up, force-down, drain or none\n";
+  }
+  if (!monitor_) return "error: no health-checked endpoints are configured\n";
+  std::vector<uint32_t> ids;
+  if (what.rfind("region:", 0) == 0 && services_) {
+    const std::string region = what.substr(7);
+    for (const auto& svc : services_->services) {
+      for (const auto& pool : svc.pools) {
+        if (services_->regions[pool.region].name != region) continue;
+        for (const auto& ep : pool.endpoints) {
+          if (ep.health_id != georoute::kNoId) ids.push_back(ep.health_id);
+        }
+      }
+    }
+  } else {
+    for (size_t i = 0; i < targets_.size(); ++i) {
+      if (targets_[i].label == what || targets_[i].address == what) ids.push_back(static_cast<uint32_t>(i));
+    }
+  }
+  if (ids.empty()) return "error: nothing matches '" + what + "' (see meridianctl health)\n";
+  std::string reply = "ok\n";
+  for (uint32_t id : ids) {
+    auto r = monitor_->setOverride(id, o);
+    reply += "  " + targets_[id].label + ": " + (r ? mode : r.error().message) + "\n";
+  }
+  return reply;
+}
+
 void Runtime::watchGeo() {
   // GeoIP files are replaced by updaters (geoipupdate) on their own schedule: look every 5 s.
   geo_timer_->expires_after(std::chrono::seconds(5));
@@ -165,6 +271,7 @@ LoadReport Runtime::reload() {
     ++report.failed;
     zone_errors_["(steering)"] = steering_error_;
   }
+  startHealth();
   log::info("reload: " + report.text());
   return report;
 }
@@ -239,11 +346,15 @@ void Runtime::startControlSocket() {
             for (const auto& [name, err] : zone_errors_) reply += "  " + name + ": " + err + "\n";
           } else if (command == "status") {
             reply = "ok\n" + status();
+          } else if (command == "health") {
+            reply = "ok\n" + (monitor_ ? monitor_->describe() : std::string("no health-checked endpoints\n"));
+          } else if (command.rfind("override ", 0) == 0) {
+            reply = overrideCommand(command.substr(9));
           } else if (command == "stop") {
             reply = "ok stopping\n";
             std::raise(SIGTERM);
           } else {
-            reply = "error: unknown command '" + command + "' (try reload, status, stop)\n";
+            reply = "error: unknown command '" + command + "' (try reload, status, health, override, stop)\n";
           }
         }
         auto out = std::make_shared<std::string>(std::move(reply));
@@ -261,6 +372,7 @@ int Runtime::run() {
   if (config_.zones.empty()) log::warning("no zones configured: every query will be REFUSED");
   (void)loadGeo(config_);
   if (!publish(true)) return 1;
+  startHealth();
   server_ = std::make_unique<server::Server>(state_, config_.server, &health_);
   if (auto r = server_->start(); !r) {
     log::error(r.error().message);
@@ -290,6 +402,7 @@ int Runtime::run() {
   geo_timer_ = std::make_unique<asio::steady_timer>(io_);
   watchGeo();
   io_.run();
+  monitor_.reset();
   server_->stop();
   if (!config_.control_socket.empty()) ::unlink(config_.control_socket.c_str());
   const auto t = server_->totals();

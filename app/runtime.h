@@ -13,6 +13,7 @@
 #include "app/config.h"
 #include "app/steering_config.h"
 #include "georoute/geoip.h"
+#include "healthcheck/monitor.h"
 #include "healthcheck/state.h"
 #include "core/snapshot.h"
 #include "server/listener.h"
@@ -53,6 +54,9 @@ class Runtime {
   // steering that fails to compile keeps its previous version (and is fatal at start-up).
   bool publish(bool startup = false);
   void watchGeo();
+  // (Re)starts health checking when the set of checked targets changed.
+  void startHealth();
+  [[nodiscard]] std::string overrideCommand(const std::string& args);
   void startControlSocket();
 
   CommandLine cmd_;
@@ -70,6 +74,8 @@ class Runtime {
   std::vector<HealthTarget> targets_;
   std::string steering_error_;
   std::unique_ptr<boost::asio::steady_timer> geo_timer_;
+  std::unique_ptr<healthcheck::Monitor> monitor_;
+  std::string monitor_key_;
   std::unique_ptr<server::Server> server_;
   boost::asio::io_context io_;
   std::time_t started_ = 0;
