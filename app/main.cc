@@ -106,6 +106,30 @@ int check(const CommandLine& cmd) {
     std::printf("%s: serial %u, %zu records, OK\n", z.name.c_str(), loaded->zone->serial(),
                 loaded->zone->recordCount());
   }
+  if (errors == 0 && !cfg->steering.empty()) {
+    std::vector<std::shared_ptr<const meridian::zones::Zone>> zones;
+    for (const auto& z : cfg->zones) zones.push_back(meridian::zones::loadZoneFile(z.name, z.file)->zone);
+    std::shared_ptr<const meridian::georoute::GeoDatabase> geo;
+    if (!cfg->steering.geoip.empty()) {
+      auto db = meridian::georoute::GeoDatabase::open(cfg->steering.geoip);
+      if (!db) {
+        std::fprintf(stderr, "%s\n", db.error().message.c_str());
+        ++errors;
+      } else {
+        geo = *db;
+        std::printf("geoip %s: %s, %zu distinct records, OK\n", geo->path().c_str(), geo->type().c_str(),
+                    geo->recordCount());
+      }
+    }
+    auto compiled = meridian::app::compileSteering(cfg->steering, meridian::zones::ZoneSet(zones), geo);
+    if (!compiled) {
+      std::fprintf(stderr, "%s\n", compiled.error().message.c_str());
+      ++errors;
+    } else {
+      std::printf("steering: %zu service(s), %zu region(s), %zu health target(s), OK\n",
+                  compiled->services->services.size(), compiled->services->regions.size(), compiled->targets.size());
+    }
+  }
   if (errors == 0) std::printf("configuration %s OK\n", cmd.config_file.empty() ? "(flags)" : cmd.config_file.c_str());
   return errors == 0 ? 0 : 1;
 }

@@ -446,6 +446,9 @@ Result<void> MmdbWriter::add(const MmdbNetwork& net) {
 }
 
 Result<void> MmdbWriter::write(const std::string& path) const {
+  if (!validUtf8(database_type_) || !validUtf8(description_)) {
+    return Error{"MMDB database type and description must be UTF-8"};
+  }
   // Where the alias records point: whatever ::/96 resolves to (a node, data, or nothing).
   Ref v4_root = 0;
   if (ip_version_ == 6) {

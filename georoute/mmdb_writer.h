@@ -63,14 +63,14 @@ class MmdbWriter {
   // IPv4-mapped IPv6 networks (::ffff:a.b.c.d/96+n) are stored as the IPv4 network a.b.c.d/n.
   // Errors: prefix out of range, host bits set, IPv6 into an ip_version 4 tree, a network inside
   // the 2002::/16 alias, a string that is not UTF-8, a non-finite coordinate.
-  Result<void> add(const MmdbNetwork& network);
+  [[nodiscard]] Result<void> add(const MmdbNetwork& network);
 
   // Writes the database to `path` atomically: a temporary file in the same directory, fsync,
   // rename. On error nothing is left behind and an existing `path` is untouched.
-  Result<void> write(const std::string& path) const;
+  [[nodiscard]] Result<void> write(const std::string& path) const;
 
   // Networks accepted by add() (including ones later overwritten).
-  size_t networkCount() const { return network_count_; }
+  [[nodiscard]] size_t networkCount() const { return network_count_; }
 
   // Metadata "description" {"en": ...}; defaults to "Meridian network map (<database_type>)".
   void setDescription(std::string description) { description_ = std::move(description); }
@@ -122,6 +122,7 @@ class MmdbWriter {
 // Reads "network,region,country,continent,latitude,longitude,asn" lines (header optional, '#'
 // comments, empty fields allowed, CIDR like 192.0.2.0/24 or 2001:db8::/32) and writes the
 // database. Returns the number of networks; errors name file:line. See docs/mmdb.md.
-Result<size_t> buildMmdbFromCsv(const std::string& csv_path, const std::string& out_path);
+[[nodiscard]] Result<size_t> buildMmdbFromCsv(const std::string& csv_path,
+                                              const std::string& out_path);
 
 }  // namespace meridian::georoute

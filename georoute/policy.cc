@@ -164,6 +164,7 @@ Decision decide(const ServiceSet& set, const Service& s, uint16_t qtype, const C
               return d;
           }
         }
+        if (trace) trace->lines.push_back("up: " + std::to_string(n - k) + " down, kept " + names(set, cand, k));
         n = k;
         break;
       }

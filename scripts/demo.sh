@@ -13,6 +13,16 @@ if [ -f "$RUN/meridian.pid" ] && kill -0 "$(cat "$RUN/meridian.pid")" 2>/dev/nul
   for _ in $(seq 50); do kill -0 "$(cat "$RUN/meridian.pid")" 2>/dev/null || break; sleep 0.1; done
 fi
 
+# Backends for the steered service www.example.com: one per region, health-checked by Meridian.
+for pidfile in "$RUN"/backend-*.pid; do
+  [ -f "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null || true
+  rm -f "$pidfile"
+done
+for n in 21 22 23; do
+  /usr/bin/python3 "$ROOT/scripts/demo_backend.py" "127.0.0.$n" 8080 >/dev/null 2>&1 &
+  echo $! >"$RUN/backend-$n.pid"
+done
+
 args=(--config "$ROOT/examples/meridian.toml")
 if ! ip -6 addr show dev lo 2>/dev/null | grep -q '::1'; then
   args+=(--set 'server.listen=["127.0.0.1:5300"]')
@@ -47,11 +57,20 @@ Try:
   dig @127.0.0.1 -p 5300 www.example.org A            # REFUSED: not our zone
   dig @127.0.0.1 -p 5300 example.com SOA +nsid        # NSID "meridian-demo"
   dig @127.0.0.1 -p 5300 example.com ANY +tcp         # full ANY over TCP (one RRset over UDP)
-  kdig @127.0.0.1 -p 5300 www.example.com A +subnet=192.0.2.0/24
+
+Traffic steering (www.example.com; GeoIP from MaxMind's test database, health checks on local backends):
+  dig @127.0.0.1 -p 5300 www.example.com A +subnet=81.2.69.142/32     # GB/EU   -> 127.0.0.21 (eu)
+  dig @127.0.0.1 -p 5300 www.example.com A +subnet=216.160.83.56/32   # US/NA   -> 127.0.0.22 (us)
+  dig @127.0.0.1 -p 5300 www.example.com A +subnet=2001:218::/32      # JP/AS   -> 127.0.0.23 (ap)
+  dig @127.0.0.1 -p 5300 www.example.com A                            # no ECS: located by 127.0.0.1 (default: us)
+  build/meridian explain --config examples/meridian.toml --client 81.2.69.142 www.example.com A
+  build/meridianctl --socket demo-run/meridian.sock health
+  kill \$(cat demo-run/backend-21.pid)     # eu goes down: GB clients move to us within ~2 s
+  build/meridianctl --socket demo-run/meridian.sock override 127.0.0.22 force-down
 
 Edit examples/zones/example.com.zone (raise the serial), then reload:
   build/meridianctl --socket demo-run/meridian.sock reload     # or: kill -HUP \$(cat demo-run/meridian.pid)
   build/meridianctl --socket demo-run/meridian.sock status
-Stop it:
-  build/meridianctl --socket demo-run/meridian.sock stop       # or: kill \$(cat demo-run/meridian.pid)
+Stop it (and the backends):
+  build/meridianctl --socket demo-run/meridian.sock stop; kill \$(cat demo-run/backend-*.pid)
 EOT

@@ -36,7 +36,7 @@ struct TempDir {
     std::error_code ec;
     fs::remove_all(path, ec);
   }
-  std::string file(const std::string& name) const { return (path / name).string(); }
+  [[nodiscard]] std::string file(const std::string& name) const { return (path / name).string(); }
 };
 
 struct Db {
