@@ -298,7 +298,7 @@ TEST_CASE("http check: status and body expectations", "[healthcheck]") {
   Backend backend(io, true);
   CheckSpec s = spec(CheckSpec::Kind::kHttp, backend.port());
   s.path = "/health";
-  s.expect_status = {200, 204};
+  s.expect_status = {200, 203};
   s.expect_body = "ok";
   Monitor monitor(io, {Target{0, "web", kLoopback, s}}, options(false));
   CHECK_FALSE(stateOf(monitor, 0).up);  // initial_up = false: down until rise successes
@@ -321,7 +321,7 @@ TEST_CASE("http check: status and body expectations", "[healthcheck]") {
     REQUIRE(runUntil(io, [&] { return stateOf(monitor, 0).up; }));
   }
   SECTION("another accepted status keeps it up") {
-    backend.status = 204;
+    backend.status = 203;
     backend.body = "ok";
     const size_t seen = backend.requests;
     REQUIRE(runUntil(io, [&] { return backend.requests >= seen + 4; }));
@@ -515,15 +515,18 @@ TEST_CASE("checkDnsReply", "[healthcheck]") {
   REQUIRE(dns::fromText("www.example.com.", q));
   auto reply = [&](uint16_t id, uint16_t flags, uint16_t qtype, uint16_t ancount,
                    std::vector<uint8_t> records) {
-    std::vector<uint8_t> p(12, 0);
-    dns::writeU16(p.data(), id);
-    dns::writeU16(p.data() + 2, flags);
-    dns::writeU16(p.data() + 4, 1);
-    dns::writeU16(p.data() + 6, ancount);
-    p.insert(p.end(), q.data, q.data + q.length);
+    uint8_t header[12] = {};
+    dns::writeU16(header, id);
+    dns::writeU16(header + 2, flags);
+    dns::writeU16(header + 4, 1);
+    dns::writeU16(header + 6, ancount);
     const uint8_t tail[4] = {static_cast<uint8_t>(qtype >> 8), static_cast<uint8_t>(qtype), 0, 1};
-    p.insert(p.end(), tail, tail + 4);
-    p.insert(p.end(), records.begin(), records.end());
+    // Byte by byte: GCC 12 reports a false -Warray-bounds on vector::insert after a fixed prefix.
+    std::vector<uint8_t> p;
+    for (const uint8_t b : header) p.push_back(b);
+    for (size_t i = 0; i < q.length; ++i) p.push_back(q.data[i]);
+    for (const uint8_t b : tail) p.push_back(b);
+    for (const uint8_t b : records) p.push_back(b);
     return p;
   };
   // One A record, owner compressed to the question name.
