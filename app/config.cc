@@ -134,6 +134,11 @@ Result<void> parseSteering(const std::string& file, const std::filesystem::path&
         if (!s) return s.error();
         std::filesystem::path p(*s);
         st.geoip = p.is_relative() ? (base / p).lexically_normal().string() : *s;
+      } else if (key == "asn_database") {
+        auto s = string(file, n, "geoip.asn_database");
+        if (!s) return s.error();
+        std::filesystem::path p(*s);
+        st.asn_database = p.is_relative() ? (base / p).lexically_normal().string() : *s;
       } else if (key == "ecs_trusted") {
         auto l = stringList(file, n, "geoip.ecs_trusted");
         if (!l) return l.error();
@@ -361,7 +366,8 @@ const char* configKeysHelp() {
   control.socket              local control socket for meridianctl, relative to the config file (default: none)
   log.level                   debug, info, warning or error (default info)
   [[zone]] name, file         an authoritative zone and its RFC 1035 zone file
-  [geoip] database, ecs_trusted          GeoIP2/GeoLite2 or Meridian-built .mmdb; resolvers whose ECS is used
+  [geoip] database, asn_database, ecs_trusted   City/Country (or Meridian-built) .mmdb, optional ASN
+                              .mmdb, resolvers whose ECS is used
   [[region]] name, latitude, longitude, bias_km
   [[check]] name, type (tcp|http|https|dns), port, path, host, expect_status, expect_body,
             qname, qtype, interval_ms, timeout_ms, rise, fall

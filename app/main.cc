@@ -121,7 +121,17 @@ int check(const CommandLine& cmd) {
                     geo->recordCount());
       }
     }
-    auto compiled = meridian::app::compileSteering(cfg->steering, meridian::zones::ZoneSet(zones), geo);
+    std::shared_ptr<const meridian::georoute::GeoDatabase> asn;
+    if (!cfg->steering.asn_database.empty()) {
+      auto db = meridian::georoute::GeoDatabase::open(cfg->steering.asn_database);
+      if (!db) {
+        std::fprintf(stderr, "%s\n", db.error().message.c_str());
+        ++errors;
+      } else {
+        asn = *db;
+      }
+    }
+    auto compiled = meridian::app::compileSteering(cfg->steering, meridian::zones::ZoneSet(zones), geo, asn);
     if (!compiled) {
       std::fprintf(stderr, "%s\n", compiled.error().message.c_str());
       ++errors;
@@ -187,7 +197,16 @@ int explain(int argc, char** argv) {
     }
     geo = *db;
   }
-  auto compiled = meridian::app::compileSteering(cfg->steering, zone_set, geo);
+  std::shared_ptr<const meridian::georoute::GeoDatabase> asn;
+  if (!cfg->steering.asn_database.empty()) {
+    auto db = meridian::georoute::GeoDatabase::open(cfg->steering.asn_database);
+    if (!db) {
+      std::fprintf(stderr, "%s\n", db.error().message.c_str());
+      return 1;
+    }
+    asn = *db;
+  }
+  auto compiled = meridian::app::compileSteering(cfg->steering, zone_set, geo, asn);
   if (!compiled) {
     std::fprintf(stderr, "%s\n", compiled.error().message.c_str());
     return 1;

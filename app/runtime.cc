@@ -30,39 +30,50 @@ Runtime::Runtime(CommandLine cmd, Config config)
       state_(std::make_shared<const server::ServingState>()),
       health_(std::make_shared<const healthcheck::StateTable>()) {}
 
-bool Runtime::loadGeo(const Config& config) {
-  const std::string& path = config.steering.geoip;
+bool Runtime::loadDb(GeoSlot& slot, const std::string& path, const char* what) {
   if (path.empty()) {
-    const bool changed = geo_ != nullptr;
-    geo_.reset();
-    geo_path_.clear();
-    geo_error_.clear();
+    const bool changed = slot.db != nullptr;
+    slot = GeoSlot{};
     return changed;
   }
   struct stat st {};
   const bool have = ::stat(path.c_str(), &st) == 0;
-  if (geo_ && path == geo_path_ && have && st.st_mtime == geo_mtime_ && st.st_size == geo_size_) return false;
+  if (path == slot.path && have && st.st_mtime == slot.mtime && st.st_size == slot.size) return false;
   auto db = georoute::GeoDatabase::open(path);
+  // Remember the file's stamp either way, so a bad file is not re-read until it changes again.
+  slot.path = path;
+  slot.mtime = have ? st.st_mtime : 0;
+  slot.size = have ? st.st_size : 0;
   if (!db) {
-    if (geo_error_ != db.error().message) {
-      log::error("geoip: " + db.error().message +
-                 (geo_ ? "; keeping " + geo_->path() : std::string("; steering runs without locations")));
+    if (slot.error != db.error().message) {
+      log::error(std::string(what) + ": " + db.error().message +
+                 (slot.db ? "; keeping the database loaded from " + slot.db->path()
+                          : std::string("; steering runs without it")));
     }
-    geo_error_ = db.error().message;
-    // Remember the bad file's stamp so it is not re-read until it changes again.
-    geo_mtime_ = have ? st.st_mtime : 0;
-    geo_size_ = have ? st.st_size : 0;
-    geo_path_ = path;
+    slot.error = db.error().message;
     return false;
   }
-  geo_ = *db;
-  geo_path_ = path;
-  geo_mtime_ = st.st_mtime;
-  geo_size_ = st.st_size;
-  geo_error_.clear();
-  log::info("geoip: loaded " + path + " (" + geo_->type() + ", " + std::to_string(geo_->recordCount()) +
-            " distinct records)");
+  slot.db = *db;
+  slot.error.clear();
+  log::info(std::string(what) + ": loaded " + path + " (" + slot.db->type() + ", " +
+            std::to_string(slot.db->recordCount()) + " distinct records)");
   return true;
+}
+
+bool Runtime::loadGeo(const Config& config) {
+  const bool a = loadDb(geo_, config.steering.geoip, "geoip");
+  const bool b = loadDb(asn_, config.steering.asn_database, "geoip asn");
+  return a || b;
+}
+
+void Runtime::watchGeo() {
+  // GeoIP files are replaced by updaters (geoipupdate) on their own schedule: look every 5 s.
+  geo_timer_->expires_after(std::chrono::seconds(5));
+  geo_timer_->async_wait([this](boost::system::error_code ec) {
+    if (ec) return;
+    if (loadGeo(config_)) publish();
+    watchGeo();
+  });
 }
 
 namespace {
@@ -171,15 +182,6 @@ std::string Runtime::overrideCommand(const std::string& args) {
   return reply;
 }
 
-void Runtime::watchGeo() {
-  // GeoIP files are replaced by updaters (geoipupdate) on their own schedule: look every 5 s.
-  geo_timer_->expires_after(std::chrono::seconds(5));
-  geo_timer_->async_wait([this](boost::system::error_code ec) {
-    if (ec) return;
-    if (!config_.steering.geoip.empty() && loadGeo(config_)) publish();
-    watchGeo();
-  });
-}
 
 LoadReport Runtime::loadZones(const Config& config) {
   LoadReport report;
@@ -229,7 +231,7 @@ bool Runtime::publish(bool startup) {
   state->protocol = config_.protocol;
   bool ok = true;
   if (!config_.steering.empty()) {
-    auto compiled = compileSteering(config_.steering, state->zones, geo_);
+    auto compiled = compileSteering(config_.steering, state->zones, geo_.db, asn_.db);
     if (compiled) {
       services_ = compiled->services;
       targets_ = compiled->targets;
@@ -292,8 +294,10 @@ std::string Runtime::status() const {
         << lz.zone->recordCount() << " file " << lz.file << "\n";
   }
   for (const auto& [name, err] : zone_errors_) out << "error " << name << ": " << err << "\n";
-  if (geo_) out << "geoip " << geo_->path() << " (" << geo_->type() << ")\n";
-  if (!geo_error_.empty()) out << "error geoip: " << geo_error_ << "\n";
+  for (const GeoSlot* slot : {&geo_, &asn_}) {
+    if (slot->db) out << "geoip " << slot->db->path() << " (" << slot->db->type() << ")\n";
+    if (!slot->error.empty()) out << "error geoip: " << slot->error << "\n";
+  }
   if (services_) out << "services " << services_->services.size() << ", health targets " << targets_.size() << "\n";
   if (!steering_error_.empty()) out << "error steering: " << steering_error_ << "\n";
   return out.str();

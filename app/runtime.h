@@ -65,11 +65,17 @@ class Runtime {
   std::map<std::string, std::string> zone_errors_;
   Published<server::ServingState> state_;
   Published<healthcheck::StateTable> health_;
-  std::shared_ptr<const georoute::GeoDatabase> geo_;
-  std::string geo_path_;
-  std::time_t geo_mtime_ = 0;
-  off_t geo_size_ = 0;
-  std::string geo_error_;
+  // A GeoIP database file and what was last loaded from it.
+  struct GeoSlot {
+    std::shared_ptr<const georoute::GeoDatabase> db;
+    std::string path;
+    std::time_t mtime = 0;
+    off_t size = 0;
+    std::string error;
+  };
+  bool loadDb(GeoSlot& slot, const std::string& path, const char* what);
+  GeoSlot geo_;  // [geoip] database
+  GeoSlot asn_;  // [geoip] asn_database
   std::shared_ptr<const georoute::ServiceSet> services_;
   std::vector<HealthTarget> targets_;
   std::string steering_error_;

@@ -64,11 +64,13 @@ std::vector<uint8_t> encodeRecord(uint16_t type, uint32_t ttl, const uint8_t* rd
 }  // namespace
 
 Result<CompiledSteering> compileSteering(const SteeringConfig& cfg, const zones::ZoneSet& zones,
-                                         std::shared_ptr<const georoute::GeoDatabase> geo) {
+                                         std::shared_ptr<const georoute::GeoDatabase> geo,
+                                         std::shared_ptr<const georoute::GeoDatabase> asn) {
   CompiledSteering out;
   auto set = std::make_shared<georoute::ServiceSet>();
   set->regions = cfg.regions;
   set->geo = geo;
+  set->asn = asn;
   if (geo) {
     for (const auto& name : geo->regionNames()) {
       uint32_t id = georoute::kNoId;

@@ -66,6 +66,7 @@ struct ServiceConfig {
 
 struct SteeringConfig {
   std::string geoip;                     // path of a City/Country (or Meridian-built) .mmdb
+  std::string asn_database;              // optional GeoLite2-ASN .mmdb for geo.asn maps
   std::vector<std::string> ecs_trusted;  // CIDRs of resolvers whose ECS is believed
   std::vector<georoute::Region> regions;
   std::vector<CheckConfig> checks;
@@ -88,7 +89,8 @@ struct CompiledSteering {
 // Resolves names to ids and validates: regions exist, services lie in served zones and not below a
 // delegation, endpoints parse, checks exist, policies are known. `geo` may be null.
 [[nodiscard]] Result<CompiledSteering> compileSteering(const SteeringConfig& cfg, const zones::ZoneSet& zones,
-                                                       std::shared_ptr<const georoute::GeoDatabase> geo);
+                                                       std::shared_ptr<const georoute::GeoDatabase> geo,
+                                                       std::shared_ptr<const georoute::GeoDatabase> asn = nullptr);
 
 // "192.0.2.0/24" or "2001:db8::/32".
 [[nodiscard]] Result<georoute::CidrEntry> parseCidr(const std::string& text);

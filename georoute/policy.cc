@@ -189,7 +189,7 @@ Decision decide(const ServiceSet& set, const Service& s, uint16_t qtype, const C
           dependOnLocation();
           if (geo.found) {
             const Location& l = *geo.location;
-            if (list == kNoId && l.region_name != kNoName && l.region_name < set.region_of_name.size() &&
+            if (l.region_name != kNoName && l.region_name < set.region_of_name.size() &&
                 set.region_of_name[l.region_name] != kNoId && regionHas(set.region_of_name[l.region_name])) {
               keepRegion(set.region_of_name[l.region_name]);
               if (trace) {
@@ -198,10 +198,19 @@ Decision decide(const ServiceSet& set, const Service& s, uint16_t qtype, const C
               }
               break;
             }
-            if (list == kNoId && l.asn != 0) {
-              list = findList(m.asns, l.asn);
-              if (trace && list != kNoId) why = "AS" + std::to_string(l.asn);
-            }
+          }
+          uint32_t asn = geo.found ? geo.location->asn : 0;
+          if (asn == 0 && set.asn && !m.asns.empty()) {
+            const GeoResult a = set.asn->lookup(client.address, client.ipv6);
+            if (a.prefix > 0) scope = std::max(scope, a.prefix);
+            if (a.found) asn = a.location->asn;
+          }
+          if (asn != 0) {
+            list = findList(m.asns, asn);
+            if (trace && list != kNoId) why = "AS" + std::to_string(asn);
+          }
+          if (geo.found) {
+            const Location& l = *geo.location;
             if (list == kNoId && l.subdivision != 0) {
               list = findList(m.subdivisions, (static_cast<uint64_t>(l.country) << 24) | l.subdivision);
               if (trace && list != kNoId) why = "subdivision " + unpackCode(l.country) + "-" + unpackSubdivision(l.subdivision);

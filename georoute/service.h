@@ -88,6 +88,7 @@ struct ServiceSet {
   std::vector<Region> regions;
   std::vector<Service> services;  // sorted by owner (zones::compareNames order)
   std::shared_ptr<const GeoDatabase> geo;  // may be null: geo/nearest filters then see no location
+  std::shared_ptr<const GeoDatabase> asn;  // optional ASN database (GeoLite2-ASN) for geo.asn
   std::vector<uint32_t> region_of_name;    // GeoDatabase::regionNames() index -> region id (kNoId)
   // ECS is used only from these resolver networks (empty = from anyone).
   std::vector<CidrEntry> ecs_trusted;

@@ -249,3 +249,31 @@ TEST_CASE("steering configuration errors are clear", "[policy]") {
   bad([](app::SteeringConfig& c) { c.services[0].pools[0].endpoints[0].address = "300.1.1.1"; }, "not an IP address");
   bad([](app::SteeringConfig& c) { c.services[0].check = "nope"; }, "unknown check 'nope'");
 }
+
+TEST_CASE("asn maps use a separate ASN database", "[policy]") {
+  auto cfg = baseConfig();
+  cfg.services[0].policy = {"geo", "first_n"};
+  cfg.services[0].geo.asn = {{"AS1221", {"ap"}}};
+  auto z = zones::loadZoneText("example.com", "$ORIGIN example.com.\n$TTL 300\n@ SOA ns h 1 2 3 4 5\n@ NS ns\n");
+  REQUIRE_OK(z);
+  zones::ZoneSet zs({z->zone});
+  auto city = georoute::GeoDatabase::open(kGeo + "GeoIP2-City-Test.mmdb");
+  auto asn = georoute::GeoDatabase::open(kGeo + "GeoLite2-ASN-Test.mmdb");
+  REQUIRE_OK(city);
+  REQUIRE_OK(asn);
+  auto compiled = app::compileSteering(cfg, zs, *city, *asn);
+  REQUIRE_OK(compiled);
+  healthcheck::StateTable health;
+  georoute::Client c;
+  c.source_prefix = 32;
+  const uint8_t telstra[4] = {1, 128, 0, 1};  // AS1221 in GeoLite2-ASN-Test
+  std::memcpy(c.address, telstra, 4);
+  auto d = georoute::decide(*compiled->services, compiled->services->services[0], 1, c, health);
+  REQUIRE(d.count == 1);
+  CHECK(d.chosen[0]->label == "ap/198.51.100.3");
+  const uint8_t other[4] = {192, 0, 2, 1};
+  std::memcpy(c.address, other, 4);
+  d = georoute::decide(*compiled->services, compiled->services->services[0], 1, c, health);
+  REQUIRE(d.count == 1);
+  CHECK(d.chosen[0]->label == "us/198.51.100.2");  // default
+}
