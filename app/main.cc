@@ -95,6 +95,7 @@ int check(const CommandLine& cmd) {
     return 1;
   }
   int errors = 0;
+  std::vector<std::shared_ptr<const meridian::zones::Zone>> zones;
   for (const auto& z : cfg->zones) {
     auto loaded = meridian::zones::loadZoneFile(z.name, z.file);
     if (!loaded) {
@@ -105,39 +106,19 @@ int check(const CommandLine& cmd) {
     for (const auto& w : loaded->warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
     std::printf("%s: serial %u, %zu records, OK\n", z.name.c_str(), loaded->zone->serial(),
                 loaded->zone->recordCount());
+    zones.push_back(loaded->zone);
   }
   if (errors == 0 && !cfg->steering.empty()) {
-    std::vector<std::shared_ptr<const meridian::zones::Zone>> zones;
-    for (const auto& z : cfg->zones) zones.push_back(meridian::zones::loadZoneFile(z.name, z.file)->zone);
-    std::shared_ptr<const meridian::georoute::GeoDatabase> geo;
-    if (!cfg->steering.geoip.empty()) {
-      auto db = meridian::georoute::GeoDatabase::open(cfg->steering.geoip);
-      if (!db) {
-        std::fprintf(stderr, "%s\n", db.error().message.c_str());
-        ++errors;
-      } else {
-        geo = *db;
-        std::printf("geoip %s: %s, %zu distinct records, OK\n", geo->path().c_str(), geo->type().c_str(),
-                    geo->recordCount());
-      }
-    }
-    std::shared_ptr<const meridian::georoute::GeoDatabase> asn;
-    if (!cfg->steering.asn_database.empty()) {
-      auto db = meridian::georoute::GeoDatabase::open(cfg->steering.asn_database);
-      if (!db) {
-        std::fprintf(stderr, "%s\n", db.error().message.c_str());
-        ++errors;
-      } else {
-        asn = *db;
-      }
-    }
-    auto compiled = meridian::app::compileSteering(cfg->steering, meridian::zones::ZoneSet(zones), geo, asn);
+    auto compiled = meridian::app::loadSteering(cfg->steering, meridian::zones::ZoneSet(zones));
     if (!compiled) {
       std::fprintf(stderr, "%s\n", compiled.error().message.c_str());
       ++errors;
     } else {
-      std::printf("steering: %zu service(s), %zu region(s), %zu health target(s), OK\n",
-                  compiled->services->services.size(), compiled->services->regions.size(), compiled->targets.size());
+      const auto& set = *compiled->services;
+      if (set.geo) std::printf("geoip %s: %s, %zu distinct records, OK\n", set.geo->path().c_str(), set.geo->type().c_str(), set.geo->recordCount());
+      if (set.asn) std::printf("geoip %s: %s, %zu distinct records, OK\n", set.asn->path().c_str(), set.asn->type().c_str(), set.asn->recordCount());
+      std::printf("steering: %zu service(s), %zu region(s), %zu health target(s), OK\n", set.services.size(),
+                  set.regions.size(), compiled->targets.size());
     }
   }
   if (errors == 0) std::printf("configuration %s OK\n", cmd.config_file.empty() ? "(flags)" : cmd.config_file.c_str());
@@ -187,26 +168,7 @@ int explain(int argc, char** argv) {
     }
     zones.push_back(loaded->zone);
   }
-  meridian::zones::ZoneSet zone_set(zones);
-  std::shared_ptr<const meridian::georoute::GeoDatabase> geo;
-  if (!cfg->steering.geoip.empty()) {
-    auto db = meridian::georoute::GeoDatabase::open(cfg->steering.geoip);
-    if (!db) {
-      std::fprintf(stderr, "%s\n", db.error().message.c_str());
-      return 1;
-    }
-    geo = *db;
-  }
-  std::shared_ptr<const meridian::georoute::GeoDatabase> asn;
-  if (!cfg->steering.asn_database.empty()) {
-    auto db = meridian::georoute::GeoDatabase::open(cfg->steering.asn_database);
-    if (!db) {
-      std::fprintf(stderr, "%s\n", db.error().message.c_str());
-      return 1;
-    }
-    asn = *db;
-  }
-  auto compiled = meridian::app::compileSteering(cfg->steering, zone_set, geo, asn);
+  auto compiled = meridian::app::loadSteering(cfg->steering, meridian::zones::ZoneSet(zones));
   if (!compiled) {
     std::fprintf(stderr, "%s\n", compiled.error().message.c_str());
     return 1;

@@ -140,7 +140,8 @@ void Runtime::startHealth() {
 
 std::string Runtime::overrideCommand(const std::string& args) {
   // override TARGET|ADDRESS|region:NAME force-up|force-down|drain|none
-  const size_t sp = args.find(' ');
+  // Labels may contain spaces ("192.0.2.1 (web)"): the mode is the last word.
+  const size_t sp = args.rfind(' ');
   if (sp == std::string::npos) return "error: usage: override TARGET|ADDRESS|region:NAME force-up|force-down|drain|none\n";
   const std::string what = args.substr(0, sp);
   const std::string mode = args.substr(sp + 1);
@@ -407,6 +408,7 @@ int Runtime::run() {
   watchGeo();
   io_.run();
   monitor_.reset();
+  geo_timer_.reset();
   server_->stop();
   if (!config_.control_socket.empty()) ::unlink(config_.control_socket.c_str());
   const auto t = server_->totals();

@@ -59,6 +59,8 @@ class Runtime {
   [[nodiscard]] std::string overrideCommand(const std::string& args);
   void startControlSocket();
 
+  // First, so it is destroyed last: timers, sockets and the Monitor below are bound to it.
+  boost::asio::io_context io_;
   CommandLine cmd_;
   Config config_;
   std::map<std::string, LoadedZone> zones_;  // by origin
@@ -83,7 +85,6 @@ class Runtime {
   std::unique_ptr<healthcheck::Monitor> monitor_;
   std::string monitor_key_;
   std::unique_ptr<server::Server> server_;
-  boost::asio::io_context io_;
   std::time_t started_ = 0;
   uint64_t reloads_ = 0;
 };

@@ -102,7 +102,6 @@ Result<CompiledSteering> compileSteering(const SteeringConfig& cfg, const zones:
     if (!seen.insert(s.name).second) return Error{sc.where + ": service " + s.name + " is declared twice"};
     const zones::Zone* zone = zones.findZone(s.owner);
     if (zone == nullptr) return Error{sc.where + ": service " + s.name + " is not inside any served zone"};
-    const uint32_t node = zone->find(s.owner.data, s.owner.length);
     for (dns::NameBuf anc = s.owner; anc.length > zone->apexLength();) {
       const uint32_t n = zone->find(anc.data, anc.length);
       if (n != zones::kNone && zone->node(n).cut != zones::kNone) {
@@ -113,7 +112,12 @@ Result<CompiledSteering> compileSteering(const SteeringConfig& cfg, const zones:
       (void)dns::parseName(anc.data + 1 + anc.data[0], anc.length - 1u - anc.data[0], 0, parent, &end);
       anc = parent;
     }
-    (void)node;
+    // The zone file's RRset at the name is the fallback and what secondaries serve; the name must
+    // exist there so other types get NODATA rather than NXDOMAIN.
+    if (zone->find(s.owner.data, s.owner.length) == zones::kNone) {
+      return Error{sc.where + ": service " + s.name + " has no records in zone " + zone->origin() +
+                   "; add its fallback RRset (e.g. an A record) to the zone file"};
+    }
     s.zone = zone->origin();
     s.ttl = sc.ttl;
     s.first_n = sc.first_n;
@@ -260,6 +264,18 @@ Result<CompiledSteering> compileSteering(const SteeringConfig& cfg, const zones:
   });
   out.services = std::move(set);
   return out;
+}
+
+Result<CompiledSteering> loadSteering(const SteeringConfig& cfg, const zones::ZoneSet& zones) {
+  std::shared_ptr<const georoute::GeoDatabase> dbs[2];
+  const std::string* paths[2] = {&cfg.geoip, &cfg.asn_database};
+  for (int i = 0; i < 2; ++i) {
+    if (paths[i]->empty()) continue;
+    auto db = georoute::GeoDatabase::open(*paths[i]);
+    if (!db) return db.error();
+    dbs[i] = *db;
+  }
+  return compileSteering(cfg, zones, dbs[0], dbs[1]);
 }
 
 }  // namespace meridian::app

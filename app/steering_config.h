@@ -92,6 +92,10 @@ struct CompiledSteering {
                                                        std::shared_ptr<const georoute::GeoDatabase> geo,
                                                        std::shared_ptr<const georoute::GeoDatabase> asn = nullptr);
 
+// Opens the configured GeoIP databases and compiles: for `meridian check` and `explain`, which have no
+// previous state to fall back on (the server keeps its own, see app/runtime.h).
+[[nodiscard]] Result<CompiledSteering> loadSteering(const SteeringConfig& cfg, const zones::ZoneSet& zones);
+
 // "192.0.2.0/24" or "2001:db8::/32".
 [[nodiscard]] Result<georoute::CidrEntry> parseCidr(const std::string& text);
 

@@ -8,6 +8,9 @@ tree, all threads) is read from /proc before and after each measured dnsperf run
 
 Printed per query set: median QPS, median server CPU microseconds per answered
 query, lost queries, and ratios against the baseline (Meridian by default).
+`--queries geo` (or `all`) adds steered answers: Meridian, gdnsd and PowerDNS started with geo
+configurations written from one generated network map (geo_gen.py), answers checked against that
+map (geo_verify.py), then `geo` and `static` measured with per-query ECS (dnsperf -B).
 See bench/README.md.  Standard library only.
 """
 
@@ -31,12 +34,26 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 sys.dont_write_bytecode = True  # keep bench/ free of __pycache__
 import gen_zone  # noqa: E402
+import geo_gen  # noqa: E402
+import geo_verify  # noqa: E402
 
 ZONE = "bench.test"
 ALL_SERVERS = ["meridian", "knot", "nsd", "gdnsd", "pdns"]
-QUERY_SETS = {"hits": "hits.txt", "mix": "mix.txt"}
+# Query set -> (file in the data dir, setup).  A setup is one server configuration: "plain" is the
+# 100k-name zone (gen_zone.py), "geo" the steered service over the generated map (geo_gen.py).
+# .bin files are dnsperf -B wire-format queries (each carries its own ECS option).
+QUERY_SETS = {"hits": ("hits.txt", "plain"), "mix": ("mix.txt", "plain"),
+              "geo": ("geo/geo.bin", "geo"), "static": ("geo/static.bin", "geo")}
+QUERY_CHOICES = {"hits": ["hits"], "mix": ["mix"], "both": ["hits", "mix"], "geo": ["geo", "static"],
+                 "all": ["hits", "mix", "geo", "static"]}
+QUERY_TITLES = {
+    "hits": "existing name+type",
+    "mix": "70% hit / 20% NXDOMAIN / 10% NODATA",
+    "geo": "geo.bench.test A, steered by continent, one ECS /24 per query",
+    "static": "static.bench.test A, same ECS options, same geo configuration",
+}
 # Expected NXDOMAIN share per query set (everything else must be NOERROR).
-EXPECTED_NXDOMAIN = {"hits": 0.0, "mix": 0.20}
+EXPECTED_NXDOMAIN = {"hits": 0.0, "mix": 0.20, "geo": 0.0, "static": 0.0}
 SERVER_CPU = "0"
 CLIENT_CPU = "1"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -63,13 +80,19 @@ class Server:
     def __init__(self, args):
         self.args = args
 
-    def available(self):
-        """Return None if usable, else a reason string."""
+    def available(self, setup="plain"):
+        """Return None if usable for the setup, else a reason string."""
         if not self.binary or not os.access(self.binary, os.X_OK):
             return "binary not found: %s" % self.binary
+        if setup == "geo" and type(self).geo_command is Server.geo_command:
+            return "not part of the geo comparison (meridian, gdnsd and pdns are)"
         return None
 
     def command(self, workdir, port, zonefile):
+        raise NotImplementedError
+
+    def geo_command(self, workdir, port, geodir):
+        """Command line for the geo setup (files from geo_gen.py in geodir)."""
         raise NotImplementedError
 
 
@@ -80,7 +103,7 @@ class Meridian(Server):
         super().__init__(args)
         self.binary = os.path.abspath(args.meridian)
 
-    def available(self):
+    def available(self, setup="plain"):
         if not os.access(self.binary, os.X_OK):
             return "binary not found at %s (build it first, or pass --meridian PATH)" % self.binary
         return None
@@ -88,6 +111,11 @@ class Meridian(Server):
     def command(self, workdir, port, zonefile):
         return [self.binary, "--listen", "127.0.0.1:%d" % port, "--threads", "1",
                 "--zone", "%s=%s" % (ZONE, zonefile)] + list(self.args.meridian_arg)
+
+    def geo_command(self, workdir, port, geodir):
+        # Zone, [geoip], regions and the service come from the generated file; flags win over it.
+        return [self.binary, "--config", os.path.join(geodir, "meridian-geo.toml"),
+                "--listen", "127.0.0.1:%d" % port, "--threads", "1"] + list(self.args.meridian_arg)
 
 
 class Knot(Server):
@@ -164,7 +192,7 @@ class Gdnsd(Server):
     name = "gdnsd"
     binary = "/usr/sbin/gdnsd"
 
-    def command(self, workdir, port, zonefile):
+    def command(self, workdir, port, zonefile, options="", plugins=""):
         cdir = os.path.join(workdir, "gdnsd")
         for sub in ("zones", "run", "state"):
             os.makedirs(os.path.join(cdir, sub), exist_ok=True)
@@ -174,20 +202,27 @@ class Gdnsd(Server):
   listen => [ 127.0.0.1:{port} ]
   udp_threads => 1
   tcp_threads => 1
-  run_dir => {cdir}/run
+{options}  run_dir => {cdir}/run
   state_dir => {cdir}/state
 }}
-""")
+""" + plugins)
         # gdnsd 3.x: "start" runs as a regular foreground process.
         return [self.binary, "-c", cdir, "start"]
+
+    def geo_command(self, workdir, port, geodir):
+        # edns_client_subnet defaults to true in gdnsd 3.x; set explicitly.  The geoip plugin reads
+        # the same .mmdb and maps continent -> datacenter (geo_gen.gdnsd_plugin_config).
+        return self.command(workdir, port, os.path.join(geodir, "gdnsd-zone"),
+                            options="  edns_client_subnet => true\n",
+                            plugins=geo_gen.gdnsd_plugin_config(os.path.join(geodir, "geo.mmdb")))
 
 
 class Pdns(Server):
     name = "pdns"
     binary = "/usr/sbin/pdns_server"
 
-    def available(self):
-        r = super().available()
+    def available(self, setup="plain"):
+        r = super().available(setup)
         if r:
             return r
         try:
@@ -195,18 +230,31 @@ class Pdns(Server):
                                  text=True, timeout=20).stdout
         except (OSError, subprocess.SubprocessError) as e:
             return "cannot run %s: %s" % (self.binary, e)
-        if not re.search(r"^bind$", out, re.M):
-            return "bind backend missing (apt-get install pdns-backend-bind)"
+        module, package = ("geoip", "pdns-backend-geoip") if setup == "geo" else ("bind", "pdns-backend-bind")
+        if not re.search(r"^%s$" % module, out, re.M):
+            return "%s backend missing (apt-get install %s)" % (module, package)
         return None
 
     def command(self, workdir, port, zonefile):
         with open(os.path.join(workdir, "named.conf"), "w") as f:
             f.write('zone "%s" { type master; file "%s"; };\n' % (ZONE, zonefile))
+        return self._command(workdir, port, f"""launch=bind
+bind-config={workdir}/named.conf
+""")
+
+    def geo_command(self, workdir, port, geodir):
+        # The geoip backend serves the YAML zone; services expand %cn (continent) from the same
+        # .mmdb.  ECS is only used with edns-subnet-processing=yes.
+        return self._command(workdir, port, f"""launch=geoip
+geoip-database-files=mmdb:{geodir}/geo.mmdb
+geoip-zones-file={geodir}/pdns-zones.yaml
+edns-subnet-processing=yes
+""")
+
+    def _command(self, workdir, port, backend):
         with open(os.path.join(workdir, "pdns.conf"), "w") as f:
             # Caches are left at their defaults (packet cache and query cache on).
-            f.write(f"""launch=bind
-bind-config={workdir}/named.conf
-local-address=127.0.0.1
+            f.write(backend + f"""local-address=127.0.0.1
 local-port={port}
 receiver-threads=1
 distributor-threads=1
@@ -324,11 +372,11 @@ def free_port():
 class Running:
     """A started server process; stop() ends it and every descendant, by PID."""
 
-    def __init__(self, server, workdir, port, zonefile, start_timeout):
+    def __init__(self, server, workdir, port, command, start_timeout):
         self.server = server
         self.port = port
         self.logpath = os.path.join(workdir, "server.log")
-        argv = ["taskset", "-c", SERVER_CPU] + server.command(workdir, port, zonefile)
+        argv = ["taskset", "-c", SERVER_CPU] + command
         self.argv = argv
         self.logf = open(self.logpath, "w")
         # taskset execs the server, so proc.pid is the server's PID.  A new session keeps
@@ -443,6 +491,8 @@ def run_dnsperf(args, port, qfile, duration, outpath):
     argv = ["taskset", "-c", CLIENT_CPU, "dnsperf", "-s", "127.0.0.1", "-p", str(port),
             "-d", qfile, "-l", str(duration), "-c", str(args.clients), "-q", str(args.outstanding),
             "-t", str(args.timeout)]
+    if qfile.endswith(".bin"):
+        argv.append("-B")  # wire-format queries with their own EDNS/ECS (geo_gen.py)
     with open(outpath, "w") as f:
         p = subprocess.Popen(argv, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         try:
@@ -470,17 +520,40 @@ def rcode_problem(qset, rcodes, completed):
     return None
 
 
-def measure_server(args, server, round_no, qsets, data, workroot):
-    workdir = tempfile.mkdtemp(prefix="%s-r%d-" % (server.name, round_no), dir=workroot)
+def verify_geo(server, port, geodir):
+    """Checks the steered answers for the sample subnets against the map; returns the summary
+    that goes into the results (and the problem string, or None)."""
+    v = geo_verify.verify(port, geodir)
+    problem = None
+    if v["ok"] != v["checked"]:
+        problem = "%d/%d sample answers differ from the map" % (v["checked"] - v["ok"], v["checked"])
+        for subnet, expected, got in v["mismatches"][:5]:
+            log("    %s: ECS %s: expected %s, got %s" % (server.name, subnet, expected, got))
+    return {"ok": v["ok"], "checked": v["checked"], "scopes": v["scopes"],
+            "mismatches": v["mismatches"][:20]}, problem
+
+
+def measure_server(args, server, round_no, setup, qsets, data, workroot):
+    """Starts the server once in the given setup and measures each of its query sets."""
+    workdir = tempfile.mkdtemp(prefix="%s-%s-r%d-" % (server.name, setup, round_no), dir=workroot)
     port = free_port()
-    zonefile = os.path.join(data, "bench.test.zone")
+    geodir = os.path.join(data, "geo")
+    if setup == "geo":
+        command = server.geo_command(workdir, port, geodir)
+    else:
+        command = server.command(workdir, port, os.path.join(data, "bench.test.zone"))
     results = {}
-    run = Running(server, workdir, port, zonefile, args.start_timeout)
+    run = Running(server, workdir, port, command, args.start_timeout)
     try:
-        log("  %-8s up on 127.0.0.1:%d (pid %d, %.1fs to answer)"
-            % (server.name, port, run.proc.pid, run.startup_s))
+        log("  %-8s %s up on 127.0.0.1:%d (pid %d, %.1fs to answer)"
+            % (server.name, setup, port, run.proc.pid, run.startup_s))
+        verify_before = None
+        if setup == "geo":
+            verify_before = verify_geo(server, port, geodir)
+            log("    geo answers: %d/%d as the map says, ECS scopes %s"
+                % (verify_before[0]["ok"], verify_before[0]["checked"], verify_before[0]["scopes"]))
         for qs in qsets:
-            qfile = os.path.join(data, QUERY_SETS[qs])
+            qfile = os.path.join(data, QUERY_SETS[qs][0])
             if args.warmup > 0:
                 run_dnsperf(args, port, qfile, args.warmup, os.path.join(workdir, "warmup-%s.txt" % qs))
             before = run.cpu()
@@ -497,9 +570,19 @@ def measure_server(args, server, round_no, qsets, data, workroot):
             r["wall"] = wall
             r["problem"] = rcode_problem(qs, r["rcodes"], r["completed"])
             results[qs] = r
-            log("    %-4s qps %10.0f  cpu %5.1f%%  %6.2f us/q  lost %d%s"
+            log("    %-6s qps %10.0f  cpu %5.1f%%  %6.2f us/q  lost %d%s"
                 % (qs, r["qps"], r["cpu_util"] * 100, r["us_per_q"], r["lost"],
                    ("  !! " + r["problem"]) if r["problem"] else ""))
+        if setup == "geo" and "geo" in results:
+            # Checked again with warm caches: a cache that ignored ECS would show here.
+            verify_after = verify_geo(server, port, geodir)
+            r = results["geo"]
+            r["verify"] = {"before": verify_before[0], "after": verify_after[0]}
+            problems = [p for p in (r["problem"], verify_before[1], verify_after[1] and
+                                    "after the runs: " + verify_after[1]) if p]
+            r["problem"] = "; ".join(problems) if problems else None
+            if verify_before[1] or verify_after[1]:
+                log("    !! %s" % r["problem"])
     finally:
         run.stop()
         if not args.keep:
@@ -530,8 +613,7 @@ def report(args, names, qsets, results, skipped, failed):
     summary = {}
     for qs in qsets:
         out.append("")
-        out.append("== %s (%s) ==" % (qs, "existing name+type" if qs == "hits"
-                                       else "70% hit / 20% NXDOMAIN / 10% NODATA"))
+        out.append("== %s (%s) ==" % (qs, QUERY_TITLES[qs]))
         hdr = "%-9s %11s %9s %8s %9s %7s %10s %6s  %s" % (
             "server", "QPS", "QPS ratio", "us/q", "us/q ratio", "srvCPU", "lost", "resp", "notes")
         out.append(hdr)
@@ -575,8 +657,44 @@ def report(args, names, qsets, results, skipped, failed):
         if not base:
             out.append("(no ratios: baseline '%s' was not measured)" % args.baseline)
         summary[qs] = med
+        if qs == "static" and "geo" in summary:
+            out.extend(geo_lines(names, summary, results))
     print("\n".join(out), flush=True)
     return summary
+
+
+def geo_lines(names, summary, results):
+    """Geo/static cost per server, and the answer check against the map."""
+    mu = "\u00b5"
+    try:
+        mu.encode(sys.stdout.encoding or "ascii")
+    except (UnicodeEncodeError, LookupError):
+        mu = "u"
+    out = [""]
+    for n in names:
+        g, st = summary["geo"].get(n), summary["static"].get(n)
+        if g and st and st["us_per_q"]:
+            out.append("%s geo vs static: %.2fx %ss/query (geo %.2f, static %.2f)"
+                       % (n, g["us_per_q"] / st["us_per_q"], mu, g["us_per_q"], st["us_per_q"]))
+    checks, scopes = [], []
+    for n in names:
+        vs = [r["geo"]["verify"] for r in results.get(n, []) if "geo" in r and "verify" in r["geo"]]
+        if not vs:
+            continue
+        ok = sum(v[p]["ok"] for v in vs for p in ("before", "after"))
+        checked = sum(v[p]["checked"] for v in vs for p in ("before", "after"))
+        checks.append("%s %d/%d%s" % (n, ok, checked, "" if ok == checked else " !!"))
+        sc = {}
+        for v in vs:
+            for k, c in v["before"]["scopes"].items():
+                sc[k] = sc.get(k, 0) + c
+        scopes.append("%s %s" % (n, " ".join("%s:%d" % kv for kv in
+                                             sorted(sc.items(), key=lambda kv: -kv[1]))))
+    if checks:
+        out.append("geo answers vs the map (sample subnets, before and after each server's runs): "
+                   + ", ".join(checks))
+        out.append("ECS scope returned for the sample: " + "; ".join(scopes))
+    return out
 
 
 # --------------------------------------------------------------------------- main
@@ -587,7 +705,9 @@ def main():
     ap.add_argument("--rounds", type=int, default=3, help="rounds; medians are reported (default 3)")
     ap.add_argument("--servers", default=",".join(ALL_SERVERS),
                     help="comma list from %s (default: all available)" % ",".join(ALL_SERVERS))
-    ap.add_argument("--queries", choices=("hits", "mix", "both"), default="both")
+    ap.add_argument("--queries", choices=tuple(QUERY_CHOICES), default="both",
+                    help="hits, mix, both (hits+mix, the default), geo (geo+static, ECS-steered "
+                         "answers, meridian/gdnsd/pdns only) or all")
     ap.add_argument("--meridian", default=os.path.join(ROOT, "build", "meridian"),
                     help="Meridian binary (default: build/meridian in the repo root)")
     ap.add_argument("--meridian-arg", action="append", default=[],
@@ -599,7 +719,7 @@ def main():
                     help="dnsperf -q, max queries in flight (default 200; 500 overflows loopback socket buffers here)")
     ap.add_argument("--timeout", type=int, default=2, help="dnsperf -t query timeout seconds (default 2)")
     ap.add_argument("--start-timeout", type=int, default=60, help="seconds for a server to answer (default 60)")
-    ap.add_argument("--data", help="directory with bench.test.zone/hits.txt/mix.txt "
+    ap.add_argument("--data", help="directory with bench.test.zone/hits.txt/mix.txt and geo/ "
                                    "(generated there if missing; default: a fresh temp dir)")
     ap.add_argument("--json", help="write raw and median results to this file")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (configs, logs, dnsperf output)")
@@ -611,21 +731,34 @@ def main():
         ap.error("unknown server(s): %s (choose from %s)" % (",".join(bad), ",".join(ALL_SERVERS)))
     if args.duration < 1 or args.rounds < 1:
         ap.error("--duration and --rounds must be >= 1")
-    qsets = ["hits", "mix"] if args.queries == "both" else [args.queries]
+    qsets = QUERY_CHOICES[args.queries]
+    setups = []
+    for q in qsets:
+        if QUERY_SETS[q][1] not in setups:
+            setups.append(QUERY_SETS[q][1])
     for tool in ("dnsperf", "taskset"):
         if not shutil.which(tool):
             sys.exit("bench: %s not found in PATH" % tool)
     if os.cpu_count() and os.cpu_count() < 2:
         sys.exit("bench: needs at least 2 CPUs (server on CPU 0, dnsperf on CPU 1)")
 
-    servers, skipped = [], []
+    def label(name, setup):
+        return name if setup == "plain" else "%s (%s)" % (name, setup)
+
+    # runnable: (server, setup) pairs in measuring order.
+    servers, runnable, skipped = [], [], []
     for n in names:
         s = SERVER_CLASSES[n](args)
-        why = s.available()
-        if why:
-            skipped.append((n, why))
-            log("bench: skipping %s: %s" % (n, why))
-        else:
+        ok = False
+        for setup in setups:
+            why = s.available(setup)
+            if why:
+                skipped.append((label(n, setup), why))
+                log("bench: skipping %s: %s" % (label(n, setup), why))
+            else:
+                runnable.append((s, setup))
+                ok = True
+        if ok:
             servers.append(s)
     if not servers:
         sys.exit("bench: no server available to measure")
@@ -640,24 +773,47 @@ def main():
     rc = 0
     try:
         data = args.data or os.path.join(workroot, "data")
-        if not all(os.path.exists(os.path.join(data, f)) for f in
-                   ("bench.test.zone", "hits.txt", "mix.txt")):
+        if "plain" in setups and not all(os.path.exists(os.path.join(data, f)) for f in
+                                         ("bench.test.zone", "hits.txt", "mix.txt")):
             log("bench: generating zone and query files in %s" % data)
             gen_zone.generate(data)
         data = os.path.abspath(data)
+        if "geo" in setups:
+            geodir = os.path.join(data, "geo")
+            if not all(os.path.exists(os.path.join(geodir, f)) for f in geo_gen.FILES):
+                meridian = os.path.abspath(args.meridian)
+                why = None
+                if not os.access(meridian, os.X_OK):
+                    # The map is built with `meridian mmdb build`.
+                    why = "no geo data in %s and no Meridian binary to build it" % geodir
+                else:
+                    log("bench: generating the geo map, .mmdb, configs and queries in %s" % geodir)
+                    try:
+                        log("bench: geo map: %d networks" % geo_gen.generate(geodir, meridian))
+                    except (RuntimeError, OSError) as e:
+                        why = "generating the geo data failed: %s" % e
+                if why:
+                    log("bench: skipping the geo sets: %s" % why)
+                    skipped.extend((label(s.name, "geo"), why) for s, st in runnable if st == "geo")
+                    runnable = [(s, st) for s, st in runnable if st != "geo"]
         for rnd in range(args.rounds):
             order = servers if rnd % 2 == 0 else list(reversed(servers))
             log("bench: round %d/%d: %s" % (rnd + 1, args.rounds, ", ".join(s.name for s in order)))
             for s in order:
-                if any(f[0] == s.name for f in failed):
-                    continue
-                try:
-                    results.setdefault(s.name, []).append(
-                        measure_server(args, s, rnd, qsets, data, workroot))
-                except BenchError as e:
-                    log("bench: %s failed: %s" % (s.name, e))
-                    failed.append((s.name, str(e)))
-                    rc = 1
+                round_results = {}
+                for setup in setups:
+                    if (s, setup) not in runnable or any(f[0] == label(s.name, setup) for f in failed):
+                        continue
+                    try:
+                        round_results.update(measure_server(
+                            args, s, rnd, setup, [q for q in qsets if QUERY_SETS[q][1] == setup],
+                            data, workroot))
+                    except BenchError as e:
+                        log("bench: %s failed: %s" % (label(s.name, setup), e))
+                        failed.append((label(s.name, setup), str(e)))
+                        rc = 1
+                if round_results:
+                    results.setdefault(s.name, []).append(round_results)
         summary = report(args, [s.name for s in servers], qsets, results, skipped, failed)
         if args.json:
             with open(args.json, "w") as f:

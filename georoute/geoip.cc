@@ -1,7 +1,10 @@
 #include "georoute/geoip.h"
 
 #include <netinet/in.h>
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
@@ -75,10 +78,43 @@ bool getUint(MMDB_entry_s* entry, uint32_t& out, const char* const* path) {
 Result<std::shared_ptr<const GeoDatabase>> GeoDatabase::open(const std::string& path) {
   std::shared_ptr<GeoDatabase> db(new GeoDatabase());
   db->path_ = path;
-  const int status = MMDB_open(path.c_str(), MMDB_MODE_MMAP, &db->mmdb_);
+  // libmaxminddb maps the file it opens. Serving from a mapping of the operator's file would let an
+  // in-place rewrite change answers under the workers (or SIGBUS them when it shrinks), so the file
+  // is copied into a private memory file first and that copy is what gets checked and served.
+  const int src = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (src < 0) return Error{path + ": cannot open GeoIP database: " + std::strerror(errno)};
+  const int mem = ::memfd_create("meridian-geoip", MFD_CLOEXEC);
+  if (mem < 0) {
+    ::close(src);
+    return Error{path + ": cannot create a private copy: " + std::strerror(errno)};
+  }
+  char buf[1 << 16];
+  ssize_t got;
+  while ((got = ::read(src, buf, sizeof buf)) > 0) {
+    for (ssize_t off = 0; off < got;) {
+      const ssize_t w = ::write(mem, buf + off, static_cast<size_t>(got - off));
+      if (w < 0) {
+        ::close(src);
+        ::close(mem);
+        return Error{path + ": cannot copy: " + std::strerror(errno)};
+      }
+      off += w;
+    }
+  }
+  ::close(src);
+  if (got < 0) {
+    ::close(mem);
+    return Error{path + ": read error: " + std::strerror(errno)};
+  }
+  const std::string copy = "/proc/self/fd/" + std::to_string(mem);
+  const int status = MMDB_open(copy.c_str(), MMDB_MODE_MMAP, &db->mmdb_);
+  ::close(mem);  // the mapping keeps the memory file alive
   if (status != MMDB_SUCCESS) {
     std::string why = MMDB_strerror(status);
     if (status == MMDB_IO_ERROR) why += std::string(": ") + std::strerror(errno);
+    if (status == MMDB_INVALID_METADATA_ERROR || status == MMDB_UNKNOWN_DATABASE_FORMAT_ERROR) {
+      why += " (not a MaxMind DB file, or truncated)";
+    }
     return Error{path + ": cannot open GeoIP database: " + why};
   }
   db->open_ = true;

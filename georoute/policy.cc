@@ -61,6 +61,21 @@ uint32_t findList(const std::vector<std::pair<K, uint32_t>>& v, K key) {
   return (it != v.end() && it->first == key) ? it->second : kNoId;
 }
 
+// Number of leading bits two addresses share (up to `max`).
+unsigned commonPrefix(const uint8_t* a, const uint8_t* b, unsigned max) {
+  unsigned bits = 0;
+  for (unsigned i = 0; i < 16 && bits < max; ++i) {
+    const uint8_t x = a[i] ^ b[i];
+    if (x == 0) {
+      bits += 8;
+      continue;
+    }
+    bits += static_cast<unsigned>(__builtin_clz(static_cast<unsigned>(x)) - 24);
+    break;
+  }
+  return std::min(bits, max);
+}
+
 // splitmix64: a fast, well-mixed integer hash for the weighted filter.
 uint64_t mix(uint64_t x) {
   x += 0x9E3779B97F4A7C15ull;
@@ -227,6 +242,19 @@ Decision decide(const ServiceSet& set, const Service& s, uint16_t qtype, const C
           if (list == kNoId) {
             list = m.default_list;
             if (trace) why = "default";
+          }
+        }
+        // RFC 7871 §7.2.1: the scope must not cover a more specific CIDR entry the client is not in,
+        // or a resolver would hand this answer to that entry's clients. Lengthen it until it leaves
+        // every such entry out.
+        for (bool changed = true; changed;) {
+          changed = false;
+          for (const CidrEntry& c : m.cidrs) {
+            if (c.ipv6 != client.ipv6 || c.prefix <= scope) continue;
+            const unsigned shared = commonPrefix(client.address, c.address, full_len);
+            if (shared >= c.prefix || shared < scope) continue;  // client inside c, or c outside the block
+            scope = static_cast<uint8_t>(shared + 1);
+            changed = true;
           }
         }
         if (list == kNoId) {

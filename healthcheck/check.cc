@@ -1,7 +1,7 @@
 // Checker implementations. Every probe is a coroutine on the control loop; the timeout races the
-// probe with `||` (awaitable operators), which cancels the losing side: the probe's socket operation
-// completes with operation_aborted and the probe returns. Socket errors are read as error codes
-// (as_tuple), so the usual failures (refused, reset, bad status) cost no exception.
+// probe with `||` (awaitable operators), which cancels the losing side: the probe's socket
+// operation completes with operation_aborted and the probe returns. Socket errors are read as error
+// codes (as_tuple), so the usual failures (refused, reset, bad status) cost no exception.
 #include "healthcheck/check.h"
 
 #include <boost/asio/as_tuple.hpp>
@@ -35,7 +35,8 @@ namespace {
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 
 uint32_t elapsedUs(Clock::time_point since) {
-  const auto us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - since).count();
+  const auto us =
+      std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - since).count();
   return static_cast<uint32_t>(
       std::clamp<int64_t>(us, 1, std::numeric_limits<uint32_t>::max()));
 }
@@ -73,9 +74,12 @@ std::string hostHeader(const CheckSpec& spec, const asio::ip::address& address) 
 std::string hostOnly(std::string_view host) {
   if (!host.empty() && host.front() == '[') {
     const size_t close = host.find(']');
-    return std::string(host.substr(1, close == std::string_view::npos ? host.size() - 1 : close - 1));
+    return std::string(
+        host.substr(1, close == std::string_view::npos ? host.size() - 1 : close - 1));
   }
-  if (std::count(host.begin(), host.end(), ':') == 1) return std::string(host.substr(0, host.find(':')));
+  if (std::count(host.begin(), host.end(), ':') == 1) {
+    return std::string(host.substr(0, host.find(':')));
+  }
   return std::string(host);
 }
 
@@ -201,7 +205,9 @@ Result<void> validateCheck(const CheckSpec& spec) {
     if (hasLineBreak(spec.host_header)) return Error{where + "host_header contains a line break"};
     if (spec.expect_status.empty()) return Error{where + "expect_status is empty"};
     for (const int s : spec.expect_status) {
-      if (s < 100 || s > 599) return Error{where + "status " + std::to_string(s) + " is not 100..599"};
+      if (s < 100 || s > 599) {
+        return Error{where + "status " + std::to_string(s) + " is not 100..599"};
+      }
     }
   }
   if (spec.kind == CheckSpec::Kind::kDns) {
@@ -389,7 +395,7 @@ asio::awaitable<ProbeResult> Prober::probeDns(const CheckSpec& spec,
   const auto id = static_cast<uint16_t>(ids_());
   std::vector<uint8_t> query(dns::kHeaderSize + qname.length + 4, 0);
   dns::writeU16(query.data(), id);
-  // RD set, as dnsdist's health queries do: a resolver answers it, an authoritative server ignores it.
+  // RD set, as dnsdist's health queries do: resolvers answer it, authoritative servers ignore it.
   dns::writeU16(query.data() + 2, dns::flag::kRD);
   dns::writeU16(query.data() + 4, 1);
   std::copy(qname.data, qname.data + qname.length, query.begin() + dns::kHeaderSize);
@@ -417,7 +423,7 @@ asio::awaitable<ProbeResult> Prober::probeDns(const CheckSpec& spec,
     switch (checkDnsReply(reply.data(), n, id, qname.data, spec.dns_qtype, error)) {
       case DnsReplyStatus::kOk: co_return ProbeResult{true, elapsedUs(started), {}};
       case DnsReplyStatus::kFailure: co_return failure(std::move(error));
-      case DnsReplyStatus::kIgnore: break;  // not ours (another ID): keep waiting until the deadline
+      case DnsReplyStatus::kIgnore: break;  // not ours (another ID): wait on until the deadline
     }
   }
 }

@@ -40,8 +40,8 @@ struct CheckSpec {
   std::string dns_qname;
   uint16_t dns_qtype = 1;
   uint32_t interval_ms = 5000, timeout_ms = 2000;
-  // Anti-flap: `fall` failures in a row turn an up target down, `rise` successes in a row turn a down
-  // target up (see monitor.h).
+  // Anti-flap: `fall` failures in a row turn an up target down, `rise` successes in a row turn a
+  // down target up (see monitor.h).
   uint32_t rise = 2, fall = 3;
 };
 
@@ -62,8 +62,9 @@ inline constexpr size_t kMaxBodyBytes = 64 * 1024;
 
 struct ProbeResult {
   bool ok = false;
-  uint32_t rtt_us = 0;  // steady clock, from the start of the probe to its verdict; at least 1 when ok
-  std::string error;    // empty when ok
+  // Steady clock, from the start of the probe to its verdict, in µs; at least 1 when ok.
+  uint32_t rtt_us = 0;
+  std::string error;  // empty when ok
 };
 
 // What a DNS reply means for a probe that sent `id`, `qname`, `qtype` (class IN).
@@ -86,9 +87,9 @@ class Prober {
   Prober& operator=(const Prober&) = delete;
 
   // One probe of `spec` against `address`. Arms `deadline` for spec.timeout_ms: when it fires the
-  // probe is abandoned with "timeout after N ms"; cancelling `deadline` from outside (Monitor::stop)
-  // abandons it with "cancelled". The caller keeps `deadline` and this Prober alive until the
-  // awaitable completes. Never throws.
+  // probe is abandoned with "timeout after N ms"; cancelling `deadline` from outside
+  // (Monitor::stop) abandons it with "cancelled". The caller keeps `deadline` and this Prober alive
+  // until the awaitable completes. Never throws.
   [[nodiscard]] boost::asio::awaitable<ProbeResult> probe(CheckSpec spec,
                                                           boost::asio::ip::address address,
                                                           boost::asio::steady_timer& deadline);

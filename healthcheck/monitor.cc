@@ -1,8 +1,9 @@
 // Monitor internals. One coroutine per target loops probe → record → wait on the control loop. The
-// Core holding targets, verdicts and the Published table is shared with those coroutines, so a probe
-// in flight when the Monitor goes away finishes against live memory and is then dropped. Each start()
-// creates one Runner per target (its two timers and a stopped flag); stop() cancels the timers,
-// which ends the waits and abandons in-flight probes (Prober::probe races its deadline timer).
+// Core holding targets, verdicts and the Published table is shared with those coroutines, so a
+// probe in flight when the Monitor goes away finishes against live memory and is then dropped. Each
+// start() creates one Runner per target (its two timers and a stopped flag); stop() cancels the
+// timers, which ends the waits and abandons in-flight probes (Prober::probe races its deadline
+// timer).
 #include "healthcheck/monitor.h"
 
 #include <boost/asio/as_tuple.hpp>

@@ -1,7 +1,8 @@
 // The Monitor runs every target's check on the control loop, turns probe results into up/down
 // verdicts with rise/fall anti-flap, smooths RTTs, applies operator overrides, and publishes the
-// StateTable (state.h) that DNS workers read lock-free. Owned by the runtime (app/); all methods are
-// called on the thread that runs the io_context (or while it is not running), never from DNS workers.
+// StateTable (state.h) that DNS workers read lock-free. Owned by the runtime (app/); all methods
+// are called on the thread that runs the io_context (or while it is not running), never from DNS
+// workers.
 //
 // Initial state: a target starts UP (MonitorOptions::initial_up), as gdnsd and Route 53 do: until a
 // check has proven it down, a freshly started server answers as configured instead of failing over

@@ -24,7 +24,7 @@ struct World {
   healthcheck::StateTable health;
 
   explicit World(app::SteeringConfig cfg, bool with_geo = true) {
-    auto z = zones::loadZoneText("example.com", "$ORIGIN example.com.\n$TTL 300\n@ SOA ns h 1 2 3 4 5\n@ NS ns\nns A 192.0.2.1\n");
+    auto z = zones::loadZoneText("example.com", "$ORIGIN example.com.\n$TTL 300\n@ SOA ns h 1 2 3 4 5\n@ NS ns\nns A 192.0.2.1\nwww A 192.0.2.99\n");
     REQUIRE_OK(z);
     zones = zones::ZoneSet({z->zone});
     std::shared_ptr<const georoute::GeoDatabase> geo;
@@ -212,6 +212,18 @@ TEST_CASE("first_n and CIDR maps", "[policy]") {
   CHECK(w.answer("81.2.69.142/32") == "us/198.51.100.2");  // longest CIDR wins over the database
   CHECK(w.ask("81.2.69.142/32").scope == 25);
   CHECK(w.answer("81.2.69.10/32") == "ap/198.51.100.3");
+  // The /24's answer must not be cached for the /25 inside it: the scope leaves the /25 out.
+  CHECK(w.ask("81.2.69.10/32").scope == 25);
+  CHECK(w.ask("81.2.69.0/24").scope == 25);
+  // A database answer whose network holds a more specific CIDR entry gets a longer scope too.
+  auto nested = baseConfig();
+  nested.services[0].policy = {"geo", "first_n"};
+  nested.services[0].geo.cidr = {{"81.2.69.143/32", {"ap"}}, {"10.1.0.0/16", {"ap"}}};
+  World wn(nested);
+  CHECK(wn.answer("81.2.69.142/32") == "eu/198.51.100.1");
+  CHECK(wn.ask("81.2.69.142/32").scope == 32);  // the database's /31 would cover .143
+  CHECK(wn.answer("81.2.69.143/32") == "ap/198.51.100.3");
+  CHECK(wn.ask("10.2.0.0/24").scope >= 15);      // unmapped /8 network, but 10.1/16 is special
   auto multi = baseConfig();
   multi.services[0].policy = {"first_n"};
   multi.services[0].first_n = 2;
@@ -231,7 +243,7 @@ TEST_CASE("explain records every step", "[policy]") {
 }
 
 TEST_CASE("steering configuration errors are clear", "[policy]") {
-  auto z = zones::loadZoneText("example.com", "$ORIGIN example.com.\n$TTL 300\n@ SOA ns h 1 2 3 4 5\n@ NS ns\nns A 192.0.2.1\nsub NS ns.other.\n");
+  auto z = zones::loadZoneText("example.com", "$ORIGIN example.com.\n$TTL 300\n@ SOA ns h 1 2 3 4 5\n@ NS ns\nns A 192.0.2.1\nwww A 192.0.2.99\nghost-parent TXT x\nsub NS ns.other.\n");
   REQUIRE_OK(z);
   zones::ZoneSet zs({z->zone});
   auto bad = [&](auto mutate, const std::string& expect) {
@@ -248,13 +260,14 @@ TEST_CASE("steering configuration errors are clear", "[policy]") {
   bad([](app::SteeringConfig& c) { c.services[0].policy = {"magic"}; }, "unknown policy filter");
   bad([](app::SteeringConfig& c) { c.services[0].pools[0].endpoints[0].address = "300.1.1.1"; }, "not an IP address");
   bad([](app::SteeringConfig& c) { c.services[0].check = "nope"; }, "unknown check 'nope'");
+  bad([](app::SteeringConfig& c) { c.services[0].name = "ghost.example.com"; }, "add its fallback RRset");
 }
 
 TEST_CASE("asn maps use a separate ASN database", "[policy]") {
   auto cfg = baseConfig();
   cfg.services[0].policy = {"geo", "first_n"};
   cfg.services[0].geo.asn = {{"AS1221", {"ap"}}};
-  auto z = zones::loadZoneText("example.com", "$ORIGIN example.com.\n$TTL 300\n@ SOA ns h 1 2 3 4 5\n@ NS ns\n");
+  auto z = zones::loadZoneText("example.com", "$ORIGIN example.com.\n$TTL 300\n@ SOA ns h 1 2 3 4 5\n@ NS ns\nwww A 192.0.2.99\n");
   REQUIRE_OK(z);
   zones::ZoneSet zs({z->zone});
   auto city = georoute::GeoDatabase::open(kGeo + "GeoIP2-City-Test.mmdb");

@@ -174,8 +174,8 @@ class Backend {
     if (h != std::string::npos) {
       last_host = request.substr(h + 8, request.find("\r\n", h + 8) - (h + 8));
     }
-    const std::string response = "HTTP/1.1 " + std::to_string(status) + " Test\r\nContent-Length: " +
-                                 std::to_string(body.size()) +
+    const std::string response = "HTTP/1.1 " + std::to_string(status) +
+                                 " Test\r\nContent-Length: " + std::to_string(body.size()) +
                                  "\r\nConnection: close\r\n\r\n" + body;
     co_await asio::async_write(stream, asio::buffer(response), kTuple);
   }
@@ -187,7 +187,8 @@ class Backend {
   uint16_t port_ = 0;
 };
 
-// Answers every query with its own header and question, QR set, and `rcode`; `silent` drops queries.
+// Answers every query with its own header and question, QR set, and `rcode`; `silent` drops
+// queries.
 class DnsBackend {
  public:
   explicit DnsBackend(asio::io_context& io) : socket_(io, udp::endpoint(kLoopback, 0)) {
@@ -238,8 +239,9 @@ TEST_CASE("tcp check: down only after fall failures, up again only after rise su
           "[healthcheck]") {
   asio::io_context io;
   Backend backend(io, false);
-  Monitor monitor(io, {Target{0, "tcp-backend", kLoopback, spec(CheckSpec::Kind::kTcp, backend.port())}},
-                  options(true));
+  Monitor monitor(
+      io, {Target{0, "tcp-backend", kLoopback, spec(CheckSpec::Kind::kTcp, backend.port())}},
+      options(true));
   Recorder rec;
   rec.attach(monitor);
   monitor.start();
@@ -451,7 +453,8 @@ TEST_CASE("overrides decide usable() whatever the checks say", "[healthcheck]") 
 
   // Probes go on and do not undo the overrides.
   const size_t mark = rec.events.size();
-  REQUIRE(runUntil(io, [&] { return rec.probes(0, true, mark) >= 2 && rec.probes(1, false, mark) >= 2; }));
+  REQUIRE(runUntil(
+      io, [&] { return rec.probes(0, true, mark) >= 2 && rec.probes(1, false, mark) >= 2; }));
   CHECK_FALSE(monitor.table().load()->usable(0));
   CHECK(monitor.table().load()->usable(1));
   CHECK_THAT(monitor.describe(), Catch::Contains("force-up"));
@@ -490,10 +493,49 @@ TEST_CASE("stop abandons probes in flight", "[healthcheck]") {
   CHECK(rec.events.empty());  // the abandoned probe recorded nothing
 }
 
+TEST_CASE("a Monitor destroyed with probes in flight leaves the loop sound", "[healthcheck]") {
+  asio::io_context io;
+  DnsBackend backend(io);
+  backend.silent = true;
+  CheckSpec s = spec(CheckSpec::Kind::kDns, backend.port());
+  s.timeout_ms = 600000;
+  {
+    Monitor monitor(io, {Target{0, "gone", kLoopback, s}}, options(true));
+    monitor.start();
+    REQUIRE(runUntil(io, [&] { return backend.queries >= 1; }));
+  }
+  // The abandoned probe and its loop resume after the Monitor is gone, and end.
+  backend.close();
+  io.restart();
+  io.run_for(30s);
+  CHECK(io.stopped());
+}
+
+TEST_CASE("start after stop resumes probing", "[healthcheck]") {
+  asio::io_context io;
+  Backend backend(io, false);
+  Monitor monitor(io, {Target{0, "tcp", kLoopback, spec(CheckSpec::Kind::kTcp, backend.port())}},
+                  options(true));
+  Recorder rec;
+  rec.attach(monitor);
+  monitor.start();
+  monitor.start();  // already running: no second probe loop
+  REQUIRE(runUntil(io, [&] { return rec.probes(0, true) >= 2; }));
+  monitor.stop();
+  io.restart();
+  io.run_for(20ms);  // let the cancelled loop finish
+  const size_t mark = rec.events.size();
+  monitor.start();
+  CHECK(monitor.running());
+  REQUIRE(runUntil(io, [&] { return rec.probes(0, true, mark) >= 2; }));
+  CHECK(stateOf(monitor, 0).probes == rec.events.size());  // one loop: every probe recorded once
+}
+
 TEST_CASE("start delays are deterministic for a seed and within the jitter", "[healthcheck]") {
   std::vector<Target> targets;
   for (uint32_t i = 0; i < 8; ++i) {
-    targets.push_back(Target{i, "t" + std::to_string(i), kLoopback, spec(CheckSpec::Kind::kTcp, 80)});
+    targets.push_back(
+        Target{i, "t" + std::to_string(i), kLoopback, spec(CheckSpec::Kind::kTcp, 80)});
     targets.back().spec.interval_ms = i == 0 ? 20 : 5000;
   }
   MonitorOptions a;
@@ -579,6 +621,7 @@ TEST_CASE("validateCheck refuses what a probe cannot run", "[healthcheck]") {
   CHECK_FALSE(parseKind("icmp").has_value());
 
   asio::io_context io;
-  CHECK_THROWS_AS(Monitor(io, {Target{1, "misnumbered", kLoopback, spec(CheckSpec::Kind::kTcp, 80)}}),
-                  std::invalid_argument);
+  CHECK_THROWS_AS(
+      Monitor(io, {Target{1, "misnumbered", kLoopback, spec(CheckSpec::Kind::kTcp, 80)}}),
+      std::invalid_argument);
 }
