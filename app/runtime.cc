@@ -319,7 +319,8 @@ void Runtime::startControlSocket() {
     }
     ::unlink(path.c_str());
   }
-  auto acceptor = std::make_shared<stream_protocol::acceptor>(io_);
+  control_ = std::make_unique<stream_protocol::acceptor>(io_);
+  auto& acceptor = control_;
   boost::system::error_code ec;
   acceptor->open(stream_protocol(), ec);
   if (!ec) acceptor->bind(stream_protocol::endpoint(path), ec);
@@ -330,9 +331,12 @@ void Runtime::startControlSocket() {
   }
   ::chmod(path.c_str(), 0600);
   log::info("control socket on " + path);
-  auto accept = std::make_shared<std::function<void()>>();
-  *accept = [this, acceptor, accept]() {
-    acceptor->async_accept([this, acceptor, accept](boost::system::error_code aec,
+  acceptControl();
+}
+
+void Runtime::acceptControl() {
+  {
+    control_->async_accept([this](boost::system::error_code aec,
                                                      stream_protocol::socket sock) {
       if (aec) return;
       auto s = std::make_shared<stream_protocol::socket>(std::move(sock));
@@ -365,10 +369,9 @@ void Runtime::startControlSocket() {
         auto out = std::make_shared<std::string>(std::move(reply));
         asio::async_write(*s, asio::buffer(*out), [s, out](boost::system::error_code, size_t) {});
       });
-      (*accept)();
+      acceptControl();
     });
-  };
-  (*accept)();
+  }
 }
 
 int Runtime::run() {
@@ -409,6 +412,7 @@ int Runtime::run() {
   io_.run();
   monitor_.reset();
   geo_timer_.reset();
+  control_.reset();
   server_->stop();
   if (!config_.control_socket.empty()) ::unlink(config_.control_socket.c_str());
   const auto t = server_->totals();

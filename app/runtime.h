@@ -4,6 +4,7 @@
 #pragma once
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <ctime>
 #include <map>
@@ -58,6 +59,7 @@ class Runtime {
   void startHealth();
   [[nodiscard]] std::string overrideCommand(const std::string& args);
   void startControlSocket();
+  void acceptControl();
 
   // First, so it is destroyed last: timers, sockets and the Monitor below are bound to it.
   boost::asio::io_context io_;
@@ -83,6 +85,7 @@ class Runtime {
   std::string steering_error_;
   std::unique_ptr<boost::asio::steady_timer> geo_timer_;
   std::unique_ptr<healthcheck::Monitor> monitor_;
+  std::unique_ptr<boost::asio::local::stream_protocol::acceptor> control_;
   std::string monitor_key_;
   std::unique_ptr<server::Server> server_;
   std::time_t started_ = 0;

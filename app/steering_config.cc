@@ -102,15 +102,12 @@ Result<CompiledSteering> compileSteering(const SteeringConfig& cfg, const zones:
     if (!seen.insert(s.name).second) return Error{sc.where + ": service " + s.name + " is declared twice"};
     const zones::Zone* zone = zones.findZone(s.owner);
     if (zone == nullptr) return Error{sc.where + ": service " + s.name + " is not inside any served zone"};
-    for (dns::NameBuf anc = s.owner; anc.length > zone->apexLength();) {
-      const uint32_t n = zone->find(anc.data, anc.length);
+    // The name and each ancestor down to the apex must be outside every delegation.
+    for (size_t label = 0; label < s.owner.label_count && s.owner.suffixLength(label) > zone->apexLength(); ++label) {
+      const uint32_t n = zone->find(s.owner.suffix(label), s.owner.suffixLength(label));
       if (n != zones::kNone && zone->node(n).cut != zones::kNone) {
         return Error{sc.where + ": service " + s.name + " is at or below a delegation in " + zone->origin()};
       }
-      dns::NameBuf parent;
-      size_t end = 0;
-      (void)dns::parseName(anc.data + 1 + anc.data[0], anc.length - 1u - anc.data[0], 0, parent, &end);
-      anc = parent;
     }
     // The zone file's RRset at the name is the fallback and what secondaries serve; the name must
     // exist there so other types get NODATA rather than NXDOMAIN.
