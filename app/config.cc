@@ -3,11 +3,11 @@
 #include <sched.h>
 #include <unistd.h>
 
-#include <filesystem>
-#include <map>
-#include <fstream>
-#include <sstream>
 #include <toml++/toml.h>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
 
 namespace meridian::app {
 namespace {
@@ -72,7 +72,6 @@ Result<std::string> string(const std::string& file, const toml::node& n, const s
   return Result<std::string>(boost::system::in_place_value, *v);
 }
 
-
 double number(const toml::node& n, bool* ok) {
   if (auto d = n.value<double>()) {
     *ok = true;
@@ -82,7 +81,8 @@ double number(const toml::node& n, bool* ok) {
   return 0;
 }
 
-Result<std::vector<std::string>> stringList(const std::string& file, const toml::node& n, const std::string& key) {
+Result<std::vector<std::string>> stringList(const std::string& file, const toml::node& n,
+                                            const std::string& key) {
   std::vector<std::string> out;
   const toml::array* arr = n.as_array();
   if (arr == nullptr) return Error{where(file, n, key) + " must be an array of strings"};
@@ -94,7 +94,8 @@ Result<std::vector<std::string>> stringList(const std::string& file, const toml:
   return out;
 }
 
-Result<std::map<std::string, std::vector<std::string>>> listTable(const std::string& file, const toml::node& n,
+Result<std::map<std::string, std::vector<std::string>>> listTable(const std::string& file,
+                                                                  const toml::node& n,
                                                                   const std::string& key) {
   std::map<std::string, std::vector<std::string>> out;
   const toml::table* t = n.as_table();
@@ -114,16 +115,17 @@ const toml::array* tableArray(const toml::node& n) {
 }
 
 uint16_t typeCode(const std::string& t) {
-  static const std::pair<const char*, uint16_t> kTypes[] = {{"A", 1}, {"NS", 2}, {"CNAME", 5}, {"SOA", 6},
-                                                             {"MX", 15}, {"TXT", 16}, {"AAAA", 28}, {"SRV", 33}};
+  static const std::pair<const char*, uint16_t> kTypes[] = {{"A", 1},     {"NS", 2},  {"CNAME", 5},
+                                                            {"SOA", 6},   {"MX", 15}, {"TXT", 16},
+                                                            {"AAAA", 28}, {"SRV", 33}};
   for (const auto& [name, code] : kTypes) {
     if (t == name) return code;
   }
   return 0;
 }
 
-Result<void> parseSteering(const std::string& file, const std::filesystem::path& base, const std::string& section,
-                           const toml::node& v, SteeringConfig& st) {
+Result<void> parseSteering(const std::string& file, const std::filesystem::path& base,
+                           const std::string& section, const toml::node& v, SteeringConfig& st) {
   if (section == "geoip") {
     const toml::table* t = v.as_table();
     if (t == nullptr) return Error{where(file, v, "geoip") + " must be a table"};
@@ -143,7 +145,8 @@ Result<void> parseSteering(const std::string& file, const std::filesystem::path&
         auto l = stringList(file, n, "geoip.ecs_trusted");
         if (!l) return l.error();
         for (const auto& c : *l) {
-          if (auto e = parseCidr(c); !e) return Error{where(file, n, "geoip.ecs_trusted") + ": " + e.error().message};
+          if (auto e = parseCidr(c); !e)
+            return Error{where(file, n, "geoip.ecs_trusted") + ": " + e.error().message};
         }
         st.ecs_trusted = *l;
       } else {
@@ -153,7 +156,8 @@ Result<void> parseSteering(const std::string& file, const std::filesystem::path&
     return {};
   }
   const toml::array* arr = tableArray(v);
-  if (arr == nullptr) return Error{where(file, v, section) + " must be an array of tables ([[" + section + "]])"};
+  if (arr == nullptr)
+    return Error{where(file, v, section) + " must be an array of tables ([[" + section + "]])"};
   for (const auto& item : *arr) {
     const toml::table& t = *item.as_table();
     const std::string at = where(file, item, section);
@@ -170,11 +174,13 @@ Result<void> parseSteering(const std::string& file, const std::filesystem::path&
         } else if (key == "latitude") {
           r.latitude = number(n, &ok);
           have_lat = ok && r.latitude >= -90 && r.latitude <= 90;
-          if (!have_lat) return Error{where(file, n, "region.latitude") + " must be a number from -90 to 90"};
+          if (!have_lat)
+            return Error{where(file, n, "region.latitude") + " must be a number from -90 to 90"};
         } else if (key == "longitude") {
           r.longitude = number(n, &ok);
           have_lon = ok && r.longitude >= -180 && r.longitude <= 180;
-          if (!have_lon) return Error{where(file, n, "region.longitude") + " must be a number from -180 to 180"};
+          if (!have_lon)
+            return Error{where(file, n, "region.longitude") + " must be a number from -180 to 180"};
         } else if (key == "bias_km") {
           r.bias_km = number(n, &ok);
           if (!ok) return Error{where(file, n, "region.bias_km") + " must be a number"};
@@ -182,7 +188,8 @@ Result<void> parseSteering(const std::string& file, const std::filesystem::path&
           return Error{where(file, n, "region." + key) + ": unknown key"};
         }
       }
-      if (r.name.empty() || !have_lat || !have_lon) return Error{at + " needs name, latitude and longitude"};
+      if (r.name.empty() || !have_lat || !have_lon)
+        return Error{at + " needs name, latitude and longitude"};
       for (const auto& other : st.regions) {
         if (other.name == r.name) return Error{at + ": region '" + r.name + "' declared twice"};
       }
@@ -193,14 +200,20 @@ Result<void> parseSteering(const std::string& file, const std::filesystem::path&
       for (auto&& [k, n] : t) {
         const std::string key(k.str());
         const std::string full = "check." + key;
-        if (key == "name" || key == "type" || key == "path" || key == "host" || key == "expect_body" || key == "qname") {
+        if (key == "name" || key == "type" || key == "path" || key == "host" ||
+            key == "expect_body" || key == "qname") {
           auto s = string(file, n, full);
           if (!s) return s.error();
-          (key == "name" ? c.name : key == "type" ? c.type : key == "path" ? c.path : key == "host" ? c.host
-           : key == "expect_body" ? c.expect_body : c.dns_qname) = *s;
+          (key == "name"          ? c.name
+           : key == "type"        ? c.type
+           : key == "path"        ? c.path
+           : key == "host"        ? c.host
+           : key == "expect_body" ? c.expect_body
+                                  : c.dns_qname) = *s;
         } else if (key == "qtype") {
           auto s = string(file, n, full);
-          if (!s || typeCode(*s) == 0) return Error{where(file, n, full) + " must be a type name such as SOA or A"};
+          if (!s || typeCode(*s) == 0)
+            return Error{where(file, n, full) + " must be a type name such as SOA or A"};
           c.dns_qtype = typeCode(*s);
         } else if (key == "port") {
           auto x = integer<uint16_t>(file, n, full, 1, 65535);
@@ -216,7 +229,8 @@ Result<void> parseSteering(const std::string& file, const std::filesystem::path&
           (key == "rise" ? c.rise : c.fall) = *x;
         } else if (key == "expect_status") {
           const toml::array* a = n.as_array();
-          if (a == nullptr) return Error{where(file, n, full) + " must be an array of status codes"};
+          if (a == nullptr)
+            return Error{where(file, n, full) + " must be an array of status codes"};
           c.expect_status.clear();
           for (const auto& code : *a) {
             auto x = integer<int>(file, code, full, 100, 599);
@@ -231,7 +245,8 @@ Result<void> parseSteering(const std::string& file, const std::filesystem::path&
       if (c.type != "tcp" && c.type != "http" && c.type != "https" && c.type != "dns") {
         return Error{at + ": check type must be tcp, http, https or dns"};
       }
-      if (c.timeout_ms > c.interval_ms) return Error{at + ": timeout_ms must not exceed interval_ms"};
+      if (c.timeout_ms > c.interval_ms)
+        return Error{at + ": timeout_ms must not exceed interval_ms"};
       if (!t.contains("port")) c.port = c.type == "https" ? 443 : c.type == "dns" ? 53 : 80;
       st.checks.push_back(c);
     } else if (section == "service") {
@@ -274,16 +289,24 @@ Result<void> parseSteering(const std::string& file, const std::filesystem::path&
             }
             auto m = listTable(file, gv, gfull);
             if (!m) return m.error();
-            if (gkey == "continent") sc.geo.continent = *m;
-            else if (gkey == "country") sc.geo.country = *m;
-            else if (gkey == "subdivision") sc.geo.subdivision = *m;
-            else if (gkey == "cidr") sc.geo.cidr = *m;
-            else if (gkey == "asn") sc.geo.asn = *m;
-            else return Error{where(file, gv, gfull) + ": unknown key (default, continent, country, subdivision, cidr, asn)"};
+            if (gkey == "continent")
+              sc.geo.continent = *m;
+            else if (gkey == "country")
+              sc.geo.country = *m;
+            else if (gkey == "subdivision")
+              sc.geo.subdivision = *m;
+            else if (gkey == "cidr")
+              sc.geo.cidr = *m;
+            else if (gkey == "asn")
+              sc.geo.asn = *m;
+            else
+              return Error{where(file, gv, gfull) +
+                           ": unknown key (default, continent, country, subdivision, cidr, asn)"};
           }
         } else if (key == "pool") {
           const toml::array* pools = tableArray(n);
-          if (pools == nullptr) return Error{where(file, n, full) + " must be an array of tables ([[service.pool]])"};
+          if (pools == nullptr)
+            return Error{where(file, n, full) + " must be an array of tables ([[service.pool]])"};
           for (const auto& pn : *pools) {
             PoolConfig pc;
             pc.where = where(file, pn, "service.pool");
@@ -309,7 +332,9 @@ Result<void> parseSteering(const std::string& file, const std::filesystem::path&
                       if (ekey == "address" || ekey == "cname" || ekey == "check") {
                         auto s = string(file, ev, efull);
                         if (!s) return s.error();
-                        (ekey == "address" ? ec.address : ekey == "cname" ? ec.cname : ec.check) = *s;
+                        (ekey == "address" ? ec.address
+                         : ekey == "cname" ? ec.cname
+                                           : ec.check) = *s;
                       } else if (ekey == "weight") {
                         auto x = integer<uint32_t>(file, ev, efull, 1, 1000000);
                         if (!x) return x.error();
@@ -321,7 +346,8 @@ Result<void> parseSteering(const std::string& file, const std::filesystem::path&
                   } else {
                     return Error{ec.where + ": an endpoint is an address string or a table"};
                   }
-                  if (ec.address.empty() == ec.cname.empty()) return Error{ec.where + ": give exactly one of address or cname"};
+                  if (ec.address.empty() == ec.cname.empty())
+                    return Error{ec.where + ": give exactly one of address or cname"};
                   pc.endpoints.push_back(ec);
                 }
               } else {
@@ -476,7 +502,8 @@ Result<Config> loadConfig(const CommandLine& cmd) {
       }
     } else if (section == "zone") {
       const toml::array* arr = v.as_array();
-      if (arr == nullptr) return Error{where(file, v, "zone") + " must be an array of tables ([[zone]])"};
+      if (arr == nullptr)
+        return Error{where(file, v, "zone") + " must be an array of tables ([[zone]])"};
       for (const auto& item : *arr) {
         const toml::table* t = item.as_table();
         if (t == nullptr) return Error{where(file, item, "zone") + " entries must be tables"};
@@ -484,7 +511,8 @@ Result<Config> loadConfig(const CommandLine& cmd) {
         for (auto&& [zk, zv] : *t) {
           const std::string key(zk.str());
           auto s = string(file, zv, "zone." + key);
-          if (key != "name" && key != "file") return Error{where(file, zv, "zone." + key) + ": unknown key"};
+          if (key != "name" && key != "file")
+            return Error{where(file, zv, "zone." + key) + ": unknown key"};
           if (!s) return s.error();
           (key == "name" ? z.name : z.file) = *s;
         }
@@ -495,7 +523,8 @@ Result<Config> loadConfig(const CommandLine& cmd) {
         if (p.is_relative()) z.file = (base / p).lexically_normal().string();
         cfg.zones.push_back(z);
       }
-    } else if (section == "geoip" || section == "region" || section == "check" || section == "service") {
+    } else if (section == "geoip" || section == "region" || section == "check" ||
+               section == "service") {
       auto r = parseSteering(file, base, section, v, cfg.steering);
       if (!r) return r.error();
     } else {
@@ -521,7 +550,8 @@ Result<Config> loadConfig(const CommandLine& cmd) {
     if (eq == std::string::npos || eq == 0 || eq + 1 == z.size()) {
       return Error{"--zone '" + z + "': expected name=path"};
     }
-    cfg.zones.push_back(ZoneConfig{z.substr(0, eq), std::filesystem::absolute(z.substr(eq + 1)).string()});
+    cfg.zones.push_back(
+        ZoneConfig{z.substr(0, eq), std::filesystem::absolute(z.substr(eq + 1)).string()});
   }
   for (auto& z : cfg.zones) {
     if (z.name.back() != '.') z.name += '.';
@@ -532,7 +562,8 @@ Result<Config> loadConfig(const CommandLine& cmd) {
   }
   for (size_t i = 0; i < cfg.zones.size(); ++i) {
     for (size_t j = i + 1; j < cfg.zones.size(); ++j) {
-      if (cfg.zones[i].name == cfg.zones[j].name) return Error{"zone " + cfg.zones[i].name + " is configured twice"};
+      if (cfg.zones[i].name == cfg.zones[j].name)
+        return Error{"zone " + cfg.zones[i].name + " is configured twice"};
     }
   }
   return cfg;

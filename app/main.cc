@@ -17,21 +17,23 @@ using meridian::app::CommandLine;
 namespace {
 
 void usage(FILE* out) {
-  std::fprintf(out,
-               "usage: meridian [--config FILE] [--listen ADDR:PORT]... [--zone NAME=FILE]...\n"
-               "                [--threads N] [--set KEY=VALUE]... [--log-level LEVEL]\n"
-               "       meridian check [--config FILE] [--zone NAME=FILE]... [--set KEY=VALUE]...\n"
-               "       meridian explain --config FILE --client IP[/PREFIX] NAME [TYPE] [--down LABEL]...\n"
-               "       meridian mmdb build NETWORKS.csv OUT.mmdb\n"
-               "\n"
-               "  --listen ADDR:PORT  address to serve on, UDP and TCP (repeatable; \"[::1]:53\" for IPv6)\n"
-               "  --zone NAME=FILE    serve zone NAME from an RFC 1035 zone file (repeatable)\n"
-               "  --threads N         worker threads (default: CPUs in the affinity mask)\n"
-               "  --config FILE       TOML configuration; flags override it\n"
-               "  --set KEY=VALUE     override a configuration key, e.g. --set server.nsid=ns1\n"
-               "\n"
-               "SIGHUP (or `meridianctl reload`) reloads configuration and zones; SIGTERM drains and exits.\n\n%s",
-               meridian::app::configKeysHelp());
+  std::fprintf(
+      out,
+      "usage: meridian [--config FILE] [--listen ADDR:PORT]... [--zone NAME=FILE]...\n"
+      "                [--threads N] [--set KEY=VALUE]... [--log-level LEVEL]\n"
+      "       meridian check [--config FILE] [--zone NAME=FILE]... [--set KEY=VALUE]...\n"
+      "       meridian explain --config FILE --client IP[/PREFIX] NAME [TYPE] [--down LABEL]...\n"
+      "       meridian mmdb build NETWORKS.csv OUT.mmdb\n"
+      "\n"
+      "  --listen ADDR:PORT  address to serve on, UDP and TCP (repeatable; \"[::1]:53\" for IPv6)\n"
+      "  --zone NAME=FILE    serve zone NAME from an RFC 1035 zone file (repeatable)\n"
+      "  --threads N         worker threads (default: CPUs in the affinity mask)\n"
+      "  --config FILE       TOML configuration; flags override it\n"
+      "  --set KEY=VALUE     override a configuration key, e.g. --set server.nsid=ns1\n"
+      "\n"
+      "SIGHUP (or `meridianctl reload`) reloads configuration and zones; SIGTERM drains and "
+      "exits.\n\n%s",
+      meridian::app::configKeysHelp());
 }
 
 bool parseArgs(int argc, char** argv, int first, CommandLine& cmd, std::string& log_level) {
@@ -115,13 +117,19 @@ int check(const CommandLine& cmd) {
       ++errors;
     } else {
       const auto& set = *compiled->services;
-      if (set.geo) std::printf("geoip %s: %s, %zu distinct records, OK\n", set.geo->path().c_str(), set.geo->type().c_str(), set.geo->recordCount());
-      if (set.asn) std::printf("geoip %s: %s, %zu distinct records, OK\n", set.asn->path().c_str(), set.asn->type().c_str(), set.asn->recordCount());
-      std::printf("steering: %zu service(s), %zu region(s), %zu health target(s), OK\n", set.services.size(),
-                  set.regions.size(), compiled->targets.size());
+      if (set.geo)
+        std::printf("geoip %s: %s, %zu distinct records, OK\n", set.geo->path().c_str(),
+                    set.geo->type().c_str(), set.geo->recordCount());
+      if (set.asn)
+        std::printf("geoip %s: %s, %zu distinct records, OK\n", set.asn->path().c_str(),
+                    set.asn->type().c_str(), set.asn->recordCount());
+      std::printf("steering: %zu service(s), %zu region(s), %zu health target(s), OK\n",
+                  set.services.size(), set.regions.size(), compiled->targets.size());
     }
   }
-  if (errors == 0) std::printf("configuration %s OK\n", cmd.config_file.empty() ? "(flags)" : cmd.config_file.c_str());
+  if (errors == 0)
+    std::printf("configuration %s OK\n",
+                cmd.config_file.empty() ? "(flags)" : cmd.config_file.c_str());
   return errors == 0 ? 0 : 1;
 }
 
@@ -151,7 +159,8 @@ int explain(int argc, char** argv) {
     }
   }
   if (client_text.empty() || qname.empty()) {
-    std::fprintf(stderr, "usage: meridian explain --config FILE --client IP[/PREFIX] NAME [A|AAAA|CNAME]\n");
+    std::fprintf(
+        stderr, "usage: meridian explain --config FILE --client IP[/PREFIX] NAME [A|AAAA|CNAME]\n");
     return 2;
   }
   auto cfg = meridian::app::loadConfig(cmd);
@@ -191,7 +200,8 @@ int explain(int argc, char** argv) {
   meridian::dns::lowercase(name);
   const auto* svc = compiled->services->find(name);
   if (svc == nullptr) {
-    std::printf("%s is not a steered service; the zone data answers it\n", meridian::dns::toText(name.data).c_str());
+    std::printf("%s is not a steered service; the zone data answers it\n",
+                meridian::dns::toText(name.data).c_str());
     return 0;
   }
   uint16_t qtype = 0;
@@ -212,15 +222,18 @@ int explain(int argc, char** argv) {
         matched = true;
       }
     }
-    if (!matched) std::fprintf(stderr, "warning: --down %s matches no checked endpoint\n", d.c_str());
+    if (!matched)
+      std::fprintf(stderr, "warning: --down %s matches no checked endpoint\n", d.c_str());
   }
   meridian::georoute::Trace trace;
-  std::printf("service %s %s, client %s%s\n", svc->name.c_str(), qtype_text.c_str(), client_text.c_str(),
-              client.from_ecs ? " (as ECS)" : "");
+  std::printf("service %s %s, client %s%s\n", svc->name.c_str(), qtype_text.c_str(),
+              client_text.c_str(), client.from_ecs ? " (as ECS)" : "");
   std::string chain;
-  for (auto f : svc->policy) chain += std::string(chain.empty() ? "" : " -> ") + meridian::georoute::filterName(f);
+  for (auto f : svc->policy)
+    chain += std::string(chain.empty() ? "" : " -> ") + meridian::georoute::filterName(f);
   std::printf("policy: %s\n", chain.c_str());
-  const auto d = meridian::georoute::decide(*compiled->services, *svc, qtype, client, health, &trace);
+  const auto d =
+      meridian::georoute::decide(*compiled->services, *svc, qtype, client, health, &trace);
   for (const auto& line : trace.lines) std::printf("  %s\n", line.c_str());
   if (!client.from_ecs) std::printf("  (no ECS: the scope would not be sent)\n");
   return d.kind == meridian::georoute::Decision::Kind::kServFail ? 1 : 0;
@@ -228,8 +241,9 @@ int explain(int argc, char** argv) {
 
 int mmdb(int argc, char** argv) {
   if (argc != 5 || std::strcmp(argv[2], "build") != 0) {
-    std::fprintf(stderr, "usage: meridian mmdb build NETWORKS.csv OUT.mmdb\n"
-                         "CSV columns: network,region,country,continent,latitude,longitude,asn\n");
+    std::fprintf(stderr,
+                 "usage: meridian mmdb build NETWORKS.csv OUT.mmdb\n"
+                 "CSV columns: network,region,country,continent,latitude,longitude,asn\n");
     return 2;
   }
   auto r = meridian::georoute::buildMmdbFromCsv(argv[3], argv[4]);

@@ -19,14 +19,15 @@ int main(int argc, char** argv) {
     if ((a == "--socket" || a == "-s") && i + 1 < argc) {
       socket_path = argv[++i];
     } else if (a == "--help" || a == "-h") {
-      std::printf("usage: meridianctl [--socket PATH] COMMAND\n"
-                  "  reload                 re-read configuration, zones and the GeoIP database\n"
-                  "  status                 counters, zones, GeoIP and steering state\n"
-                  "  health                 every health-checked endpoint: verdict, RTT, override\n"
-                  "  override WHAT MODE     WHAT = target label, endpoint address or region:NAME;\n"
-                  "                         MODE = force-up, force-down, drain or none\n"
-                  "  stop                   drain and exit\n"
-                  "The socket is the server's control.socket (or $MERIDIAN_SOCKET).\n");
+      std::printf(
+          "usage: meridianctl [--socket PATH] COMMAND\n"
+          "  reload                 re-read configuration, zones and the GeoIP database\n"
+          "  status                 counters, zones, GeoIP and steering state\n"
+          "  health                 every health-checked endpoint: verdict, RTT, override\n"
+          "  override WHAT MODE     WHAT = target label, endpoint address or region:NAME;\n"
+          "                         MODE = force-up, force-down, drain or none\n"
+          "  stop                   drain and exit\n"
+          "The socket is the server's control.socket (or $MERIDIAN_SOCKET).\n");
       return 0;
     } else if (a[0] != '-' || !command.empty()) {
       command += (command.empty() ? "" : " ") + a;
@@ -36,11 +37,13 @@ int main(int argc, char** argv) {
     }
   }
   if (command.empty()) {
-    std::fprintf(stderr, "meridianctl: no command (reload, status, health, override, stop; see --help)\n");
+    std::fprintf(stderr,
+                 "meridianctl: no command (reload, status, health, override, stop; see --help)\n");
     return 2;
   }
   if (socket_path.empty()) {
-    std::fprintf(stderr, "meridianctl: no control socket: pass --socket PATH or set MERIDIAN_SOCKET\n");
+    std::fprintf(stderr,
+                 "meridianctl: no control socket: pass --socket PATH or set MERIDIAN_SOCKET\n");
     return 2;
   }
   const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
@@ -52,7 +55,8 @@ int main(int argc, char** argv) {
   }
   std::memcpy(addr.sun_path, socket_path.c_str(), socket_path.size() + 1);
   if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    std::fprintf(stderr, "meridianctl: cannot connect to %s: %s\n", socket_path.c_str(), std::strerror(errno));
+    std::fprintf(stderr, "meridianctl: cannot connect to %s: %s\n", socket_path.c_str(),
+                 std::strerror(errno));
     return 1;
   }
   const std::string line = command + "\n";

@@ -38,7 +38,8 @@ bool Runtime::loadDb(GeoSlot& slot, const std::string& path, const char* what) {
   }
   struct stat st {};
   const bool have = ::stat(path.c_str(), &st) == 0;
-  if (path == slot.path && have && st.st_mtime == slot.mtime && st.st_size == slot.size) return false;
+  if (path == slot.path && have && st.st_mtime == slot.mtime && st.st_size == slot.size)
+    return false;
   auto db = georoute::GeoDatabase::open(path);
   // Remember the file's stamp either way, so a bad file is not re-read until it changes again.
   slot.path = path;
@@ -104,9 +105,10 @@ void Runtime::startHealth() {
   for (size_t i = 0; i < targets_.size(); ++i) {
     const HealthTarget& t = targets_[i];
     const CheckConfig& c = t.check;
-    key += t.label + "|" + c.type + "|" + std::to_string(c.port) + "|" + c.path + "|" + c.host + "|" + c.expect_body +
-           "|" + c.dns_qname + "|" + std::to_string(c.interval_ms) + "|" + std::to_string(c.timeout_ms) + "|" +
-           std::to_string(c.rise) + "|" + std::to_string(c.fall) + "\n";
+    key += t.label + "|" + c.type + "|" + std::to_string(c.port) + "|" + c.path + "|" + c.host +
+           "|" + c.expect_body + "|" + c.dns_qname + "|" + std::to_string(c.interval_ms) + "|" +
+           std::to_string(c.timeout_ms) + "|" + std::to_string(c.rise) + "|" +
+           std::to_string(c.fall) + "\n";
     healthcheck::Target target;
     target.id = static_cast<uint32_t>(i);
     target.label = t.label;
@@ -132,7 +134,8 @@ void Runtime::startHealth() {
     return;
   }
   // The workers read health_, which outlives any Monitor: forward each publication.
-  monitor_->setListener([this](const healthcheck::Event&) { health_.publish(monitor_->table().load()); });
+  monitor_->setListener(
+      [this](const healthcheck::Event&) { health_.publish(monitor_->table().load()); });
   health_.publish(monitor_->table().load());
   monitor_->start();
   log::info("health: checking " + std::to_string(targets_.size()) + " target(s)");
@@ -142,7 +145,8 @@ std::string Runtime::overrideCommand(const std::string& args) {
   // override TARGET|ADDRESS|region:NAME force-up|force-down|drain|none
   // Labels may contain spaces ("192.0.2.1 (web)"): the mode is the last word.
   const size_t sp = args.rfind(' ');
-  if (sp == std::string::npos) return "error: usage: override TARGET|ADDRESS|region:NAME force-up|force-down|drain|none\n";
+  if (sp == std::string::npos)
+    return "error: usage: override TARGET|ADDRESS|region:NAME force-up|force-down|drain|none\n";
   const std::string what = args.substr(0, sp);
   const std::string mode = args.substr(sp + 1);
   healthcheck::Override o;
@@ -171,7 +175,8 @@ std::string Runtime::overrideCommand(const std::string& args) {
     }
   } else {
     for (size_t i = 0; i < targets_.size(); ++i) {
-      if (targets_[i].label == what || targets_[i].address == what) ids.push_back(static_cast<uint32_t>(i));
+      if (targets_[i].label == what || targets_[i].address == what)
+        ids.push_back(static_cast<uint32_t>(i));
     }
   }
   if (ids.empty()) return "error: nothing matches '" + what + "' (see meridianctl health)\n";
@@ -182,7 +187,6 @@ std::string Runtime::overrideCommand(const std::string& args) {
   }
   return reply;
 }
-
 
 LoadReport Runtime::loadZones(const Config& config) {
   LoadReport report;
@@ -204,8 +208,8 @@ LoadReport Runtime::loadZones(const Config& config) {
       ++report.failed;
       zone_errors_[zc.name] = loaded.error().message;
       if (old != zones_.end()) {
-        log::error("zone " + zc.name + ": " + loaded.error().message +
-                   "; keeping serial " + std::to_string(old->second.zone->serial()));
+        log::error("zone " + zc.name + ": " + loaded.error().message + "; keeping serial " +
+                   std::to_string(old->second.zone->serial()));
         next[zc.name] = old->second;
       } else {
         log::error("zone " + zc.name + ": " + loaded.error().message + "; not served");
@@ -239,7 +243,8 @@ bool Runtime::publish(bool startup) {
       steering_error_.clear();
     } else {
       steering_error_ = compiled.error().message;
-      log::error("steering: " + steering_error_ + (startup ? "" : "; keeping the previous steering"));
+      log::error("steering: " + steering_error_ +
+                 (startup ? "" : "; keeping the previous steering"));
       ok = false;
     }
   } else {
@@ -299,7 +304,9 @@ std::string Runtime::status() const {
     if (slot->db) out << "geoip " << slot->db->path() << " (" << slot->db->type() << ")\n";
     if (!slot->error.empty()) out << "error geoip: " << slot->error << "\n";
   }
-  if (services_) out << "services " << services_->services.size() << ", health targets " << targets_.size() << "\n";
+  if (services_)
+    out << "services " << services_->services.size() << ", health targets " << targets_.size()
+        << "\n";
   if (!steering_error_.empty()) out << "error steering: " << steering_error_ << "\n";
   return out.str();
 }
@@ -336,8 +343,7 @@ void Runtime::startControlSocket() {
 
 void Runtime::acceptControl() {
   {
-    control_->async_accept([this](boost::system::error_code aec,
-                                                     stream_protocol::socket sock) {
+    control_->async_accept([this](boost::system::error_code aec, stream_protocol::socket sock) {
       if (aec) return;
       auto s = std::make_shared<stream_protocol::socket>(std::move(sock));
       auto buf = std::make_shared<asio::streambuf>(4096);
@@ -356,14 +362,16 @@ void Runtime::acceptControl() {
           } else if (command == "status") {
             reply = "ok\n" + status();
           } else if (command == "health") {
-            reply = "ok\n" + (monitor_ ? monitor_->describe() : std::string("no health-checked endpoints\n"));
+            reply = "ok\n" + (monitor_ ? monitor_->describe()
+                                       : std::string("no health-checked endpoints\n"));
           } else if (command.rfind("override ", 0) == 0) {
             reply = overrideCommand(command.substr(9));
           } else if (command == "stop") {
             reply = "ok stopping\n";
             std::raise(SIGTERM);
           } else {
-            reply = "error: unknown command '" + command + "' (try reload, status, health, override, stop)\n";
+            reply = "error: unknown command '" + command +
+                    "' (try reload, status, health, override, stop)\n";
           }
         }
         auto out = std::make_shared<std::string>(std::move(reply));

@@ -13,10 +13,10 @@
 
 #include "app/config.h"
 #include "app/steering_config.h"
+#include "core/snapshot.h"
 #include "georoute/geoip.h"
 #include "healthcheck/monitor.h"
 #include "healthcheck/state.h"
-#include "core/snapshot.h"
 #include "server/listener.h"
 #include "server/pipeline.h"
 #include "zones/zone.h"

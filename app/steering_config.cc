@@ -22,25 +22,28 @@ Result<CidrEntry> parseCidr(const std::string& text) {
   if (slash != std::string::npos) {
     char* end = nullptr;
     prefix = static_cast<unsigned>(std::strtoul(text.c_str() + slash + 1, &end, 10));
-    if (*end != '\0' || slash + 1 == text.size() || prefix > max) return Error{"'" + text + "': bad prefix length"};
+    if (*end != '\0' || slash + 1 == text.size() || prefix > max)
+      return Error{"'" + text + "': bad prefix length"};
   }
   e.prefix = static_cast<uint8_t>(prefix);
   // Clear host bits so comparisons are exact.
-  for (unsigned bit = prefix; bit < max; ++bit) e.address[bit / 8] &= static_cast<uint8_t>(~(0x80 >> (bit % 8)));
+  for (unsigned bit = prefix; bit < max; ++bit)
+    e.address[bit / 8] &= static_cast<uint8_t>(~(0x80 >> (bit % 8)));
   return e;
 }
 
 namespace {
 
-Result<uint32_t> regionId(const SteeringConfig& cfg, const std::string& name, const std::string& where) {
+Result<uint32_t> regionId(const SteeringConfig& cfg, const std::string& name,
+                          const std::string& where) {
   for (size_t i = 0; i < cfg.regions.size(); ++i) {
     if (cfg.regions[i].name == name) return static_cast<uint32_t>(i);
   }
   return Error{where + ": unknown region '" + name + "'"};
 }
 
-Result<uint32_t> addList(const SteeringConfig& cfg, georoute::GeoMap& m, const std::vector<std::string>& names,
-                         const std::string& where) {
+Result<uint32_t> addList(const SteeringConfig& cfg, georoute::GeoMap& m,
+                         const std::vector<std::string>& names, const std::string& where) {
   georoute::GeoList list;
   for (const auto& n : names) {
     auto id = regionId(cfg, n, where);
@@ -99,14 +102,18 @@ Result<CompiledSteering> compileSteering(const SteeringConfig& cfg, const zones:
     }
     dns::lowercase(s.owner);
     s.name = dns::toText(s.owner.data);
-    if (!seen.insert(s.name).second) return Error{sc.where + ": service " + s.name + " is declared twice"};
+    if (!seen.insert(s.name).second)
+      return Error{sc.where + ": service " + s.name + " is declared twice"};
     const zones::Zone* zone = zones.findZone(s.owner);
-    if (zone == nullptr) return Error{sc.where + ": service " + s.name + " is not inside any served zone"};
+    if (zone == nullptr)
+      return Error{sc.where + ": service " + s.name + " is not inside any served zone"};
     // The name and each ancestor down to the apex must be outside every delegation.
-    for (size_t label = 0; label < s.owner.label_count && s.owner.suffixLength(label) > zone->apexLength(); ++label) {
+    for (size_t label = 0;
+         label < s.owner.label_count && s.owner.suffixLength(label) > zone->apexLength(); ++label) {
       const uint32_t n = zone->find(s.owner.suffix(label), s.owner.suffixLength(label));
       if (n != zones::kNone && zone->node(n).cut != zones::kNone) {
-        return Error{sc.where + ": service " + s.name + " is at or below a delegation in " + zone->origin()};
+        return Error{sc.where + ": service " + s.name + " is at or below a delegation in " +
+                     zone->origin()};
       }
     }
     // The zone file's RRset at the name is the fallback and what secondaries serve; the name must
@@ -123,9 +130,12 @@ Result<CompiledSteering> compileSteering(const SteeringConfig& cfg, const zones:
     }
     for (const auto& p : sc.policy) {
       static const std::pair<const char*, georoute::FilterKind> kFilters[] = {
-          {"up", georoute::FilterKind::kUp},           {"geo", georoute::FilterKind::kGeo},
-          {"nearest", georoute::FilterKind::kNearest}, {"latency", georoute::FilterKind::kLatency},
-          {"weighted", georoute::FilterKind::kWeighted}, {"first_n", georoute::FilterKind::kFirstN}};
+          {"up", georoute::FilterKind::kUp},
+          {"geo", georoute::FilterKind::kGeo},
+          {"nearest", georoute::FilterKind::kNearest},
+          {"latency", georoute::FilterKind::kLatency},
+          {"weighted", georoute::FilterKind::kWeighted},
+          {"first_n", georoute::FilterKind::kFirstN}};
       bool ok = false;
       for (const auto& [name, kind] : kFilters) {
         if (p == name) {
@@ -133,7 +143,9 @@ Result<CompiledSteering> compileSteering(const SteeringConfig& cfg, const zones:
           ok = true;
         }
       }
-      if (!ok) return Error{sc.where + ": unknown policy filter '" + p + "' (up, geo, nearest, latency, weighted, first_n)"};
+      if (!ok)
+        return Error{sc.where + ": unknown policy filter '" + p +
+                     "' (up, geo, nearest, latency, weighted, first_n)"};
     }
     if (sc.when_all_down == "fail-open") {
       s.when_all_down = georoute::AllDown::kFailOpen;
@@ -160,13 +172,15 @@ Result<CompiledSteering> compileSteering(const SteeringConfig& cfg, const zones:
       m.default_list = *l;
     }
     for (const auto& [code, names] : sc.geo.continent) {
-      if (code.size() != 2) return Error{sc.where + ": geo.continent key '" + code + "' must be a 2-letter code"};
+      if (code.size() != 2)
+        return Error{sc.where + ": geo.continent key '" + code + "' must be a 2-letter code"};
       auto l = addList(cfg, m, names, sc.where + ": geo.continent." + code);
       if (!l) return l.error();
       m.continents.emplace_back(georoute::packCode(code.data(), 2), *l);
     }
     for (const auto& [code, names] : sc.geo.country) {
-      if (code.size() != 2) return Error{sc.where + ": geo.country key '" + code + "' must be an ISO 3166 code"};
+      if (code.size() != 2)
+        return Error{sc.where + ": geo.country key '" + code + "' must be an ISO 3166 code"};
       auto l = addList(cfg, m, names, sc.where + ": geo.country." + code);
       if (!l) return l.error();
       m.countries.emplace_back(georoute::packCode(code.data(), 2), *l);
@@ -194,7 +208,8 @@ Result<CompiledSteering> compileSteering(const SteeringConfig& cfg, const zones:
       const std::string digits = asn.rfind("AS", 0) == 0 ? asn.substr(2) : asn;
       char* end = nullptr;
       const unsigned long v = std::strtoul(digits.c_str(), &end, 10);
-      if (digits.empty() || *end != '\0' || v > 0xFFFFFFFFul) return Error{sc.where + ": geo.asn key '" + asn + "' is not an AS number"};
+      if (digits.empty() || *end != '\0' || v > 0xFFFFFFFFul)
+        return Error{sc.where + ": geo.asn key '" + asn + "' is not an AS number"};
       auto l = addList(cfg, m, names, sc.where + ": geo.asn." + asn);
       if (!l) return l.error();
       m.asns.emplace_back(static_cast<uint32_t>(v), *l);
@@ -234,14 +249,20 @@ Result<CompiledSteering> compileSteering(const SteeringConfig& cfg, const zones:
           ep.record = encodeRecord(ep.type, s.ttl, ep.address, v6 ? 16 : 4);
           ep.label = cfg.regions[pool.region].name + "/" + ec.address;
         }
-        const std::string check = !ec.check.empty() ? ec.check : !pc.check.empty() ? pc.check : sc.check;
+        const std::string check = !ec.check.empty()   ? ec.check
+                                  : !pc.check.empty() ? pc.check
+                                                      : sc.check;
         if (!check.empty() && check != "none") {
           auto it = checks.find(check);
           if (it == checks.end()) return Error{ec.where + ": unknown check '" + check + "'"};
-          if (ep.type == dns::rrtype::kCNAME) return Error{ec.where + ": a CNAME endpoint cannot be health-checked"};
+          if (ep.type == dns::rrtype::kCNAME)
+            return Error{ec.where + ": a CNAME endpoint cannot be health-checked"};
           auto key = std::make_pair(ec.address, check);
-          auto [tid, inserted] = target_ids.try_emplace(key, static_cast<uint32_t>(out.targets.size()));
-          if (inserted) out.targets.push_back(HealthTarget{ec.address + " (" + check + ")", ec.address, *it->second});
+          auto [tid, inserted] =
+              target_ids.try_emplace(key, static_cast<uint32_t>(out.targets.size()));
+          if (inserted)
+            out.targets.push_back(
+                HealthTarget{ec.address + " (" + check + ")", ec.address, *it->second});
           ep.health_id = tid->second;
         }
         pool.endpoints.push_back(std::move(ep));
@@ -251,8 +272,8 @@ Result<CompiledSteering> compileSteering(const SteeringConfig& cfg, const zones:
     }
     if (total == 0) return Error{sc.where + ": service " + s.name + " has no endpoints"};
     if (total > georoute::kMaxCandidates) {
-      return Error{sc.where + ": service " + s.name + " has more than " + std::to_string(georoute::kMaxCandidates) +
-                   " endpoints"};
+      return Error{sc.where + ": service " + s.name + " has more than " +
+                   std::to_string(georoute::kMaxCandidates) + " endpoints"};
     }
     set->services.push_back(std::move(s));
   }

@@ -1,5 +1,6 @@
 // Steering configuration ([geoip], [[region]], [[check]], [[service]]) as parsed from TOML, and its
-// compilation into a georoute::ServiceSet plus the list of health-check targets. Control thread only.
+// compilation into a georoute::ServiceSet plus the list of health-check targets. Control thread
+// only.
 #pragma once
 
 #include <map>
@@ -18,9 +19,9 @@ struct CheckConfig {
   std::string type = "tcp";  // tcp, http, https, dns
   uint16_t port = 80;
   std::string path = "/";
-  std::string host;          // HTTP Host header (default: the endpoint address)
+  std::string host;  // HTTP Host header (default: the endpoint address)
   std::vector<int> expect_status = {200};
-  std::string expect_body;   // substring the body must contain
+  std::string expect_body;  // substring the body must contain
   std::string dns_qname = ".";
   uint16_t dns_qtype = 6;
   uint32_t interval_ms = 5000;
@@ -34,7 +35,7 @@ struct EndpointConfig {
   std::string address;  // IPv4 or IPv6 literal
   std::string cname;    // or a CNAME target
   uint32_t weight = 1;
-  std::string check;    // overrides the pool's / service's check; "none" disables
+  std::string check;  // overrides the pool's / service's check; "none" disables
   std::string where;
 };
 
@@ -88,13 +89,15 @@ struct CompiledSteering {
 
 // Resolves names to ids and validates: regions exist, services lie in served zones and not below a
 // delegation, endpoints parse, checks exist, policies are known. `geo` may be null.
-[[nodiscard]] Result<CompiledSteering> compileSteering(const SteeringConfig& cfg, const zones::ZoneSet& zones,
-                                                       std::shared_ptr<const georoute::GeoDatabase> geo,
-                                                       std::shared_ptr<const georoute::GeoDatabase> asn = nullptr);
+[[nodiscard]] Result<CompiledSteering> compileSteering(
+    const SteeringConfig& cfg, const zones::ZoneSet& zones,
+    std::shared_ptr<const georoute::GeoDatabase> geo,
+    std::shared_ptr<const georoute::GeoDatabase> asn = nullptr);
 
-// Opens the configured GeoIP databases and compiles: for `meridian check` and `explain`, which have no
-// previous state to fall back on (the server keeps its own, see app/runtime.h).
-[[nodiscard]] Result<CompiledSteering> loadSteering(const SteeringConfig& cfg, const zones::ZoneSet& zones);
+// Opens the configured GeoIP databases and compiles: for `meridian check` and `explain`, which have
+// no previous state to fall back on (the server keeps its own, see app/runtime.h).
+[[nodiscard]] Result<CompiledSteering> loadSteering(const SteeringConfig& cfg,
+                                                    const zones::ZoneSet& zones);
 
 // "192.0.2.0/24" or "2001:db8::/32".
 [[nodiscard]] Result<georoute::CidrEntry> parseCidr(const std::string& text);

@@ -1,10 +1,11 @@
 // Publication of immutable snapshots from the control thread to data-plane threads.
 //
 // The control thread (the only writer) calls publish(); each worker keeps a Reader with its own
-// shared_ptr copy and a generation number. Per query, Reader::get() does one relaxed atomic load of the
-// generation; only when it changed (after a reload) does the worker take the mutex to copy the new
-// pointer. So the hot path takes no lock and touches no shared reference count, in the manner of
-// dnsdist's per-thread cached configuration. An old snapshot is freed when the last worker has moved on.
+// shared_ptr copy and a generation number. Per query, Reader::get() does one relaxed atomic load of
+// the generation; only when it changed (after a reload) does the worker take the mutex to copy the
+// new pointer. So the hot path takes no lock and touches no shared reference count, in the manner
+// of dnsdist's per-thread cached configuration. An old snapshot is freed when the last worker has
+// moved on.
 #pragma once
 
 #include <atomic>

@@ -260,7 +260,8 @@ bool ResponseWriter::writeName(const uint8_t* name) {
   const size_t len = (labels == 0 ? 0 : offsets[labels - 1] + 1 + name[offsets[labels - 1]]) + 1;
   if (size_ + len > end_) return false;
   std::memcpy(buf_ + size_, name, len);
-  for (size_t k = 0; k < labels; ++k) remember(size_ + offsets[k], static_cast<uint8_t>(labels - k));
+  for (size_t k = 0; k < labels; ++k)
+    remember(size_ + offsets[k], static_cast<uint8_t>(labels - k));
   size_ += len;
   return true;
 }
@@ -317,7 +318,8 @@ bool ResponseWriter::writeOpt(uint16_t payload, uint16_t rcode, bool dnssec_ok, 
   dns::writeU16(w + 1, rrtype::kOPT);
   dns::writeU16(w + 3, payload);
   // RFC 6891 §6.1.3: EXTENDED-RCODE holds the upper 8 bits; version 0; DO echoed (RFC 3225 §3).
-  const uint32_t ttl = (static_cast<uint32_t>((rcode >> 4) & 0xFF) << 24) | (dnssec_ok ? 0x8000u : 0u);
+  const uint32_t ttl =
+      (static_cast<uint32_t>((rcode >> 4) & 0xFF) << 24) | (dnssec_ok ? 0x8000u : 0u);
   dns::writeU32(w + 5, ttl);
   dns::writeU16(w + 9, static_cast<uint16_t>(rdlen));
   size_t pos = 11;

@@ -2,8 +2,8 @@
 // RFC 8945 TSIG framing) and building a response into a caller-owned buffer with name compression.
 //
 // Both run on data-plane worker threads for every query: no allocation, no exceptions. The parser
-// checks every length before reading; anything malformed yields kFormErr (or kDrop when no reply may
-// be sent), never a crash.
+// checks every length before reading; anything malformed yields kFormErr (or kDrop when no reply
+// may be sent), never a crash.
 #pragma once
 
 #include <cstddef>

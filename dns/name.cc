@@ -118,7 +118,7 @@ std::string toText(const uint8_t* wire) {
 bool fromText(std::string_view text, NameBuf& out, const NameBuf* origin) {
   out.length = 0;
   out.label_count = 0;
-  if (text == "." ) {
+  if (text == ".") {
     out.data[0] = 0;
     out.length = 1;
     return true;

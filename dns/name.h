@@ -17,8 +17,8 @@ namespace meridian::dns {
 // An uncompressed wire-format name with its label offsets; fixed size, no allocation.
 struct NameBuf {
   uint8_t data[kMaxNameLength];
-  uint8_t length = 0;           // total octets including the root label
-  uint8_t label_count = 0;      // labels excluding the root
+  uint8_t length = 0;       // total octets including the root label
+  uint8_t label_count = 0;  // labels excluding the root
   uint8_t label_offset[kMaxLabels];
 
   [[nodiscard]] const uint8_t* suffix(size_t label) const { return data + label_offset[label]; }
@@ -28,7 +28,8 @@ struct NameBuf {
 enum class NameStatus { kOk, kTruncated, kBadLabel, kTooLong, kPointerLoop };
 
 // Parses the name at packet[pos]; on success *end is the offset just past the name as it appears at
-// pos (after the first pointer, if any). Pointers must point strictly backwards, which rules out loops.
+// pos (after the first pointer, if any). Pointers must point strictly backwards, which rules out
+// loops.
 [[nodiscard]] NameStatus parseName(const uint8_t* packet, size_t size, size_t pos, NameBuf& out,
                                    size_t* end);
 
@@ -65,10 +66,11 @@ void lowercase(NameBuf& name);
   return k;
 }
 
-// Order of names in sorted tables (zones, zone sets, services): any total order works for exact matching; comparing
-// lengths first makes most comparisons a single integer compare. Equivalent to ordering by
-// (length, nameKey, remaining bytes).
-[[nodiscard]] inline int compareNames(const uint8_t* a, size_t alen, const uint8_t* b, size_t blen) {
+// Order of names in sorted tables (zones, zone sets, services): any total order works for exact
+// matching; comparing lengths first makes most comparisons a single integer compare. Equivalent to
+// ordering by (length, nameKey, remaining bytes).
+[[nodiscard]] inline int compareNames(const uint8_t* a, size_t alen, const uint8_t* b,
+                                      size_t blen) {
   if (alen != blen) return alen < blen ? -1 : 1;
   return std::memcmp(a, b, alen);
 }

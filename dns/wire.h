@@ -19,11 +19,11 @@ inline constexpr size_t kMaxMessageSize = 65535;
 
 namespace rrtype {
 inline constexpr uint16_t kA = 1, kNS = 2, kMD = 3, kMF = 4, kCNAME = 5, kSOA = 6, kMB = 7, kMG = 8,
-                          kMR = 9, kNULL = 10, kWKS = 11, kPTR = 12, kHINFO = 13, kMINFO = 14, kMX = 15,
-                          kTXT = 16, kRP = 17, kAFSDB = 18, kAAAA = 28, kSRV = 33, kNAPTR = 35,
-                          kDNAME = 39, kOPT = 41, kDS = 43, kRRSIG = 46, kNSEC = 47, kDNSKEY = 48,
-                          kNSEC3 = 50, kTKEY = 249, kTSIG = 250, kIXFR = 251, kAXFR = 252,
-                          kMAILB = 253, kMAILA = 254, kANY = 255;
+                          kMR = 9, kNULL = 10, kWKS = 11, kPTR = 12, kHINFO = 13, kMINFO = 14,
+                          kMX = 15, kTXT = 16, kRP = 17, kAFSDB = 18, kAAAA = 28, kSRV = 33,
+                          kNAPTR = 35, kDNAME = 39, kOPT = 41, kDS = 43, kRRSIG = 46, kNSEC = 47,
+                          kDNSKEY = 48, kNSEC3 = 50, kTKEY = 249, kTSIG = 250, kIXFR = 251,
+                          kAXFR = 252, kMAILB = 253, kMAILA = 254, kANY = 255;
 }  // namespace rrtype
 
 namespace rrclass {
@@ -36,8 +36,8 @@ inline constexpr uint8_t kQuery = 0, kIQuery = 1, kStatus = 2, kNotify = 4, kUpd
 
 namespace rcode {
 inline constexpr uint16_t kNoError = 0, kFormErr = 1, kServFail = 2, kNXDomain = 3, kNotImp = 4,
-                          kRefused = 5, kYXDomain = 6, kNotAuth = 9, kBadVers = 16, kBadSig = 16, kBadKey = 17,
-                          kBadTime = 18, kBadCookie = 23;
+                          kRefused = 5, kYXDomain = 6, kNotAuth = 9, kBadVers = 16, kBadSig = 16,
+                          kBadKey = 17, kBadTime = 18, kBadCookie = 23;
 }
 
 namespace edns_option {
@@ -75,8 +75,16 @@ inline void writeU32(uint8_t* p, uint32_t v) {
 // RFC 3597 §4: only these RFC 1035-era types may have their embedded names compressed.
 [[nodiscard]] inline bool hasCompressibleNames(uint16_t type) {
   switch (type) {
-    case rrtype::kNS: case rrtype::kMD: case rrtype::kMF: case rrtype::kCNAME: case rrtype::kSOA:
-    case rrtype::kMB: case rrtype::kMG: case rrtype::kMR: case rrtype::kPTR: case rrtype::kMINFO:
+    case rrtype::kNS:
+    case rrtype::kMD:
+    case rrtype::kMF:
+    case rrtype::kCNAME:
+    case rrtype::kSOA:
+    case rrtype::kMB:
+    case rrtype::kMG:
+    case rrtype::kMR:
+    case rrtype::kPTR:
+    case rrtype::kMINFO:
     case rrtype::kMX:
       return true;
     default:

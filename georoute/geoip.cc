@@ -1,7 +1,7 @@
 #include "georoute/geoip.h"
 
-#include <netinet/in.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -65,11 +65,20 @@ bool getUint(MMDB_entry_s* entry, uint32_t& out, const char* const* path) {
   MMDB_entry_data_s data;
   if (MMDB_aget_value(entry, &data, path) != MMDB_SUCCESS || !data.has_data) return false;
   switch (data.type) {
-    case MMDB_DATA_TYPE_UINT16: out = data.uint16; return true;
-    case MMDB_DATA_TYPE_UINT32: out = data.uint32; return true;
-    case MMDB_DATA_TYPE_INT32: out = static_cast<uint32_t>(data.int32); return true;
-    case MMDB_DATA_TYPE_UINT64: out = static_cast<uint32_t>(data.uint64); return true;
-    default: return false;
+    case MMDB_DATA_TYPE_UINT16:
+      out = data.uint16;
+      return true;
+    case MMDB_DATA_TYPE_UINT32:
+      out = data.uint32;
+      return true;
+    case MMDB_DATA_TYPE_INT32:
+      out = static_cast<uint32_t>(data.int32);
+      return true;
+    case MMDB_DATA_TYPE_UINT64:
+      out = static_cast<uint32_t>(data.uint64);
+      return true;
+    default:
+      return false;
   }
 }
 
@@ -144,11 +153,12 @@ Result<std::shared_ptr<const GeoDatabase>> GeoDatabase::open(const std::string& 
       switch (types[side]) {
         case MMDB_RECORD_TYPE_SEARCH_NODE:
           if (records[side] >= node_count) {
-            return Error{path + ": corrupt search tree: node " + std::to_string(n) + " points outside the tree"};
+            return Error{path + ": corrupt search tree: node " + std::to_string(n) +
+                         " points outside the tree"};
           }
           if (depth + 1 >= max_depth) {
-            return Error{path + ": corrupt search tree: deeper than " + std::to_string(max_depth) + " bits at node " +
-                         std::to_string(n)};
+            return Error{path + ": corrupt search tree: deeper than " + std::to_string(max_depth) +
+                         " bits at node " + std::to_string(n)};
           }
           if (!visited[records[side]]) {
             visited[records[side]] = true;
@@ -184,7 +194,8 @@ Result<std::shared_ptr<const GeoDatabase>> GeoDatabase::open(const std::string& 
     const int st = MMDB_get_entry_data_list(&entry, &list);
     MMDB_free_entry_data_list(list);
     if (st != MMDB_SUCCESS) {
-      return Error{path + ": corrupt data record at offset " + std::to_string(off) + ": " + MMDB_strerror(st)};
+      return Error{path + ": corrupt data record at offset " + std::to_string(off) + ": " +
+                   MMDB_strerror(st)};
     }
     Location loc;
     std::string s;
@@ -201,7 +212,8 @@ Result<std::shared_ptr<const GeoDatabase>> GeoDatabase::open(const std::string& 
     }
     (void)getUint(&entry, loc.asn, kAsn);
     if (getString(&entry, s, kRegion)) {
-      auto [it, inserted] = region_index.try_emplace(s, static_cast<uint32_t>(db->region_names_.size()));
+      auto [it, inserted] =
+          region_index.try_emplace(s, static_cast<uint32_t>(db->region_names_.size()));
       if (inserted) db->region_names_.push_back(s);
       loc.region_name = it->second;
     }
@@ -224,7 +236,8 @@ GeoResult GeoDatabase::lookup(const uint8_t* address, bool ipv6) const {
     std::memcpy(&sin->sin_addr, address, 4);
   }
   int error = 0;
-  const MMDB_lookup_result_s res = MMDB_lookup_sockaddr(&mmdb_, reinterpret_cast<sockaddr*>(&ss), &error);
+  const MMDB_lookup_result_s res =
+      MMDB_lookup_sockaddr(&mmdb_, reinterpret_cast<sockaddr*>(&ss), &error);
   if (error != MMDB_SUCCESS) return r;  // e.g. an IPv6 address in an IPv4-only database
   unsigned prefix = res.netmask;
   // IPv4 addresses live under ::/96 in an IPv6 tree; libmaxminddb reports the IPv6 prefix.
@@ -241,8 +254,10 @@ GeoResult GeoDatabase::lookup(const uint8_t* address, bool ipv6) const {
 std::string GeoDatabase::describe(const Location& l) const {
   std::string out = "continent " + (l.continent ? unpackCode(l.continent) : std::string("-")) +
                     ", country " + (l.country ? unpackCode(l.country) : std::string("-"));
-  if (l.subdivision) out += ", subdivision " + unpackCode(l.country) + "-" + unpackSubdivision(l.subdivision);
-  if (l.has_coords) out += ", lat " + std::to_string(l.latitude) + " lon " + std::to_string(l.longitude);
+  if (l.subdivision)
+    out += ", subdivision " + unpackCode(l.country) + "-" + unpackSubdivision(l.subdivision);
+  if (l.has_coords)
+    out += ", lat " + std::to_string(l.latitude) + " lon " + std::to_string(l.longitude);
   if (l.asn) out += ", AS" + std::to_string(l.asn);
   if (l.region_name != kNoName) out += ", meridian_region " + region_names_[l.region_name];
   return out;

@@ -1,9 +1,9 @@
-// GeoIP2 / GeoLite2 databases (.mmdb, through libmaxminddb), opened and fully checked on the control
-// thread, then read by DNS workers without locks. Opening walks the whole search tree once: every
-// node must be well-formed and every data record must decode, so a corrupt file is refused at load
-// (the previous database keeps serving) instead of failing per query. The distinct data records
-// are decoded at that point into compact Locations, so a query is one tree walk plus a binary
-// search, with no allocation and no string work.
+// GeoIP2 / GeoLite2 databases (.mmdb, through libmaxminddb), opened and fully checked on the
+// control thread, then read by DNS workers without locks. Opening walks the whole search tree once:
+// every node must be well-formed and every data record must decode, so a corrupt file is refused at
+// load (the previous database keeps serving) instead of failing per query. The distinct data
+// records are decoded at that point into compact Locations, so a query is one tree walk plus a
+// binary search, with no allocation and no string work.
 #pragma once
 
 #include <maxminddb.h>
@@ -27,10 +27,10 @@ namespace meridian::georoute {
 inline constexpr uint32_t kNoName = 0xFFFFFFFFu;
 
 struct Location {
-  uint16_t continent = 0;     // "EU"
-  uint16_t country = 0;       // "GB"
-  uint32_t subdivision = 0;   // first subdivision ISO code (up to 3 chars), packed; 0 = none
-  uint32_t asn = 0;           // autonomous_system_number, 0 = none
+  uint16_t continent = 0;          // "EU"
+  uint16_t country = 0;            // "GB"
+  uint32_t subdivision = 0;        // first subdivision ISO code (up to 3 chars), packed; 0 = none
+  uint32_t asn = 0;                // autonomous_system_number, 0 = none
   uint32_t region_name = kNoName;  // index into GeoDatabase::regionNames() ("meridian_region")
   bool has_coords = false;
   double latitude = 0;
@@ -72,8 +72,8 @@ class GeoDatabase {
   std::string path_;
   std::string type_;
   uint64_t build_epoch_ = 0;
-  std::vector<uint32_t> offsets_;     // sorted data-section offsets of the distinct records
-  std::vector<Location> locations_;   // parallel to offsets_
+  std::vector<uint32_t> offsets_;    // sorted data-section offsets of the distinct records
+  std::vector<Location> locations_;  // parallel to offsets_
   std::vector<std::string> region_names_;
 };
 

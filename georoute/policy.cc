@@ -9,12 +9,18 @@ namespace meridian::georoute {
 
 const char* filterName(FilterKind k) {
   switch (k) {
-    case FilterKind::kUp: return "up";
-    case FilterKind::kGeo: return "geo";
-    case FilterKind::kNearest: return "nearest";
-    case FilterKind::kLatency: return "latency";
-    case FilterKind::kWeighted: return "weighted";
-    case FilterKind::kFirstN: return "first_n";
+    case FilterKind::kUp:
+      return "up";
+    case FilterKind::kGeo:
+      return "geo";
+    case FilterKind::kNearest:
+      return "nearest";
+    case FilterKind::kLatency:
+      return "latency";
+    case FilterKind::kWeighted:
+      return "weighted";
+    case FilterKind::kFirstN:
+      return "first_n";
   }
   return "?";
 }
@@ -24,16 +30,19 @@ double distanceKm(double lat1, double lon1, double lat2, double lon2) {
   constexpr double kRad = M_PI / 180.0;
   const double dlat = (lat2 - lat1) * kRad;
   const double dlon = (lon2 - lon1) * kRad;
-  const double a = std::sin(dlat / 2) * std::sin(dlat / 2) +
-                   std::cos(lat1 * kRad) * std::cos(lat2 * kRad) * std::sin(dlon / 2) * std::sin(dlon / 2);
+  const double a =
+      std::sin(dlat / 2) * std::sin(dlat / 2) +
+      std::cos(lat1 * kRad) * std::cos(lat2 * kRad) * std::sin(dlon / 2) * std::sin(dlon / 2);
   return 2 * kEarthRadiusKm * std::asin(std::min(1.0, std::sqrt(a)));
 }
 
 const Service* ServiceSet::find(const dns::NameBuf& q) const {
-  auto it = std::lower_bound(services.begin(), services.end(), q, [](const Service& s, const dns::NameBuf& n) {
-    return dns::compareNames(s.owner.data, s.owner.length, n.data, n.length) < 0;
-  });
-  if (it != services.end() && dns::compareNames(it->owner.data, it->owner.length, q.data, q.length) == 0) {
+  auto it = std::lower_bound(
+      services.begin(), services.end(), q, [](const Service& s, const dns::NameBuf& n) {
+        return dns::compareNames(s.owner.data, s.owner.length, n.data, n.length) < 0;
+      });
+  if (it != services.end() &&
+      dns::compareNames(it->owner.data, it->owner.length, q.data, q.length) == 0) {
     return &*it;
   }
   return nullptr;
@@ -57,7 +66,8 @@ bool inPrefix(const uint8_t* addr, const uint8_t* net, unsigned prefix) {
 
 template <typename K>
 uint32_t findList(const std::vector<std::pair<K, uint32_t>>& v, K key) {
-  auto it = std::lower_bound(v.begin(), v.end(), key, [](const auto& e, K k) { return e.first < k; });
+  auto it =
+      std::lower_bound(v.begin(), v.end(), key, [](const auto& e, K k) { return e.first < k; });
   return (it != v.end() && it->first == key) ? it->second : kNoId;
 }
 
@@ -108,7 +118,9 @@ Decision decide(const ServiceSet& set, const Service& s, uint16_t qtype, const C
       }
     }
   }
-  if (trace) trace->lines.push_back("candidates for type " + std::to_string(qtype) + ": " + names(set, cand, n));
+  if (trace)
+    trace->lines.push_back("candidates for type " + std::to_string(qtype) + ": " +
+                           names(set, cand, n));
   if (n == 0) {
     d.kind = Decision::Kind::kNoData;
     if (trace) trace->lines.push_back("no endpoint of this type: NODATA");
@@ -130,7 +142,8 @@ Decision decide(const ServiceSet& set, const Service& s, uint16_t qtype, const C
         trace->lines.push_back("location: " + set.geo->describe(*geo.location) + " (network /" +
                                std::to_string(geo.prefix) + ")");
       } else {
-        trace->lines.push_back("location: not in the database (empty network /" + std::to_string(geo.prefix) + ")");
+        trace->lines.push_back("location: not in the database (empty network /" +
+                               std::to_string(geo.prefix) + ")");
       }
     }
   };
@@ -158,7 +171,8 @@ Decision decide(const ServiceSet& set, const Service& s, uint16_t qtype, const C
       case FilterKind::kUp: {
         size_t k = 0;
         for (size_t i = 0; i < n; ++i) {
-          if (cand[i].ep->health_id == kNoId || health.usable(cand[i].ep->health_id)) cand[k++] = cand[i];
+          if (cand[i].ep->health_id == kNoId || health.usable(cand[i].ep->health_id))
+            cand[k++] = cand[i];
         }
         if (k == 0) {
           switch (s.when_all_down) {
@@ -174,12 +188,15 @@ Decision decide(const ServiceSet& set, const Service& s, uint16_t qtype, const C
               d.kind = Decision::Kind::kServFail;
               return d;
             case AllDown::kFallback:
-              if (trace) trace->lines.push_back("up: every endpoint is down; serving the zone file's RRset");
+              if (trace)
+                trace->lines.push_back("up: every endpoint is down; serving the zone file's RRset");
               d.kind = Decision::Kind::kFallback;
               return d;
           }
         }
-        if (trace) trace->lines.push_back("up: " + std::to_string(n - k) + " down, kept " + names(set, cand, k));
+        if (trace)
+          trace->lines.push_back("up: " + std::to_string(n - k) + " down, kept " +
+                                 names(set, cand, k));
         n = k;
         break;
       }
@@ -205,11 +222,12 @@ Decision decide(const ServiceSet& set, const Service& s, uint16_t qtype, const C
           if (geo.found) {
             const Location& l = *geo.location;
             if (l.region_name != kNoName && l.region_name < set.region_of_name.size() &&
-                set.region_of_name[l.region_name] != kNoId && regionHas(set.region_of_name[l.region_name])) {
+                set.region_of_name[l.region_name] != kNoId &&
+                regionHas(set.region_of_name[l.region_name])) {
               keepRegion(set.region_of_name[l.region_name]);
               if (trace) {
-                trace->lines.push_back("geo: database region " + set.regions[cand[0].region].name + " kept: " +
-                                       names(set, cand, n));
+                trace->lines.push_back("geo: database region " + set.regions[cand[0].region].name +
+                                       " kept: " + names(set, cand, n));
               }
               break;
             }
@@ -227,8 +245,11 @@ Decision decide(const ServiceSet& set, const Service& s, uint16_t qtype, const C
           if (geo.found) {
             const Location& l = *geo.location;
             if (list == kNoId && l.subdivision != 0) {
-              list = findList(m.subdivisions, (static_cast<uint64_t>(l.country) << 24) | l.subdivision);
-              if (trace && list != kNoId) why = "subdivision " + unpackCode(l.country) + "-" + unpackSubdivision(l.subdivision);
+              list = findList(m.subdivisions,
+                              (static_cast<uint64_t>(l.country) << 24) | l.subdivision);
+              if (trace && list != kNoId)
+                why =
+                    "subdivision " + unpackCode(l.country) + "-" + unpackSubdivision(l.subdivision);
             }
             if (list == kNoId && l.country != 0) {
               list = findList(m.countries, l.country);
@@ -244,15 +265,16 @@ Decision decide(const ServiceSet& set, const Service& s, uint16_t qtype, const C
             if (trace) why = "default";
           }
         }
-        // RFC 7871 §7.2.1: the scope must not cover a more specific CIDR entry the client is not in,
-        // or a resolver would hand this answer to that entry's clients. Lengthen it until it leaves
-        // every such entry out.
+        // RFC 7871 §7.2.1: the scope must not cover a more specific CIDR entry the client is not
+        // in, or a resolver would hand this answer to that entry's clients. Lengthen it until it
+        // leaves every such entry out.
         for (bool changed = true; changed;) {
           changed = false;
           for (const CidrEntry& c : m.cidrs) {
             if (c.ipv6 != client.ipv6 || c.prefix <= scope) continue;
             const unsigned shared = commonPrefix(client.address, c.address, full_len);
-            if (shared >= c.prefix || shared < scope) continue;  // client inside c, or c outside the block
+            if (shared >= c.prefix || shared < scope)
+              continue;  // client inside c, or c outside the block
             scope = static_cast<uint8_t>(shared + 1);
             changed = true;
           }
@@ -267,12 +289,14 @@ Decision decide(const ServiceSet& set, const Service& s, uint16_t qtype, const C
             keepRegion(region);
             kept = true;
             if (trace) {
-              trace->lines.push_back("geo: " + why + " -> region " + set.regions[region].name + ": " + names(set, cand, n));
+              trace->lines.push_back("geo: " + why + " -> region " + set.regions[region].name +
+                                     ": " + names(set, cand, n));
             }
             break;
           }
         }
-        if (!kept && trace) trace->lines.push_back("geo: " + why + " lists no region with candidates; keeping all");
+        if (!kept && trace)
+          trace->lines.push_back("geo: " + why + " lists no region with candidates; keeping all");
         break;
       }
       case FilterKind::kNearest: {
@@ -288,7 +312,8 @@ Decision decide(const ServiceSet& set, const Service& s, uint16_t qtype, const C
         for (size_t i = 0; i < n; ++i) {
           const Region& r = set.regions[cand[i].region];
           const double dkm =
-              distanceKm(geo.location->latitude, geo.location->longitude, r.latitude, r.longitude) + r.bias_km;
+              distanceKm(geo.location->latitude, geo.location->longitude, r.latitude, r.longitude) +
+              r.bias_km;
           if (dkm < best) {
             best = dkm;
             best_region = cand[i].region;
@@ -297,7 +322,8 @@ Decision decide(const ServiceSet& set, const Service& s, uint16_t qtype, const C
         keepRegion(best_region);
         if (trace) {
           trace->lines.push_back("nearest: region " + set.regions[best_region].name + " at " +
-                                 std::to_string(static_cast<long>(best)) + " km (bias included): " + names(set, cand, n));
+                                 std::to_string(static_cast<long>(best)) +
+                                 " km (bias included): " + names(set, cand, n));
         }
         break;
       }
@@ -305,7 +331,8 @@ Decision decide(const ServiceSet& set, const Service& s, uint16_t qtype, const C
         uint32_t best_rtt = 0;
         uint32_t best_region = kNoId;
         for (size_t i = 0; i < n; ++i) {
-          const uint32_t rtt = cand[i].ep->health_id == kNoId ? 0 : health.rttUs(cand[i].ep->health_id);
+          const uint32_t rtt =
+              cand[i].ep->health_id == kNoId ? 0 : health.rttUs(cand[i].ep->health_id);
           if (rtt > 0 && (best_region == kNoId || rtt < best_rtt)) {
             best_rtt = rtt;
             best_region = cand[i].region;
@@ -317,36 +344,42 @@ Decision decide(const ServiceSet& set, const Service& s, uint16_t qtype, const C
         }
         keepRegion(best_region);
         if (trace) {
-          trace->lines.push_back("latency: region " + set.regions[best_region].name + " (" + std::to_string(best_rtt) +
-                                 " us): " + names(set, cand, n));
+          trace->lines.push_back("latency: region " + set.regions[best_region].name + " (" +
+                                 std::to_string(best_rtt) + " us): " + names(set, cand, n));
         }
         break;
       }
       case FilterKind::kWeighted: {
-        // Weighted rendezvous hashing over the client's subnet: the same subnet gets the same order,
-        // and each endpoint comes first for a share of subnets proportional to its weight.
+        // Weighted rendezvous hashing over the client's subnet: the same subnet gets the same
+        // order, and each endpoint comes first for a share of subnets proportional to its weight.
         const uint8_t want = client.ipv6 ? s.weighted_prefix_v6 : s.weighted_prefix_v4;
         const uint8_t hp = std::min<uint8_t>(want, client.source_prefix);
         uint8_t masked[16] = {};
         std::memcpy(masked, client.address, hp / 8);
-        if (hp % 8) masked[hp / 8] = static_cast<uint8_t>(client.address[hp / 8] & (0xFF << (8 - hp % 8)));
+        if (hp % 8)
+          masked[hp / 8] = static_cast<uint8_t>(client.address[hp / 8] & (0xFF << (8 - hp % 8)));
         uint64_t base = 0xCBF29CE484222325ull ^ hp;
         for (size_t i = 0; i < 16; ++i) base = mix(base ^ masked[i]);
         for (size_t i = 0; i < n; ++i) {
           const uint64_t seed = mix(base ^ (static_cast<uint64_t>(cand[i].ep->uid) << 1));
-          const double u = (static_cast<double>(mix(seed) >> 11) + 0.5) / 9007199254740992.0;  // (0,1)
+          const double u =
+              (static_cast<double>(mix(seed) >> 11) + 0.5) / 9007199254740992.0;  // (0,1)
           cand[i].score = static_cast<double>(cand[i].ep->weight) / -std::log(u);
         }
-        std::stable_sort(cand, cand + n, [](const Candidate& a, const Candidate& b) { return a.score > b.score; });
+        std::stable_sort(cand, cand + n,
+                         [](const Candidate& a, const Candidate& b) { return a.score > b.score; });
         scope = std::max(scope, hp);
         if (trace) {
-          trace->lines.push_back("weighted: client /" + std::to_string(hp) + " orders " + names(set, cand, n));
+          trace->lines.push_back("weighted: client /" + std::to_string(hp) + " orders " +
+                                 names(set, cand, n));
         }
         break;
       }
       case FilterKind::kFirstN: {
         n = std::min<size_t>(n, s.first_n);
-        if (trace) trace->lines.push_back("first_n " + std::to_string(s.first_n) + ": " + names(set, cand, n));
+        if (trace)
+          trace->lines.push_back("first_n " + std::to_string(s.first_n) + ": " +
+                                 names(set, cand, n));
         break;
       }
     }
@@ -365,8 +398,8 @@ Decision decide(const ServiceSet& set, const Service& s, uint16_t qtype, const C
   d.count = static_cast<uint16_t>(n);
   d.scope = std::min<uint8_t>(scope, static_cast<uint8_t>(full_len));
   if (trace) {
-    trace->lines.push_back("answer: " + names(set, cand, n) + ", TTL " + std::to_string(s.ttl) + ", ECS scope /" +
-                           std::to_string(d.scope));
+    trace->lines.push_back("answer: " + names(set, cand, n) + ", TTL " + std::to_string(s.ttl) +
+                           ", ECS scope /" + std::to_string(d.scope));
   }
   return d;
 }

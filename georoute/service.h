@@ -27,14 +27,14 @@ struct Region {
 };
 
 struct Endpoint {
-  uint16_t type = 0;                 // A, AAAA or CNAME
-  uint8_t address[16] = {};          // A/AAAA
-  std::string target;                // CNAME target, presentation form (for explain)
-  std::vector<uint8_t> record;       // pre-encoded TYPE CLASS TTL RDLENGTH RDATA (owner excluded)
+  uint16_t type = 0;            // A, AAAA or CNAME
+  uint8_t address[16] = {};     // A/AAAA
+  std::string target;           // CNAME target, presentation form (for explain)
+  std::vector<uint8_t> record;  // pre-encoded TYPE CLASS TTL RDLENGTH RDATA (owner excluded)
   uint32_t weight = 1;
-  uint32_t uid = 0;                  // unique within the ServiceSet; seeds the weighted hash
-  uint32_t health_id = kNoId;        // index in the health StateTable, kNoId = not checked
-  std::string label;                 // "region/address" for explain and logs
+  uint32_t uid = 0;            // unique within the ServiceSet; seeds the weighted hash
+  uint32_t health_id = kNoId;  // index in the health StateTable, kNoId = not checked
+  std::string label;           // "region/address" for explain and logs
 };
 
 struct Pool {
@@ -56,11 +56,11 @@ struct CidrEntry {
 
 struct GeoMap {
   std::vector<GeoList> lists;
-  std::vector<CidrEntry> cidrs;                          // longest prefix wins
-  std::vector<std::pair<uint32_t, uint32_t>> asns;       // (asn, list), sorted
+  std::vector<CidrEntry> cidrs;                             // longest prefix wins
+  std::vector<std::pair<uint32_t, uint32_t>> asns;          // (asn, list), sorted
   std::vector<std::pair<uint64_t, uint32_t>> subdivisions;  // ((country<<24)|sub, list), sorted
-  std::vector<std::pair<uint16_t, uint32_t>> countries;  // sorted
-  std::vector<std::pair<uint16_t, uint32_t>> continents; // sorted
+  std::vector<std::pair<uint16_t, uint32_t>> countries;     // sorted
+  std::vector<std::pair<uint16_t, uint32_t>> continents;    // sorted
   uint32_t default_list = kNoId;
 };
 
@@ -70,9 +70,9 @@ enum class FilterKind : uint8_t { kUp, kGeo, kNearest, kLatency, kWeighted, kFir
 enum class AllDown : uint8_t { kFailOpen, kNoData, kServFail, kFallback };
 
 struct Service {
-  std::string name;           // presentation form
-  dns::NameBuf owner;         // lowercase wire
-  std::string zone;           // origin of the zone it lives in
+  std::string name;    // presentation form
+  dns::NameBuf owner;  // lowercase wire
+  std::string zone;    // origin of the zone it lives in
   uint32_t ttl = 30;
   std::vector<FilterKind> policy;
   uint32_t first_n = 1;
@@ -86,7 +86,7 @@ struct Service {
 
 struct ServiceSet {
   std::vector<Region> regions;
-  std::vector<Service> services;  // sorted by owner (zones::compareNames order)
+  std::vector<Service> services;           // sorted by owner (zones::compareNames order)
   std::shared_ptr<const GeoDatabase> geo;  // may be null: geo/nearest filters then see no location
   std::shared_ptr<const GeoDatabase> asn;  // optional ASN database (GeoLite2-ASN) for geo.asn
   std::vector<uint32_t> region_of_name;    // GeoDatabase::regionNames() index -> region id (kNoId)
@@ -99,8 +99,8 @@ struct ServiceSet {
 // The client as steering sees it.
 struct Client {
   bool ipv6 = false;
-  uint8_t address[16] = {};  // the ECS address when trusted and present, else the source address
-  uint8_t source_prefix = 0; // ECS SOURCE PREFIX-LENGTH, or the full length for source addresses
+  uint8_t address[16] = {};   // the ECS address when trusted and present, else the source address
+  uint8_t source_prefix = 0;  // ECS SOURCE PREFIX-LENGTH, or the full length for source addresses
   bool from_ecs = false;
 };
 
@@ -120,8 +120,9 @@ struct Decision {
 };
 
 // Decides the answer for `qtype` (A, AAAA or CNAME) of service `s`.
-[[nodiscard]] Decision decide(const ServiceSet& set, const Service& s, uint16_t qtype, const Client& client,
-                              const healthcheck::StateTable& health, Trace* trace = nullptr);
+[[nodiscard]] Decision decide(const ServiceSet& set, const Service& s, uint16_t qtype,
+                              const Client& client, const healthcheck::StateTable& health,
+                              Trace* trace = nullptr);
 
 // Great-circle distance in km (haversine).
 [[nodiscard]] double distanceKm(double lat1, double lon1, double lat2, double lon2);

@@ -4,6 +4,8 @@
 // codes (as_tuple), so the usual failures (refused, reset, bad status) cost no exception.
 #include "healthcheck/check.h"
 
+#include <algorithm>
+#include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -13,8 +15,6 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
-#include <algorithm>
-#include <array>
 #include <chrono>
 #include <limits>
 
@@ -37,8 +37,7 @@ constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 uint32_t elapsedUs(Clock::time_point since) {
   const auto us =
       std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - since).count();
-  return static_cast<uint32_t>(
-      std::clamp<int64_t>(us, 1, std::numeric_limits<uint32_t>::max()));
+  return static_cast<uint32_t>(std::clamp<int64_t>(us, 1, std::numeric_limits<uint32_t>::max()));
 }
 
 // "Connection refused" → "connection refused", to read well after "DOWN after 3 failures: ".
@@ -48,14 +47,18 @@ std::string errorText(const boost::system::error_code& ec) {
   return m;
 }
 
-ProbeResult failure(std::string error) { return ProbeResult{false, 0, std::move(error)}; }
+ProbeResult failure(std::string error) {
+  return ProbeResult{false, 0, std::move(error)};
+}
 
 ProbeResult failure(std::string_view phase, const boost::system::error_code& ec) {
   if (phase.empty()) return failure(errorText(ec));
   return failure(std::string(phase) + ": " + errorText(ec));
 }
 
-bool hasLineBreak(std::string_view s) { return s.find_first_of("\r\n") != std::string_view::npos; }
+bool hasLineBreak(std::string_view s) {
+  return s.find_first_of("\r\n") != std::string_view::npos;
+}
 
 std::string addressText(const asio::ip::address& a) {
   return a.is_v6() ? "[" + a.to_string() + "]" : a.to_string();
@@ -85,17 +88,28 @@ std::string hostOnly(std::string_view host) {
 
 const char* rcodeName(uint16_t rcode) {
   switch (rcode) {
-    case dns::rcode::kNoError: return "NOERROR";
-    case dns::rcode::kFormErr: return "FORMERR";
-    case dns::rcode::kServFail: return "SERVFAIL";
-    case dns::rcode::kNXDomain: return "NXDOMAIN";
-    case dns::rcode::kNotImp: return "NOTIMP";
-    case dns::rcode::kRefused: return "REFUSED";
-    case dns::rcode::kYXDomain: return "YXDOMAIN";
-    case 7: return "YXRRSET";
-    case 8: return "NXRRSET";
-    case dns::rcode::kNotAuth: return "NOTAUTH";
-    case 10: return "NOTZONE";
+    case dns::rcode::kNoError:
+      return "NOERROR";
+    case dns::rcode::kFormErr:
+      return "FORMERR";
+    case dns::rcode::kServFail:
+      return "SERVFAIL";
+    case dns::rcode::kNXDomain:
+      return "NXDOMAIN";
+    case dns::rcode::kNotImp:
+      return "NOTIMP";
+    case dns::rcode::kRefused:
+      return "REFUSED";
+    case dns::rcode::kYXDomain:
+      return "YXDOMAIN";
+    case 7:
+      return "YXRRSET";
+    case 8:
+      return "NXRRSET";
+    case dns::rcode::kNotAuth:
+      return "NOTAUTH";
+    case 10:
+      return "NOTZONE";
   }
   return nullptr;
 }
@@ -103,17 +117,28 @@ const char* rcodeName(uint16_t rcode) {
 std::string qtypeText(uint16_t qtype) {
   namespace t = dns::rrtype;
   switch (qtype) {
-    case t::kA: return "A";
-    case t::kNS: return "NS";
-    case t::kCNAME: return "CNAME";
-    case t::kSOA: return "SOA";
-    case t::kPTR: return "PTR";
-    case t::kMX: return "MX";
-    case t::kTXT: return "TXT";
-    case t::kAAAA: return "AAAA";
-    case t::kSRV: return "SRV";
-    case t::kDNSKEY: return "DNSKEY";
-    case t::kANY: return "ANY";
+    case t::kA:
+      return "A";
+    case t::kNS:
+      return "NS";
+    case t::kCNAME:
+      return "CNAME";
+    case t::kSOA:
+      return "SOA";
+    case t::kPTR:
+      return "PTR";
+    case t::kMX:
+      return "MX";
+    case t::kTXT:
+      return "TXT";
+    case t::kAAAA:
+      return "AAAA";
+    case t::kSRV:
+      return "SRV";
+    case t::kDNSKEY:
+      return "DNSKEY";
+    case t::kANY:
+      return "ANY";
   }
   return "TYPE" + std::to_string(qtype);  // RFC 3597 §5
 }
@@ -163,8 +188,8 @@ asio::awaitable<std::string> httpExchange(Stream& stream, const CheckSpec& spec,
   if (body.size() > kMaxBodyBytes) body.resize(kMaxBodyBytes);
   if (body.find(spec.expect_body) == std::string::npos) {
     // Long expectations are cut in the message: it goes into one log line.
-    const std::string shown = spec.expect_body.size() > 40 ? spec.expect_body.substr(0, 40) + "..."
-                                                           : spec.expect_body;
+    const std::string shown =
+        spec.expect_body.size() > 40 ? spec.expect_body.substr(0, 40) + "..." : spec.expect_body;
     co_return "HTTP " + std::to_string(status) + " but body does not contain \"" + shown + "\"";
   }
   co_return "";
@@ -174,10 +199,14 @@ asio::awaitable<std::string> httpExchange(Stream& stream, const CheckSpec& spec,
 
 const char* kindName(CheckSpec::Kind kind) {
   switch (kind) {
-    case CheckSpec::Kind::kTcp: return "tcp";
-    case CheckSpec::Kind::kHttp: return "http";
-    case CheckSpec::Kind::kHttps: return "https";
-    case CheckSpec::Kind::kDns: return "dns";
+    case CheckSpec::Kind::kTcp:
+      return "tcp";
+    case CheckSpec::Kind::kHttp:
+      return "http";
+    case CheckSpec::Kind::kHttps:
+      return "https";
+    case CheckSpec::Kind::kDns:
+      return "dns";
   }
   return "?";
 }
@@ -221,9 +250,11 @@ Result<void> validateCheck(const CheckSpec& spec) {
 
 std::string describeCheck(const CheckSpec& spec) {
   switch (spec.kind) {
-    case CheckSpec::Kind::kTcp: return "tcp";
+    case CheckSpec::Kind::kTcp:
+      return "tcp";
     case CheckSpec::Kind::kHttp:
-    case CheckSpec::Kind::kHttps: return std::string(kindName(spec.kind)) + " GET " + spec.path;
+    case CheckSpec::Kind::kHttps:
+      return std::string(kindName(spec.kind)) + " GET " + spec.path;
     case CheckSpec::Kind::kDns: {
       std::string q = spec.dns_qname.empty() ? "." : spec.dns_qname;
       if (q.back() != '.') q += '.';
@@ -327,10 +358,13 @@ asio::awaitable<ProbeResult> Prober::attempt(const CheckSpec& spec,
                                              const asio::ip::address& address) {
   try {
     switch (spec.kind) {
-      case CheckSpec::Kind::kTcp: co_return co_await probeTcp(spec, address);
+      case CheckSpec::Kind::kTcp:
+        co_return co_await probeTcp(spec, address);
       case CheckSpec::Kind::kHttp:
-      case CheckSpec::Kind::kHttps: co_return co_await probeHttp(spec, address);
-      case CheckSpec::Kind::kDns: co_return co_await probeDns(spec, address);
+      case CheckSpec::Kind::kHttps:
+        co_return co_await probeHttp(spec, address);
+      case CheckSpec::Kind::kDns:
+        co_return co_await probeDns(spec, address);
     }
   } catch (const boost::system::system_error& e) {
     co_return failure("", e.code());
@@ -421,9 +455,12 @@ asio::awaitable<ProbeResult> Prober::probeDns(const CheckSpec& spec,
     if (rec) co_return failure("", rec);
     std::string error;
     switch (checkDnsReply(reply.data(), n, id, qname.data, spec.dns_qtype, error)) {
-      case DnsReplyStatus::kOk: co_return ProbeResult{true, elapsedUs(started), {}};
-      case DnsReplyStatus::kFailure: co_return failure(std::move(error));
-      case DnsReplyStatus::kIgnore: break;  // not ours (another ID): wait on until the deadline
+      case DnsReplyStatus::kOk:
+        co_return ProbeResult{true, elapsedUs(started), {}};
+      case DnsReplyStatus::kFailure:
+        co_return failure(std::move(error));
+      case DnsReplyStatus::kIgnore:
+        break;  // not ours (another ID): wait on until the deadline
     }
   }
 }

@@ -104,9 +104,9 @@ class Prober {
   boost::asio::awaitable<ProbeResult> probeDns(const CheckSpec& spec,
                                                const boost::asio::ip::address& address);
 
-  struct Tls;                 // OpenSSL client contexts, kept out of this header
+  struct Tls;  // OpenSSL client contexts, kept out of this header
   std::unique_ptr<Tls> tls_;
-  std::mt19937 ids_;          // DNS query IDs; the socket is connected, so IDs only pair replies
+  std::mt19937 ids_;  // DNS query IDs; the socket is connected, so IDs only pair replies
 };
 
 }  // namespace meridian::healthcheck

@@ -6,12 +6,12 @@
 // timer).
 #include "healthcheck/monitor.h"
 
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -143,8 +143,8 @@ class Monitor::Core {
       }
       while (!runner->stopped) {
         const auto started = Clock::now();
-        ProbeResult result = co_await self->prober_.probe(target.spec, target.address,
-                                                          runner->deadline);
+        ProbeResult result =
+            co_await self->prober_.probe(target.spec, target.address, runner->deadline);
         if (runner->stopped) break;
         self->record(id, result);
         // Fixed rate from the start of the probe; a probe longer than the interval is followed at
@@ -165,9 +165,10 @@ class Monitor::Core {
     bool changed = false;
     if (r.ok) {
       const uint32_t sample = std::max<uint32_t>(r.rtt_us, 1);
-      s.rtt_us = s.rtt_us == 0 ? sample
-                               : static_cast<uint32_t>(std::lround(
-                                     kRttAlpha * sample + (1 - kRttAlpha) * s.rtt_us));
+      s.rtt_us =
+          s.rtt_us == 0
+              ? sample
+              : static_cast<uint32_t>(std::lround(kRttAlpha * sample + (1 - kRttAlpha) * s.rtt_us));
       if (s.up) {
         ++s.consecutive;
         s.opposing = 0;
@@ -253,9 +254,9 @@ std::vector<uint32_t> startDelaysMs(const std::vector<Target>& targets,
 
 std::string Monitor::Core::describe() const {
   if (targets_.empty()) return "no health checks configured\n";
-  const std::vector<std::string> header = {"ID",    "TARGET", "ADDRESS", "CHECK",  "VERDICT",
-                                           "OVERRIDE", "USABLE", "RTT", "STREAK", "PROBES/FAILED",
-                                           "LAST ERROR"};
+  const std::vector<std::string> header = {"ID",      "TARGET",        "ADDRESS",   "CHECK",
+                                           "VERDICT", "OVERRIDE",      "USABLE",    "RTT",
+                                           "STREAK",  "PROBES/FAILED", "LAST ERROR"};
   std::vector<std::vector<std::string>> rows = {header};
   for (const auto& t : targets_) {
     const TargetState& s = states_[t.id];
@@ -302,16 +303,36 @@ Monitor::Monitor(asio::io_context& io, std::vector<Target> targets, MonitorOptio
   core_ = std::make_shared<Core>(io, std::move(targets), options);
 }
 
-Monitor::~Monitor() { stop(); }
+Monitor::~Monitor() {
+  stop();
+}
 
-void Monitor::start() { core_->start(core_); }
-void Monitor::stop() { core_->stop(); }
-bool Monitor::running() const { return core_->running(); }
-Result<void> Monitor::setOverride(uint32_t id, Override o) { return core_->setOverride(id, o); }
-std::optional<uint32_t> Monitor::find(std::string_view label) const { return core_->find(label); }
-void Monitor::setListener(Listener listener) { core_->setListener(std::move(listener)); }
-const Published<StateTable>& Monitor::table() const { return core_->table(); }
-const std::vector<Target>& Monitor::targets() const { return core_->targets(); }
-std::string Monitor::describe() const { return core_->describe(); }
+void Monitor::start() {
+  core_->start(core_);
+}
+void Monitor::stop() {
+  core_->stop();
+}
+bool Monitor::running() const {
+  return core_->running();
+}
+Result<void> Monitor::setOverride(uint32_t id, Override o) {
+  return core_->setOverride(id, o);
+}
+std::optional<uint32_t> Monitor::find(std::string_view label) const {
+  return core_->find(label);
+}
+void Monitor::setListener(Listener listener) {
+  core_->setListener(std::move(listener));
+}
+const Published<StateTable>& Monitor::table() const {
+  return core_->table();
+}
+const std::vector<Target>& Monitor::targets() const {
+  return core_->targets();
+}
+std::string Monitor::describe() const {
+  return core_->describe();
+}
 
 }  // namespace meridian::healthcheck

@@ -145,7 +145,9 @@ class Server::Worker {
   }
 
   [[nodiscard]] const Counters& counters() const { return handler_.counters(); }
-  [[nodiscard]] uint64_t tcpConnections() const { return tcp_accepted_.load(std::memory_order_relaxed); }
+  [[nodiscard]] uint64_t tcpConnections() const {
+    return tcp_accepted_.load(std::memory_order_relaxed);
+  }
 
  private:
   static void reusePort(int fd) {
@@ -220,8 +222,8 @@ class Server::Worker {
       int m = 0;
       for (int i = 0; i < n; ++i) {
         if (b.in_msgs[i].msg_hdr.msg_flags & MSG_TRUNC) continue;  // larger than any sane query
-        const size_t len = handler_.handle(b.in[i], b.in_msgs[i].msg_len, b.out[m], kMaxReply, Transport::kUdp,
-                                           peerOf(b.addrs[i]));
+        const size_t len = handler_.handle(b.in[i], b.in_msgs[i].msg_len, b.out[m], kMaxReply,
+                                           Transport::kUdp, peerOf(b.addrs[i]));
         if (len == 0) continue;
         b.out_iov[m] = iovec{b.out[m], len};
         b.out_msgs[m].msg_hdr.msg_name = &b.addrs[i];
@@ -284,20 +286,23 @@ class Server::Worker {
     const Peer peer = peer_ec ? Peer{} : peerOf(remote.address());
     while (!draining_) {
       timer.expires_after(idle);
-      auto r1 = co_await (asio::async_read(sock, asio::buffer(prefix, 2), asio::as_tuple(asio::use_awaitable)) ||
-                          timer.async_wait(asio::as_tuple(asio::use_awaitable)));
+      auto r1 = co_await (
+          asio::async_read(sock, asio::buffer(prefix, 2), asio::as_tuple(asio::use_awaitable)) ||
+          timer.async_wait(asio::as_tuple(asio::use_awaitable)));
       if (r1.index() != 0 || std::get<0>(std::get<0>(r1))) break;
       const size_t len = dns::readU16(prefix);
       if (len == 0) break;
       timer.expires_after(idle);
-      auto r2 = co_await (asio::async_read(sock, asio::buffer(in.get(), len), asio::as_tuple(asio::use_awaitable)) ||
+      auto r2 = co_await (asio::async_read(sock, asio::buffer(in.get(), len),
+                                           asio::as_tuple(asio::use_awaitable)) ||
                           timer.async_wait(asio::as_tuple(asio::use_awaitable)));
       if (r2.index() != 0 || std::get<0>(std::get<0>(r2))) break;
-      const size_t n = handler_.handle(in.get(), len, out.get() + 2, dns::kMaxMessageSize, Transport::kTcp, peer);
+      const size_t n = handler_.handle(in.get(), len, out.get() + 2, dns::kMaxMessageSize,
+                                       Transport::kTcp, peer);
       if (n == 0) continue;
       dns::writeU16(out.get(), static_cast<uint16_t>(n));
-      auto [wec, written] =
-          co_await asio::async_write(sock, asio::buffer(out.get(), n + 2), asio::as_tuple(asio::use_awaitable));
+      auto [wec, written] = co_await asio::async_write(sock, asio::buffer(out.get(), n + 2),
+                                                       asio::as_tuple(asio::use_awaitable));
       if (wec) break;
     }
     boost::system::error_code ignored;
@@ -321,7 +326,9 @@ Server::Server(const Published<ServingState>& state, ServerSettings settings,
                const Published<healthcheck::StateTable>* health)
     : state_(state), health_(health), settings_(std::move(settings)) {}
 
-Server::~Server() { stop(); }
+Server::~Server() {
+  stop();
+}
 
 Result<void> Server::start() {
   for (unsigned i = 0; i < settings_.threads; ++i) {

@@ -1,7 +1,8 @@
 // The network side of the data plane (RFC 1035 §4.2, RFC 7766): one worker thread per core, each
-// with its own Asio event loop, its own SO_REUSEPORT UDP socket and TCP acceptor per listen address,
-// and its own QueryHandler. UDP datagrams are read and answered in batches (recvmmsg/sendmmsg);
-// TCP connections are length-prefixed, may carry several queries, and close after an idle timeout.
+// with its own Asio event loop, its own SO_REUSEPORT UDP socket and TCP acceptor per listen
+// address, and its own QueryHandler. UDP datagrams are read and answered in batches
+// (recvmmsg/sendmmsg); TCP connections are length-prefixed, may carry several queries, and close
+// after an idle timeout.
 //
 // Created and stopped by the control thread (app/); the workers never touch shared mutable state
 // except the connection counter.
@@ -27,7 +28,8 @@ struct ListenAddress {
 };
 
 // "127.0.0.1:53", "[::1]:53", "::1" (port 53), "0.0.0.0".
-[[nodiscard]] Result<ListenAddress> parseListenAddress(const std::string& text, uint16_t default_port = 53);
+[[nodiscard]] Result<ListenAddress> parseListenAddress(const std::string& text,
+                                                       uint16_t default_port = 53);
 
 struct ServerSettings {
   std::vector<ListenAddress> listen;

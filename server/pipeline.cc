@@ -23,15 +23,17 @@ bool inNetwork(const Peer& peer, const georoute::CidrEntry& net) {
 
 }  // namespace
 
-bool QueryHandler::steer(const ServingState& state, const georoute::Service& svc, const zones::Zone& zone,
-                         const Peer& peer, uint16_t* rcode, uint8_t* scope) {
+bool QueryHandler::steer(const ServingState& state, const georoute::Service& svc,
+                         const zones::Zone& zone, const Peer& peer, uint16_t* rcode,
+                         uint8_t* scope) {
   const dns::Query& q = query_;
   const georoute::ServiceSet& set = *state.services;
   georoute::Client client;
   bool ecs_used = false;
   if (q.ecs.present && q.ecs.source_prefix > 0) {
     bool trusted = set.ecs_trusted.empty();
-    for (const auto& net : set.ecs_trusted) trusted = trusted || (peer.known && inNetwork(peer, net));
+    for (const auto& net : set.ecs_trusted)
+      trusted = trusted || (peer.known && inNetwork(peer, net));
     if (trusted) {
       // RFC 7871 §7.1.2: locate the client by the ECS address.
       client.ipv6 = q.ecs.family == 2;
@@ -55,7 +57,8 @@ bool QueryHandler::steer(const ServingState& state, const georoute::Service& svc
   }
   const healthcheck::StateTable& health = health_ ? health_->get() : no_health_;
   const georoute::Decision d = georoute::decide(set, svc, q.qtype, client, health);
-  // RFC 7871 §7.2.1: SCOPE is the prefix the answer depends on; SOURCE 0 (or an ignored ECS) gets 0.
+  // RFC 7871 §7.2.1: SCOPE is the prefix the answer depends on; SOURCE 0 (or an ignored ECS) gets
+  // 0.
   *scope = ecs_used ? d.scope : 0;
   dns::ResponseWriter& w = writer_;
   w.setFlag(dns::flag::kAA, true);
@@ -66,7 +69,8 @@ bool QueryHandler::steer(const ServingState& state, const georoute::Service& svc
       *rcode = rc::kServFail;
       return true;
     case georoute::Decision::Kind::kNoData:
-      if (!zones::putRRset(zone, zone.negativeSoa(), zone.apex(), w, dns::ResponseWriter::Section::kAuthority)) {
+      if (!zones::putRRset(zone, zone.negativeSoa(), zone.apex(), w,
+                           dns::ResponseWriter::Section::kAuthority)) {
         w.setFlag(dns::flag::kTC, true);
       }
       return true;

@@ -51,16 +51,20 @@ struct Counters {
   std::atomic<uint64_t> dropped{0};
   std::atomic<uint64_t> truncated{0};
   std::array<std::atomic<uint64_t>, 24> rcodes{};
-  void add(std::atomic<uint64_t>& c) { c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed); }
+  void add(std::atomic<uint64_t>& c) {
+    c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
 };
 
 class QueryHandler {
  public:
-  // `health` (optional) is the health-check state table steering reads; it must outlive the handler.
+  // `health` (optional) is the health-check state table steering reads; it must outlive the
+  // handler.
   explicit QueryHandler(const Published<ServingState>& state,
                         const Published<healthcheck::StateTable>* health = nullptr)
       : state_(state),
-        health_(health ? std::make_unique<Published<healthcheck::StateTable>::Reader>(*health) : nullptr) {}
+        health_(health ? std::make_unique<Published<healthcheck::StateTable>::Reader>(*health)
+                       : nullptr) {}
 
   // Writes the response into out (capacity out_cap) and returns its length; 0 means no response.
   [[nodiscard]] size_t handle(const uint8_t* in, size_t in_len, uint8_t* out, size_t out_cap,

@@ -88,7 +88,8 @@ class Parser {
         tok = args.substr(i + 1, close - i - 1);
         i = close + 1;
       } else {
-        while (i < args.size() && !std::isspace(static_cast<unsigned char>(args[i]))) tok += args[i++];
+        while (i < args.size() && !std::isspace(static_cast<unsigned char>(args[i])))
+          tok += args[i++];
       }
       tokens.push_back(tok);
     }

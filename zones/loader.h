@@ -1,6 +1,7 @@
 // Zone-file loading: RFC 1035 §5 master files parsed with ldns ($ORIGIN, $TTL, relative names,
-// parentheses, escapes, RFC 3597 "\#" RDATA; $INCLUDE handled here, relative to the including file),
-// then handed to ZoneBuilder. ldns is used only here, on the control thread, never per query.
+// parentheses, escapes, RFC 3597 "\#" RDATA; $INCLUDE handled here, relative to the including
+// file), then handed to ZoneBuilder. ldns is used only here, on the control thread, never per
+// query.
 #pragma once
 
 #include <memory>

@@ -71,7 +71,8 @@ bool putAdditional(const Zone& z, const AdditionalSources& sources, ResponseWrit
 }
 
 // A CNAME made up at query time (RFC 6672 §3.2), TTL that of the DNAME.
-bool putSynthesizedCname(const uint8_t* owner, const uint8_t* target, uint32_t ttl, ResponseWriter& w) {
+bool putSynthesizedCname(const uint8_t* owner, const uint8_t* target, uint32_t ttl,
+                         ResponseWriter& w) {
   const ResponseWriter::Mark start = w.mark();
   bool ok = owner == nullptr ? w.writeQnamePointer() : w.writeName(owner);
   ok = ok && w.writeU16(dns::rrtype::kCNAME) && w.writeU16(dns::rrclass::kIN) && w.writeU32(ttl);
@@ -102,7 +103,7 @@ bool putRRset(const Zone& z, const RRset& rs, const uint8_t* owner, ResponseWrit
       // Later records point at the first owner (or reuse its pointer).
       const uint8_t* first = w.data() + owner_at;
       ok = (first[0] & 0xC0) == 0xC0 ? w.writeBytes(first, 2)
-                                      : w.writeU16(static_cast<uint16_t>(0xC000 | owner_at));
+                                     : w.writeU16(static_cast<uint16_t>(0xC000 | owner_at));
     } else {
       ok = owner == nullptr ? w.writeQnamePointer() : w.writeName(owner);
     }
@@ -185,7 +186,8 @@ AnswerResult answer(const Zone& z, const dns::Query& q, ResponseWriter& w,
       std::memcpy(next, name, prefix_len);
       std::memcpy(next + prefix_len, target, target_len);
       if (!putSynthesizedCname(owner, next, dname->ttl, w)) return truncate();
-      if (hops == kMaxCnameChain || !dns::isSubdomain(next, prefix_len + target_len, z.apex(), z.apexLength())) {
+      if (hops == kMaxCnameChain ||
+          !dns::isSubdomain(next, prefix_len + target_len, z.apex(), z.apexLength())) {
         break;
       }
       ++hops;

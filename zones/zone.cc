@@ -37,13 +37,15 @@ ZoneSet::ZoneSet(std::vector<std::shared_ptr<const Zone>> zones) : zones_(std::m
 
 const Zone* ZoneSet::findZone(const dns::NameBuf& name, bool skip_exact) const {
   for (size_t label = skip_exact ? 1 : 0; label <= name.label_count; ++label) {
-    const uint8_t* suffix = label == name.label_count ? name.data + name.length - 1 : name.suffix(label);
+    const uint8_t* suffix =
+        label == name.label_count ? name.data + name.length - 1 : name.suffix(label);
     const size_t suffix_len = label == name.label_count ? 1 : name.suffixLength(label);
-    auto it = std::lower_bound(zones_.begin(), zones_.end(), 0,
-                               [&](const std::shared_ptr<const Zone>& z, int) {
-                                 return compareNames(z->apex(), z->apexLength(), suffix, suffix_len) < 0;
-                               });
-    if (it != zones_.end() && compareNames((*it)->apex(), (*it)->apexLength(), suffix, suffix_len) == 0) {
+    auto it = std::lower_bound(
+        zones_.begin(), zones_.end(), 0, [&](const std::shared_ptr<const Zone>& z, int) {
+          return compareNames(z->apex(), z->apexLength(), suffix, suffix_len) < 0;
+        });
+    if (it != zones_.end() &&
+        compareNames((*it)->apex(), (*it)->apexLength(), suffix, suffix_len) == 0) {
       return it->get();
     }
   }

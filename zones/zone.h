@@ -1,8 +1,8 @@
-// The in-memory zone: an immutable snapshot built once at load time and read, without locks, by every
-// worker thread. Records are pre-encoded in wire form at load (type, class, TTL, RDLENGTH, RDATA), so
-// answering is copying bytes plus name compression. Names are resolved to node indices at load:
-// delegation cuts, wildcard children and additional-section targets (RFC 1034 §4.3.2 step 6) are
-// precomputed per node or RRset, so a lookup is a few binary searches over a sorted array.
+// The in-memory zone: an immutable snapshot built once at load time and read, without locks, by
+// every worker thread. Records are pre-encoded in wire form at load (type, class, TTL, RDLENGTH,
+// RDATA), so answering is copying bytes plus name compression. Names are resolved to node indices
+// at load: delegation cuts, wildcard children and additional-section targets (RFC 1034 §4.3.2 step
+// 6) are precomputed per node or RRset, so a lookup is a few binary searches over a sorted array.
 //
 // Built by ZoneBuilder (zone_builder.h) on the control thread; published inside a ZoneSet.
 #pragma once
@@ -58,7 +58,9 @@ struct Node {
 
 class Zone {
  public:
-  [[nodiscard]] const uint8_t* apex() const { return names_.data() + nodes_[apex_node_].name_offset; }
+  [[nodiscard]] const uint8_t* apex() const {
+    return names_.data() + nodes_[apex_node_].name_offset;
+  }
   [[nodiscard]] size_t apexLength() const { return nodes_[apex_node_].name_length; }
   [[nodiscard]] const std::string& origin() const { return origin_; }
   [[nodiscard]] uint32_t serial() const { return serial_; }
@@ -68,7 +70,9 @@ class Zone {
 
   [[nodiscard]] const Node& node(uint32_t i) const { return nodes_[i]; }
   [[nodiscard]] size_t nodeCount() const { return nodes_.size(); }
-  [[nodiscard]] const uint8_t* nodeName(const Node& n) const { return names_.data() + n.name_offset; }
+  [[nodiscard]] const uint8_t* nodeName(const Node& n) const {
+    return names_.data() + n.name_offset;
+  }
   [[nodiscard]] const RRset* rrset(const Node& n, uint16_t type) const {
     for (uint32_t i = 0; i < n.rrset_count; ++i) {
       if (rrsets_[n.rrset_begin + i].type == type) return &rrsets_[n.rrset_begin + i];

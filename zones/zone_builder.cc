@@ -28,14 +28,20 @@ size_t compressibleNames(uint16_t type, const uint8_t* rdata, size_t rdlen, uint
 
 int additionalTargetPos(uint16_t type) {
   switch (type) {
-    case dns::rrtype::kNS: return 0;
-    case dns::rrtype::kMX: return 2;
-    case dns::rrtype::kSRV: return 6;  // RFC 2782: priority, weight, port, target
-    default: return -1;
+    case dns::rrtype::kNS:
+      return 0;
+    case dns::rrtype::kMX:
+      return 2;
+    case dns::rrtype::kSRV:
+      return 6;  // RFC 2782: priority, weight, port, target
+    default:
+      return -1;
   }
 }
 
-ZoneBuilder::ZoneBuilder(const dns::NameBuf& apex) : apex_(apex) { dns::lowercase(apex_); }
+ZoneBuilder::ZoneBuilder(const dns::NameBuf& apex) : apex_(apex) {
+  dns::lowercase(apex_);
+}
 
 void ZoneBuilder::add(const uint8_t* owner, uint16_t type, uint16_t klass, uint32_t ttl,
                       const uint8_t* rdata, size_t rdlen, const std::string& where) {
@@ -65,8 +71,9 @@ void ZoneBuilder::add(const uint8_t* owner, uint16_t type, uint16_t klass, uint3
     if (first_error_.empty()) first_error_ = where + ": RDATA too long";
     return;
   }
-  records_.push_back(Record{std::string(reinterpret_cast<const char*>(name.data), name.length), type,
-                            ttl, std::string(reinterpret_cast<const char*>(rdata), rdlen), where});
+  records_.push_back(Record{std::string(reinterpret_cast<const char*>(name.data), name.length),
+                            type, ttl, std::string(reinterpret_cast<const char*>(rdata), rdlen),
+                            where});
 }
 
 namespace {
@@ -160,14 +167,16 @@ Result<std::shared_ptr<const Zone>> ZoneBuilder::build(std::vector<std::string>&
       const std::string first_where = records_[i].where;
       for (; i < records_.size() && records_[i].owner == owner && records_[i].type == type; ++i) {
         const Record& r = records_[i];
-        if (std::any_of(seen.begin(), seen.end(), [&](const std::string* s) { return *s == r.rdata; })) {
+        if (std::any_of(seen.begin(), seen.end(),
+                        [&](const std::string* s) { return *s == r.rdata; })) {
           warnings.push_back(r.where + ": duplicate record " + text(owner) + " ignored");
           continue;
         }
         if (r.ttl != rs.ttl) {
           // RFC 2181 §5.2: TTLs in an RRset must match; use the first one's, as BIND and Knot do.
-          warnings.push_back(r.where + ": TTL " + std::to_string(r.ttl) + " differs from the RRset's " +
-                             std::to_string(rs.ttl) + ", using " + std::to_string(rs.ttl));
+          warnings.push_back(r.where + ": TTL " + std::to_string(r.ttl) +
+                             " differs from the RRset's " + std::to_string(rs.ttl) + ", using " +
+                             std::to_string(rs.ttl));
         }
         seen.push_back(&r.rdata);
         encode(type, rs.ttl, r.rdata);
@@ -206,8 +215,8 @@ Result<std::shared_ptr<const Zone>> ZoneBuilder::build(std::vector<std::string>&
     node.rrset_count = static_cast<uint16_t>(z.rrsets_.size() - node.rrset_begin);
     if (has_cname && has_other) {
       // RFC 1034 §3.6.2 / RFC 2181 §10.1: a CNAME cannot coexist with other data.
-      return Error{cname_where + ": CNAME at " + text(owner) + " beside other data (" + other_where +
-                   ")"};
+      return Error{cname_where + ": CNAME at " + text(owner) + " beside other data (" +
+                   other_where + ")"};
     }
   }
 
@@ -240,18 +249,19 @@ Result<std::shared_ptr<const Zone>> ZoneBuilder::build(std::vector<std::string>&
     const bool at_cut = &node == &z.nodes_[node.cut];
     for (uint32_t k = 0; k < node.rrset_count; ++k) {
       const uint16_t t = z.rrsets_[node.rrset_begin + k].type;
-      const bool ok = t == kA || t == kAAAA || (at_cut && (t == dns::rrtype::kNS || t == dns::rrtype::kDS ||
-                                                          t == dns::rrtype::kRRSIG || t == dns::rrtype::kNSEC));
+      const bool ok = t == kA || t == kAAAA ||
+                      (at_cut && (t == dns::rrtype::kNS || t == dns::rrtype::kDS ||
+                                  t == dns::rrtype::kRRSIG || t == dns::rrtype::kNSEC));
       if (!ok) {
-        warnings.push_back("zone " + z.origin_ + ": " + dns::toText(z.nodeName(node)) +
-                           " type " + std::to_string(t) + " is below the delegation at " +
+        warnings.push_back("zone " + z.origin_ + ": " + dns::toText(z.nodeName(node)) + " type " +
+                           std::to_string(t) + " is below the delegation at " +
                            dns::toText(z.nodeName(z.nodes_[node.cut])) + " and is not served");
       }
     }
   }
 
-  // Additional-section targets for NS, MX and SRV: in-zone names with addresses. Glue below a cut is
-  // used for NS only (RFC 1034 §4.3.2); MX/SRV targets must be authoritative data.
+  // Additional-section targets for NS, MX and SRV: in-zone names with addresses. Glue below a cut
+  // is used for NS only (RFC 1034 §4.3.2); MX/SRV targets must be authoritative data.
   for (auto& rs : z.rrsets_) {
     const int tpos = additionalTargetPos(rs.type);
     if (tpos < 0) continue;
@@ -280,7 +290,8 @@ Result<std::shared_ptr<const Zone>> ZoneBuilder::build(std::vector<std::string>&
     const RR& rr = z.rrs_[soa->first_rr];
     const uint8_t* rdata = z.blob_.data() + rr.offset + 10;
     const size_t rdlen = rr.length - 10u;
-    const size_t names_len = dns::wireLength(rdata) + dns::wireLength(rdata + dns::wireLength(rdata));
+    const size_t names_len =
+        dns::wireLength(rdata) + dns::wireLength(rdata + dns::wireLength(rdata));
     if (rdlen != names_len + 20) return Error{"zone " + z.origin_ + ": malformed SOA RDATA"};
     z.serial_ = dns::readU32(rdata + names_len);
     const uint32_t minimum = dns::readU32(rdata + names_len + 16);

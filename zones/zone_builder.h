@@ -1,7 +1,8 @@
 // Builds an immutable Zone from records (from the zone-file loader, later from zone transfers):
 // groups RRsets, runs the load-time checks (SOA and NS at the apex, CNAME beside other data,
-// out-of-zone data), finds delegation cuts, wildcards and additional-section targets, and pre-encodes
-// every record. Runs on the control thread; errors name the file and line of the offending record.
+// out-of-zone data), finds delegation cuts, wildcards and additional-section targets, and
+// pre-encodes every record. Runs on the control thread; errors name the file and line of the
+// offending record.
 #pragma once
 
 #include <cstdint>

@@ -25,7 +25,8 @@ struct QueryOptions {
   uint16_t qclass = dns::rrclass::kIN;
 };
 
-inline std::vector<uint8_t> makeQuery(const std::string& qname, uint16_t qtype, const QueryOptions& o = {}) {
+inline std::vector<uint8_t> makeQuery(const std::string& qname, uint16_t qtype,
+                                      const QueryOptions& o = {}) {
   std::vector<uint8_t> p(12, 0);
   dns::writeU16(p.data(), o.id);
   dns::writeU16(p.data() + 2, o.flags);
@@ -116,8 +117,8 @@ inline Decoded decode(const uint8_t* data, size_t len) {
 }  // namespace meridian::test
 
 // REQUIRE on a meridian::Result, showing the error message when it fails.
-#define REQUIRE_OK(r)                                                      \
-  do {                                                                     \
-    INFO(((r).has_value() ? std::string() : (r).error().message));         \
-    REQUIRE((r).has_value());                                              \
+#define REQUIRE_OK(r)                                              \
+  do {                                                             \
+    INFO(((r).has_value() ? std::string() : (r).error().message)); \
+    REQUIRE((r).has_value());                                      \
   } while (0)

@@ -12,8 +12,8 @@ TEST_CASE("parseQuery reads question, EDNS, NSID and ECS") {
   o.edns = true;
   o.payload = 4096;
   o.dnssec_ok = true;
-  o.options = {0, 3, 0, 0,                              // NSID, empty
-               0, 8, 0, 7, 0, 1, 24, 0, 192, 0, 2};     // ECS 192.0.2.0/24
+  o.options = {0, 3, 0, 0,                           // NSID, empty
+               0, 8, 0, 7, 0, 1, 24, 0, 192, 0, 2};  // ECS 192.0.2.0/24
   auto p = test::makeQuery("WWW.example.com.", rrtype::kA, o);
   Query q;
   REQUIRE(parseQuery(p.data(), p.size(), q) == ParseStatus::kOk);
@@ -37,7 +37,9 @@ TEST_CASE("malformed queries are FORMERR, responses are dropped") {
     p[2] |= 0x80;
     CHECK(parseQuery(p.data(), p.size(), q) == ParseStatus::kDrop);
   }
-  SECTION("short header is dropped") { CHECK(parseQuery(p.data(), 11, q) == ParseStatus::kDrop); }
+  SECTION("short header is dropped") {
+    CHECK(parseQuery(p.data(), 11, q) == ParseStatus::kDrop);
+  }
   SECTION("QDCOUNT 2") {
     p[5] = 2;
     CHECK(parseQuery(p.data(), p.size(), q) == ParseStatus::kFormErr);
@@ -46,7 +48,9 @@ TEST_CASE("malformed queries are FORMERR, responses are dropped") {
     p[5] = 0;
     CHECK(parseQuery(p.data(), p.size(), q) == ParseStatus::kFormErr);
   }
-  SECTION("truncated question") { CHECK(parseQuery(p.data(), p.size() - 2, q) == ParseStatus::kFormErr); }
+  SECTION("truncated question") {
+    CHECK(parseQuery(p.data(), p.size() - 2, q) == ParseStatus::kFormErr);
+  }
   SECTION("trailing garbage") {
     p.push_back(0);
     CHECK(parseQuery(p.data(), p.size(), q) == ParseStatus::kFormErr);

@@ -68,16 +68,19 @@ TEST_CASE("corrupt GeoIP databases are refused with a reason", "[geoip]") {
   CHECK(missing.error().message.find("cannot open") != std::string::npos);
 }
 
-TEST_CASE("an open database is a private copy: rewriting the file in place changes nothing", "[geoip]") {
+TEST_CASE("an open database is a private copy: rewriting the file in place changes nothing",
+          "[geoip]") {
   const auto dir = std::filesystem::temp_directory_path() / "meridian-geoip-copy";
   std::filesystem::create_directories(dir);
   const auto path = dir / "city.mmdb";
-  std::filesystem::copy_file(kGeo + "GeoIP2-City-Test.mmdb", path, std::filesystem::copy_options::overwrite_existing);
+  std::filesystem::copy_file(kGeo + "GeoIP2-City-Test.mmdb", path,
+                             std::filesystem::copy_options::overwrite_existing);
   auto db = GeoDatabase::open(path.string());
   REQUIRE_OK(db);
   // Truncate and rewrite the same inode with another database, as `cp` does.
   std::filesystem::resize_file(path, 0);
-  std::filesystem::copy_file(kGeo + "GeoLite2-ASN-Test.mmdb", path, std::filesystem::copy_options::overwrite_existing);
+  std::filesystem::copy_file(kGeo + "GeoLite2-ASN-Test.mmdb", path,
+                             std::filesystem::copy_options::overwrite_existing);
   auto r = find(**db, "81.2.69.142");
   REQUIRE(r.found);
   CHECK(unpackCode(r.location->country) == "GB");

@@ -24,7 +24,9 @@ struct World {
   healthcheck::StateTable health;
 
   explicit World(app::SteeringConfig cfg, bool with_geo = true) {
-    auto z = zones::loadZoneText("example.com", "$ORIGIN example.com.\n$TTL 300\n@ SOA ns h 1 2 3 4 5\n@ NS ns\nns A 192.0.2.1\nwww A 192.0.2.99\n");
+    auto z = zones::loadZoneText("example.com",
+                                 "$ORIGIN example.com.\n$TTL 300\n@ SOA ns h 1 2 3 4 5\n@ NS "
+                                 "ns\nns A 192.0.2.1\nwww A 192.0.2.99\n");
     REQUIRE_OK(z);
     zones = zones::ZoneSet({z->zone});
     std::shared_ptr<const georoute::GeoDatabase> geo;
@@ -40,7 +42,8 @@ struct World {
   }
   const georoute::Service& service() const { return compiled.services->services.at(0); }
 
-  Decision ask(const std::string& client, uint16_t qtype = 1, georoute::Trace* trace = nullptr) const {
+  Decision ask(const std::string& client, uint16_t qtype = 1,
+               georoute::Trace* trace = nullptr) const {
     auto cidr = app::parseCidr(client);
     REQUIRE_OK(cidr);
     georoute::Client c;
@@ -68,8 +71,11 @@ app::SteeringConfig baseConfig() {
   s.geo.default_list = {"us"};
   s.geo.continent = {{"EU", {"eu", "us"}}, {"AS", {"ap"}}};
   s.geo.country = {{"CN", {"eu"}}};
-  for (const auto& [region, addr] : std::vector<std::pair<std::string, std::string>>{
-           {"eu", "198.51.100.1"}, {"us", "198.51.100.2"}, {"ap", "198.51.100.3"}, {"eu", "2001:db8::1"}}) {
+  for (const auto& [region, addr] :
+       std::vector<std::pair<std::string, std::string>>{{"eu", "198.51.100.1"},
+                                                        {"us", "198.51.100.2"},
+                                                        {"ap", "198.51.100.3"},
+                                                        {"eu", "2001:db8::1"}}) {
     app::PoolConfig p;
     p.region = region;
     p.where = "test";
@@ -85,13 +91,14 @@ app::SteeringConfig baseConfig() {
 
 }  // namespace
 
-TEST_CASE("geo: continent, country over continent, default; scope = the network's prefix", "[policy]") {
+TEST_CASE("geo: continent, country over continent, default; scope = the network's prefix",
+          "[policy]") {
   World w(baseConfig());
-  CHECK(w.answer("81.2.69.142/32") == "eu/198.51.100.1");   // GB, EU
-  CHECK(w.answer("216.160.83.56/32") == "us/198.51.100.2");  // US: no entry -> default
-  CHECK(w.answer("175.16.199.0/24") == "eu/198.51.100.1");   // CN: the country entry beats AS
-  CHECK(w.answer("2001:218::/32") == "ap/198.51.100.3");     // JP, AS
-  CHECK(w.answer("81.2.69.142/32", 28) == "eu/2001:db8::1"); // AAAA from the same region
+  CHECK(w.answer("81.2.69.142/32") == "eu/198.51.100.1");     // GB, EU
+  CHECK(w.answer("216.160.83.56/32") == "us/198.51.100.2");   // US: no entry -> default
+  CHECK(w.answer("175.16.199.0/24") == "eu/198.51.100.1");    // CN: the country entry beats AS
+  CHECK(w.answer("2001:218::/32") == "ap/198.51.100.3");      // JP, AS
+  CHECK(w.answer("81.2.69.142/32", 28) == "eu/2001:db8::1");  // AAAA from the same region
   // Scope: the database network the answer came from (::81.2.69.142/127 -> /31), longer than SOURCE
   // when the source block holds several networks (RFC 7871 §7.2.1).
   CHECK(w.ask("81.2.69.142/32").scope == 31);
@@ -124,7 +131,8 @@ TEST_CASE("up: unhealthy endpoints are skipped; all down follows when_all_down",
   CHECK(w.answer("81.2.69.142/32") == "eu/198.51.100.1");  // fail-open: as if all were up
 
   for (const auto& [mode, kind] : std::vector<std::pair<std::string, Decision::Kind>>{
-           {"nodata", Decision::Kind::kNoData}, {"servfail", Decision::Kind::kServFail},
+           {"nodata", Decision::Kind::kNoData},
+           {"servfail", Decision::Kind::kServFail},
            {"fallback", Decision::Kind::kFallback}}) {
     auto c2 = cfg;
     c2.services[0].when_all_down = mode;
@@ -145,7 +153,8 @@ TEST_CASE("nearest: great-circle distance with per-region bias", "[policy]") {
   biased.regions[1].bias_km = -10000;  // pull everyone to us
   World wb(biased);
   CHECK(wb.answer("81.2.69.142/32") == "us/198.51.100.2");
-  CHECK(georoute::distanceKm(51.5, -0.12, 40.7, -74.0) == Approx(5570).epsilon(0.01));  // London-NYC
+  CHECK(georoute::distanceKm(51.5, -0.12, 40.7, -74.0) ==
+        Approx(5570).epsilon(0.01));  // London-NYC
 }
 
 TEST_CASE("latency: the region with the lowest measured RTT wins", "[policy]") {
@@ -171,8 +180,9 @@ TEST_CASE("weighted: sticky per subnet and split by weight", "[policy]") {
   s.name = "www.example.com";
   s.where = "test";
   s.policy = {"weighted", "first_n"};
-  for (const auto& [region, addr, weight] : std::vector<std::tuple<std::string, std::string, uint32_t>>{
-           {"a", "198.51.100.1", 3}, {"b", "198.51.100.2", 1}}) {
+  for (const auto& [region, addr, weight] :
+       std::vector<std::tuple<std::string, std::string, uint32_t>>{{"a", "198.51.100.1", 3},
+                                                                   {"b", "198.51.100.2", 1}}) {
     app::PoolConfig p;
     p.region = region;
     app::EndpointConfig e;
@@ -186,14 +196,15 @@ TEST_CASE("weighted: sticky per subnet and split by weight", "[policy]") {
   std::map<std::string, int> counts;
   const int kSubnets = 20000;
   for (int i = 0; i < kSubnets; ++i) {
-    const std::string subnet = std::to_string(10 + (i >> 16) % 200) + "." + std::to_string((i >> 8) & 255) + "." +
-                               std::to_string(i & 255) + ".0/24";
+    const std::string subnet = std::to_string(10 + (i >> 16) % 200) + "." +
+                               std::to_string((i >> 8) & 255) + "." + std::to_string(i & 255) +
+                               ".0/24";
     const std::string first = w.answer(subnet);
     ++counts[first];
     if (i % 1000 == 0) {
       CHECK(w.answer(subnet) == first);  // the same subnet always gets the same answer
       const std::string host = subnet.substr(0, subnet.size() - 4) + "77/32";
-      CHECK(w.answer(host) == first);     // hosts of the subnet too
+      CHECK(w.answer(host) == first);  // hosts of the subnet too
       CHECK(w.ask(subnet).scope == 24);
     }
   }
@@ -223,7 +234,7 @@ TEST_CASE("first_n and CIDR maps", "[policy]") {
   CHECK(wn.answer("81.2.69.142/32") == "eu/198.51.100.1");
   CHECK(wn.ask("81.2.69.142/32").scope == 32);  // the database's /31 would cover .143
   CHECK(wn.answer("81.2.69.143/32") == "ap/198.51.100.3");
-  CHECK(wn.ask("10.2.0.0/24").scope >= 15);      // unmapped /8 network, but 10.1/16 is special
+  CHECK(wn.ask("10.2.0.0/24").scope >= 15);  // unmapped /8 network, but 10.1/16 is special
   auto multi = baseConfig();
   multi.services[0].policy = {"first_n"};
   multi.services[0].first_n = 2;
@@ -236,14 +247,19 @@ TEST_CASE("explain records every step", "[policy]") {
   georoute::Trace t;
   (void)w.ask("81.2.69.142/32", 1, &t);
   REQUIRE(t.lines.size() >= 4);
+  CHECK(std::any_of(t.lines.begin(), t.lines.end(), [](const std::string& l) {
+    return l.find("location: continent EU, country GB") == 0;
+  }));
   CHECK(std::any_of(t.lines.begin(), t.lines.end(),
-                    [](const std::string& l) { return l.find("location: continent EU, country GB") == 0; }));
-  CHECK(std::any_of(t.lines.begin(), t.lines.end(), [](const std::string& l) { return l.rfind("up: 0 down", 0) == 0; }));
+                    [](const std::string& l) { return l.rfind("up: 0 down", 0) == 0; }));
   CHECK(t.lines.back().find("ECS scope /31") != std::string::npos);
 }
 
 TEST_CASE("steering configuration errors are clear", "[policy]") {
-  auto z = zones::loadZoneText("example.com", "$ORIGIN example.com.\n$TTL 300\n@ SOA ns h 1 2 3 4 5\n@ NS ns\nns A 192.0.2.1\nwww A 192.0.2.99\nghost-parent TXT x\nsub NS ns.other.\n");
+  auto z =
+      zones::loadZoneText("example.com",
+                          "$ORIGIN example.com.\n$TTL 300\n@ SOA ns h 1 2 3 4 5\n@ NS ns\nns A "
+                          "192.0.2.1\nwww A 192.0.2.99\nghost-parent TXT x\nsub NS ns.other.\n");
   REQUIRE_OK(z);
   zones::ZoneSet zs({z->zone});
   auto bad = [&](auto mutate, const std::string& expect) {
@@ -254,20 +270,27 @@ TEST_CASE("steering configuration errors are clear", "[policy]") {
     INFO(r.error().message);
     CHECK(r.error().message.find(expect) != std::string::npos);
   };
-  bad([](app::SteeringConfig& c) { c.services[0].name = "www.example.org"; }, "not inside any served zone");
-  bad([](app::SteeringConfig& c) { c.services[0].name = "x.sub.example.com"; }, "below a delegation");
-  bad([](app::SteeringConfig& c) { c.services[0].pools[0].region = "mars"; }, "unknown region 'mars'");
+  bad([](app::SteeringConfig& c) { c.services[0].name = "www.example.org"; },
+      "not inside any served zone");
+  bad([](app::SteeringConfig& c) { c.services[0].name = "x.sub.example.com"; },
+      "below a delegation");
+  bad([](app::SteeringConfig& c) { c.services[0].pools[0].region = "mars"; },
+      "unknown region 'mars'");
   bad([](app::SteeringConfig& c) { c.services[0].policy = {"magic"}; }, "unknown policy filter");
-  bad([](app::SteeringConfig& c) { c.services[0].pools[0].endpoints[0].address = "300.1.1.1"; }, "not an IP address");
+  bad([](app::SteeringConfig& c) { c.services[0].pools[0].endpoints[0].address = "300.1.1.1"; },
+      "not an IP address");
   bad([](app::SteeringConfig& c) { c.services[0].check = "nope"; }, "unknown check 'nope'");
-  bad([](app::SteeringConfig& c) { c.services[0].name = "ghost.example.com"; }, "add its fallback RRset");
+  bad([](app::SteeringConfig& c) { c.services[0].name = "ghost.example.com"; },
+      "add its fallback RRset");
 }
 
 TEST_CASE("asn maps use a separate ASN database", "[policy]") {
   auto cfg = baseConfig();
   cfg.services[0].policy = {"geo", "first_n"};
   cfg.services[0].geo.asn = {{"AS1221", {"ap"}}};
-  auto z = zones::loadZoneText("example.com", "$ORIGIN example.com.\n$TTL 300\n@ SOA ns h 1 2 3 4 5\n@ NS ns\nwww A 192.0.2.99\n");
+  auto z = zones::loadZoneText(
+      "example.com",
+      "$ORIGIN example.com.\n$TTL 300\n@ SOA ns h 1 2 3 4 5\n@ NS ns\nwww A 192.0.2.99\n");
   REQUIRE_OK(z);
   zones::ZoneSet zs({z->zone});
   auto city = georoute::GeoDatabase::open(kGeo + "GeoIP2-City-Test.mmdb");

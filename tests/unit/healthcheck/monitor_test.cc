@@ -111,7 +111,9 @@ struct Recorder {
   }
 };
 
-TargetState stateOf(const Monitor& m, uint32_t id) { return m.table().load()->targets.at(id); }
+TargetState stateOf(const Monitor& m, uint32_t id) {
+  return m.table().load()->targets.at(id);
+}
 
 // Accepts TCP connections, optionally behind TLS, and answers each with one HTTP response when
 // `http` is set (or just closes it). close() and reopen() take the listening port away and back.
@@ -145,7 +147,7 @@ class Backend {
   asio::awaitable<void> acceptLoop(std::shared_ptr<tcp::acceptor> acceptor) {
     for (;;) {
       auto [ec, socket] = co_await acceptor->async_accept(kTuple);
-      if (ec) co_return;  // closed
+      if (ec) co_return;     // closed
       if (!http_) continue;  // the socket closes here: a TCP check only needs the handshake
       if (tls_) {
         asio::co_spawn(io_, serveTls(std::move(socket)), asio::detached);
@@ -351,7 +353,8 @@ TEST_CASE("https check over a self-signed certificate", "[healthcheck]") {
   const std::string cert = (dir / "cert.pem").string(), key = (dir / "key.pem").string();
   const std::string command =
       "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 "
-      "-subj /CN=localhost -keyout " + key + " -out " + cert + " >/dev/null 2>&1";
+      "-subj /CN=localhost -keyout " +
+      key + " -out " + cert + " >/dev/null 2>&1";
   if (std::system(command.c_str()) != 0) {
     fs::remove_all(dir);
     WARN("openssl CLI unavailable: HTTPS check not tested");
@@ -369,11 +372,11 @@ TEST_CASE("https check over a self-signed certificate", "[healthcheck]") {
   CheckSpec verifying = insecure;
   verifying.verify_tls = true;
   CheckSpec plain = spec(CheckSpec::Kind::kHttp, backend.port());  // HTTP to a TLS port
-  Monitor monitor(io,
-                  {Target{0, "tls-default", kLoopback, insecure},
-                   Target{1, "tls-verify", kLoopback, verifying},
-                   Target{2, "plain-to-tls", kLoopback, plain}},
-                  options(false));
+  Monitor monitor(
+      io,
+      {Target{0, "tls-default", kLoopback, insecure}, Target{1, "tls-verify", kLoopback, verifying},
+       Target{2, "plain-to-tls", kLoopback, plain}},
+      options(false));
   Recorder rec;
   rec.attach(monitor);
   monitor.start();
@@ -582,9 +585,9 @@ TEST_CASE("checkDnsReply", "[healthcheck]") {
 
   CHECK(check(reply(0xBEEF, qr, 1, 1, a_record)) == DnsReplyStatus::kOk);
   CHECK(check(reply(0xBEEF, qr | dns::flag::kAA, 1, 0, {})) == DnsReplyStatus::kOk);  // NODATA
-  CHECK(check(reply(0xBEEE, qr, 1, 1, a_record)) == DnsReplyStatus::kIgnore);       // other ID
-  CHECK(check(reply(0xBEEF, 0, 1, 1, a_record)) == DnsReplyStatus::kIgnore);        // a query
-  CHECK(check({0xBE, 0xEF, 0x80}) == DnsReplyStatus::kIgnore);                       // no header
+  CHECK(check(reply(0xBEEE, qr, 1, 1, a_record)) == DnsReplyStatus::kIgnore);         // other ID
+  CHECK(check(reply(0xBEEF, 0, 1, 1, a_record)) == DnsReplyStatus::kIgnore);          // a query
+  CHECK(check({0xBE, 0xEF, 0x80}) == DnsReplyStatus::kIgnore);                        // no header
   CHECK(check(reply(0xBEEF, qr | dns::rcode::kServFail, 1, 0, {})) == DnsReplyStatus::kFailure);
   CHECK(error == "rcode SERVFAIL");
   CHECK(check(reply(0xBEEF, qr | dns::rcode::kNXDomain, 1, 0, {})) == DnsReplyStatus::kFailure);

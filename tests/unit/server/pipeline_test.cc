@@ -88,7 +88,8 @@ struct Case {
   std::vector<std::string> authority;
 };
 
-const std::string kSoaNeg = "example.com. 300 IN SOA ns1.example.com. hostmaster.example.com. 1 7200 3600 1209600 300";
+const std::string kSoaNeg =
+    "example.com. 300 IN SOA ns1.example.com. hostmaster.example.com. 1 7200 3600 1209600 300";
 
 }  // namespace
 
@@ -99,47 +100,121 @@ TEST_CASE("authoritative answers (RFC 1034 4.3.2, RFC 2308, RFC 4592)") {
       {"WwW.ExAmPlE.cOm.", rr::kA, 0, true, {"WwW.ExAmPlE.cOm. 3600 IN A 192.0.2.10"}, {}},
       {"www.example.com.", rr::kAAAA, 0, true, {}, {kSoaNeg}},
       {"nope.example.com.", rr::kA, 3, true, {}, {kSoaNeg}},
-      {"a.example.com.", rr::kA, 0, true,
-       {"a.example.com. 3600 IN CNAME b.example.com.", "b.example.com. 3600 IN CNAME c.example.com.",
-        "c.example.com. 3600 IN A 192.0.2.30"}, {}},
+      {"a.example.com.",
+       rr::kA,
+       0,
+       true,
+       {"a.example.com. 3600 IN CNAME b.example.com.",
+        "b.example.com. 3600 IN CNAME c.example.com.", "c.example.com. 3600 IN A 192.0.2.30"},
+       {}},
       {"a.example.com.", rr::kCNAME, 0, true, {"a.example.com. 3600 IN CNAME b.example.com."}, {}},
-      {"dangling.example.com.", rr::kA, 3, true,
-       {"dangling.example.com. 3600 IN CNAME nothere.example.com."}, {kSoaNeg}},
-      {"out.example.com.", rr::kA, 0, true, {"out.example.com. 3600 IN CNAME www.example.net."}, {}},
-      {"loop1.example.com.", rr::kA, 0, true,
+      {"dangling.example.com.",
+       rr::kA,
+       3,
+       true,
+       {"dangling.example.com. 3600 IN CNAME nothere.example.com."},
+       {kSoaNeg}},
+      {"out.example.com.",
+       rr::kA,
+       0,
+       true,
+       {"out.example.com. 3600 IN CNAME www.example.net."},
+       {}},
+      {"loop1.example.com.",
+       rr::kA,
+       0,
+       true,
        {"loop1.example.com. 3600 IN CNAME loop2.example.com.",
-        "loop2.example.com. 3600 IN CNAME loop1.example.com."}, {}},
+        "loop2.example.com. 3600 IN CNAME loop1.example.com."},
+       {}},
       {"x.wild.example.com.", rr::kA, 0, true, {"x.wild.example.com. 3600 IN A 192.0.2.40"}, {}},
-      {"y.x.wild.example.com.", rr::kTXT, 0, true, {"y.x.wild.example.com. 3600 IN TXT \"wild\""}, {}},
+      {"y.x.wild.example.com.",
+       rr::kTXT,
+       0,
+       true,
+       {"y.x.wild.example.com. 3600 IN TXT \"wild\""},
+       {}},
       {"x.wild.example.com.", rr::kMX, 0, true, {}, {kSoaNeg}},
       {"exact.wild.example.com.", rr::kTXT, 0, true, {}, {kSoaNeg}},  // exact name blocks wildcard
-      {"wild.example.com.", rr::kA, 0, true, {}, {kSoaNeg}},           // empty non-terminal
-      {"c.ent.example.com.", rr::kA, 0, true, {}, {kSoaNeg}},          // ENT: wildcard must not match
+      {"wild.example.com.", rr::kA, 0, true, {}, {kSoaNeg}},          // empty non-terminal
+      {"c.ent.example.com.", rr::kA, 0, true, {}, {kSoaNeg}},  // ENT: wildcard must not match
       {"zz.ent.example.com.", rr::kA, 0, true, {"zz.ent.example.com. 3600 IN A 192.0.2.51"}, {}},
-      {"sub.example.com.", rr::kA, 0, false, {}, {"sub.example.com. 3600 IN NS ns.sub.example.com."}},
-      {"deep.www.sub.example.com.", rr::kA, 0, false, {}, {"sub.example.com. 3600 IN NS ns.sub.example.com."}},
-      {"ns.sub.example.com.", rr::kA, 0, false, {}, {"sub.example.com. 3600 IN NS ns.sub.example.com."}},
-      {"sec.example.com.", rr::kDS, 0, true,
-       {"sec.example.com. 3600 IN DS 12345 8 2 49fd46e6c4b45c55d4ac69cbd3cd34ac1afe51de58c79ad4b8f1c7e2b7a5b5c5"}, {}},
+      {"sub.example.com.",
+       rr::kA,
+       0,
+       false,
+       {},
+       {"sub.example.com. 3600 IN NS ns.sub.example.com."}},
+      {"deep.www.sub.example.com.",
+       rr::kA,
+       0,
+       false,
+       {},
+       {"sub.example.com. 3600 IN NS ns.sub.example.com."}},
+      {"ns.sub.example.com.",
+       rr::kA,
+       0,
+       false,
+       {},
+       {"sub.example.com. 3600 IN NS ns.sub.example.com."}},
+      {"sec.example.com.",
+       rr::kDS,
+       0,
+       true,
+       {"sec.example.com. 3600 IN DS 12345 8 2 "
+        "49fd46e6c4b45c55d4ac69cbd3cd34ac1afe51de58c79ad4b8f1c7e2b7a5b5c5"},
+       {}},
       {"sub.example.com.", rr::kDS, 0, true, {}, {kSoaNeg}},
-      {"child.example.com.", rr::kSOA, 0, true,
-       {"child.example.com. 600 IN SOA ns.child.example.com. hostmaster.child.example.com. 7 3600 600 86400 60"}, {}},
+      {"child.example.com.",
+       rr::kSOA,
+       0,
+       true,
+       {"child.example.com. 600 IN SOA ns.child.example.com. hostmaster.child.example.com. 7 3600 "
+        "600 86400 60"},
+       {}},
       {"child.example.com.", rr::kDS, 0, true, {}, {kSoaNeg}},  // parent side answers DS
-      {"x.child.example.com.", rr::kA, 3, true, {},
-       {"child.example.com. 60 IN SOA ns.child.example.com. hostmaster.child.example.com. 7 3600 600 86400 60"}},
+      {"x.child.example.com.",
+       rr::kA,
+       3,
+       true,
+       {},
+       {"child.example.com. 60 IN SOA ns.child.example.com. hostmaster.child.example.com. 7 3600 "
+        "600 86400 60"}},
       {"www.example.org.", rr::kA, 5, false, {}, {}},
-      {"host.olddn.example.com.", rr::kA, 0, true,
+      {"host.olddn.example.com.",
+       rr::kA,
+       0,
+       true,
        {"olddn.example.com. 3600 IN DNAME new.example.com.",
         "host.olddn.example.com. 3600 IN CNAME host.new.example.com.",
-        "host.new.example.com. 3600 IN A 192.0.2.99"}, {}},
-      {"gone.olddn.example.com.", rr::kA, 3, true,
+        "host.new.example.com. 3600 IN A 192.0.2.99"},
+       {}},
+      {"gone.olddn.example.com.",
+       rr::kA,
+       3,
+       true,
        {"olddn.example.com. 3600 IN DNAME new.example.com.",
-        "gone.olddn.example.com. 3600 IN CNAME gone.new.example.com."}, {kSoaNeg}},
-      {"x.away.example.com.", rr::kA, 0, true,
-       {"away.example.com. 3600 IN DNAME example.org.", "x.away.example.com. 3600 IN CNAME x.example.org."}, {}},
-      {"olddn.example.com.", rr::kDNAME, 0, true, {"olddn.example.com. 3600 IN DNAME new.example.com."}, {}},
-      {"example.com.", rr::kANY, 0, true, {"example.com. 3600 IN NS ns1.example.com.",
-                                           "example.com. 3600 IN NS ns2.example.net."}, {}},
+        "gone.olddn.example.com. 3600 IN CNAME gone.new.example.com."},
+       {kSoaNeg}},
+      {"x.away.example.com.",
+       rr::kA,
+       0,
+       true,
+       {"away.example.com. 3600 IN DNAME example.org.",
+        "x.away.example.com. 3600 IN CNAME x.example.org."},
+       {}},
+      {"olddn.example.com.",
+       rr::kDNAME,
+       0,
+       true,
+       {"olddn.example.com. 3600 IN DNAME new.example.com."},
+       {}},
+      {"example.com.",
+       rr::kANY,
+       0,
+       true,
+       {"example.com. 3600 IN NS ns1.example.com.", "example.com. 3600 IN NS ns2.example.net."},
+       {}},
   };
   for (const auto& c : cases) {
     INFO(c.qname << " type " << c.qtype);
@@ -189,7 +264,8 @@ TEST_CASE("EDNS: OPT echoed, payload, DO, NSID, BADVERS, unknown options") {
   CHECK(d.opt_payload == 1232);
   CHECK(d.opt_do);
   CHECK(d.opt_version == 0);
-  CHECK(d.opt_data == std::string("\x00\x03\x00\x07test-ns", 11));  // NSID only; option 100 not echoed
+  CHECK(d.opt_data ==
+        std::string("\x00\x03\x00\x07test-ns", 11));  // NSID only; option 100 not echoed
   o.version = 1;
   d = f.ask("www.example.com.", rr::kA, o);
   CHECK(d.rcode == 16);
@@ -242,7 +318,8 @@ TEST_CASE("protocol errors: opcodes, classes, QR, TSIG with an unknown key") {
   q.insert(q.end(), head, head + sizeof head);
   q.insert(q.end(), rdata.begin(), rdata.end());
   q[11] = 1;
-  const size_t n = f.handler->handle(q.data(), q.size(), f.out, sizeof f.out, server::Transport::kUdp);
+  const size_t n =
+      f.handler->handle(q.data(), q.size(), f.out, sizeof f.out, server::Transport::kUdp);
   d = test::decode(f.out, n);
   REQUIRE(d.ok);
   CHECK(d.rcode == 9);
@@ -252,12 +329,14 @@ TEST_CASE("protocol errors: opcodes, classes, QR, TSIG with an unknown key") {
 
   auto resp = test::makeQuery("www.example.com.", rr::kA);
   resp[2] |= 0x80;
-  CHECK(f.handler->handle(resp.data(), resp.size(), f.out, sizeof f.out, server::Transport::kUdp) == 0);
+  CHECK(f.handler->handle(resp.data(), resp.size(), f.out, sizeof f.out, server::Transport::kUdp) ==
+        0);
 }
 
 TEST_CASE("oversized answers set TC with empty sections; TCP carries them") {
   std::string zone = "$ORIGIN big.test.\n$TTL 60\n@ SOA ns h 1 2 3 4 5\n@ NS ns\nns A 192.0.2.1\n";
-  for (int i = 0; i < 40; ++i) zone += "txt TXT \"record number " + std::to_string(i) + " padding padding padding\"\n";
+  for (int i = 0; i < 40; ++i)
+    zone += "txt TXT \"record number " + std::to_string(i) + " padding padding padding\"\n";
   auto z = zones::loadZoneText("big.test", zone);
   REQUIRE_OK(z);
   Published<server::ServingState> state{std::make_shared<const server::ServingState>()};

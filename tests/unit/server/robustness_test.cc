@@ -10,10 +10,11 @@
 using namespace meridian;
 
 TEST_CASE("mutated and random packets never crash and get well-formed replies") {
-  auto z = zones::loadZoneText("example.com",
-                               "$ORIGIN example.com.\n$TTL 300\n@ SOA ns1 h 1 2 3 4 5\n@ NS ns1\n"
-                               "@ MX 10 mail\nns1 A 192.0.2.1\nmail A 192.0.2.2\na CNAME b\nb CNAME a\n"
-                               "*.w TXT \"x\"\nsub NS ns.sub\nns.sub A 192.0.2.4\n");
+  auto z =
+      zones::loadZoneText("example.com",
+                          "$ORIGIN example.com.\n$TTL 300\n@ SOA ns1 h 1 2 3 4 5\n@ NS ns1\n"
+                          "@ MX 10 mail\nns1 A 192.0.2.1\nmail A 192.0.2.2\na CNAME b\nb CNAME a\n"
+                          "*.w TXT \"x\"\nsub NS ns.sub\nns.sub A 192.0.2.4\n");
   REQUIRE_OK(z);
   Published<server::ServingState> state{std::make_shared<const server::ServingState>()};
   auto s = std::make_shared<server::ServingState>();
@@ -43,10 +44,19 @@ TEST_CASE("mutated and random packets never crash and get well-formed replies") 
       const int flips = 1 + static_cast<int>(rng() % 4);
       for (int k = 0; k < flips; ++k) {
         switch (rng() % 4) {
-          case 0: p[rng() % p.size()] = static_cast<uint8_t>(rng()); break;
-          case 1: p.resize(rng() % (p.size() + 1)); break;
-          case 2: p.insert(p.begin() + static_cast<long>(rng() % (p.size() + 1)), static_cast<uint8_t>(rng())); break;
-          default: if (p.size() > 12) p[12 + rng() % (p.size() - 12)] = 0xC0; break;
+          case 0:
+            p[rng() % p.size()] = static_cast<uint8_t>(rng());
+            break;
+          case 1:
+            p.resize(rng() % (p.size() + 1));
+            break;
+          case 2:
+            p.insert(p.begin() + static_cast<long>(rng() % (p.size() + 1)),
+                     static_cast<uint8_t>(rng()));
+            break;
+          default:
+            if (p.size() > 12) p[12 + rng() % (p.size() - 12)] = 0xC0;
+            break;
         }
         if (p.empty()) break;
       }
@@ -57,15 +67,16 @@ TEST_CASE("mutated and random packets never crash and get well-formed replies") 
     ++answered;
     if (transport == server::Transport::kUdp) REQUIRE(n <= 1232);
     REQUIRE(n >= 12);
-    REQUIRE((out[2] & 0x80) != 0);             // QR
-    REQUIRE(out[0] == p[0]);                   // ID echoed
+    REQUIRE((out[2] & 0x80) != 0);  // QR
+    REQUIRE(out[0] == p[0]);        // ID echoed
     REQUIRE(out[1] == p[1]);
     if (i % 20 == 0) REQUIRE(test::decode(out, n).ok);  // a real parser accepts the reply
   }
   CHECK(answered > 100000);
   // Still serving normally afterwards.
   auto q = test::makeQuery("www.example.com.", dns::rrtype::kA);
-  auto d = test::decode(out, h.handle(q.data(), q.size(), out, sizeof out, server::Transport::kUdp));
+  auto d =
+      test::decode(out, h.handle(q.data(), q.size(), out, sizeof out, server::Transport::kUdp));
   CHECK(d.rcode == 3);  // www does not exist in this zone
   CHECK(d.aa);
 }

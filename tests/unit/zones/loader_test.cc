@@ -37,7 +37,8 @@ TEST_CASE("zone errors name the file and line") {
     CHECK(r.error().message.rfind("z.zone:6:", 0) == 0);
   }
   SECTION("CNAME beside other data") {
-    auto r = zones::loadZoneText("example.com", std::string(kHead) + "w A 192.0.2.1\nw CNAME x\n", "z.zone");
+    auto r = zones::loadZoneText("example.com", std::string(kHead) + "w A 192.0.2.1\nw CNAME x\n",
+                                 "z.zone");
     REQUIRE_FALSE(r.has_value());
     CHECK(r.error().message.find("CNAME") != std::string::npos);
     CHECK(r.error().message.find("z.zone:7") != std::string::npos);
@@ -56,7 +57,8 @@ TEST_CASE("zone errors name the file and line") {
 }
 
 TEST_CASE("out-of-zone data is dropped with a warning") {
-  auto r = zones::loadZoneText("example.com", std::string(kHead) + "www.example.net. A 192.0.2.1\n", "z.zone");
+  auto r = zones::loadZoneText("example.com", std::string(kHead) + "www.example.net. A 192.0.2.1\n",
+                               "z.zone");
   REQUIRE_OK(r);
   REQUIRE(r->warnings.size() == 1);
   CHECK(r->warnings[0].find("outside zone") != std::string::npos);
@@ -67,7 +69,8 @@ TEST_CASE("$INCLUDE is read relative to the including file") {
   const auto dir = std::filesystem::temp_directory_path() / "meridian-loader-test";
   std::filesystem::create_directories(dir);
   {
-    std::ofstream(dir / "main.zone") << kHead << "$INCLUDE \"inc.zone\" sub.example.com.\nafter A 192.0.2.3\n";
+    std::ofstream(dir / "main.zone")
+        << kHead << "$INCLUDE \"inc.zone\" sub.example.com.\nafter A 192.0.2.3\n";
     std::ofstream(dir / "inc.zone") << "host A 192.0.2.2\n";
   }
   auto r = zones::loadZoneFile("example.com", (dir / "main.zone").string());
