@@ -25,7 +25,6 @@ the end).  Uses only the Python standard library and dnspython (Debian
 python3-dnspython); dig and kdig are used when installed (skipped otherwise).
 """
 
-import argparse
 import os
 import random
 import re
@@ -35,7 +34,6 @@ import socket
 import struct
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import traceback
@@ -49,225 +47,38 @@ import dns.rdatatype
 import dns.tsig
 import dns.tsigkeyring
 
-TIMEOUT = 3.0          # per query (generous: the machine may be busy compiling)
-START_TIMEOUT = 10.0   # until the "ready:" log line
-STOP_TIMEOUT = 5.0     # SIGTERM -> exit
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))   # common.py, whatever the cwd
+
+import common  # noqa: E402
+from common import (  # noqa: E402
+    STOP_TIMEOUT, TIMEOUT, BaseCtx, Results, check_log_clean, drop_tmp, ecs_data, edns_opt, fam_of, header,
+    log, make_tmp, opt_rr, parse_args, pick_port, question, start_server, stop_all, udp_exchange, wire_name,
+    write,
+)
+
 IDLE_MS = 500          # server.tcp_idle_timeout_ms of the main server
 
 # ---------------------------------------------------------------------------
-# test bookkeeping
-
-
-class Results:
-    def __init__(self, verbose):
-        self.verbose = verbose
-        self.section = "-"
-        self.total = 0
-        self.failed = []
-        self.skipped = []
-        self.per_section = {}
-
-    def begin(self, name):
-        self.section = name
-        self.per_section.setdefault(name, [0, 0])
-        log(f"== {name}")
-
-    def check(self, name, cond, detail=""):
-        self.total += 1
-        stats = self.per_section.setdefault(self.section, [0, 0])
-        stats[0] += 1
-        if cond:
-            if self.verbose:
-                log(f"   ok   {name}")
-            return True
-        stats[1] += 1
-        self.failed.append((self.section, name, detail))
-        log(f"   FAIL {name}" + (f": {detail}" if detail else ""))
-        return False
-
-    def skip(self, name, why):
-        self.skipped.append((self.section, name, why))
-        log(f"   SKIP {name}: {why}")
-
-
-def log(msg):
-    print(msg, flush=True)
+# bookkeeping, processes and ports (shared ones in common.py)
 
 
 def short(x, n=300):
-    s = repr(x) if not isinstance(x, str) else x
-    return s if len(s) <= n else s[:n] + "..."
+    return common.short(x, n)
 
 
-# ---------------------------------------------------------------------------
-# processes and ports
-
-
-class Ctx:
+class Ctx(BaseCtx):
     def __init__(self, args, tmp, results):
-        self.meridian = args.meridian
-        self.meridianctl = args.meridianctl
-        self.tmp = tmp
-        self.r = results
-        self.servers = []
-        self.ports = set()
-        self.have_v6 = v6_available()
+        super().__init__(args, tmp, results)
         self.main = None   # the main server (sections 1-4)
         self.main_addr = None
 
 
-def v6_available():
-    if not socket.has_ipv6:
-        return False
-    try:
-        s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-        try:
-            s.bind(("::1", 0))
-        finally:
-            s.close()
-        return True
-    except OSError:
-        return False
-
-
-def pick_port(ctx, host="127.0.0.1"):
-    """A port free for both TCP and UDP on host."""
-    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
-    for _ in range(200):
-        t = socket.socket(fam, socket.SOCK_STREAM)
-        try:
-            t.bind((host, 0))
-            port = t.getsockname()[1]
-            if port in ctx.ports:
-                continue
-            u = socket.socket(fam, socket.SOCK_DGRAM)
-            try:
-                u.bind((host, port))
-            except OSError:
-                continue
-            finally:
-                u.close()
-            ctx.ports.add(port)
-            return port
-        finally:
-            t.close()
-    raise RuntimeError("no free port")
-
-
-class Server:
-    """One meridian process; stdout+stderr go to a log file in the temp dir."""
-
-    def __init__(self, ctx, label, args, cwd=None, prefix=()):
-        self.ctx = ctx
-        self.label = label
-        self.log_path = os.path.join(ctx.tmp, f"{label}.log")
-        self.logf = open(self.log_path, "wb")
-        self.argv = list(prefix) + [ctx.meridian] + list(args)
-        self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=self.logf,
-                                     stderr=subprocess.STDOUT, cwd=cwd or ctx.tmp)
-        self.pid = self.proc.pid
-        ctx.servers.append(self)
-
-    def log_text(self):
-        try:
-            with open(self.log_path, "rb") as f:
-                return f.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
-
-    def wait_ready(self, timeout=START_TIMEOUT):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if "ready:" in self.log_text():
-                return True
-            if self.proc.poll() is not None:
-                return False
-            time.sleep(0.02)
-        return False
-
-    def ready_line(self):
-        for line in self.log_text().splitlines():
-            if "ready:" in line:
-                return line
-        return ""
-
-    def alive(self):
-        return self.proc.poll() is None
-
-    def signal(self, sig):
-        if self.alive():
-            os.kill(self.pid, sig)
-
-    def stop(self, timeout=STOP_TIMEOUT):
-        """SIGTERM by PID; returns (exit code or None if it had to be killed, seconds)."""
-        t0 = time.monotonic()
-        if self.proc.poll() is None:
-            os.kill(self.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.kill(self.pid, signal.SIGKILL)
-                self.proc.wait()
-                self.logf.close()
-                return None, time.monotonic() - t0
-        self.logf.close()
-        return self.proc.returncode, time.monotonic() - t0
-
-    def tail(self, n=15):
-        return "\n".join(self.log_text().splitlines()[-n:])
-
-
-def start_server(ctx, label, args, cwd=None, prefix=()):
-    srv = Server(ctx, label, args, cwd=cwd, prefix=prefix)
-    if not srv.wait_ready():
-        ctx.r.check(f"{label}: starts and logs 'ready:'", False,
-                    f"argv={srv.argv} exit={srv.proc.poll()} log:\n{srv.tail()}")
-        return None
-    return srv
-
-
 def run_tool(argv, timeout=15, **kw):
-    try:
-        p = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout, **kw)
-        return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
-    except subprocess.TimeoutExpired as e:
-        return None, (e.stdout or b"").decode("utf-8", "replace"), "TIMEOUT"
+    return common.run_tool(argv, timeout, **kw)
 
 
 # ---------------------------------------------------------------------------
 # wire helpers
-
-
-def wire_name(name):
-    """Uncompressed wire form of a dotted name, letter case preserved."""
-    out = b""
-    for label in name.rstrip(".").split("."):
-        if label:
-            b = label.encode()
-            out += bytes([len(b)]) + b
-    return out + b"\x00"
-
-
-def header(qid, flags=0x0000, qd=1, an=0, ns=0, ar=0):
-    return struct.pack("!HHHHHH", qid, flags, qd, an, ns, ar)
-
-
-def question(name, qtype=1, qclass=1):
-    return wire_name(name) + struct.pack("!HH", qtype, qclass)
-
-
-def edns_opt(code, data):
-    return struct.pack("!HH", code, len(data)) + data
-
-
-def opt_rr(payload=1232, ext_rcode=0, version=0, flags=0, options=b"", owner=b"\x00", rdlen=None):
-    if rdlen is None:
-        rdlen = len(options)
-    return owner + struct.pack("!HHBBHH", 41, payload, ext_rcode, version, flags, rdlen) + options
-
-
-def ecs_data(family, src, scope, addr):
-    return struct.pack("!HBB", family, src, scope) + addr
 
 
 def tsig_rr(keyname="unknown-key.", alg="hmac-sha256.", orig_id=0x1234):
@@ -349,36 +160,6 @@ def msg_options(m):
 # transports
 
 
-def fam_of(addr):
-    return socket.AF_INET6 if ":" in addr[0] else socket.AF_INET
-
-
-def udp_exchange(addr, pkt, timeout=TIMEOUT, tries=2):
-    """Send pkt, return the first datagram whose ID matches (or None)."""
-    for _ in range(tries):
-        s = socket.socket(fam_of(addr), socket.SOCK_DGRAM)
-        try:
-            s.connect(addr)
-            s.send(pkt)
-            deadline = time.monotonic() + timeout
-            while True:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                s.settimeout(left)
-                try:
-                    data = s.recv(65535)
-                except socket.timeout:
-                    break
-                except ConnectionRefusedError:
-                    return None
-                if len(pkt) >= 2 and data[:2] == pkt[:2]:
-                    return data
-        finally:
-            s.close()
-    return None
-
-
 def udp_silence(addr, bad, probe_id=0xBEEF):
     """Send bad then a valid probe; return (probe answered, [other datagrams])."""
     probe = header(probe_id) + question("www.example.com")
@@ -437,6 +218,23 @@ def tcp_read_msg(s):
         return None
     (n,) = struct.unpack("!H", ln)
     return recv_exact(s, n)
+
+
+def tcp_read_until(s, probe):
+    """The messages read from s up to and including the reply to probe (same ID), until EOF,
+    or until a read times out: the messages received until then."""
+    msgs = []
+    try:
+        while True:
+            mm = tcp_read_msg(s)
+            if mm is None:
+                break
+            msgs.append(mm)
+            if mm[:2] == probe[:2]:
+                break
+    except socket.timeout:
+        pass
+    return msgs
 
 
 def tcp_exchange(addr, pkt, timeout=TIMEOUT):
@@ -603,12 +401,6 @@ def simple_zone(origin, serial, extra=()):
              "@ IN NS ns1", "ns1 IN A 192.0.2.1", "www IN A 192.0.2.2"]
     lines += list(extra)
     return "\n".join(lines) + "\n"
-
-
-def write(path, text):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as f:
-        f.write(text)
 
 
 # ---------------------------------------------------------------------------
@@ -1126,17 +918,7 @@ def section_malformed(ctx):
             if expect is None:
                 probe = header(0xBEEF) + question("www.example.com")
                 s.sendall(frame(pkt) + frame(probe))
-                msgs = []
-                try:
-                    while True:
-                        mm = tcp_read_msg(s)
-                        if mm is None:
-                            break
-                        msgs.append(mm)
-                        if mm[:2] == probe[:2]:
-                            break
-                except socket.timeout:
-                    pass
+                msgs = tcp_read_until(s, probe)
                 bad = [mm for mm in msgs if mm[:2] != probe[:2]]
                 r.check(f"TCP {label}: no reply (probe answered or connection closed)", not bad,
                         f"unexpected {[b[:16].hex() for b in bad]}")
@@ -1401,17 +1183,7 @@ def section_tcp(ctx):
     try:
         probe = header(0x7501) + question("www.example.com")
         s.sendall(b"\x00\x00" + frame(probe))
-        msgs = []
-        try:
-            while True:
-                mm = tcp_read_msg(s)
-                if mm is None:
-                    break
-                msgs.append(mm)
-                if mm[:2] == probe[:2]:
-                    break
-        except socket.timeout:
-            pass
+        msgs = tcp_read_until(s, probe)
     finally:
         s.close()
     r.check("TCP: zero-length message: no reply to it", all(mm[:2] == probe[:2] for mm in msgs),
@@ -1458,7 +1230,7 @@ def section_listen(ctx, zone_file):
     args = ["--listen", f"127.0.0.1:{p1}", "--listen", f"127.0.0.1:{p2}"]
     addrs = [("127.0.0.1", p1), ("127.0.0.1", p2)]
     if ctx.have_v6:
-        p6 = pick_port(ctx, "::1")
+        p6 = pick_port(ctx, ("::1",))
         args += ["--listen", f"[::1]:{p6}"]
         addrs.append(("::1", p6))
     else:
@@ -1773,23 +1545,13 @@ SECTIONS = ["answers", "edns", "malformed", "tcp", "listen", "config"]
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--meridian", required=True)
-    ap.add_argument("--meridianctl", required=True)
-    ap.add_argument("--verbose", "-v", action="store_true", help="print passing checks too")
-    ap.add_argument("--only", nargs="*", choices=SECTIONS, help="run only these sections")
-    ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
-    args = ap.parse_args()
-    for p in (args.meridian, args.meridianctl):
-        if not os.access(p, os.X_OK):
-            print(f"not executable: {p}", file=sys.stderr)
-            return 2
-    args.meridian = os.path.abspath(args.meridian)
-    args.meridianctl = os.path.abspath(args.meridianctl)
+    args = parse_args(__doc__, SECTIONS)
+    if args is None:
+        return 2
 
     t_start = time.monotonic()
     r = Results(args.verbose)
-    tmp = tempfile.mkdtemp(prefix="meridian-it-")
+    tmp = make_tmp("meridian-it-")
     ctx = Ctx(args, tmp, r)
     sections = args.only or SECTIONS
     try:
@@ -1833,40 +1595,12 @@ def main():
             r.begin("shutdown")
             rc, secs = ctx.main.stop()
             r.check("main server: SIGTERM -> exit 0 within 5 s", rc == 0, f"rc={rc} after {secs:.1f}s")
-            log_text = ctx.main.log_text()
-            r.check("main server log: no crash/sanitizer report",
-                    not re.search(r"AddressSanitizer|runtime error:|Segmentation|terminate called", log_text),
-                    short(log_text[-800:], 800))
+            check_log_clean(r, "main server", ctx.main.log_text())
     finally:
-        for srv in ctx.servers:
-            if srv.proc.poll() is None:
-                try:
-                    os.kill(srv.pid, signal.SIGTERM)
-                    srv.proc.wait(STOP_TIMEOUT)
-                except subprocess.TimeoutExpired:
-                    os.kill(srv.pid, signal.SIGKILL)
-                    srv.proc.wait()
-                except ProcessLookupError:
-                    pass
-            if not srv.logf.closed:
-                srv.logf.close()
-        if args.keep or r.failed:
-            log(f"logs and files kept in {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+        stop_all(ctx.servers)
+        drop_tmp(tmp, args.keep, r)
 
-    log("")
-    log("summary: " + ", ".join(f"{k} {v[0] - v[1]}/{v[0]}" for k, v in r.per_section.items()))
-    if r.skipped:
-        log(f"skipped: {', '.join(f'{s}: {n} ({w})' for s, n, w in r.skipped)}")
-    elapsed = time.monotonic() - t_start
-    if r.failed:
-        log(f"FAILED: {len(r.failed)} of {r.total} checks failed ({elapsed:.1f}s):")
-        for sec, name, detail in r.failed:
-            log(f"  [{sec}] {name}" + (f"\n      {detail}" if detail else ""))
-        return 1
-    log(f"PASSED: all {r.total} checks ({elapsed:.1f}s)")
-    return 0
+    return r.finish(t_start)
 
 
 if __name__ == "__main__":

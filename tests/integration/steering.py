@@ -28,7 +28,6 @@ Exits 0 when every check passed, 1 otherwise (the failed checks are listed at th
 the Python standard library and dnspython (Debian python3-dnspython); dig is used when installed.
 """
 
-import argparse
 import http.server
 import ipaddress
 import json
@@ -40,9 +39,7 @@ import shutil
 import signal
 import socket
 import struct
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 import traceback
@@ -53,62 +50,24 @@ import dns.message
 import dns.rcode
 import dns.rdatatype
 
-TIMEOUT = 3.0          # per query (generous: the machine may be busy compiling)
-START_TIMEOUT = 10.0   # until the "ready:" log line
-STOP_TIMEOUT = 5.0     # SIGTERM -> exit
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))   # common.py, whatever the cwd
+
+import common  # noqa: E402
+from common import (  # noqa: E402
+    TIMEOUT, BaseCtx, Results, check_log_clean, drop_tmp, ecs_data, edns_opt, header, log, make_tmp, opt_rr,
+    parse_args, pick_port, question, stop_all, udp_exchange, write,
+)
+
 HEALTH_WAIT = 6.0      # upper bound for a verdict change (fall/rise x 200 ms interval + slack)
 
 SECTIONS = ["geo", "answers", "trust", "health", "latency", "weighted", "explain", "check", "reload"]
 
 # ---------------------------------------------------------------------------
-# bookkeeping
-
-
-class Results:
-    def __init__(self, verbose):
-        self.verbose = verbose
-        self.section = "-"
-        self.total = 0
-        self.failed = []
-        self.skipped = []
-        self.per_section = {}
-
-    def begin(self, name):
-        self.section = name
-        self.per_section.setdefault(name, [0, 0])
-        log(f"== {name}")
-
-    def check(self, name, cond, detail=""):
-        self.total += 1
-        stats = self.per_section.setdefault(self.section, [0, 0])
-        stats[0] += 1
-        if cond:
-            if self.verbose:
-                log(f"   ok   {name}")
-            return True
-        stats[1] += 1
-        self.failed.append((self.section, name, detail))
-        log(f"   FAIL {name}" + (f": {detail}" if detail else ""))
-        return False
-
-    def skip(self, name, why):
-        self.skipped.append((self.section, name, why))
-        log(f"   SKIP {name}: {why}")
-
-
-def log(msg):
-    print(msg, flush=True)
+# bookkeeping (shared: common.py)
 
 
 def short(x, n=400):
-    s = x if isinstance(x, str) else repr(x)
-    return s if len(s) <= n else s[:n] + "..."
-
-
-def write(path, text):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as f:
-        f.write(text)
+    return common.short(x, n)
 
 
 def poll(fn, pred, timeout, step=0.05):
@@ -127,132 +86,21 @@ def poll(fn, pred, timeout, step=0.05):
 # processes and ports
 
 
-class Ctx:
+class Ctx(BaseCtx):
     def __init__(self, args, tmp, results):
-        self.meridian = args.meridian
-        self.meridianctl = args.meridianctl
+        super().__init__(args, tmp, results)
         self.geoip = args.geoip
-        self.tmp = tmp
-        self.r = results
-        self.servers = []
         self.backends = []
-        self.ports = set()
         self.have_dig = shutil.which("dig") is not None
-        self.have_v6 = v6_available()
         self.city_json = None
 
 
-def v6_available():
-    try:
-        s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-        try:
-            s.bind(("::1", 0))
-        finally:
-            s.close()
-        return True
-    except OSError:
-        return False
-
-
-def port_free(host, port, udp=True):
-    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
-    kinds = (socket.SOCK_STREAM, socket.SOCK_DGRAM) if udp else (socket.SOCK_STREAM,)
-    for kind in kinds:
-        s = socket.socket(fam, kind)
-        try:
-            s.bind((host, port))
-        except OSError:
-            return False
-        finally:
-            s.close()
-    return True
-
-
-def pick_port(ctx, hosts=("127.0.0.1",), udp=True):
-    """A port free (TCP, and UDP if asked) on every host in hosts."""
-    for _ in range(200):
-        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            t.bind(("127.0.0.1", 0))
-            port = t.getsockname()[1]
-        finally:
-            t.close()
-        if port in ctx.ports:
-            continue
-        if all(port_free(h, port, udp) for h in hosts):
-            ctx.ports.add(port)
-            return port
-    raise RuntimeError("no free port")
-
-
-class Server:
-    """One meridian process; stdout+stderr go to a log file in the temp dir."""
-
-    def __init__(self, ctx, label, args):
-        self.ctx = ctx
-        self.label = label
-        self.log_path = os.path.join(ctx.tmp, f"{label}.log")
-        self.logf = open(self.log_path, "wb")
-        self.argv = [ctx.meridian] + list(args)
-        self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=self.logf,
-                                     stderr=subprocess.STDOUT, cwd=ctx.tmp)
-        self.pid = self.proc.pid
-        ctx.servers.append(self)
-
-    def log_text(self):
-        try:
-            with open(self.log_path, "rb") as f:
-                return f.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
-
-    def wait_ready(self, timeout=START_TIMEOUT):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if "ready:" in self.log_text():
-                return True
-            if self.proc.poll() is not None:
-                return False
-            time.sleep(0.02)
-        return False
-
-    def alive(self):
-        return self.proc.poll() is None
-
-    def signal(self, sig):
-        if self.alive():
-            os.kill(self.pid, sig)
-
-    def stop(self, timeout=STOP_TIMEOUT):
-        if self.proc.poll() is None:
-            os.kill(self.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.kill(self.pid, signal.SIGKILL)
-                self.proc.wait()
-        if not self.logf.closed:
-            self.logf.close()
-        return self.proc.returncode
-
-    def tail(self, n=15):
-        return "\n".join(self.log_text().splitlines()[-n:])
-
-
 def start_server(ctx, label, config):
-    srv = Server(ctx, label, ["--config", config])
-    ok = srv.wait_ready()
-    ctx.r.check(f"{label}: starts and logs 'ready:'", ok,
-                f"argv={srv.argv} exit={srv.proc.poll()} log:\n{srv.tail()}")
-    return srv if ok else None
+    return common.start_server(ctx, label, ["--config", config], check_started=True)
 
 
 def run_tool(argv, timeout=20, cwd=None):
-    try:
-        p = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout, cwd=cwd)
-        return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
-    except subprocess.TimeoutExpired as e:
-        return None, (e.stdout or b"").decode("utf-8", "replace"), "TIMEOUT"
+    return common.run_tool(argv, timeout, cwd=cwd)
 
 
 def ctl(ctx, sock, *args):
@@ -381,32 +229,6 @@ def make_query(name, rdtype="A", subnet=None, edns=None):
     return q
 
 
-def udp_exchange(addr, pkt, timeout=TIMEOUT, tries=2):
-    fam = socket.AF_INET6 if ":" in addr[0] else socket.AF_INET
-    for _ in range(tries):
-        s = socket.socket(fam, socket.SOCK_DGRAM)
-        try:
-            s.connect(addr)
-            s.send(pkt)
-            deadline = time.monotonic() + timeout
-            while True:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                s.settimeout(left)
-                try:
-                    data = s.recv(65535)
-                except socket.timeout:
-                    break
-                except ConnectionRefusedError:
-                    return None
-                if data[:2] == pkt[:2]:
-                    return data
-        finally:
-            s.close()
-    return None
-
-
 class Reply:
     """What the checks look at in a reply (from dnspython or dig)."""
 
@@ -492,17 +314,11 @@ def dig(addr, name, rdtype="A", subnet=None):
 
 def raw_query(name, options=b"", qid=0x4242, rdtype=1):
     """A query with an OPT RR carrying `options` (raw bytes), for malformed ECS."""
-    q = struct.pack("!HHHHHH", qid, 0, 1, 0, 0, 1)
-    for label in name.rstrip(".").split("."):
-        q += bytes([len(label)]) + label.encode()
-    q += b"\x00" + struct.pack("!HH", rdtype, 1)
-    q += b"\x00" + struct.pack("!HHIH", 41, 1232, 0, len(options)) + options
-    return q
+    return header(qid, 0, qd=1, ar=1) + question(name, rdtype) + opt_rr(1232, options=options)
 
 
 def ecs_raw(family, src, scope, addr_bytes):
-    data = struct.pack("!HBB", family, src, scope) + addr_bytes
-    return struct.pack("!HH", 8, len(data)) + data
+    return edns_opt(8, ecs_data(family, src, scope, addr_bytes))
 
 
 # ---------------------------------------------------------------------------
@@ -1452,29 +1268,19 @@ def section_reload(ctx, g, srv):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--meridian", required=True)
-    ap.add_argument("--meridianctl", required=True)
-    ap.add_argument("--geoip", required=True, help="directory of the MaxMind test databases (../shared/geoip)")
-    ap.add_argument("--verbose", "-v", action="store_true", help="print passing checks too")
-    ap.add_argument("--only", nargs="*", choices=SECTIONS, help="run only these sections")
-    ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
-    args = ap.parse_args()
-    for p in (args.meridian, args.meridianctl):
-        if not os.access(p, os.X_OK):
-            print(f"not executable: {p}", file=sys.stderr)
-            return 2
+    args = parse_args(__doc__, SECTIONS, extra=[
+        (("--geoip",), dict(required=True, help="directory of the MaxMind test databases (../shared/geoip)"))])
+    if args is None:
+        return 2
     city = os.path.join(args.geoip, "GeoIP2-City-Test.mmdb")
     if not os.path.exists(city):
         print(f"missing {city}", file=sys.stderr)
         return 2
-    args.meridian = os.path.abspath(args.meridian)
-    args.meridianctl = os.path.abspath(args.meridianctl)
     args.geoip = os.path.abspath(args.geoip)
 
     t_start = time.monotonic()
     r = Results(args.verbose)
-    tmp = tempfile.mkdtemp(prefix="meridian-steer-")
+    tmp = make_tmp("meridian-steer-")
     ctx = Ctx(args, tmp, r)
     sections = args.only or SECTIONS
     if not ctx.have_dig:
@@ -1530,47 +1336,20 @@ def main():
         r.begin("shutdown")
         for srv in ctx.servers:
             if srv.alive():
-                rc = srv.stop()
+                srv.stop()
+                rc = srv.proc.returncode   # the raw status: -9 if it had to be killed
                 r.check(f"{srv.label}: SIGTERM -> exit 0", rc == 0, f"rc={rc}")
-            text = srv.log_text()
-            r.check(f"{srv.label} log: no crash/sanitizer report",
-                    not re.search(r"AddressSanitizer|runtime error:|Segmentation|terminate called", text),
-                    short(text[-800:], 800))
+            check_log_clean(r, srv.label, srv.log_text())
     finally:
-        for srv in ctx.servers:
-            if srv.proc.poll() is None:
-                try:
-                    os.kill(srv.pid, signal.SIGTERM)
-                    srv.proc.wait(STOP_TIMEOUT)
-                except subprocess.TimeoutExpired:
-                    os.kill(srv.pid, signal.SIGKILL)
-                    srv.proc.wait()
-                except ProcessLookupError:
-                    pass
-            if not srv.logf.closed:
-                srv.logf.close()
+        stop_all(ctx.servers)
         for b in ctx.backends:
             try:
                 b.stop()
             except Exception:  # noqa: BLE001
                 pass
-        if args.keep or r.failed:
-            log(f"logs and files kept in {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+        drop_tmp(tmp, args.keep, r)
 
-    log("")
-    log("summary: " + ", ".join(f"{k} {v[0] - v[1]}/{v[0]}" for k, v in r.per_section.items()))
-    if r.skipped:
-        log(f"skipped: {', '.join(f'{s}: {n} ({w})' for s, n, w in r.skipped)}")
-    elapsed = time.monotonic() - t_start
-    if r.failed:
-        log(f"FAILED: {len(r.failed)} of {r.total} checks failed ({elapsed:.1f}s):")
-        for sec, name, detail in r.failed:
-            log(f"  [{sec}] {name}" + (f"\n      {detail}" if detail else ""))
-        return 1
-    log(f"PASSED: all {r.total} checks ({elapsed:.1f}s)")
-    return 0
+    return r.finish(t_start)
 
 
 if __name__ == "__main__":
