@@ -16,6 +16,7 @@ $(BUILD)/build.ninja: CMakeLists.txt tests/CMakeLists.txt | deps
 
 build: deps $(BUILD)/build.ninja
 	cmake --build $(BUILD) -j $(JOBS)
+	@ln -sf $(BUILD)/compile_commands.json compile_commands.json
 
 demo: build
 	@./scripts/demo.sh $(BUILD)
