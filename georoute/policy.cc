@@ -366,8 +366,13 @@ Decision decide(const ServiceSet& set, const Service& s, uint16_t qtype, const C
               (static_cast<double>(mix(seed) >> 11) + 0.5) / 9007199254740992.0;  // (0,1)
           cand[i].score = static_cast<double>(cand[i].ep->weight) / -std::log(u);
         }
-        std::stable_sort(cand, cand + n,
-                         [](const Candidate& a, const Candidate& b) { return a.score > b.score; });
+        // Insertion sort: stable, in place (std::stable_sort would allocate), and n <= 64.
+        for (size_t i = 1; i < n; ++i) {
+          const Candidate c = cand[i];
+          size_t j = i;
+          for (; j > 0 && cand[j - 1].score < c.score; --j) cand[j] = cand[j - 1];
+          cand[j] = c;
+        }
         scope = std::max(scope, hp);
         if (trace) {
           trace->lines.push_back("weighted: client /" + std::to_string(hp) + " orders " +
