@@ -36,6 +36,15 @@ double distanceKm(double lat1, double lon1, double lat2, double lon2) {
   return 2 * kEarthRadiusKm * std::asin(std::min(1.0, std::sqrt(a)));
 }
 
+bool CidrEntry::contains(const uint8_t* addr, bool v6) const {
+  if (v6 != ipv6) return false;
+  const unsigned full = prefix / 8u;
+  if (std::memcmp(addr, address, full) != 0) return false;
+  if (prefix % 8 == 0) return true;
+  const auto mask = static_cast<uint8_t>(0xFF << (8 - prefix % 8));
+  return (addr[full] & mask) == (address[full] & mask);
+}
+
 const Service* ServiceSet::find(const dns::NameBuf& q) const {
   auto it = std::lower_bound(
       services.begin(), services.end(), q, [](const Service& s, const dns::NameBuf& n) {
@@ -56,13 +65,6 @@ struct Candidate {
   double score;
 };
 
-bool inPrefix(const uint8_t* addr, const uint8_t* net, unsigned prefix) {
-  const unsigned full = prefix / 8;
-  if (std::memcmp(addr, net, full) != 0) return false;
-  if (prefix % 8 == 0) return true;
-  const uint8_t mask = static_cast<uint8_t>(0xFF << (8 - prefix % 8));
-  return (addr[full] & mask) == (net[full] & mask);
-}
 
 template <typename K>
 uint32_t findList(const std::vector<std::pair<K, uint32_t>>& v, K key) {
@@ -207,7 +209,7 @@ Decision decide(const ServiceSet& set, const Service& s, uint16_t qtype, const C
         // Custom CIDR map first (longest prefix), then the database's own answers.
         const CidrEntry* best = nullptr;
         for (const CidrEntry& c : m.cidrs) {
-          if (c.ipv6 == client.ipv6 && inPrefix(client.address, c.address, c.prefix) &&
+          if (c.contains(client.address, client.ipv6) &&
               (best == nullptr || c.prefix > best->prefix)) {
             best = &c;
           }

@@ -52,6 +52,9 @@ struct CidrEntry {
   uint8_t address[16] = {};
   uint8_t prefix = 0;
   uint32_t list = 0;  // index into GeoMap::lists
+
+  // Is `addr` (4 or 16 octets, by `v6`) inside this network?
+  [[nodiscard]] bool contains(const uint8_t* addr, bool v6) const;
 };
 
 struct GeoMap {

@@ -10,18 +10,6 @@ namespace meridian::server {
 namespace rr = dns::rrtype;
 namespace rc = dns::rcode;
 
-namespace {
-
-bool inNetwork(const Peer& peer, const georoute::CidrEntry& net) {
-  if (peer.ipv6 != net.ipv6) return false;
-  const unsigned full = net.prefix / 8;
-  if (std::memcmp(peer.address, net.address, full) != 0) return false;
-  if (net.prefix % 8 == 0) return true;
-  const uint8_t mask = static_cast<uint8_t>(0xFF << (8 - net.prefix % 8));
-  return (peer.address[full] & mask) == (net.address[full] & mask);
-}
-
-}  // namespace
 
 bool QueryHandler::steer(const ServingState& state, const georoute::Service& svc,
                          const zones::Zone& zone, const Peer& peer, uint16_t* rcode,
@@ -33,7 +21,7 @@ bool QueryHandler::steer(const ServingState& state, const georoute::Service& svc
   if (q.ecs.present && q.ecs.source_prefix > 0) {
     bool trusted = set.ecs_trusted.empty();
     for (const auto& net : set.ecs_trusted)
-      trusted = trusted || (peer.known && inNetwork(peer, net));
+      trusted = trusted || (peer.known && net.contains(peer.address, peer.ipv6));
     if (trusted) {
       // RFC 7871 §7.1.2: locate the client by the ECS address.
       client.ipv6 = q.ecs.family == 2;
