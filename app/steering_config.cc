@@ -275,6 +275,7 @@ Result<CompiledSteering> compileSteering(const SteeringConfig& cfg, const zones:
       return Error{sc.where + ": service " + s.name + " has more than " +
                    std::to_string(georoute::kMaxCandidates) + " endpoints"};
     }
+    buildScopeBlocks(*set, s);
     set->services.push_back(std::move(s));
   }
   std::sort(set->services.begin(), set->services.end(), [](const auto& a, const auto& b) {

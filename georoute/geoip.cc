@@ -223,6 +223,84 @@ Result<std::shared_ptr<const GeoDatabase>> GeoDatabase::open(const std::string& 
   return std::shared_ptr<const GeoDatabase>(std::move(db));
 }
 
+namespace {
+
+constexpr uint32_t kMixed = 0xFFFFFFFFu;
+
+struct Aggregator {
+  const MMDB_s* mmdb;
+  const std::vector<uint32_t>* offsets;
+  const std::function<uint32_t(int32_t)>* leaf_class;
+  unsigned max_depth;   // bits in the client's family
+  unsigned skip;        // tree bits above the family's subtree (96 for IPv4 in an IPv6 tree)
+  std::vector<Block>* out;
+
+  uint32_t leaf(uint8_t type, const MMDB_entry_s& entry) const {
+    if (type != MMDB_RECORD_TYPE_DATA) return (*leaf_class)(-1);
+    auto it = std::lower_bound(offsets->begin(), offsets->end(), entry.offset);
+    return (*leaf_class)(static_cast<int32_t>(it - offsets->begin()));
+  }
+
+  static void setBit(uint8_t* a, unsigned bit) { a[bit / 8] |= static_cast<uint8_t>(0x80 >> (bit % 8)); }
+
+  // Class of the subtree at `node` (depth bits of `addr` fixed), emitting uniform children of
+  // mixed nodes as blocks.
+  uint32_t visit(uint32_t node, unsigned depth, const uint8_t* addr) const {
+    MMDB_search_node_s n;
+    if (MMDB_read_node(const_cast<MMDB_s*>(mmdb), node, &n) != MMDB_SUCCESS) return kMixed;
+    uint32_t cls[2];
+    uint8_t child[2][16];
+    const uint8_t types[2] = {n.left_record_type, n.right_record_type};
+    const uint64_t records[2] = {n.left_record, n.right_record};
+    const MMDB_entry_s entries[2] = {n.left_record_entry, n.right_record_entry};
+    for (int side = 0; side < 2; ++side) {
+      std::memcpy(child[side], addr, 16);
+      if (side == 1) setBit(child[side], depth);
+      if (types[side] == MMDB_RECORD_TYPE_SEARCH_NODE && depth + 1 < max_depth) {
+        cls[side] = visit(static_cast<uint32_t>(records[side]), depth + 1, child[side]);
+      } else {
+        cls[side] = leaf(types[side], entries[side]);
+      }
+    }
+    if (cls[0] == cls[1] && cls[0] != kMixed) return cls[0];
+    for (int side = 0; side < 2; ++side) {
+      if (cls[side] == kMixed) continue;
+      Block b;
+      std::memcpy(b.address, child[side], 16);
+      b.prefix = static_cast<uint8_t>(depth + 1);
+      out->push_back(b);
+    }
+    return kMixed;
+  }
+};
+
+}  // namespace
+
+void GeoDatabase::aggregateImpl(bool ipv6, const std::function<uint32_t(int32_t)>& leaf_class,
+                                std::vector<Block>& out) const {
+  const bool tree_v6 = mmdb_.metadata.ip_version == 6;
+  if (ipv6 && !tree_v6) return;  // no IPv6 data: callers keep the lookup's prefix
+  Aggregator ag{&mmdb_, &offsets_, &leaf_class, ipv6 ? 128u : 32u, 0, &out};
+  // Find the IPv4 subtree: 96 left turns from the root in an IPv6 tree.
+  uint32_t node = 0;
+  if (!ipv6 && tree_v6) {
+    for (unsigned i = 0; i < 96; ++i) {
+      MMDB_search_node_s n;
+      if (MMDB_read_node(const_cast<MMDB_s*>(&mmdb_), node, &n) != MMDB_SUCCESS) return;
+      if (n.left_record_type != MMDB_RECORD_TYPE_SEARCH_NODE) {
+        out.push_back(Block{});  // all of IPv4 is one leaf
+        return;
+      }
+      node = static_cast<uint32_t>(n.left_record);
+    }
+  }
+  const uint8_t zero[16] = {};
+  if (ag.visit(node, 0, zero) != kMixed) out.push_back(Block{});
+  std::sort(out.begin(), out.end(), [](const Block& a, const Block& b) {
+    return std::memcmp(a.address, b.address, 16) < 0;
+  });
+}
+
 GeoResult GeoDatabase::lookup(const uint8_t* address, bool ipv6) const {
   GeoResult r;
   sockaddr_storage ss{};

@@ -9,6 +9,7 @@
 #include <maxminddb.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -46,6 +47,12 @@ struct GeoResult {
   const Location* location = nullptr;
 };
 
+// A network: `address` (4 octets used for IPv4) and its prefix length.
+struct Block {
+  uint8_t address[16] = {};
+  uint8_t prefix = 0;
+};
+
 class GeoDatabase {
  public:
   ~GeoDatabase();
@@ -64,9 +71,23 @@ class GeoDatabase {
   [[nodiscard]] size_t recordCount() const { return offsets_.size(); }
   [[nodiscard]] const std::vector<std::string>& regionNames() const { return region_names_; }
   [[nodiscard]] std::string describe(const Location& l) const;
+  [[nodiscard]] const std::vector<Location>& locations() const { return locations_; }
+
+  // The maximal networks over which `leaf_class` is constant, sorted by address, for IPv4 (the
+  // ::/96 subtree of an IPv6 tree) or IPv6. `leaf_class` gets a locations() index, or -1 for
+  // addresses the database does not map. Used to widen the ECS scope where neighbouring networks
+  // get the same answer (RFC 7871 §7.2.1). Control thread only.
+  template <typename LeafClass>
+  [[nodiscard]] std::vector<Block> aggregate(bool ipv6, LeafClass&& leaf_class) const {
+    std::vector<Block> out;
+    aggregateImpl(ipv6, [&](int32_t i) -> uint32_t { return leaf_class(i); }, out);
+    return out;
+  }
 
  private:
   GeoDatabase() = default;
+  void aggregateImpl(bool ipv6, const std::function<uint32_t(int32_t)>& leaf_class,
+                     std::vector<Block>& out) const;
   MMDB_s mmdb_{};
   bool open_ = false;
   std::string path_;

@@ -1,11 +1,16 @@
 // The policy chain (NS1-style filters) run per query on a fixed array of candidates.
 #include <algorithm>
+#include <map>
+#include <tuple>
 #include <cmath>
 #include <cstring>
 
+#include "dns/wire.h"
 #include "georoute/service.h"
 
 namespace meridian::georoute {
+
+using dns::readU32;
 
 const char* filterName(FilterKind k) {
   switch (k) {
@@ -108,6 +113,86 @@ std::string names(const ServiceSet& set, const Candidate* c, size_t n) {
 
 }  // namespace
 
+uint32_t mapList(const GeoMap& m, const Location* l, uint32_t asn, MapLevel* level) {
+  uint32_t list = kNoId;
+  *level = MapLevel::kNone;
+  if (asn != 0 && (list = findList(m.asns, asn)) != kNoId) {
+    *level = MapLevel::kAsn;
+  } else if (l != nullptr && l->subdivision != 0 &&
+             (list = findList(m.subdivisions, (static_cast<uint64_t>(l->country) << 24) | l->subdivision)) != kNoId) {
+    *level = MapLevel::kSubdivision;
+  } else if (l != nullptr && l->country != 0 && (list = findList(m.countries, l->country)) != kNoId) {
+    *level = MapLevel::kCountry;
+  } else if (l != nullptr && l->continent != 0 && (list = findList(m.continents, l->continent)) != kNoId) {
+    *level = MapLevel::kContinent;
+  } else if (m.default_list != kNoId) {
+    list = m.default_list;
+    *level = MapLevel::kDefault;
+  }
+  return list;
+}
+
+void buildScopeBlocks(const ServiceSet& set, Service& s) {
+  s.scope_v4_start.clear();
+  s.scope_v4_prefix.clear();
+  s.scope_blocks_v6.clear();
+  if (!set.geo) return;
+  const bool geo = std::find(s.policy.begin(), s.policy.end(), FilterKind::kGeo) != s.policy.end();
+  const bool nearest = std::find(s.policy.begin(), s.policy.end(), FilterKind::kNearest) != s.policy.end();
+  // A separate ASN database splits the space along other lines: keep the lookup's own prefix.
+  if ((!geo && !nearest) || (geo && set.asn && !s.geo.asns.empty())) return;
+  // Everything the location decides, before health: the database's own region, the map's list,
+  // and the order of regions by distance. Equal keys give equal answers under any health state.
+  std::map<std::tuple<uint32_t, uint32_t, uint64_t>, uint32_t> classes;
+  std::vector<uint32_t> by_location(set.geo->locations().size() + 1);
+  for (size_t i = 0; i <= set.geo->locations().size(); ++i) {
+    const Location* l = i == 0 ? nullptr : &set.geo->locations()[i - 1];
+    uint32_t own = kNoId, list = kNoId;
+    uint64_t order = 0;
+    if (geo) {
+      if (l != nullptr && l->region_name != kNoName && l->region_name < set.region_of_name.size()) {
+        own = set.region_of_name[l->region_name];
+      }
+      MapLevel level;
+      list = mapList(s.geo, l, l != nullptr ? l->asn : 0, &level);
+    }
+    if (nearest && l != nullptr && l->has_coords) {
+      std::vector<std::pair<double, uint32_t>> d;
+      for (uint32_t r = 0; r < set.regions.size(); ++r) {
+        d.emplace_back(distanceKm(l->latitude, l->longitude, set.regions[r].latitude, set.regions[r].longitude) +
+                           set.regions[r].bias_km,
+                       r);
+      }
+      std::sort(d.begin(), d.end());
+      order = 1;
+      for (const auto& [km, r] : d) order = mix(order ^ r);
+    }
+    by_location[i] = classes.try_emplace({own, list, order}, static_cast<uint32_t>(classes.size())).first->second;
+  }
+  auto leaf = [&](int32_t i) { return by_location[static_cast<size_t>(i + 1)]; };
+  const std::vector<Block> v4 = set.geo->aggregate(false, leaf);
+  for (const Block& b : v4) {
+    s.scope_v4_start.push_back(readU32(b.address));
+    s.scope_v4_prefix.push_back(b.prefix);
+  }
+  s.scope_blocks_v6 = set.geo->aggregate(true, leaf);
+  auto index = [](const std::vector<Block>& blocks, std::vector<uint32_t>& idx) {
+    idx.clear();
+    if (blocks.empty()) return;
+    idx.resize(65537);
+    for (uint32_t h = 0; h < 65536; ++h) {
+      uint8_t start[16] = {static_cast<uint8_t>(h >> 8), static_cast<uint8_t>(h & 0xFF)};
+      auto it = std::upper_bound(blocks.begin(), blocks.end(), start, [](const uint8_t* a, const Block& b) {
+        return std::memcmp(a, b.address, 16) < 0;
+      });
+      idx[h] = it == blocks.begin() ? 0u : static_cast<uint32_t>(it - blocks.begin() - 1);
+    }
+    idx[65536] = static_cast<uint32_t>(blocks.size());
+  };
+  index(v4, s.scope_index_v4);
+  index(s.scope_blocks_v6, s.scope_index_v6);
+}
+
 Decision decide(const ServiceSet& set, const Service& s, uint16_t qtype, const Client& client,
                 const healthcheck::StateTable& health, Trace* trace) {
   Decision d;
@@ -149,9 +234,40 @@ Decision decide(const ServiceSet& set, const Service& s, uint16_t qtype, const C
       }
     }
   };
-  // The answer depends on the network the lookup landed in; with no usable prefix, be conservative.
+  // The answer depends on the network the lookup landed in, or on the wider block of networks that
+  // all get the same preferences; with no usable prefix, be conservative.
   auto dependOnLocation = [&]() {
-    const uint8_t p = (set.geo && geo.prefix > 0) ? geo.prefix : client.source_prefix;
+    uint8_t p = (set.geo && geo.prefix > 0) ? geo.prefix : client.source_prefix;
+    const uint32_t h = (static_cast<uint32_t>(client.address[0]) << 8) | client.address[1];
+    if (set.geo && !client.ipv6 && !s.scope_v4_start.empty()) {
+      const uint32_t a = readU32(client.address);
+      const auto begin = s.scope_v4_start.begin();
+      const auto first = begin + s.scope_index_v4[h];
+      const auto last = begin + std::min<size_t>(s.scope_index_v4[h + 1] + 1, s.scope_v4_start.size());
+      auto it = std::upper_bound(first, last, a);
+      if (it != begin) {
+        --it;
+        const uint8_t bp = s.scope_v4_prefix[static_cast<size_t>(it - begin)];
+        const uint32_t mask = bp == 0 ? 0u : ~0u << (32 - bp);
+        // RFC 7871 §7.2.1 wants a scope above 0 for an answer that depends on the client.
+        if ((a & mask) == (*it & mask)) p = std::max<uint8_t>(bp, 1);
+      }
+    } else if (set.geo && client.ipv6 && !s.scope_blocks_v6.empty()) {
+      const auto& blocks = s.scope_blocks_v6;
+      const auto first = blocks.begin() + s.scope_index_v6[h];
+      const auto last = blocks.begin() + std::min<size_t>(s.scope_index_v6[h + 1] + 1, blocks.size());
+      auto it = std::upper_bound(first, last, client.address, [](const uint8_t* x, const Block& b) {
+        return std::memcmp(x, b.address, 16) < 0;
+      });
+      if (it != blocks.begin()) {
+        --it;
+        CidrEntry block;
+        block.ipv6 = true;
+        std::memcpy(block.address, it->address, 16);
+        block.prefix = it->prefix;
+        if (block.contains(client.address, true)) p = std::max<uint8_t>(it->prefix, 1);
+      }
+    }
     scope = std::max(scope, p);
   };
   auto keepRegion = [&](uint32_t region) {
@@ -240,31 +356,20 @@ Decision decide(const ServiceSet& set, const Service& s, uint16_t qtype, const C
             if (a.prefix > 0) scope = std::max(scope, a.prefix);
             if (a.found) asn = a.location->asn;
           }
-          if (asn != 0) {
-            list = findList(m.asns, asn);
-            if (trace && list != kNoId) why = "AS" + std::to_string(asn);
-          }
-          if (geo.found) {
-            const Location& l = *geo.location;
-            if (list == kNoId && l.subdivision != 0) {
-              list = findList(m.subdivisions,
-                              (static_cast<uint64_t>(l.country) << 24) | l.subdivision);
-              if (trace && list != kNoId)
-                why =
-                    "subdivision " + unpackCode(l.country) + "-" + unpackSubdivision(l.subdivision);
+          MapLevel level = MapLevel::kNone;
+          list = mapList(m, geo.found ? geo.location : nullptr, asn, &level);
+          if (trace) {
+            const Location* l = geo.found ? geo.location : nullptr;
+            switch (level) {
+              case MapLevel::kAsn: why = "AS" + std::to_string(asn); break;
+              case MapLevel::kSubdivision:
+                why = "subdivision " + unpackCode(l->country) + "-" + unpackSubdivision(l->subdivision);
+                break;
+              case MapLevel::kCountry: why = "country " + unpackCode(l->country); break;
+              case MapLevel::kContinent: why = "continent " + unpackCode(l->continent); break;
+              case MapLevel::kDefault: why = "default"; break;
+              case MapLevel::kNone: break;
             }
-            if (list == kNoId && l.country != 0) {
-              list = findList(m.countries, l.country);
-              if (trace && list != kNoId) why = "country " + unpackCode(l.country);
-            }
-            if (list == kNoId && l.continent != 0) {
-              list = findList(m.continents, l.continent);
-              if (trace && list != kNoId) why = "continent " + unpackCode(l.continent);
-            }
-          }
-          if (list == kNoId) {
-            list = m.default_list;
-            if (trace) why = "default";
           }
         }
         // RFC 7871 §7.2.1: the scope must not cover a more specific CIDR entry the client is not

@@ -67,6 +67,12 @@ struct GeoMap {
   uint32_t default_list = kNoId;
 };
 
+// Which level of a geo map gave a location its region list.
+enum class MapLevel : uint8_t { kNone, kAsn, kSubdivision, kCountry, kContinent, kDefault };
+// The map's list for a database location (null: unmapped) and AS number (0: unknown): ASN, then
+// subdivision, country, continent, default. kNoId when nothing applies.
+[[nodiscard]] uint32_t mapList(const GeoMap& m, const Location* l, uint32_t asn, MapLevel* level);
+
 enum class FilterKind : uint8_t { kUp, kGeo, kNearest, kLatency, kWeighted, kFirstN };
 [[nodiscard]] const char* filterName(FilterKind k);
 
@@ -85,7 +91,20 @@ struct Service {
   // Client-subnet prefix hashed by `weighted` (so a client sticks; the ECS scope is at least this).
   uint8_t weighted_prefix_v4 = 24;
   uint8_t weighted_prefix_v6 = 56;
+  // The widest networks over which the database gives this service the same preferences (see
+  // buildScopeBlocks); empty: the ECS scope is the database network's own prefix.
+  // IPv4 blocks as parallel arrays (start address, prefix) so a lookup touches few cache lines.
+  std::vector<uint32_t> scope_v4_start;
+  std::vector<uint8_t> scope_v4_prefix;
+  std::vector<Block> scope_blocks_v6;
+  // By the address's first 16 bits: the first block that can hold it (65 537 entries, the last
+  // one an end marker), so a lookup searches a handful of blocks instead of the whole list.
+  std::vector<uint32_t> scope_index_v4, scope_index_v6;
 };
+
+struct ServiceSet;
+// Fills scope_blocks_* for a service whose location-dependent filters read only the main database.
+void buildScopeBlocks(const ServiceSet& set, Service& s);
 
 struct ServiceSet {
   std::vector<Region> regions;
