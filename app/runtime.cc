@@ -9,6 +9,7 @@
 #include <boost/asio/streambuf.hpp>
 #include <boost/asio/write.hpp>
 #include <csignal>
+#include <map>
 #include <sstream>
 
 #include "core/log.h"
@@ -117,6 +118,16 @@ void Runtime::startHealth() {
     targets.push_back(std::move(target));
   }
   if (monitor_ && key == monitor_key_) return;
+  // Operator overrides survive a change of the target set, matched by label.
+  std::map<std::string, healthcheck::Override> overrides;
+  if (monitor_) {
+    const auto table = monitor_->table().load();
+    for (const auto& t : monitor_->targets()) {
+      if (t.id < table->targets.size() && table->targets[t.id].override != healthcheck::Override::kNone) {
+        overrides[t.label] = table->targets[t.id].override;
+      }
+    }
+  }
   monitor_.reset();
   monitor_key_ = key;
   if (targets.empty()) {
@@ -132,6 +143,10 @@ void Runtime::startHealth() {
     log::error(std::string("health: ") + e.what() + "; health checks disabled");
     health_.publish(std::make_shared<const healthcheck::StateTable>());
     return;
+  }
+  for (const auto& t : monitor_->targets()) {
+    auto it = overrides.find(t.label);
+    if (it != overrides.end()) (void)monitor_->setOverride(t.id, it->second);
   }
   // The workers read health_, which outlives any Monitor: forward each publication.
   monitor_->setListener(

@@ -854,6 +854,22 @@ def section_health(ctx, geo_db, zone_file):
     r.check("everything drained (region:eu drain): servfail service -> SERVFAIL", rep and rep.rcode == "SERVFAIL",
             repr(rep))
     ctl(ctx, sock, "override", "region:eu", "none")
+    # an override survives a reload that changes the set of checked targets (the monitor is rebuilt)
+    rc, out, err = ctl(ctx, sock, "override", "127.0.0.12", "force-down")
+    r.check("override 127.0.0.12 force-down before the reload: exit 0", rc == 0, out + err)
+    changed = text.replace(f"port = {tport}\ninterval_ms = 200", f"port = {tport}\ninterval_ms = 250")
+    r.check("test setup: the tcp check's interval changed", changed != text)
+    write(cfg, changed)
+    rc, out, err = ctl(ctx, sock, "reload")
+    r.check("reload with a changed check: exit 0", rc == 0, out + err)
+    rows = health_rows(ctx, sock)
+    r.check("after the reload: 127.0.0.12 still force-down",
+            rows.get("127.0.0.12", {}).get("override") == "force-down", short(rows))
+    r.check("after the reload: US client still kept off 127.0.0.12", www(us_client) != [WWW_V4["us"]],
+            str(www(us_client)))
+    ctl(ctx, sock, "override", "127.0.0.12", "none")
+    ok, got, _ = poll(lambda: www(us_client), lambda x: x == [WWW_V4["us"]], HEALTH_WAIT)
+    r.check("override none after the reload: US back on us", ok, str(got))
     r.check("health server still running", srv.alive(), srv.tail())
     verdict_lines = [ln for ln in srv.log_text().splitlines() if " DOWN after " in ln]
     bad = [ln for ln in verdict_lines if re.search(r"DOWN after 1 failure\b", ln)]
