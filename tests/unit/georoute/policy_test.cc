@@ -9,6 +9,7 @@
 #include "../testutil.h"
 #include "app/steering_config.h"
 #include "georoute/service.h"
+#include "steering_fixture.h"
 #include "zones/loader.h"
 
 using namespace meridian;
@@ -76,14 +77,7 @@ app::SteeringConfig baseConfig() {
                                                         {"us", "198.51.100.2"},
                                                         {"ap", "198.51.100.3"},
                                                         {"eu", "2001:db8::1"}}) {
-    app::PoolConfig p;
-    p.region = region;
-    p.where = "test";
-    app::EndpointConfig e;
-    e.address = addr;
-    e.where = "test";
-    p.endpoints.push_back(e);
-    s.pools.push_back(p);
+    s.pools.push_back(test::pool(region, addr));
   }
   cfg.services.push_back(s);
   return cfg;
@@ -105,7 +99,7 @@ TEST_CASE("geo: continent, country over continent, default; scope from the datab
   CHECK(w.ask("81.2.69.142/32").scope == 31);
   CHECK(w.ask("175.16.199.0/24").scope == 24);
   const Decision unmapped = w.ask("10.1.0.0/16");
-  CHECK(unmapped.scope > 0);  // never /0 for a location-dependent answer
+  CHECK(unmapped.scope > 0);    // never /0 for a location-dependent answer
   CHECK(unmapped.scope <= 16);  // 8.0.0.0/5 holds no network of the test database: one answer
 }
 
@@ -184,13 +178,7 @@ TEST_CASE("weighted: sticky per subnet and split by weight", "[policy]") {
   for (const auto& [region, addr, weight] :
        std::vector<std::tuple<std::string, std::string, uint32_t>>{{"a", "198.51.100.1", 3},
                                                                    {"b", "198.51.100.2", 1}}) {
-    app::PoolConfig p;
-    p.region = region;
-    app::EndpointConfig e;
-    e.address = addr;
-    e.weight = weight;
-    p.endpoints.push_back(e);
-    s.pools.push_back(p);
+    s.pools.push_back(test::pool(region, addr, weight));
   }
   cfg.services.push_back(s);
   World w(cfg, false);

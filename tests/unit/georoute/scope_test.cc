@@ -12,13 +12,15 @@
 
 #include "../testutil.h"
 #include "app/steering_config.h"
+#include "steering_fixture.h"
 #include "zones/loader.h"
 
 using namespace meridian;
 
 namespace {
 
-georoute::MmdbNetwork net(const char* addr, unsigned prefix, const char* country, const char* continent) {
+georoute::MmdbNetwork net(const char* addr, unsigned prefix, const char* country,
+                          const char* continent) {
   georoute::MmdbNetwork n;
   n.address = boost::asio::ip::make_address(addr);
   n.prefix = prefix;
@@ -43,7 +45,9 @@ TEST_CASE("the scope covers neighbouring networks with the same answer, and no o
   REQUIRE_OK(writer.add(net("10.0.4.0", 24, "JP", "AS")));
   REQUIRE_OK(writer.write(path));
 
-  auto z = zones::loadZoneText("example.com", "$ORIGIN example.com.\n$TTL 300\n@ SOA ns h 1 2 3 4 5\n@ NS ns\nwww A 192.0.2.1\n");
+  auto z = zones::loadZoneText(
+      "example.com",
+      "$ORIGIN example.com.\n$TTL 300\n@ SOA ns h 1 2 3 4 5\n@ NS ns\nwww A 192.0.2.1\n");
   REQUIRE_OK(z);
   zones::ZoneSet zs({z->zone});
   app::SteeringConfig cfg;
@@ -56,12 +60,7 @@ TEST_CASE("the scope covers neighbouring networks with the same answer, and no o
   s.geo.continent = {{"EU", {"eu"}}, {"AS", {"ap"}}};
   for (const auto& [region, addr] : std::vector<std::pair<std::string, std::string>>{
            {"eu", "198.51.100.1"}, {"us", "198.51.100.2"}, {"ap", "198.51.100.3"}}) {
-    app::PoolConfig p;
-    p.region = region;
-    app::EndpointConfig e;
-    e.address = addr;
-    p.endpoints.push_back(e);
-    s.pools.push_back(p);
+    s.pools.push_back(test::pool(region, addr));
   }
   cfg.services.push_back(s);
   auto compiled = app::loadSteering(cfg, zs);

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <new>
 
+#include "../georoute/steering_fixture.h"
 #include "../testutil.h"
 #include "app/steering_config.h"
 #include "server/pipeline.h"
@@ -24,18 +25,27 @@ void* operator new[](std::size_t n) {
   if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
   throw std::bad_alloc();
 }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+void operator delete(void* p) noexcept {
+  std::free(p);
+}
+void operator delete[](void* p) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, std::size_t) noexcept {
+  std::free(p);
+}
+void operator delete[](void* p, std::size_t) noexcept {
+  std::free(p);
+}
 
 using namespace meridian;
 
 TEST_CASE("no allocation per query on the answer path", "[alloc]") {
-  auto z = zones::loadZoneText("example.com",
-                               "$ORIGIN example.com.\n$TTL 300\n@ SOA ns1 h 1 2 3 4 5\n@ NS ns1\n@ MX 10 mail\n"
-                               "ns1 A 192.0.2.1\nmail A 192.0.2.2\nwww A 192.0.2.3\na CNAME www\n*.w TXT \"x\"\n"
-                               "sub NS ns.sub\nns.sub A 192.0.2.4\nold DNAME example.com.\n");
+  auto z = zones::loadZoneText(
+      "example.com",
+      "$ORIGIN example.com.\n$TTL 300\n@ SOA ns1 h 1 2 3 4 5\n@ NS ns1\n@ MX 10 mail\n"
+      "ns1 A 192.0.2.1\nmail A 192.0.2.2\nwww A 192.0.2.3\na CNAME www\n*.w TXT \"x\"\n"
+      "sub NS ns.sub\nns.sub A 192.0.2.4\nold DNAME example.com.\n");
   REQUIRE_OK(z);
   auto state = std::make_shared<server::ServingState>();
   state->zones = zones::ZoneSet({z->zone});
@@ -53,12 +63,7 @@ TEST_CASE("no allocation per query on the answer path", "[alloc]") {
   s.geo.cidr = {{"10.0.0.0/8", {"us"}}};
   for (const auto& [region, addr] : std::vector<std::pair<std::string, std::string>>{
            {"eu", "198.51.100.1"}, {"us", "198.51.100.2"}, {"us", "2001:db8::2"}}) {
-    app::PoolConfig p;
-    p.region = region;
-    app::EndpointConfig e;
-    e.address = addr;
-    p.endpoints.push_back(e);
-    s.pools.push_back(p);
+    s.pools.push_back(test::pool(region, addr));
   }
   cfg.services.push_back(s);
   auto compiled = app::loadSteering(cfg, state->zones);
@@ -91,13 +96,15 @@ TEST_CASE("no allocation per query on the answer path", "[alloc]") {
   peer.address[0] = 127;
   peer.address[3] = 1;
   // Warm up (the first call may refresh the per-worker snapshot copies).
-  for (const auto& q : queries) (void)handler.handle(q.data(), q.size(), out, sizeof out, server::Transport::kUdp, peer);
+  for (const auto& q : queries)
+    (void)handler.handle(q.data(), q.size(), out, sizeof out, server::Transport::kUdp, peer);
   for (size_t i = 0; i < queries.size(); ++i) {
     for (auto t : {server::Transport::kUdp, server::Transport::kTcp}) {
       const uint64_t b = g_allocations.load();
       (void)handler.handle(queries[i].data(), queries[i].size(), out, sizeof out, t, peer);
       const uint64_t used = g_allocations.load() - b;
-      INFO("query " << i << (t == server::Transport::kTcp ? " tcp" : " udp") << " allocated " << used);
+      INFO("query " << i << (t == server::Transport::kTcp ? " tcp" : " udp") << " allocated "
+                    << used);
       CHECK(used == 0);
     }
   }
@@ -105,8 +112,10 @@ TEST_CASE("no allocation per query on the answer path", "[alloc]") {
   size_t answered = 0;
   for (int round = 0; round < 100; ++round) {
     for (const auto& q : queries) {
-      answered += handler.handle(q.data(), q.size(), out, sizeof out, server::Transport::kUdp, peer) > 0;
-      answered += handler.handle(q.data(), q.size(), out, sizeof out, server::Transport::kTcp, peer) > 0;
+      answered +=
+          handler.handle(q.data(), q.size(), out, sizeof out, server::Transport::kUdp, peer) > 0;
+      answered +=
+          handler.handle(q.data(), q.size(), out, sizeof out, server::Transport::kTcp, peer) > 0;
     }
   }
   const uint64_t after = g_allocations.load();
