@@ -387,6 +387,8 @@ const char* configKeysHelp() {
   server.threads              worker threads, 0 = CPUs in the affinity mask (default 0)
   server.udp_max_payload      largest UDP reply with EDNS, 512..4096 (default 1232)
   server.nsid                 RFC 5001 name server identifier (default: none)
+  server.cookie_secret        RFC 9018 server cookie secret, 32 hex digits; share it across an anycast
+                              set (default: random per process)
   server.tcp_idle_timeout_ms  idle TCP connections are closed after this (default 10000)
   server.tcp_max_connections  open TCP connections across all workers (default 1000)
   control.socket              local control socket for meridianctl, relative to the config file (default: none)
@@ -466,6 +468,24 @@ Result<Config> loadConfig(const CommandLine& cmd) {
           if (!s) return s.error();
           if (s->size() > 128) return Error{where(file, sv, full) + " is longer than 128 octets"};
           cfg.protocol.nsid = *s;
+        } else if (key == "cookie_secret") {
+          auto s = string(file, sv, full);
+          if (!s) return s.error();
+          auto hex = [](char c) -> int {
+            if (c >= '0' && c <= '9') return c - '0';
+            if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+            if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+            return -1;
+          };
+          bool ok = s->size() == 32;
+          for (size_t i = 0; ok && i < 16; ++i) {
+            const int hi = hex((*s)[2 * i]), lo = hex((*s)[2 * i + 1]);
+            ok = hi >= 0 && lo >= 0;
+            if (ok) cfg.protocol.cookie_secret[i] = static_cast<uint8_t>(hi * 16 + lo);
+          }
+          if (!ok)
+            return Error{where(file, sv, full) + " must be 32 hexadecimal digits (128 bits)"};
+          cfg.cookie_secret_set = true;
         } else if (key == "tcp_idle_timeout_ms") {
           auto t = integer<unsigned>(file, sv, full, 100, 3600000);
           if (!t) return t.error();

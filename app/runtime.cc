@@ -9,7 +9,9 @@
 #include <boost/asio/streambuf.hpp>
 #include <boost/asio/write.hpp>
 #include <csignal>
+#include <cstring>
 #include <map>
+#include <random>
 #include <sstream>
 
 #include "core/log.h"
@@ -29,7 +31,10 @@ Runtime::Runtime(CommandLine cmd, Config config)
     : cmd_(std::move(cmd)),
       config_(std::move(config)),
       state_(std::make_shared<const server::ServingState>()),
-      health_(std::make_shared<const healthcheck::StateTable>()) {}
+      health_(std::make_shared<const healthcheck::StateTable>()) {
+  std::random_device rd;
+  for (auto& b : cookie_secret_) b = static_cast<uint8_t>(rd());
+}
 
 bool Runtime::loadDb(GeoSlot& slot, const std::string& path, const char* what) {
   if (path.empty()) {
@@ -123,7 +128,8 @@ void Runtime::startHealth() {
   if (monitor_) {
     const auto table = monitor_->table().load();
     for (const auto& t : monitor_->targets()) {
-      if (t.id < table->targets.size() && table->targets[t.id].override != healthcheck::Override::kNone) {
+      if (t.id < table->targets.size() &&
+          table->targets[t.id].override != healthcheck::Override::kNone) {
         overrides[t.label] = table->targets[t.id].override;
       }
     }
@@ -249,6 +255,7 @@ bool Runtime::publish(bool startup) {
   auto state = std::make_shared<server::ServingState>();
   state->zones = zones::ZoneSet(std::move(list));
   state->protocol = config_.protocol;
+  if (!config_.cookie_secret_set) std::memcpy(state->protocol.cookie_secret, cookie_secret_, 16);
   bool ok = true;
   if (!config_.steering.empty()) {
     auto compiled = compileSteering(config_.steering, state->zones, geo_.db, asn_.db);

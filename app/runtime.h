@@ -83,6 +83,7 @@ class Runtime {
   std::shared_ptr<const georoute::ServiceSet> services_;
   std::vector<HealthTarget> targets_;
   std::string steering_error_;
+  uint8_t cookie_secret_[16] = {};  // used when the configuration sets none
   std::unique_ptr<boost::asio::steady_timer> geo_timer_;
   std::unique_ptr<healthcheck::Monitor> monitor_;
   std::unique_ptr<boost::asio::local::stream_protocol::acceptor> control_;

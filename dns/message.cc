@@ -53,6 +53,9 @@ bool parseOpt(const uint8_t* rdata, size_t rdlen, Query& q) {
       case edns_option::kCookie:
         // RFC 7873 §5.2.2: a client cookie alone is 8 octets, with a server cookie 16 to 40.
         if (!(len == 8 || (len >= 16 && len <= 40))) return false;
+        if (q.cookie_len != 0) return false;  // one COOKIE option per message
+        std::memcpy(q.cookie, data, len);
+        q.cookie_len = static_cast<uint8_t>(len);
         break;
       default:
         break;  // RFC 6891 §6.1.2: unknown options are ignored
@@ -90,6 +93,7 @@ ParseStatus parseQuery(const uint8_t* p, size_t size, Query& q) {
   q.has_question = false;
   q.has_edns = false;
   q.nsid_requested = false;
+  q.cookie_len = 0;
   q.dnssec_ok = false;
   q.edns_version = 0;
   q.udp_payload = 0;
@@ -303,7 +307,8 @@ void ResponseWriter::finishSections() {
 }
 
 bool ResponseWriter::writeOpt(uint16_t payload, uint16_t rcode, bool dnssec_ok, const uint8_t* nsid,
-                              size_t nsid_len, const ClientSubnet* ecs) {
+                              size_t nsid_len, const ClientSubnet* ecs, const uint8_t* cookie,
+                              size_t cookie_len) {
   size_t rdlen = 0;
   if (nsid != nullptr) rdlen += 4 + nsid_len;
   size_t ecs_addr = 0;
@@ -311,6 +316,7 @@ bool ResponseWriter::writeOpt(uint16_t payload, uint16_t rcode, bool dnssec_ok, 
     ecs_addr = (ecs->source_prefix + 7u) / 8u;
     rdlen += 4 + 4 + ecs_addr;
   }
+  if (cookie != nullptr) rdlen += 4 + cookie_len;
   const size_t need = 11 + rdlen;
   if (size_ + need > end_) return false;
   uint8_t* w = buf_ + size_;
@@ -337,6 +343,12 @@ bool ResponseWriter::writeOpt(uint16_t payload, uint16_t rcode, bool dnssec_ok, 
     w[pos + 7] = ecs->scope_prefix;
     std::memcpy(w + pos + 8, ecs->address, ecs_addr);
     pos += 8 + ecs_addr;
+  }
+  if (cookie != nullptr) {
+    dns::writeU16(w + pos, edns_option::kCookie);
+    dns::writeU16(w + pos + 2, static_cast<uint16_t>(cookie_len));
+    std::memcpy(w + pos + 4, cookie, cookie_len);
+    pos += 4 + cookie_len;
   }
   size_ += pos;
   dns::writeU16(buf_ + 10, static_cast<uint16_t>(readU16(buf_ + 10) + 1));

@@ -49,6 +49,9 @@ struct Query {
   uint16_t udp_payload = 0;  // requester's payload size as sent
   bool dnssec_ok = false;
   bool nsid_requested = false;
+  // RFC 7873 COOKIE: 8 octets of client cookie, then 0 or 8..32 of server cookie.
+  uint8_t cookie_len = 0;
+  uint8_t cookie[40] = {};
   ClientSubnet ecs;
   TsigInfo tsig;
 };
@@ -99,8 +102,10 @@ class ResponseWriter {
   // Writes the final section counts into the header and releases the reserve for OPT/TSIG.
   void finishSections();
   // Appends OPT (RFC 6891 §6.1.2) after the sections; `rcode` carries the extended rcode bits.
+  // `cookie` (client + server cookie, 24 octets) may be null.
   [[nodiscard]] bool writeOpt(uint16_t payload, uint16_t rcode, bool dnssec_ok, const uint8_t* nsid,
-                              size_t nsid_len, const ClientSubnet* ecs);
+                              size_t nsid_len, const ClientSubnet* ecs,
+                              const uint8_t* cookie = nullptr, size_t cookie_len = 0);
   // Appends an unsigned TSIG RR carrying `error` (RFC 8945 §5.2: BADKEY/BADSIG replies).
   [[nodiscard]] bool writeTsigError(const TsigInfo& tsig, uint16_t error);
 

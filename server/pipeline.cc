@@ -2,14 +2,15 @@
 
 #include <algorithm>
 #include <cstring>
+#include <ctime>
 
+#include "dns/cookie.h"
 #include "zones/lookup.h"
 
 namespace meridian::server {
 
 namespace rr = dns::rrtype;
 namespace rc = dns::rcode;
-
 
 bool QueryHandler::steer(const ServingState& state, const georoute::Service& svc,
                          const zones::Zone& zone, const Peer& peer, uint16_t* rcode,
@@ -110,6 +111,7 @@ size_t QueryHandler::handle(const uint8_t* in, size_t in_len, uint8_t* out, size
     reserve += 11;
     if (send_nsid) reserve += 4 + proto.nsid.size();
     if (q.ecs.present) reserve += 8 + (q.ecs.source_prefix + 7u) / 8u;
+    if (q.cookie_len != 0) reserve += 4 + 8 + dns::kServerCookieSize;
   }
   if (st == dns::ParseStatus::kOk && q.tsig.present) {
     reserve += q.tsig.key_name.length + 10 + q.tsig.algorithm.length + 16;
@@ -173,8 +175,17 @@ size_t QueryHandler::handle(const uint8_t* in, size_t in_len, uint8_t* out, size
     // RFC 7871 §7.2.1: an answer that does not depend on the client carries SCOPE 0.
     dns::ClientSubnet ecs = q.ecs;
     ecs.scope_prefix = ecs_scope;
+    // RFC 7873 §5.2: answer a client cookie with it and a fresh server cookie (RFC 9018 §4).
+    uint8_t cookie[8 + dns::kServerCookieSize];
+    const bool send_cookie = q.cookie_len != 0;
+    if (send_cookie) {
+      std::memcpy(cookie, q.cookie, 8);
+      dns::makeServerCookie(proto.cookie_secret, q.cookie, peer.address, peer.ipv6 ? 16 : 4,
+                            static_cast<uint32_t>(std::time(nullptr)), cookie + 8);
+    }
     (void)w.writeOpt(proto.max_udp_payload, rcode, q.dnssec_ok, nsid, proto.nsid.size(),
-                     q.ecs.present && rcode != rc::kBadVers ? &ecs : nullptr);
+                     q.ecs.present && rcode != rc::kBadVers ? &ecs : nullptr,
+                     send_cookie ? cookie : nullptr, sizeof cookie);
   }
   if (st == dns::ParseStatus::kOk && q.tsig.present && !(edns && q.edns_version > 0)) {
     (void)w.writeTsigError(q.tsig, rc::kBadKey);

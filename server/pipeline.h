@@ -27,6 +27,9 @@ struct ProtocolSettings {
   // RFC 6891 §6.2.5 / DNS Flag Day 2020: 1232 avoids IP fragmentation on almost every path.
   uint16_t max_udp_payload = 1232;
   std::string nsid;  // RFC 5001 identifier; empty = not sent
+  // RFC 7873/9018 server cookie secret: random per process unless configured (anycast sites share
+  // it).
+  uint8_t cookie_secret[16] = {};
 };
 
 // What the data plane reads; replaced whole on reload.

@@ -659,6 +659,13 @@ def section_edns(ctx):
     # DNS cookie (RFC 7873): a client cookie must not break the answer
     m, w = ask(A, query(www, use_edns=0, options=[dns.edns.GenericOption(10, bytes(range(8)))]))
     r.check("client COOKIE: answered", ok_answer(m))
+    cookies = [d for c, d in msg_options(m) if c == 10] if m else []
+    r.check("client COOKIE: echoed with a 16-octet version-1 server cookie (RFC 7873, RFC 9018)",
+            len(cookies) == 1 and len(cookies[0]) == 24 and cookies[0][:8] == bytes(range(8)) and cookies[0][8] == 1,
+            f"got {[c.hex() for c in cookies]}")
+    if shutil.which("dig"):
+        out = run_tool(["dig", "@127.0.0.1", "-p", str(A[1]), "+cookie", "+time=2", "+tries=1", "www.example.com"])[1]
+        r.check("dig +cookie: server cookie accepted as (good)", "COOKIE:" in out and "(good)" in out, short(out))
 
     # option list (ISC 'optlist'): NSID + ECS + COOKIE + EXPIRE together
     opts = [nsid, dns.edns.GenericOption(8, ecs_data(1, 24, 0, bytes([192, 0, 2]))),

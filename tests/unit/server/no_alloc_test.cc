@@ -78,6 +78,8 @@ TEST_CASE("no allocation per query on the answer path", "[alloc]") {
   test::QueryOptions edns;
   edns.edns = true;
   edns.options = {0, 3, 0, 0, 0, 8, 0, 7, 0, 1, 24, 0, 81, 2, 69};  // NSID + ECS 81.2.69.0/24
+  // ... + COOKIE (client part only): the reply carries a fresh server cookie.
+  edns.options.insert(edns.options.end(), {0, 10, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8});
   const std::vector<std::vector<uint8_t>> queries = {
       test::makeQuery("www.example.com.", dns::rrtype::kA),
       test::makeQuery("www.example.com.", dns::rrtype::kA, edns),

@@ -365,3 +365,22 @@ TEST_CASE("oversized answers set TC with empty sections; TCP carries them") {
   d = test::decode(out, n);
   CHECK(d.tc);
 }
+
+TEST_CASE("DNS cookies: the client cookie comes back with a valid server cookie (RFC 7873, 9018)") {
+  Fixture f;
+  test::QueryOptions o;
+  o.edns = true;
+  o.options = {0, 10, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8};
+  auto d = f.ask("www.example.com.", rr::kA, o);
+  REQUIRE(d.rcode == 0);
+  // COOKIE option: code 10, length 24 = client (8) + server (16).
+  REQUIRE(d.opt_data.size() == 4 + 24);
+  CHECK(static_cast<uint8_t>(d.opt_data[1]) == 10);
+  CHECK(static_cast<uint8_t>(d.opt_data[3]) == 24);
+  CHECK(d.opt_data.substr(4, 8) == std::string("\x01\x02\x03\x04\x05\x06\x07\x08", 8));
+  CHECK(static_cast<uint8_t>(d.opt_data[12]) == 1);  // server cookie version 1
+  // Without a cookie in the query there is none in the reply.
+  o.options.clear();
+  d = f.ask("www.example.com.", rr::kA, o);
+  CHECK(d.opt_data.empty());
+}
