@@ -120,8 +120,11 @@ ParseStatus parseQuery(const uint8_t* p, size_t size, Query& q) {
   pos += 4;
   q.question_end = pos;
   q.has_question = true;
-  q.qname_lower = q.qname;
-  lowercase(q.qname_lower);
+  // Lowercase copy of just the used octets (a whole NameBuf is ~400 bytes).
+  q.qname_lower.length = q.qname.length;
+  q.qname_lower.label_count = q.qname.label_count;
+  for (size_t i = 0; i < q.qname.length; ++i) q.qname_lower.data[i] = asciiLower(q.qname.data[i]);
+  std::memcpy(q.qname_lower.label_offset, q.qname.label_offset, q.qname.label_count);
   if (q.opcode != opcode::kQuery) return ParseStatus::kNotImp;
 
   const uint32_t records = static_cast<uint32_t>(ancount) + nscount + arcount;
