@@ -119,8 +119,9 @@ TargetState stateOf(const Monitor& m, uint32_t id) {
 // `http` is set (or just closes it). close() and reopen() take the listening port away and back.
 class Backend {
  public:
-  Backend(asio::io_context& io, bool http, asio::ssl::context* tls = nullptr)
-      : io_(io), http_(http), tls_(tls) {
+  Backend(asio::io_context& io, bool http, asio::ssl::context* tls = nullptr,
+          asio::ip::address address = kLoopback)
+      : io_(io), http_(http), tls_(tls), address_(address) {
     open(0);
   }
 
@@ -136,9 +137,9 @@ class Backend {
  private:
   void open(uint16_t port) {
     acceptor_ = std::make_shared<tcp::acceptor>(io_);
-    acceptor_->open(tcp::v4());
+    acceptor_->open(address_.is_v6() ? tcp::v6() : tcp::v4());
     acceptor_->set_option(tcp::acceptor::reuse_address(true));
-    acceptor_->bind(tcp::endpoint(kLoopback, port));
+    acceptor_->bind(tcp::endpoint(address_, port));
     acceptor_->listen();
     port_ = acceptor_->local_endpoint().port();
     asio::co_spawn(io_, acceptLoop(acceptor_), asio::detached);
@@ -185,6 +186,7 @@ class Backend {
   asio::io_context& io_;
   bool http_;
   asio::ssl::context* tls_;
+  asio::ip::address address_;
   std::shared_ptr<tcp::acceptor> acceptor_;
   uint16_t port_ = 0;
 };
@@ -294,6 +296,36 @@ TEST_CASE("tcp check: down only after fall failures, up again only after rise su
   CHECK_THAT(text, Catch::Contains("tcp-backend"));
   CHECK_THAT(text, Catch::Contains("127.0.0.1:" + std::to_string(backend.port())));
   CHECK_THAT(text, Catch::Contains("refused"));  // the last error stays visible after recovery
+  monitor.stop();
+}
+
+TEST_CASE("http check against an IPv6 endpoint", "[healthcheck]") {
+  asio::io_context io;
+  const auto v6 = asio::ip::make_address("::1");
+  {
+    // Skip where the machine has no IPv6 loopback.
+    tcp::acceptor probe(io);
+    boost::system::error_code ec;
+    probe.open(tcp::v6(), ec);
+    if (!ec) probe.bind(tcp::endpoint(v6, 0), ec);
+    if (ec) {
+      WARN("::1 unavailable (" << ec.message() << "); IPv6 health check not tested");
+      return;
+    }
+  }
+  Backend backend(io, true, nullptr, v6);
+  Monitor monitor(io, {Target{0, "v6-web", v6, spec(CheckSpec::Kind::kHttp, backend.port())}},
+                  options(true));
+  Recorder rec;
+  rec.attach(monitor);
+  monitor.start();
+  REQUIRE(runUntil(io, [&] { return rec.probes(0, true) >= 2; }));
+  CHECK(stateOf(monitor, 0).up);
+  CHECK(stateOf(monitor, 0).rtt_us > 0);
+  CHECK(backend.last_host == "[::1]:" + std::to_string(backend.port()));
+  backend.close();
+  REQUIRE(runUntil(io, [&] { return !stateOf(monitor, 0).up; }));
+  CHECK_FALSE(stateOf(monitor, 0).usable());
   monitor.stop();
 }
 
