@@ -65,12 +65,11 @@ bool parseOpt(const uint8_t* rdata, size_t rdlen, Query& q) {
   return true;
 }
 
-bool parseTsig(const uint8_t* packet, size_t size, size_t rdata_pos, size_t rdlen, TsigInfo& t) {
+bool parseTsig(const uint8_t* packet, size_t rdata_pos, size_t rdlen, TsigInfo& t) {
   const size_t end = rdata_pos + rdlen;
   size_t pos = 0;
   // RFC 8945 §4.2: the algorithm name is not compressed; parse within the RDATA bounds only.
   if (parseName(packet, end, rdata_pos, t.algorithm, &pos) != NameStatus::kOk) return false;
-  (void)size;
   if (end - pos < 6 + 2 + 2) return false;
   std::memcpy(t.time_signed, packet + pos, 6);
   t.fudge = readU16(packet + pos + 6);
@@ -153,7 +152,7 @@ ParseStatus parseQuery(const uint8_t* p, size_t size, Query& q) {
       // RFC 8945 §5.1: TSIG must be the last record of the additional section.
       if (!additional || i + 1 != records) return ParseStatus::kFormErr;
       q.tsig.key_name = owner;
-      if (!parseTsig(p, size, pos, rdlen, q.tsig)) return ParseStatus::kFormErr;
+      if (!parseTsig(p, pos, rdlen, q.tsig)) return ParseStatus::kFormErr;
     }
     pos += rdlen;
   }
