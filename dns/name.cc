@@ -85,12 +85,6 @@ size_t wireLength(const uint8_t* p) {
   return n + 1;
 }
 
-size_t labelCount(const uint8_t* p) {
-  size_t count = 0;
-  for (size_t n = 0; p[n] != 0; n += 1 + p[n]) ++count;
-  return count;
-}
-
 std::string toText(const uint8_t* wire) {
   std::string out;
   if (wire[0] == 0) return ".";

@@ -42,9 +42,6 @@ void lowercase(NameBuf& name);
 // Length of an uncompressed wire name starting at p (trusted data), including the root label.
 [[nodiscard]] size_t wireLength(const uint8_t* p);
 
-// Number of labels (excluding root) of a trusted uncompressed wire name.
-[[nodiscard]] size_t labelCount(const uint8_t* p);
-
 // Presentation format with a trailing dot; escapes as RFC 1035 §5.1 / RFC 4343.
 [[nodiscard]] std::string toText(const uint8_t* wire);
 

@@ -101,13 +101,12 @@ uint64_t mix(uint64_t x) {
   return x ^ (x >> 31);
 }
 
-std::string names(const ServiceSet& set, const Candidate* c, size_t n) {
+std::string names(const Candidate* c, size_t n) {
   std::string out;
   for (size_t i = 0; i < n; ++i) {
     if (!out.empty()) out += ", ";
     out += c[i].ep->label;
   }
-  (void)set;
   return out.empty() ? "(none)" : out;
 }
 
@@ -207,7 +206,7 @@ Decision decide(const ServiceSet& set, const Service& s, uint16_t qtype, const C
   }
   if (trace)
     trace->lines.push_back("candidates for type " + std::to_string(qtype) + ": " +
-                           names(set, cand, n));
+                           names(cand, n));
   if (n == 0) {
     d.kind = Decision::Kind::kNoData;
     if (trace) trace->lines.push_back("no endpoint of this type: NODATA");
@@ -314,7 +313,7 @@ Decision decide(const ServiceSet& set, const Service& s, uint16_t qtype, const C
         }
         if (trace)
           trace->lines.push_back("up: " + std::to_string(n - k) + " down, kept " +
-                                 names(set, cand, k));
+                                 names(cand, k));
         n = k;
         break;
       }
@@ -345,7 +344,7 @@ Decision decide(const ServiceSet& set, const Service& s, uint16_t qtype, const C
               keepRegion(set.region_of_name[l.region_name]);
               if (trace) {
                 trace->lines.push_back("geo: database region " + set.regions[cand[0].region].name +
-                                       " kept: " + names(set, cand, n));
+                                       " kept: " + names(cand, n));
               }
               break;
             }
@@ -397,7 +396,7 @@ Decision decide(const ServiceSet& set, const Service& s, uint16_t qtype, const C
             kept = true;
             if (trace) {
               trace->lines.push_back("geo: " + why + " -> region " + set.regions[region].name +
-                                     ": " + names(set, cand, n));
+                                     ": " + names(cand, n));
             }
             break;
           }
@@ -430,7 +429,7 @@ Decision decide(const ServiceSet& set, const Service& s, uint16_t qtype, const C
         if (trace) {
           trace->lines.push_back("nearest: region " + set.regions[best_region].name + " at " +
                                  std::to_string(static_cast<long>(best)) +
-                                 " km (bias included): " + names(set, cand, n));
+                                 " km (bias included): " + names(cand, n));
         }
         break;
       }
@@ -452,7 +451,7 @@ Decision decide(const ServiceSet& set, const Service& s, uint16_t qtype, const C
         keepRegion(best_region);
         if (trace) {
           trace->lines.push_back("latency: region " + set.regions[best_region].name + " (" +
-                                 std::to_string(best_rtt) + " us): " + names(set, cand, n));
+                                 std::to_string(best_rtt) + " us): " + names(cand, n));
         }
         break;
       }
@@ -483,7 +482,7 @@ Decision decide(const ServiceSet& set, const Service& s, uint16_t qtype, const C
         scope = std::max(scope, hp);
         if (trace) {
           trace->lines.push_back("weighted: client /" + std::to_string(hp) + " orders " +
-                                 names(set, cand, n));
+                                 names(cand, n));
         }
         break;
       }
@@ -491,7 +490,7 @@ Decision decide(const ServiceSet& set, const Service& s, uint16_t qtype, const C
         n = std::min<size_t>(n, s.first_n);
         if (trace)
           trace->lines.push_back("first_n " + std::to_string(s.first_n) + ": " +
-                                 names(set, cand, n));
+                                 names(cand, n));
         break;
       }
     }
@@ -510,7 +509,7 @@ Decision decide(const ServiceSet& set, const Service& s, uint16_t qtype, const C
   d.count = static_cast<uint16_t>(n);
   d.scope = std::min<uint8_t>(scope, static_cast<uint8_t>(full_len));
   if (trace) {
-    trace->lines.push_back("answer: " + names(set, cand, n) + ", TTL " + std::to_string(s.ttl) +
+    trace->lines.push_back("answer: " + names(cand, n) + ", TTL " + std::to_string(s.ttl) +
                            ", ECS scope /" + std::to_string(d.scope));
   }
   return d;

@@ -52,11 +52,4 @@ const Zone* ZoneSet::findZone(const dns::NameBuf& name, bool skip_exact) const {
   return nullptr;
 }
 
-std::shared_ptr<const Zone> ZoneSet::byOrigin(const std::string& origin) const {
-  for (const auto& z : zones_) {
-    if (z->origin() == origin) return z;
-  }
-  return nullptr;
-}
-
 }  // namespace meridian::zones

@@ -87,7 +87,6 @@ class Zone {
 
   // The SOA for negative answers: TTL = min(SOA TTL, SOA MINIMUM) (RFC 2308 §3).
   [[nodiscard]] const RRset& negativeSoa() const { return negative_soa_; }
-  [[nodiscard]] const RRset& soa() const { return *rrset(nodes_[apex_node_], dns::rrtype::kSOA); }
   [[nodiscard]] size_t recordCount() const { return record_count_; }
 
  private:
@@ -117,7 +116,6 @@ class ZoneSet {
   // `skip_exact` ignores a zone whose apex equals the name (DS is answered by the parent side).
   [[nodiscard]] const Zone* findZone(const dns::NameBuf& name, bool skip_exact = false) const;
   [[nodiscard]] const std::vector<std::shared_ptr<const Zone>>& zones() const { return zones_; }
-  [[nodiscard]] std::shared_ptr<const Zone> byOrigin(const std::string& origin) const;
 
  private:
   std::vector<std::shared_ptr<const Zone>> zones_;  // sorted like Zone's nodes, by apex
