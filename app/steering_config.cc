@@ -75,12 +75,10 @@ Result<CompiledSteering> compileSteering(const SteeringConfig& cfg, const zones:
   set->geo = geo;
   set->asn = asn;
   if (geo) {
+    // A database may name regions this configuration does not have: those map to kNoId.
     for (const auto& name : geo->regionNames()) {
-      uint32_t id = georoute::kNoId;
-      for (size_t i = 0; i < cfg.regions.size(); ++i) {
-        if (cfg.regions[i].name == name) id = static_cast<uint32_t>(i);
-      }
-      set->region_of_name.push_back(id);
+      const auto id = regionId(cfg, name, "");
+      set->region_of_name.push_back(id ? *id : georoute::kNoId);
     }
   }
   for (const auto& t : cfg.ecs_trusted) {
