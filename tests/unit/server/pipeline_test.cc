@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include "../testutil.h"
+#include "serving.h"
 #include "server/pipeline.h"
 #include "zones/loader.h"
 
@@ -339,10 +340,7 @@ TEST_CASE("oversized answers set TC with empty sections; TCP carries them") {
     zone += "txt TXT \"record number " + std::to_string(i) + " padding padding padding\"\n";
   auto z = zones::loadZoneText("big.test", zone);
   REQUIRE_OK(z);
-  Published<server::ServingState> state{std::make_shared<const server::ServingState>()};
-  auto s = std::make_shared<server::ServingState>();
-  s->zones = zones::ZoneSet({z->zone});
-  state.publish(s);
+  Published<server::ServingState> state{test::servingState({z->zone})};
   server::QueryHandler h(state);
   static uint8_t out[65535];
   auto q = test::makeQuery("txt.big.test.", rr::kTXT);

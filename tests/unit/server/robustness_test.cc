@@ -4,6 +4,7 @@
 #include <random>
 
 #include "../testutil.h"
+#include "serving.h"
 #include "server/pipeline.h"
 #include "zones/loader.h"
 
@@ -16,10 +17,7 @@ TEST_CASE("mutated and random packets never crash and get well-formed replies") 
                           "@ MX 10 mail\nns1 A 192.0.2.1\nmail A 192.0.2.2\na CNAME b\nb CNAME a\n"
                           "*.w TXT \"x\"\nsub NS ns.sub\nns.sub A 192.0.2.4\n");
   REQUIRE_OK(z);
-  Published<server::ServingState> state{std::make_shared<const server::ServingState>()};
-  auto s = std::make_shared<server::ServingState>();
-  s->zones = zones::ZoneSet({z->zone});
-  state.publish(s);
+  Published<server::ServingState> state{test::servingState({z->zone})};
   server::QueryHandler h(state);
   static uint8_t out[65535];
 
