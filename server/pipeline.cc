@@ -61,6 +61,7 @@ bool QueryHandler::steer(const ServingState& state, const georoute::Service& svc
       if (!zones::putRRset(zone, zone.negativeSoa(), zone.apex(), w,
                            dns::ResponseWriter::Section::kAuthority)) {
         w.setFlag(dns::flag::kTC, true);
+        counters_.add(counters_.truncated);
       }
       return true;
     case georoute::Decision::Kind::kAnswer:
