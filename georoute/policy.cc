@@ -50,13 +50,11 @@ bool CidrEntry::contains(const uint8_t* addr, bool v6) const {
   return (addr[full] & mask) == (address[full] & mask);
 }
 
-const Service* ServiceSet::find(const dns::NameBuf& q) const {
-  auto it = std::lower_bound(
-      services.begin(), services.end(), q, [](const Service& s, const dns::NameBuf& n) {
-        return dns::compareNames(s.owner.data, s.owner.length, n.data, n.length) < 0;
-      });
-  if (it != services.end() &&
-      dns::compareNames(it->owner.data, it->owner.length, q.data, q.length) == 0) {
+const Service* ServiceSet::find(const uint8_t* name, size_t len) const {
+  auto it = std::lower_bound(services.begin(), services.end(), 0, [&](const Service& s, int) {
+    return dns::compareNames(s.owner.data, s.owner.length, name, len) < 0;
+  });
+  if (it != services.end() && dns::compareNames(it->owner.data, it->owner.length, name, len) == 0) {
     return &*it;
   }
   return nullptr;
@@ -208,8 +206,9 @@ Decision decide(const ServiceSet& set, const Service& s, uint16_t qtype, const C
     trace->lines.push_back("candidates for type " + std::to_string(qtype) + ": " +
                            names(cand, n));
   if (n == 0) {
-    d.kind = Decision::Kind::kNoData;
-    if (trace) trace->lines.push_back("no endpoint of this type: NODATA");
+    // The service does not steer this type: the zone file's RRsets at the name answer it.
+    d.kind = Decision::Kind::kFallback;
+    if (trace) trace->lines.push_back("no endpoint of this type: the zone data answers");
     return d;
   }
 

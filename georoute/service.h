@@ -115,7 +115,11 @@ struct ServiceSet {
   // ECS is used only from these resolver networks (empty = from anyone).
   std::vector<CidrEntry> ecs_trusted;
 
-  [[nodiscard]] const Service* find(const dns::NameBuf& qname_lower) const;
+  // The service at a lowercase wire name, or nullptr.
+  [[nodiscard]] const Service* find(const uint8_t* name, size_t len) const;
+  [[nodiscard]] const Service* find(const dns::NameBuf& qname_lower) const {
+    return find(qname_lower.data, qname_lower.length);
+  }
 };
 
 // The client as steering sees it.

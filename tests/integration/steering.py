@@ -10,6 +10,9 @@ checks the answers with dig (+subnet) and dnspython (ECS options, raw packets):
                 ECS SCOPE = the database network's prefix (from source-data/GeoIP2-City-Test.json),
                 SOURCE 0, no ECS, malformed ECS (FORMERR), unmapped clients, scope vs nested cidr
   2. answers    first_n = 2, AAAA only IPv6 endpoints, CNAME endpoints, nearest, TTL and AA
+  2b. chains    CNAME (same zone, wildcard, another served zone) and DNAME chains into a service end in
+                the steered answer with its TTL and ECS scope; types the service does not steer come
+                from the zone
   3. trust      geoip.ecs_trusted: ECS from an untrusted source is ignored (scope 0)
   4. health     http/tcp checks: a stopped backend leaves the answers and comes back, overrides
                 through meridianctl (address, label, region:NAME, drain, force-up), every
@@ -60,7 +63,7 @@ from common import (  # noqa: E402
 
 HEALTH_WAIT = 6.0      # upper bound for a verdict change (fall/rise x 200 ms interval + slack)
 
-SECTIONS = ["geo", "answers", "trust", "health", "latency", "weighted", "explain", "check", "reload"]
+SECTIONS = ["geo", "answers", "chains", "trust", "health", "latency", "weighted", "explain", "check", "reload"]
 
 # ---------------------------------------------------------------------------
 # bookkeeping (shared: common.py)
@@ -629,6 +632,60 @@ def section_answers(ctx, g):
     rep = ask(addr, "near.example.com", "A", "10.1.2.0/24")
     r.check("nearest: client without coordinates keeps all -> first endpoint, scope not 0",
             rep and rep.addrs() == ["127.0.0.71"] and rep.scope() not in (None, 0), repr(rep))
+
+
+# ---------------------------------------------------------------------------
+# chains: a steered name among its neighbours (CNAME/DNAME chains into it, other types at its name)
+
+
+def section_chains(ctx, geo_db):
+    r = ctx.r
+    port = pick_port(ctx)
+    com = os.path.join(ctx.tmp, "chains.com.zone")
+    net = os.path.join(ctx.tmp, "chains.net.zone")
+    write(com, zone_text(["www"], extra=[
+        "www IN AAAA 2001:db8::77", "www IN TXT \"static\"", "alias 60 IN CNAME www",
+        "*.wild IN CNAME www", "dn IN DNAME example.com."]))
+    write(net, "\n".join([
+        "$ORIGIN example.net.", "$TTL 300", "@ IN SOA ns1.example.com. h.example.com. 1 7200 3600 1209600 60",
+        "@ IN NS ns1.example.com.", "cust 120 IN CNAME www.example.com."]) + "\n")
+    cfg = os.path.join(ctx.tmp, "chains.toml")
+    text = (head_toml(port, "chains.sock", geo_db) + zone_toml(com)
+            + f'[[zone]]\nname = "example.net"\nfile = "{net}"\n\n'
+            + service_toml("www.example.com", ["geo", "first_n"],
+                           [(reg, [q(WWW_V4[reg])]) for reg in ("eu", "us", "ap")], geo=GEO_MAP))
+    write(cfg, text)
+    srv = start_server(ctx, "chains", cfg)
+    if srv is None:
+        return
+    addr = ("127.0.0.1", port)
+    direct = ask(addr, "www.example.com", "A", "81.2.69.142/32")
+    r.check("www A +subnet=81.2.69.142/32 -> eu", direct and direct.addrs("A") == [WWW_V4["eu"]], repr(direct))
+    want_scope = direct.scope() if direct else None
+    for name, first in (("alias.example.com", ("CNAME", "www.example.com.", 60)),
+                        ("foo.wild.example.com", ("CNAME", "www.example.com.", 300)),
+                        ("cust.example.net", ("CNAME", "www.example.com.", 120)),
+                        ("www.dn.example.com", ("CNAME", "www.example.com.", 300))):
+        for label, fn in (("dnspython", ask), ("dig", dig)):
+            if label == "dig" and not ctx.have_dig:
+                continue
+            rep = fn(addr, name, "A", "81.2.69.142/32")
+            ok = rep is not None and rep.rcode == "NOERROR" and first in rep.answer
+            r.check(f"{label} {name} A +subnet=81.2.69.142/32: the chain, then the steered eu A with TTL 20",
+                    ok and ("A", WWW_V4["eu"], 20) in rep.answer and len(rep.addrs("A")) == 1, repr(rep))
+            r.check(f"{label} {name}: ECS scope is the steered decision's (/{want_scope})",
+                    rep is not None and rep.scope() == want_scope and want_scope not in (None, 0), repr(rep))
+        rep = ask(addr, name, "A", "216.160.83.56/32")
+        r.check(f"{name} A from US-WA -> ap", rep and rep.addrs("A") == [WWW_V4["ap"]], repr(rep))
+    rep = ask(addr, "www.example.com", "AAAA", "81.2.69.142/32")
+    r.check("www AAAA: the service steers only A, so the zone's AAAA answers (scope 0)",
+            rep and rep.answer == [("AAAA", "2001:db8::77", 300)] and rep.scope() == 0, repr(rep))
+    rep = ask(addr, "alias.example.com", "AAAA")
+    r.check("alias AAAA: CNAME, then the zone's AAAA at www",
+            rep and ("AAAA", "2001:db8::77", 300) in rep.answer and len(rep.answer) == 2, repr(rep))
+    rep = ask(addr, "www.example.com", "TXT")
+    r.check("www TXT: the zone's TXT", rep and rep.answer == [("TXT", '"static"', 300)], repr(rep))
+    srv.stop()
 
 
 # ---------------------------------------------------------------------------
@@ -1331,6 +1388,8 @@ def main():
                     section_geo(ctx, g)
                 elif name == "answers":
                     section_answers(ctx, g)
+                elif name == "chains":
+                    section_chains(ctx, geo_db)
                 elif name == "trust":
                     section_trust(ctx, geo_db, zone_file)
                 elif name == "health":
