@@ -148,8 +148,11 @@ Result<void> compileGeoMap(const SteeringConfig& cfg, const ServiceConfig& sc, g
     if (!l) return l.error();
     const std::string c = upper(code);
     if (!listed(kCountryCodes, c)) {
+      // Kept when it has two letters: a database built with `meridian mmdb build` may use it.
       warnings.push_back(at(key) + ": '" + code +
-                         "' is not an ISO 3166-1 alpha-2 country code; the entry never matches");
+                         "' is not an ISO 3166-1 alpha-2 country code, so GeoIP2 data never "
+                         "matches it" +
+                         (c == "UK" ? " (the United Kingdom is GB)" : ""));
       if (c.size() != 2) continue;
     }
     const uint16_t packed = georoute::packCode(c.data(), 2);

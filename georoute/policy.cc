@@ -389,7 +389,7 @@ Decision decide(const ServiceSet& set, const Service& s, uint16_t qtype, const C
                 trace->lines.push_back("geo: database region " + set.regions[cand[0].region].name +
                                        " kept: " + names(cand, n));
               }
-              break;
+              break;  // the scope still leaves out other CIDR entries: see the end of decide()
             }
           }
           uint32_t asn = geo.found ? geo.location->asn : 0;

@@ -1372,6 +1372,15 @@ def section_reload(ctx, g, srv):
     write(cfg, geo_config(ctx, g["port"], g.get("v6port"), www_eu=("127.0.0.14",)))
     rc, out, err = ctl(ctx, sock, "reload")
     r.check("fixed config: meridianctl reload exit 0", rc == 0, out + err)
+    # a geo map key that never matches: the reload works and the server logs the warning
+    write(cfg, geo_config(ctx, g["port"], g.get("v6port"), www_eu=("127.0.0.14",)).replace(
+        '"SE" = ["ap"]', '"SE" = ["ap"], "UK" = ["eu"]', 1))
+    rc, out, err = ctl(ctx, sock, "reload")
+    r.check("reload with geo.country.UK: exit 0, and the log warns with file:line",
+            rc == 0 and re.search(r"steering: .*geo\.toml:\d+: service\.geo\.country\.UK", srv.log_text()),
+            f"rc={rc} {out}{err}\n{srv.tail()}")
+    write(cfg, geo_config(ctx, g["port"], g.get("v6port"), www_eu=("127.0.0.14",)))
+    rc, out, err = ctl(ctx, sock, "reload")
 
     # a corrupt GeoIP database, replaced atomically (as geoipupdate does): the old one keeps serving
     geo = os.path.join(ctx.tmp, "geo.mmdb")
