@@ -144,6 +144,7 @@ TEST_CASE("the ECS scope never covers a geo.cidr entry the client is not in, on 
   r.country_iso = "FR";  // country
   r.continent_code = "EU";
   REQUIRE_OK(w.add(net("10.3.0.0", 16, r)));
+  REQUIRE_OK(w.add(net("2001:db8::", 32, r)));
   r = {};
   r.country_iso = "DE";  // continent
   r.continent_code = "EU";
@@ -161,9 +162,9 @@ TEST_CASE("the ECS scope never covers a geo.cidr entry the client is not in, on 
   g.country = {{"FR", {"us"}}};
   g.continent = {{"EU", {"eu"}}};
   // In each /16 a /32 that answers otherwise; 10.6.0.0/16 is a CIDR entry with a nested /24.
-  const std::vector<std::string> foreign = {"10.0.200.1/32", "10.1.200.1/32", "10.2.200.1/32",
-                                            "10.3.200.1/32", "10.4.200.1/32", "10.5.200.1/32",
-                                            "10.6.7.0/24"};
+  const std::vector<std::string> foreign = {"10.0.200.1/32", "10.1.200.1/32",    "10.2.200.1/32",
+                                            "10.3.200.1/32", "10.4.200.1/32",    "10.5.200.1/32",
+                                            "10.6.7.0/24",   "2001:db8:0:1::/64"};
   for (const auto& f : foreign) g.cidr[f] = {"ap"};
   g.cidr["10.6.0.0/16"] = {"uk"};
   g.cidr["10.0.200.1/32"] = {"uk"};  // unlike the database region eu
@@ -183,6 +184,8 @@ TEST_CASE("the ECS scope never covers a geo.cidr entry the client is not in, on 
       {"10.5.0.1/32", "default", "us"},
       {"10.5.0.0/20", "default", "us"},
       {"10.6.0.1/32", "CIDR", "uk"},
+      {"2001:db8::1/128", "country (IPv6)", "us"},
+      {"2001:db8::/48", "country (IPv6)", "us"},
   };
   auto checkAll = [&](const Compiled& c, bool check_region) {
     for (const Case& k : cases) {
@@ -200,8 +203,9 @@ TEST_CASE("the ECS scope never covers a geo.cidr entry the client is not in, on 
     Compiled c(s.cfg, path);
     checkAll(c, true);
     // Exact figures: the first bit where the client leaves the entry, plus one.
-    CHECK(c.ask("10.0.0.1/32").scope == 17);  // 10.0.0.0/17 leaves 10.0.200.1 out
-    CHECK(c.ask("10.6.0.1/32").scope == 22);  // 10.6.0.0/22 leaves 10.6.7.0/24 out
+    CHECK(c.ask("10.0.0.1/32").scope == 17);    // 10.0.0.0/17 leaves 10.0.200.1 out
+    CHECK(c.ask("10.6.0.1/32").scope == 22);    // 10.6.0.0/22 leaves 10.6.7.0/24 out
+    CHECK(c.ask("2001:db8::/48").scope == 64);  // 2001:db8::/64 leaves 2001:db8:0:1::/64 out
   }
   SECTION("geo, then nearest") {
     s.service().policy = {"geo", "nearest", "first_n"};
