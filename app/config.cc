@@ -126,13 +126,16 @@ Result<void> parseGeoMap(const std::string& file, const toml::node& n, GeoMapCon
       if (!r) return r.error();
       continue;
     }
-    std::map<std::string, std::vector<std::string>>* level = gkey == "continent" ? &geo.continent
-                                                             : gkey == "country" ? &geo.country
-                                                             : gkey == "subdivision"
-                                                                 ? &geo.subdivision
-                                                             : gkey == "cidr" ? &geo.cidr
-                                                             : gkey == "asn"  ? &geo.asn
-                                                                              : nullptr;
+    using Level = std::map<std::string, std::vector<std::string>>;
+    const std::pair<const char*, Level*> kLevels[] = {{"continent", &geo.continent},
+                                                      {"country", &geo.country},
+                                                      {"subdivision", &geo.subdivision},
+                                                      {"cidr", &geo.cidr},
+                                                      {"asn", &geo.asn}};
+    Level* level = nullptr;
+    for (const auto& [name, l] : kLevels) {
+      if (gkey == name) level = l;
+    }
     if (level == nullptr) {
       return Error{where(file, gv, gfull) +
                    ": unknown key (default, continent, country, subdivision, cidr, asn)"};
