@@ -267,6 +267,7 @@ bool Runtime::publish(bool startup) {
   if (!config_.steering.empty()) {
     auto compiled = compileSteering(config_.steering, state->zones, geo_.db, asn_.db);
     if (compiled) {
+      for (const auto& w : compiled->warnings) log::warning("steering: " + w);
       services_ = compiled->services;
       targets_ = compiled->targets;
       steering_error_.clear();
