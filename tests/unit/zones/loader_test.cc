@@ -311,3 +311,16 @@ TEST_CASE("a syntax error in the SOA is not also reported as 'no SOA'") {
   CHECK(r.error().message.rfind("z.zone:2: invalid SOA minimum '5x'", 0) == 0);
   CHECK(r.error().message.find("no SOA") == std::string::npos);
 }
+
+TEST_CASE("CRLF line ends load; a NUL byte is refused with its line") {
+  std::string crlf;
+  for (char c : std::string(kHead) + "www A 192.0.2.10 ; c\n") {
+    if (c == '\n') crlf += '\r';
+    crlf += c;
+  }
+  auto r = zones::loadZoneText("example.com", crlf);
+  REQUIRE_OK(r);
+  CHECK(r->zone->recordCount() == 4);
+  CHECK(errorOf("x A 192.0.2.1\n" + std::string(1, '\0')) ==
+        "z.zone:7: NUL byte: this is not a text zone file");
+}
