@@ -250,8 +250,8 @@ LoadReport Runtime::loadZones(const Config& config) {
     const bool have_stat = ::stat(zc.file.c_str(), &st) == 0;
     auto old = zones_.find(zc.name);
     if (have_stat && old != zones_.end() && old->second.file == zc.file &&
-        old->second.mtime == st.st_mtime && old->second.size == st.st_size &&
-        old->second.inode == st.st_ino) {
+        old->second.mtime == st.st_mtime && old->second.mtime_nsec == st.st_mtim.tv_nsec &&
+        old->second.size == st.st_size && old->second.inode == st.st_ino) {
       next[zc.name] = old->second;
       ++report.unchanged;
       continue;
@@ -281,7 +281,7 @@ LoadReport Runtime::loadZones(const Config& config) {
       continue;
     }
     for (const auto& w : loaded->warnings) log::warning("zone " + zc.name + ": " + w);
-    LoadedZone lz{loaded->zone, zc.file, st.st_mtime, st.st_size, st.st_ino};
+    LoadedZone lz{loaded->zone, zc.file, st.st_mtime, st.st_size, st.st_ino, st.st_mtim.tv_nsec};
     if (old != zones_.end()) warnSerial(zc.name, *old->second.zone, *lz.zone);
     log::info("zone " + zc.name + " loaded from " + zc.file + ": serial " +
               std::to_string(lz.zone->serial()) + ", " + std::to_string(lz.zone->recordCount()) +

@@ -1555,6 +1555,16 @@ def section_config(ctx):
     got = poll(lambda: bool(want.search(srv.log_text())), True)
     r.check("reload with new content under the same serial: served, and the log warns", got is True
             and a_of(A, "same-serial.example.org.") == ["192.0.2.224"], srv.tail())
+    # a same-size edit within the same second as the loaded version is still a change
+    st = os.stat(org)
+    write(org, simple_zone("example.org", 3, ["new IN A 192.0.2.222", "newer IN A 192.0.2.223",
+                                              "same-serial IN A 192.0.2.226"]))
+    sec = st.st_mtime_ns // 1_000_000_000
+    os.utime(org, ns=(st.st_atime_ns, sec * 1_000_000_000 + (st.st_mtime_ns + 1) % 1_000_000_000))
+    rc, out, err = run_tool(ctl + ["reload"])
+    got = poll(lambda: a_of(A, "same-serial.example.org."), ["192.0.2.226"])
+    r.check("reload: a same-size edit with the same mtime second is picked up", got == ["192.0.2.226"]
+            and os.stat(org).st_size == st.st_size and os.stat(org).st_ino == st.st_ino, f"{got} {srv.tail()}")
     write(org, simple_zone("example.org", 2, ["new IN A 192.0.2.222", "lower-serial IN A 192.0.2.225"]))
     rc, out, err = run_tool(ctl + ["reload"])
     want = re.compile(r"\[error\]: zone example\.org\.?: serial went backwards from 3 to 2 \(RFC 1982\); "
