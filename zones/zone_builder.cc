@@ -405,7 +405,8 @@ Result<std::shared_ptr<const Zone>> ZoneBuilder::build(std::vector<std::string>&
       message += errors_[k];
     }
     if (errors_.size() > shown) {
-      message += "\n... and " + std::to_string(errors_.size() - shown) + " more errors";
+      const size_t rest = errors_.size() - shown;
+      message += "\n... and " + std::to_string(rest) + (rest == 1 ? " more error" : " more errors");
     }
     return Error{message};
   }

@@ -324,3 +324,13 @@ TEST_CASE("CRLF line ends load; a NUL byte is refused with its line") {
   CHECK(errorOf("x A 192.0.2.1\n" + std::string(1, '\0')) ==
         "z.zone:7: NUL byte: this is not a text zone file");
 }
+
+TEST_CASE("a file with more than 1000 errors lists the first 1000 and counts the rest") {
+  std::string body;
+  for (int i = 0; i < 1002; ++i) body += "x" + std::to_string(i) + " A 1.2.3\n";
+  const auto e = lines(errorOf(body));
+  REQUIRE(e.size() == 1001);
+  CHECK(e[0] == "z.zone:6: invalid IPv4 address '1.2.3'");
+  CHECK(e[999] == "z.zone:1005: invalid IPv4 address '1.2.3'");
+  CHECK(e[1000] == "... and 2 more errors");
+}
