@@ -1,5 +1,6 @@
 // meridian: the server binary. `meridian [options]` serves; `meridian check` validates the
-// configuration and every zone file and exits non-zero with file:line on the first problem.
+// configuration and every zone file and exits non-zero, listing every problem with file:line.
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -101,7 +102,12 @@ int check(const CommandLine& cmd) {
   for (const auto& z : cfg->zones) {
     auto loaded = meridian::zones::loadZoneFile(z.name, z.file);
     if (!loaded) {
-      std::fprintf(stderr, "%s\n", loaded.error().message.c_str());
+      // Every error of the file, one per line, then how many.
+      const std::string& m = loaded.error().message;
+      std::fprintf(stderr, "%s\n", m.c_str());
+      const auto count = 1 + std::count(m.begin(), m.end(), '\n');
+      std::fprintf(stderr, "%s: %ld error%s, not loaded\n", z.name.c_str(),
+                   static_cast<long>(count), count == 1 ? "" : "s");
       ++errors;
       continue;
     }

@@ -16,6 +16,7 @@
 
 #include "core/log.h"
 #include "zones/loader.h"
+#include "zones/serial.h"
 
 namespace meridian::app {
 
@@ -209,6 +210,37 @@ std::string Runtime::overrideCommand(const std::string& args) {
   return reply;
 }
 
+namespace {
+// A reloaded zone's serial tells secondaries whether to transfer it (RFC 1034 §4.3.5, RFC 1996):
+// new content under the same serial never reaches them, and a serial that went backwards (RFC 1982)
+// makes them ignore this version until the serial passes the old one again.
+void warnSerial(const std::string& name, const zones::Zone& before, const zones::Zone& after) {
+  const uint32_t was = before.serial();
+  const uint32_t now = after.serial();
+  switch (zones::compareSerials(now, was)) {
+    case zones::SerialOrder::kEqual:
+      if (after.digest() != before.digest()) {
+        log::warning("zone " + name + ": content changed but serial " + std::to_string(now) +
+                     " did not increase; secondaries will not pick it up");
+      }
+      break;
+    case zones::SerialOrder::kLess:
+      log::error("zone " + name + ": serial went backwards from " + std::to_string(was) + " to " +
+                 std::to_string(now) +
+                 " (RFC 1982); secondaries will ignore this version until the serial passes " +
+                 std::to_string(was));
+      break;
+    case zones::SerialOrder::kUndefined:
+      log::error("zone " + name + ": serial " + std::to_string(now) +
+                 " is exactly 2^31 away from " + std::to_string(was) +
+                 ", neither newer nor older (RFC 1982 \u00a73.2); secondaries may ignore it");
+      break;
+    case zones::SerialOrder::kGreater:
+      break;
+  }
+}
+}  // namespace
+
 LoadReport Runtime::loadZones(const Config& config) {
   LoadReport report;
   std::map<std::string, LoadedZone> next;
@@ -218,8 +250,8 @@ LoadReport Runtime::loadZones(const Config& config) {
     const bool have_stat = ::stat(zc.file.c_str(), &st) == 0;
     auto old = zones_.find(zc.name);
     if (have_stat && old != zones_.end() && old->second.file == zc.file &&
-        old->second.mtime == st.st_mtime && old->second.size == st.st_size &&
-        old->second.inode == st.st_ino) {
+        old->second.mtime == st.st_mtime && old->second.mtime_nsec == st.st_mtim.tv_nsec &&
+        old->second.size == st.st_size && old->second.inode == st.st_ino) {
       next[zc.name] = old->second;
       ++report.unchanged;
       continue;
@@ -227,18 +259,30 @@ LoadReport Runtime::loadZones(const Config& config) {
     auto loaded = zones::loadZoneFile(zc.name, zc.file);
     if (!loaded) {
       ++report.failed;
-      zone_errors_[zc.name] = loaded.error().message;
+      const std::string& message = loaded.error().message;
+      zone_errors_[zc.name] = message;
+      // One log line per error (a broken file may have many), then the verdict.
+      size_t errors = 0;
+      for (size_t pos = 0; pos < message.size();) {
+        size_t end = message.find('\n', pos);
+        if (end == std::string::npos) end = message.size();
+        log::error("zone " + zc.name + ": " + message.substr(pos, end - pos));
+        ++errors;
+        pos = end + 1;
+      }
+      const std::string count = errors > 1 ? " (" + std::to_string(errors) + " errors)" : "";
       if (old != zones_.end()) {
-        log::error("zone " + zc.name + ": " + loaded.error().message + "; keeping serial " +
+        log::error("zone " + zc.name + ": not reloaded" + count + "; keeping serial " +
                    std::to_string(old->second.zone->serial()));
         next[zc.name] = old->second;
       } else {
-        log::error("zone " + zc.name + ": " + loaded.error().message + "; not served");
+        log::error("zone " + zc.name + ": not loaded" + count + "; not served");
       }
       continue;
     }
     for (const auto& w : loaded->warnings) log::warning("zone " + zc.name + ": " + w);
-    LoadedZone lz{loaded->zone, zc.file, st.st_mtime, st.st_size, st.st_ino};
+    LoadedZone lz{loaded->zone, zc.file, st.st_mtime, st.st_size, st.st_ino, st.st_mtim.tv_nsec};
+    if (old != zones_.end()) warnSerial(zc.name, *old->second.zone, *lz.zone);
     log::info("zone " + zc.name + " loaded from " + zc.file + ": serial " +
               std::to_string(lz.zone->serial()) + ", " + std::to_string(lz.zone->recordCount()) +
               " records");

@@ -47,6 +47,7 @@ class Runtime {
     std::time_t mtime = 0;
     off_t size = 0;
     ino_t inode = 0;
+    long mtime_nsec = 0;  // two same-size edits within one second still count as a change
   };
   LoadReport loadZones(const Config& config);
   // Opens the GeoIP database if its file changed; a failure keeps the previous one.

@@ -1,11 +1,15 @@
-// Zone-file loading: RFC 1035 §5 master files parsed with ldns ($ORIGIN, $TTL, relative names,
-// parentheses, escapes, RFC 3597 "\#" RDATA; $INCLUDE handled here, relative to the including
-// file), then handed to ZoneBuilder. ldns is used only here, on the control thread, never per
-// query.
+// Zone-file loading: RFC 1035 §5 master files. Our own tokenizer splits the file into entries
+// (comments, quoted strings, escapes, parentheses, $ORIGIN / $TTL / $INCLUDE, owner inheritance)
+// and checks owner, TTL, class and type with precise messages; ldns converts only the RDATA (with
+// RFC 3597 "\#" support), after the numeric and name fields have been checked here as strictly as
+// kzonecheck does. Every error of a file is reported in one run. The records then go to
+// ZoneBuilder. ldns is used only here, on the control thread, never per query.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/result.h"
@@ -18,11 +22,19 @@ struct LoadedZone {
   std::vector<std::string> warnings;
 };
 
-// Errors read "file:line: what is wrong".
+// Errors read "file:line: what is wrong", one per line (every error of the file, in file order,
+// then the zone-level checks); the first line is the first error.
 [[nodiscard]] Result<LoadedZone> loadZoneFile(const std::string& origin, const std::string& path);
 
 // The same from text in memory (tests, tools); `label` stands in for the file name in messages.
 [[nodiscard]] Result<LoadedZone> loadZoneText(const std::string& origin, const std::string& text,
                                               const std::string& label = "<text>");
+
+enum class TtlStatus { kOk, kSyntax, kRange };
+
+// A TTL or SOA timer as BIND and Knot read it: a decimal number ("3600"), or numbers each followed
+// by a unit s, m, h, d, w (case-insensitive, combinable: "1h30m", "2w"). Anything else ("12x3",
+// "3600x", "1h30") is kSyntax; values above 2^31-1 (RFC 2181 §8) are kRange.
+[[nodiscard]] TtlStatus parseTtl(std::string_view text, uint32_t& out);
 
 }  // namespace meridian::zones

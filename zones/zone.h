@@ -88,6 +88,10 @@ class Zone {
   // The SOA for negative answers: TTL = min(SOA TTL, SOA MINIMUM) (RFC 2308 §3).
   [[nodiscard]] const RRset& negativeSoa() const { return negative_soa_; }
   [[nodiscard]] size_t recordCount() const { return record_count_; }
+  // A 64-bit digest of the served records (owner, type, TTL, RDATA; independent of their order in
+  // the file): two loads with equal digests serve the same data. Reload compares it to notice
+  // content changes without a serial increase.
+  [[nodiscard]] uint64_t digest() const { return digest_; }
 
  private:
   friend class ZoneBuilder;
@@ -96,6 +100,7 @@ class Zone {
   uint32_t serial_ = 0;
   uint32_t apex_node_ = 0;
   size_t record_count_ = 0;
+  uint64_t digest_ = 0;
   std::vector<Node> nodes_;  // sorted by name (length-then-bytes order, see find())
   std::vector<RRset> rrsets_;
   std::vector<RR> rrs_;

@@ -9,6 +9,12 @@ namespace meridian::zones {
 using dns::rrtype::kA;
 using dns::rrtype::kAAAA;
 
+namespace {
+constexpr uint16_t kNSEC3PARAM = 51;  // RFC 5155 §4
+// RRset::rr_count and RFC 1035's ANCOUNT are 16 bits.
+constexpr size_t kMaxRRsetSize = 0xFFFF;
+}  // namespace
+
 size_t compressibleNames(uint16_t type, const uint8_t* rdata, size_t rdlen, uint16_t pos[2]) {
   if (!dns::hasCompressibleNames(type) || rdlen == 0) return 0;
   switch (type) {
@@ -39,8 +45,14 @@ int additionalTargetPos(uint16_t type) {
   }
 }
 
-ZoneBuilder::ZoneBuilder(const dns::NameBuf& apex) : apex_(apex) {
+ZoneBuilder::ZoneBuilder(const dns::NameBuf& apex, std::string source)
+    : apex_(apex), source_(std::move(source)) {
   dns::lowercase(apex_);
+}
+
+void ZoneBuilder::addError(std::string message) {
+  ++source_errors_;
+  errors_.push_back(std::move(message));
 }
 
 void ZoneBuilder::add(const uint8_t* owner, uint16_t type, uint16_t klass, uint32_t ttl,
@@ -49,31 +61,29 @@ void ZoneBuilder::add(const uint8_t* owner, uint16_t type, uint16_t klass, uint3
   size_t end = 0;
   const size_t owner_len = dns::wireLength(owner);
   if (dns::parseName(owner, owner_len, 0, name, &end) != dns::NameStatus::kOk) {
-    if (first_error_.empty()) first_error_ = where + ": invalid owner name";
-    return;
+    return addError(where + ": invalid owner name");
   }
   dns::lowercase(name);
-  if (klass != dns::rrclass::kIN) {
-    if (first_error_.empty()) first_error_ = where + ": only class IN is supported";
-    return;
-  }
+  if (klass != dns::rrclass::kIN) return addError(where + ": only class IN is supported");
   if (!dns::isSubdomain(name.data, name.length, apex_.data, apex_.length)) {
     early_warnings_.push_back(where + ": " + dns::toText(name.data) + " is outside zone " +
                               dns::toText(apex_.data) + ", ignored");
     return;
   }
   if (type == dns::rrtype::kOPT || type == dns::rrtype::kTSIG || type == dns::rrtype::kTKEY ||
-      type == dns::rrtype::kANY || type == dns::rrtype::kAXFR || type == dns::rrtype::kIXFR) {
-    if (first_error_.empty()) first_error_ = where + ": meta type cannot appear in a zone";
-    return;
+      type == dns::rrtype::kANY || type == dns::rrtype::kAXFR || type == dns::rrtype::kIXFR ||
+      type == dns::rrtype::kMAILA || type == dns::rrtype::kMAILB) {
+    return addError(where + ": meta type cannot appear in a zone");
   }
-  if (rdlen > 65535) {
-    if (first_error_.empty()) first_error_ = where + ": RDATA too long";
-    return;
+  if (rdlen > maxRdataLength(name.length)) {
+    // RR::length is 16 bits and a message is at most 65535 octets: such a record can never be sent.
+    return addError(where + ": RDATA of " + std::to_string(rdlen) +
+                    " octets cannot fit in a DNS message (at most " +
+                    std::to_string(maxRdataLength(name.length)) + " for this owner name)");
   }
   records_.push_back(Record{std::string(reinterpret_cast<const char*>(name.data), name.length),
-                            type, ttl, std::string(reinterpret_cast<const char*>(rdata), rdlen),
-                            where});
+                            type, ttl, static_cast<uint32_t>(records_.size()),
+                            std::string(reinterpret_cast<const char*>(rdata), rdlen), where});
 }
 
 namespace {
@@ -92,14 +102,102 @@ std::string lowerName(const uint8_t* p) {
   for (auto& c : s) c = static_cast<char>(dns::asciiLower(static_cast<uint8_t>(c)));
   return s;
 }
+
+// FNV-1a over the record, finished with the SplitMix64 mixer so that summing record hashes (an
+// order-independent combination) stays well distributed. Not cryptographic: it detects edits.
+uint64_t recordHash(const std::string& owner, uint16_t type, uint32_t ttl,
+                    const std::string& rdata) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  auto mix = [&h](const void* p, size_t n) {
+    const auto* b = static_cast<const uint8_t*>(p);
+    for (size_t i = 0; i < n; ++i) h = (h ^ b[i]) * 0x100000001b3ull;
+  };
+  uint8_t head[8];
+  dns::writeU16(head, type);
+  dns::writeU32(head + 2, ttl);
+  dns::writeU16(head + 6, static_cast<uint16_t>(rdata.size()));
+  mix(owner.data(), owner.size());
+  mix(head, sizeof head);
+  mix(rdata.data(), rdata.size());
+  h += 0x9e3779b97f4a7c15ull;
+  h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ull;
+  h = (h ^ (h >> 27)) * 0x94d049bb133111ebull;
+  return h ^ (h >> 31);
+}
+
+// Mnemonic for messages (RFC 3597 TYPEnnn for the rest).
+std::string typeText(uint16_t type) {
+  switch (type) {
+    case dns::rrtype::kA:
+      return "A";
+    case dns::rrtype::kNS:
+      return "NS";
+    case dns::rrtype::kCNAME:
+      return "CNAME";
+    case dns::rrtype::kSOA:
+      return "SOA";
+    case dns::rrtype::kPTR:
+      return "PTR";
+    case dns::rrtype::kMX:
+      return "MX";
+    case dns::rrtype::kTXT:
+      return "TXT";
+    case dns::rrtype::kAAAA:
+      return "AAAA";
+    case dns::rrtype::kSRV:
+      return "SRV";
+    case dns::rrtype::kDNAME:
+      return "DNAME";
+    case dns::rrtype::kDS:
+      return "DS";
+    default:
+      return "TYPE" + std::to_string(type);
+  }
+}
+
+bool isDnssecType(uint16_t type) {
+  switch (type) {
+    case dns::rrtype::kDNSKEY:
+    case dns::rrtype::kRRSIG:
+    case dns::rrtype::kNSEC:
+    case dns::rrtype::kNSEC3:
+    case kNSEC3PARAM:
+      return true;
+    default:
+      return false;
+  }
+}
+
+const char* dnssecTypeName(uint16_t type) {
+  switch (type) {
+    case dns::rrtype::kDNSKEY:
+      return "DNSKEY";
+    case dns::rrtype::kRRSIG:
+      return "RRSIG";
+    case dns::rrtype::kNSEC:
+      return "NSEC";
+    case dns::rrtype::kNSEC3:
+      return "NSEC3";
+    default:
+      return "NSEC3PARAM";
+  }
+}
 }  // namespace
 
 Result<std::shared_ptr<const Zone>> ZoneBuilder::build(std::vector<std::string>& warnings) {
   warnings.insert(warnings.end(), early_warnings_.begin(), early_warnings_.end());
-  if (!first_error_.empty()) return Error{first_error_};
   const std::string apex(reinterpret_cast<const char*>(apex_.data), apex_.length);
+  // Errors found here, keyed by the offending record's position in the input so that they are
+  // reported in file order (zone-level ones last), after the source's own.
+  std::vector<std::pair<uint32_t, std::string>> found;
+  auto fail = [&found](uint32_t seq, std::string message) {
+    found.emplace_back(seq, std::move(message));
+  };
+  auto failZone = [&found, this](std::string message) {
+    found.emplace_back(kNone, source_.empty() ? std::move(message) : source_ + ": " + message);
+  };
 
-  // Group by owner, then type; keep file order inside an RRset, drop exact duplicates.
+  // Group by owner, then type; keep file order inside an RRset.
   std::stable_sort(records_.begin(), records_.end(), [](const Record& a, const Record& b) {
     if (a.owner != b.owner) return nameLess(a.owner, b.owner);
     return a.type < b.type;
@@ -130,7 +228,10 @@ Result<std::shared_ptr<const Zone>> ZoneBuilder::build(std::vector<std::string>&
   z.apex_node_ = index[apex];
   z.nodes_[z.apex_node_].flags |= Node::kApex;
 
-  auto encode = [&z](uint16_t type, uint32_t ttl, const std::string& rdata) {
+  bool blob_overflow = false;
+  auto encode = [&z, &blob_overflow](uint16_t type, uint32_t ttl, const std::string& rdata) {
+    // RR::offset is 32 bits; maxRdataLength() keeps 10 + RDLENGTH within RR::length's 16.
+    if (z.blob_.size() + 10 + rdata.size() > 0xFFFFFFFFu) blob_overflow = true;
     RR rr;
     rr.offset = static_cast<uint32_t>(z.blob_.size());
     rr.length = static_cast<uint16_t>(10 + rdata.size());
@@ -146,29 +247,53 @@ Result<std::shared_ptr<const Zone>> ZoneBuilder::build(std::vector<std::string>&
     z.rrs_.push_back(rr);
   };
 
-  // RRsets, in node order.
+  // RRsets, in node order. Duplicates are found by sorting each RRset's RDATA (not by comparing
+  // every pair: an RRset may hold tens of thousands of records).
+  std::vector<uint32_t> node_first_record(z.nodes_.size(), kNone);
+  std::vector<uint32_t> order;
+  std::vector<bool> duplicate;
+  uint32_t dnssec_types = 0;  // bit per isDnssecType() type, for the warning
   size_t i = 0;
   for (uint32_t ni = 0; ni < z.nodes_.size(); ++ni) {
     Node& node = z.nodes_[ni];
     const std::string owner(reinterpret_cast<const char*>(z.names_.data() + node.name_offset),
                             node.name_length);
     node.rrset_begin = static_cast<uint32_t>(z.rrsets_.size());
+    if (i < records_.size() && records_[i].owner == owner) {
+      node_first_record[ni] = static_cast<uint32_t>(i);
+    }
     bool has_cname = false;
     bool has_other = false;
-    std::string cname_where;
-    std::string other_where;
+    size_t cname_rec = 0;
+    size_t other_rec = 0;
     while (i < records_.size() && records_[i].owner == owner) {
       const uint16_t type = records_[i].type;
       RRset rs;
       rs.type = type;
       rs.ttl = records_[i].ttl;
       rs.first_rr = static_cast<uint32_t>(z.rrs_.size());
-      std::vector<const std::string*> seen;
-      const std::string first_where = records_[i].where;
-      for (; i < records_.size() && records_[i].owner == owner && records_[i].type == type; ++i) {
+      const size_t begin = i;
+      size_t end = i;
+      while (end < records_.size() && records_[end].owner == owner && records_[end].type == type) {
+        ++end;
+      }
+      const std::string& first_where = records_[begin].where;
+      const uint32_t first_seq = records_[begin].seq;
+      order.resize(end - begin);
+      for (size_t k = 0; k < order.size(); ++k) order[k] = static_cast<uint32_t>(begin + k);
+      std::stable_sort(order.begin(), order.end(), [this](uint32_t a, uint32_t b) {
+        return records_[a].rdata < records_[b].rdata;
+      });
+      duplicate.assign(end - begin, false);
+      for (size_t k = 1; k < order.size(); ++k) {
+        if (records_[order[k]].rdata == records_[order[k - 1]].rdata) {
+          duplicate[order[k] - begin] = true;  // stable sort: the earlier one in the file stays
+        }
+      }
+      size_t kept = 0;
+      for (; i < end; ++i) {
         const Record& r = records_[i];
-        if (std::any_of(seen.begin(), seen.end(),
-                        [&](const std::string* s) { return *s == r.rdata; })) {
+        if (duplicate[i - begin]) {
           warnings.push_back(r.where + ": duplicate record " + text(owner) + " ignored");
           continue;
         }
@@ -178,36 +303,48 @@ Result<std::shared_ptr<const Zone>> ZoneBuilder::build(std::vector<std::string>&
                              " differs from the RRset's " + std::to_string(rs.ttl) + ", using " +
                              std::to_string(rs.ttl));
         }
-        seen.push_back(&r.rdata);
+        ++kept;
+        z.digest_ += recordHash(owner, type, rs.ttl, r.rdata);
         encode(type, rs.ttl, r.rdata);
       }
-      rs.rr_count = static_cast<uint16_t>(seen.size());
+      if (kept > kMaxRRsetSize) {
+        // RRset::rr_count and ANCOUNT are 16 bits, and no DNS message could carry it anyway.
+        fail(first_seq, first_where + ": the RRset " + text(owner) + " " + typeText(type) +
+                            " has " + std::to_string(kept) + " records, more than " +
+                            std::to_string(kMaxRRsetSize));
+      }
+      rs.rr_count = static_cast<uint16_t>(std::min(kept, kMaxRRsetSize));
+      if (isDnssecType(type)) {
+        dnssec_types |= 1u << (type == kNSEC3PARAM ? 0 : type - dns::rrtype::kRRSIG + 1);
+      }
       if (type == dns::rrtype::kCNAME) {
         has_cname = true;
-        cname_where = first_where;
-        if (rs.rr_count > 1) return Error{first_where + ": more than one CNAME at " + text(owner)};
+        cname_rec = begin;
+        if (rs.rr_count > 1)
+          fail(first_seq, first_where + ": more than one CNAME at " + text(owner));
         const RR& rr = z.rrs_[rs.first_rr];
         const std::string target = lowerName(z.blob_.data() + rr.offset + 10);
         rs.target_offset = static_cast<uint32_t>(z.names_.size());
         z.names_.insert(z.names_.end(), target.begin(), target.end());
       } else if (type != dns::rrtype::kRRSIG && type != dns::rrtype::kNSEC) {
         has_other = true;
-        other_where = first_where;
+        other_rec = begin;
       }
       if (type == dns::rrtype::kDNAME) {
         // RFC 6672 §2.4: one DNAME per owner; names below it are rewritten, not looked up.
-        if (rs.rr_count > 1) return Error{first_where + ": more than one DNAME at " + text(owner)};
+        if (rs.rr_count > 1)
+          fail(first_seq, first_where + ": more than one DNAME at " + text(owner));
         node.flags |= Node::kDname;
         const std::string target = lowerName(z.blob_.data() + z.rrs_[rs.first_rr].offset + 10);
         rs.target_offset = static_cast<uint32_t>(z.names_.size());
         z.names_.insert(z.names_.end(), target.begin(), target.end());
       }
       if (type == dns::rrtype::kSOA && owner != apex) {
-        return Error{first_where + ": SOA record at " + text(owner) + " is not at the zone apex " +
-                     z.origin_};
+        fail(first_seq, first_where + ": SOA record at " + text(owner) +
+                            " is not at the zone apex " + z.origin_);
       }
       if (type == dns::rrtype::kSOA && rs.rr_count > 1) {
-        return Error{first_where + ": more than one SOA record at the apex"};
+        fail(first_seq, first_where + ": more than one SOA record at the apex");
       }
       if (type == dns::rrtype::kNS && owner != apex) node.flags |= Node::kDelegation;
       z.rrsets_.push_back(rs);
@@ -215,20 +352,25 @@ Result<std::shared_ptr<const Zone>> ZoneBuilder::build(std::vector<std::string>&
     node.rrset_count = static_cast<uint16_t>(z.rrsets_.size() - node.rrset_begin);
     if (has_cname && has_other) {
       // RFC 1034 §3.6.2 / RFC 2181 §10.1: a CNAME cannot coexist with other data.
-      return Error{cname_where + ": CNAME at " + text(owner) + " beside other data (" +
-                   other_where + ")"};
+      fail(records_[cname_rec].seq, records_[cname_rec].where + ": CNAME at " + text(owner) +
+                                        " beside other data (" + records_[other_rec].where + ")");
     }
   }
+  if (blob_overflow) failZone("zone " + z.origin_ + ": more than 4 GiB of record data");
 
   const Node& apex_node = z.nodes_[z.apex_node_];
   const RRset* soa = z.rrset(apex_node, dns::rrtype::kSOA);
-  if (soa == nullptr) return Error{"zone " + z.origin_ + " has no SOA record at its apex"};
-  if (z.rrset(apex_node, dns::rrtype::kNS) == nullptr) {
-    return Error{"zone " + z.origin_ + " has no NS records at its apex"};
+  // A syntax error in the SOA or NS lines would also show as "no SOA": say only what is wrong.
+  if (source_errors_ == 0) {
+    if (soa == nullptr) failZone("zone " + z.origin_ + " has no SOA record at its apex");
+    if (z.rrset(apex_node, dns::rrtype::kNS) == nullptr) {
+      failZone("zone " + z.origin_ + " has no NS records at its apex");
+    }
   }
 
-  // Parents, cuts (top-down: names sort by length first, so parents come before children) and
-  // wildcards.
+  // Parents, cuts (top-down: names sort by length first, so parents come before children),
+  // wildcards, and data below a DNAME.
+  std::vector<uint32_t> dname_above(z.nodes_.size(), kNone);
   for (uint32_t ni = 0; ni < z.nodes_.size(); ++ni) {
     Node& node = z.nodes_[ni];
     if (ni == z.apex_node_) continue;
@@ -241,8 +383,48 @@ Result<std::shared_ptr<const Zone>> ZoneBuilder::build(std::vector<std::string>&
     } else if (node.flags & Node::kDelegation) {
       node.cut = ni;
     }
+    dname_above[ni] = (p.flags & Node::kDname) ? parent : dname_above[parent];
+    if (dname_above[ni] != kNone && node.rrset_count > 0) {
+      // RFC 6672 §2.3: there MUST NOT be data at any subdomain of a DNAME owner.
+      const Record& r = records_[node_first_record[ni]];
+      fail(r.seq, r.where + ": " + text(owner) + " is below the DNAME at " +
+                      dns::toText(z.nodeName(z.nodes_[dname_above[ni]])) +
+                      "; no data may exist there (RFC 6672 \u00a72.3)");
+    }
     if (owner.size() >= 2 && owner[0] == 1 && owner[1] == '*') z.nodes_[parent].wildcard = ni;
   }
+
+  std::stable_sort(found.begin(), found.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (auto& f : found) errors_.push_back(std::move(f.second));
+  if (!errors_.empty()) {
+    std::string message;
+    const size_t shown = std::min(errors_.size(), kMaxErrors);
+    for (size_t k = 0; k < shown; ++k) {
+      if (k > 0) message.push_back('\n');
+      message += errors_[k];
+    }
+    if (errors_.size() > shown) {
+      const size_t rest = errors_.size() - shown;
+      message += "\n... and " + std::to_string(rest) + (rest == 1 ? " more error" : " more errors");
+    }
+    return Error{message};
+  }
+
+  if (dnssec_types != 0) {
+    std::string list;
+    for (uint16_t t : {dns::rrtype::kDNSKEY, dns::rrtype::kRRSIG, dns::rrtype::kNSEC,
+                       dns::rrtype::kNSEC3, kNSEC3PARAM}) {
+      if (dnssec_types & (1u << (t == kNSEC3PARAM ? 0 : t - dns::rrtype::kRRSIG + 1))) {
+        list += list.empty() ? "" : ", ";
+        list += dnssecTypeName(t);
+      }
+    }
+    warnings.push_back("zone " + z.origin_ + " contains DNSSEC records (" + list +
+                       "): they are served as plain data and answers are not signed (DNSSEC is "
+                       "not supported yet: DO is echoed but no RRSIGs are added to answers)");
+  }
+
   // Occluded data below a cut: only addresses (glue) are meaningful there.
   for (const auto& node : z.nodes_) {
     if (node.cut == kNone) continue;
@@ -254,7 +436,7 @@ Result<std::shared_ptr<const Zone>> ZoneBuilder::build(std::vector<std::string>&
                                   t == dns::rrtype::kRRSIG || t == dns::rrtype::kNSEC));
       if (!ok) {
         warnings.push_back("zone " + z.origin_ + ": " + dns::toText(z.nodeName(node)) + " type " +
-                           std::to_string(t) + " is below the delegation at " +
+                           typeText(t) + " is below the delegation at " +
                            dns::toText(z.nodeName(z.nodes_[node.cut])) + " and is not served");
       }
     }
@@ -262,7 +444,10 @@ Result<std::shared_ptr<const Zone>> ZoneBuilder::build(std::vector<std::string>&
 
   // Additional-section targets for NS, MX and SRV: in-zone names with addresses. Glue below a cut
   // is used for NS only (RFC 1034 §4.3.2); MX/SRV targets must be authoritative data.
-  for (auto& rs : z.rrsets_) {
+  // added_by[node] = the RRset that last listed the node, so repeats are skipped in O(1).
+  std::vector<uint32_t> added_by(z.nodes_.size(), kNone);
+  for (uint32_t si = 0; si < z.rrsets_.size(); ++si) {
+    RRset& rs = z.rrsets_[si];
     const int tpos = additionalTargetPos(rs.type);
     if (tpos < 0) continue;
     rs.additional_begin = static_cast<uint32_t>(z.additional_.size());
@@ -275,8 +460,8 @@ Result<std::shared_ptr<const Zone>> ZoneBuilder::build(std::vector<std::string>&
       const Node& t = z.nodes_[it->second];
       if (rs.type != dns::rrtype::kNS && t.cut != kNone) continue;
       if (z.rrset(t, kA) == nullptr && z.rrset(t, kAAAA) == nullptr) continue;
-      if (std::find(z.additional_.begin() + rs.additional_begin, z.additional_.end(), it->second) ==
-          z.additional_.end()) {
+      if (added_by[it->second] != si) {
+        added_by[it->second] = si;
         z.additional_.push_back(it->second);
       }
     }

@@ -1,8 +1,9 @@
 // Builds an immutable Zone from records (from the zone-file loader, later from zone transfers):
 // groups RRsets, runs the load-time checks (SOA and NS at the apex, CNAME beside other data,
-// out-of-zone data), finds delegation cuts, wildcards and additional-section targets, and
-// pre-encodes every record. Runs on the control thread; errors name the file and line of the
-// offending record.
+// out-of-zone data, data below a DNAME, records and RRsets that cannot fit a DNS message), finds
+// delegation cuts, wildcards and additional-section targets, pre-encodes every record and computes
+// the zone's content digest. Runs on the control thread; errors name the file and line of the
+// offending record, and every error is reported, not only the first.
 #pragma once
 
 #include <cstdint>
@@ -18,28 +19,48 @@ namespace meridian::zones {
 
 class ZoneBuilder {
  public:
-  explicit ZoneBuilder(const dns::NameBuf& apex);
+  // `source` (a file name) prefixes the zone-level messages that have no line ("no SOA").
+  explicit ZoneBuilder(const dns::NameBuf& apex, std::string source = {});
 
   // `owner` is an uncompressed wire name; `rdata` an uncompressed RDATA; `where` is "file:line".
   void add(const uint8_t* owner, uint16_t type, uint16_t klass, uint32_t ttl, const uint8_t* rdata,
            size_t rdlen, const std::string& where);
 
-  // Warnings (dropped out-of-zone records, TTL mismatches, duplicates) are appended to `warnings`.
+  // An error found by the record's source (a zone-file syntax error): the zone will be refused.
+  // Zone-level checks that such an error may have caused (no SOA, no NS) are then skipped.
+  void addError(std::string message);
+
+  // Warnings (dropped out-of-zone records, TTL mismatches, duplicates, DNSSEC records served
+  // unsigned) are appended to `warnings`. The error, if any, lists every problem, one per line
+  // (at most kMaxErrors of them, then a count of the rest).
   [[nodiscard]] Result<std::shared_ptr<const Zone>> build(std::vector<std::string>& warnings);
+
+  // A file with more errors than this is broken as a whole; listing them all helps nobody.
+  static constexpr size_t kMaxErrors = 1000;
 
  private:
   struct Record {
     std::string owner;  // lowercase wire
     uint16_t type;
     uint32_t ttl;
+    uint32_t seq;  // position in the input, for messages in file order
     std::string rdata;
     std::string where;
   };
   dns::NameBuf apex_;
+  std::string source_;
   std::vector<Record> records_;
   std::vector<std::string> early_warnings_;
-  std::string first_error_;
+  std::vector<std::string> errors_;
+  size_t source_errors_ = 0;
 };
+
+// The largest RDATA a record owned by a name of `owner_length` octets may have and still fit in a
+// DNS message: header (12), the question naming it (owner + 4), and the record itself with its
+// owner compressed to a pointer (2 + 10 + RDATA) within 65535 octets (RFC 1035 §4.2.2).
+[[nodiscard]] constexpr size_t maxRdataLength(size_t owner_length) {
+  return dns::kMaxMessageSize - dns::kHeaderSize - (owner_length + 4) - 2 - 10;
+}
 
 // Positions of the names inside an RDATA of `type` that are compressible (RFC 3597 §4). Returns how
 // many (0..2). Assumes well-formed RDATA.

@@ -1444,6 +1444,42 @@ def section_config(ctx):
     r.check("meridian check --config with a bad zone: non-zero, 'bad.zone:5:'",
             rc not in (0, None) and "bad.zone:5:" in err, f"rc={rc} {short(err)}")
 
+    # strict zone files: every error of a file in one run, each with file:line, field and text
+    many = os.path.join(cdir, "many-errors.zone")
+    write(many, "$ORIGIN example.org.\n$TTL 300\n@ IN SOA ns1 hostmaster 1 7200 3600 1209600 60\n"
+          "@ IN NS ns1\nns1 IN A 192.0.2.1\n"
+          "a 12x3 IN A 192.0.2.2\n"                 # 6
+          "b 99999999999 IN A 192.0.2.3\n"          # 7
+          "c IN A 192.0.2.256\n"                    # 8
+          "d IN AX 192.0.2.4\n"                     # 9
+          "e IN MX ( 10\n"                          # 10: a multi-line record, reported where it starts
+          "  bad..name )\n"                         # 11
+          "g IN A 192.0.2.6 )\n"                    # 12
+          "f IN A ( 192.0.2.5\n")                   # 13: never closed
+    rc, out, err = run_tool([ctx.meridian, "check", "--zone", f"example.org={many}"])
+    want = ["many-errors.zone:6: invalid TTL '12x3'",
+            "many-errors.zone:7: TTL '99999999999' is above 2147483647",
+            "many-errors.zone:8: invalid IPv4 address '192.0.2.256'",
+            "many-errors.zone:9: unknown type 'AX'",
+            "many-errors.zone:10: invalid domain name (MX field 2): empty label in 'bad..name'",
+            "many-errors.zone:12: ')' without a matching '('",
+            "many-errors.zone:13: '(' opened on this line is never closed",
+            ": 7 errors, not loaded"]
+    missing = [w for w in want if w not in err]
+    r.check("meridian check reports every zone error with file:line, field and text",
+            rc not in (0, None) and not missing, f"rc={rc} missing={missing} {short(err, 900)}")
+    r.check("meridian check: no ldns 'could not parse' message", "could not parse" not in err, short(err, 600))
+    rc, out, err = run_tool([ctx.meridian, "check", "--zone", f"example.org={cdir}"])
+    r.check("meridian check with a directory as zone file: 'is a directory'",
+            rc not in (0, None) and "is a directory" in err, f"rc={rc} {short(err)}")
+    signed = os.path.join(cdir, "signed.zone")
+    write(signed, simple_zone("example.org", 1, ["@ IN DNSKEY 256 3 8 AwEAAQ==",
+                                                 "@ IN NSEC www A NS SOA RRSIG NSEC DNSKEY"]))
+    rc, out, err = run_tool([ctx.meridian, "check", "--zone", f"example.org={signed}"])
+    r.check("meridian check on a zone with DNSSEC records: OK with a warning that answers are not signed",
+            rc == 0 and "warning: zone example.org. contains DNSSEC records (DNSKEY, NSEC)" in err
+            and "answers are not signed" in err, f"rc={rc} {short(out + err, 600)}")
+
     # configuration errors make meridian exit with file:line and the key
     for label, text, line, key in (
             ("unknown key", f"[server]\nlisten = [\"127.0.0.1:{port}\"]\nfrobnicate = 1\n", 3, "frobnicate"),
@@ -1523,6 +1559,38 @@ def section_config(ctx):
             f"rc={rc} {short(out + err)}")
     r.check("after the fix: serial 3 and the newer record served",
             soa_serial(A, "example.org.") == 3 and a_of(A, "newer.example.org.") == ["192.0.2.223"])
+
+    # serial discipline on reload: new content under the same serial warns; a lower serial warns loudly
+    write(org, simple_zone("example.org", 3, ["new IN A 192.0.2.222", "newer IN A 192.0.2.223",
+                                              "same-serial IN A 192.0.2.224"]))
+    rc, out, err = run_tool(ctl + ["reload"])
+    want = re.compile(r"\[warning\]: zone example\.org\.?: content changed but serial 3 did not increase; "
+                      r"secondaries will not pick it up")
+    got = poll(lambda: bool(want.search(srv.log_text())), True)
+    r.check("reload with new content under the same serial: served, and the log warns", got is True
+            and a_of(A, "same-serial.example.org.") == ["192.0.2.224"], srv.tail())
+    # a same-size edit within the same second as the loaded version is still a change
+    st = os.stat(org)
+    write(org, simple_zone("example.org", 3, ["new IN A 192.0.2.222", "newer IN A 192.0.2.223",
+                                              "same-serial IN A 192.0.2.226"]))
+    sec = st.st_mtime_ns // 1_000_000_000
+    os.utime(org, ns=(st.st_atime_ns, sec * 1_000_000_000 + (st.st_mtime_ns + 1) % 1_000_000_000))
+    rc, out, err = run_tool(ctl + ["reload"])
+    got = poll(lambda: a_of(A, "same-serial.example.org."), ["192.0.2.226"])
+    r.check("reload: a same-size edit with the same mtime second is picked up", got == ["192.0.2.226"]
+            and os.stat(org).st_size == st.st_size and os.stat(org).st_ino == st.st_ino, f"{got} {srv.tail()}")
+    write(org, simple_zone("example.org", 2, ["new IN A 192.0.2.222", "lower-serial IN A 192.0.2.225"]))
+    rc, out, err = run_tool(ctl + ["reload"])
+    want = re.compile(r"\[error\]: zone example\.org\.?: serial went backwards from 3 to 2 \(RFC 1982\); "
+                      r"secondaries will ignore this version")
+    got = poll(lambda: bool(want.search(srv.log_text())), True)
+    r.check("reload with a lower serial: the log has an error-level warning", got is True, srv.tail())
+    write(org, simple_zone("example.org", 4, ["new IN A 192.0.2.222", "newer IN A 192.0.2.223"]))
+    rc, out, err = run_tool(ctl + ["reload"])
+    r.check("reload with serial 4: no serial warning for it",
+            rc == 0 and "serial 4 did not increase" not in srv.log_text()
+            and "backwards from 2 to 4" not in srv.log_text() and soa_serial(A, "example.org.") == 4,
+            srv.tail())
 
     # the configuration is reloaded too: a third zone appears
     write(conf, base_conf + "\n[[zone]]\nname = \"example.info\"\nfile = \"zones/example.info.zone\"\n")

@@ -1,0 +1,152 @@
+#include <catch2/catch.hpp>
+#include <string>
+
+#include "../testutil.h"
+#include "zones/loader.h"
+#include "zones/zone_builder.h"
+
+using namespace meridian;
+
+namespace {
+const char* kHead =
+    "$ORIGIN example.com.\n$TTL 3600\n"
+    "@ IN SOA ns1 hostmaster ( 2024010101 7200 3600 1209600 300 )\n"
+    "@ NS ns1\nns1 A 192.0.2.1\n";
+
+std::string hex(size_t octets) {
+  return std::string(2 * octets, 'a');
+}
+}  // namespace
+
+TEST_CASE("records that can never fit a DNS message are refused with file:line") {
+  // owner big.example.com. is 17 octets: 65535 - 12 - (17 + 4) - 2 - 10 = 65490 octets of RDATA.
+  REQUIRE(zones::maxRdataLength(17) == 65490);
+  auto ok = zones::loadZoneText(
+      "example.com", std::string(kHead) + "big TYPE65280 \\# 65490 " + hex(65490) + "\n");
+  REQUIRE_OK(ok);
+  dns::NameBuf n;
+  REQUIRE(dns::fromText("big.example.com.", n));
+  const uint32_t i = ok->zone->find(n.data, n.length);
+  REQUIRE(i != zones::kNone);
+  const zones::RRset* rs = ok->zone->rrset(ok->zone->node(i), 65280);
+  REQUIRE(rs != nullptr);
+  CHECK(ok->zone->rr(rs->first_rr).length == 10 + 65490);  // no 16-bit wrap
+
+  auto r = zones::loadZoneText(
+      "example.com", std::string(kHead) + "big TYPE65280 \\# 65491 " + hex(65491) + "\n", "z.zone");
+  REQUIRE_FALSE(r.has_value());
+  CHECK(r.error().message ==
+        "z.zone:6: RDATA of 65491 octets cannot fit in a DNS message (at most 65490 for this "
+        "owner name)");
+  // The largest RDLENGTH: 10 + 65535 would wrap RR::length to 9.
+  r = zones::loadZoneText(
+      "example.com", std::string(kHead) + "big TYPE65280 \\# 65535 " + hex(65535) + "\n", "z.zone");
+  REQUIRE_FALSE(r.has_value());
+  CHECK(r.error().message.rfind("z.zone:6: RDATA of 65535 octets cannot fit", 0) == 0);
+}
+
+TEST_CASE("an RRset of more than 65535 records is refused (rr_count and ANCOUNT are 16 bits)") {
+  auto zone = [](size_t n) {
+    std::string text = kHead;
+    text.reserve(n * 24);
+    for (size_t i = 0; i < n; ++i) {
+      text += "big A 10." + std::to_string(i >> 16) + "." + std::to_string((i >> 8) & 255) + "." +
+              std::to_string(i & 255) + "\n";
+    }
+    return text;
+  };
+  auto ok = zones::loadZoneText("example.com", zone(65535), "z.zone");
+  REQUIRE_OK(ok);
+  dns::NameBuf n;
+  REQUIRE(dns::fromText("big.example.com.", n));
+  const zones::RRset* rs =
+      ok->zone->rrset(ok->zone->node(ok->zone->find(n.data, n.length)), dns::rrtype::kA);
+  REQUIRE(rs != nullptr);
+  CHECK(rs->rr_count == 65535);
+  auto r = zones::loadZoneText("example.com", zone(65536), "z.zone");
+  REQUIRE_FALSE(r.has_value());
+  CHECK(r.error().message ==
+        "z.zone:6: the RRset big.example.com. A has 65536 records, more than 65535");
+}
+
+TEST_CASE("duplicates inside a large RRset are dropped with a warning, first one kept") {
+  std::string text = kHead;
+  for (int i = 0; i < 1000; ++i)
+    text += "m A 10.0." + std::to_string(i / 250) + "." + std::to_string(i % 250) + "\n";
+  text += "m A 10.0.0.7\n";  // line 1006
+  auto r = zones::loadZoneText("example.com", text, "z.zone");
+  REQUIRE_OK(r);
+  REQUIRE(r->warnings.size() == 1);
+  CHECK(r->warnings[0] == "z.zone:1006: duplicate record m.example.com. ignored");
+  CHECK(r->zone->recordCount() == 3 + 1000);
+}
+
+TEST_CASE("data below a DNAME is refused (RFC 6672 section 2.3)") {
+  auto r = zones::loadZoneText("example.com",
+                               std::string(kHead) +
+                                   "old DNAME example.net.\n"  // 6
+                                   "old A 192.0.2.5\n"         // 7: at the owner: fine
+                                   "www.old A 192.0.2.6\n"     // 8
+                                   "a.b.old TXT \"deep\"\n",   // 9 (b.old is an ENT)
+                               "z.zone");
+  REQUIRE_FALSE(r.has_value());
+  INFO(r.error().message);
+  CHECK(r.error().message ==
+        "z.zone:8: www.old.example.com. is below the DNAME at old.example.com.; no data may exist "
+        "there (RFC 6672 \u00a72.3)\n"
+        "z.zone:9: a.b.old.example.com. is below the DNAME at old.example.com.; no data may exist "
+        "there (RFC 6672 \u00a72.3)");
+  auto ok = zones::loadZoneText(
+      "example.com", std::string(kHead) + "old DNAME example.net.\nold A 192.0.2.5\n", "z.zone");
+  REQUIRE_OK(ok);
+}
+
+TEST_CASE("several zone-level errors are all reported") {
+  auto r = zones::loadZoneText("example.com",
+                               std::string(kHead) +
+                                   "w A 192.0.2.1\nw CNAME x\n"  // 6-7
+                                   "c CNAME a\nc CNAME b\n"      // 8-9
+                                   "sub SOA ns1 h 1 2 3 4 5\n",  // 10
+                               "z.zone");
+  REQUIRE_FALSE(r.has_value());
+  const std::string& m = r.error().message;
+  INFO(m);
+  CHECK(m.find("z.zone:8: more than one CNAME at c.example.com.") != std::string::npos);
+  CHECK(m.find("z.zone:7: CNAME at w.example.com. beside other data (z.zone:6)") !=
+        std::string::npos);
+  CHECK(m.find("z.zone:10: SOA record at sub.example.com. is not at the zone apex") !=
+        std::string::npos);
+}
+
+TEST_CASE("DNSSEC records load with a warning that answers are not signed") {
+  auto r = zones::loadZoneText(
+      "example.com",
+      std::string(kHead) +
+          "@ DNSKEY 256 3 8 AwEAAQ==\n"
+          "@ RRSIG SOA 8 2 3600 20300101000000 20200101000000 12345 example.com. AAAA\n"
+          "@ NSEC3PARAM 1 0 10 AABB\n");
+  REQUIRE_OK(r);
+  REQUIRE(r->warnings.size() == 1);
+  CHECK(r->warnings[0] ==
+        "zone example.com. contains DNSSEC records (DNSKEY, RRSIG, NSEC3PARAM): they are served as "
+        "plain data and answers are not signed (DNSSEC is not supported yet: DO is echoed but no "
+        "RRSIGs are added to answers)");
+  auto plain = zones::loadZoneText("example.com", kHead);
+  REQUIRE_OK(plain);
+  CHECK(plain->warnings.empty());
+}
+
+TEST_CASE("the zone digest changes with the served data, not with record order") {
+  auto load = [](const std::string& body) {
+    auto r = zones::loadZoneText("example.com", std::string(kHead) + body);
+    REQUIRE_OK(r);
+    return r->zone->digest();
+  };
+  const uint64_t base = load("a A 192.0.2.1\na A 192.0.2.2\nb TXT x\n");
+  CHECK(load("b TXT x\na A 192.0.2.2\na A 192.0.2.1\n") == base);           // reordered
+  CHECK(load("a A 192.0.2.1\na A 192.0.2.2\nb TXT x\nb TXT x\n") == base);  // duplicate
+  CHECK(load("a A 192.0.2.1\na A 192.0.2.3\nb TXT x\n") != base);           // RDATA
+  CHECK(load("a 60 A 192.0.2.1\na 60 A 192.0.2.2\nb TXT x\n") != base);     // TTL
+  CHECK(load("a A 192.0.2.1\na A 192.0.2.2\nc TXT x\n") != base);           // owner
+  CHECK(load("a A 192.0.2.1\na A 192.0.2.2\n") != base);                    // removed record
+}
