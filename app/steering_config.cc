@@ -88,7 +88,8 @@ Result<CompiledSteering> compileSteering(const SteeringConfig& cfg, const zones:
   }
   std::map<std::string, const CheckConfig*> checks;
   for (const auto& c : cfg.checks) checks[c.name] = &c;
-  std::map<std::pair<std::string, std::string>, uint32_t> target_ids;  // (address, check) -> id
+  // (address, check) -> id for checked slots, (endpoint label, "") for unchecked ones.
+  std::map<std::pair<std::string, std::string>, uint32_t> target_ids;
   uint32_t uid = 0;
   std::set<std::string> seen;
 
@@ -144,6 +145,24 @@ Result<CompiledSteering> compileSteering(const SteeringConfig& cfg, const zones:
       if (!ok)
         return Error{sc.where + ": unknown policy filter '" + p +
                      "' (up, geo, nearest, latency, weighted, first_n)"};
+    }
+    // `nearest` measures from each region's coordinates, which [[region]] may leave out.
+    if (std::find(s.policy.begin(), s.policy.end(), georoute::FilterKind::kNearest) !=
+        s.policy.end()) {
+      const bool default_policy = sc.policy == ServiceConfig{}.policy;
+      for (const auto& pc : sc.pools) {
+        auto rid = regionId(cfg, pc.region, pc.where);
+        if (!rid) return rid.error();
+        const georoute::Region& r = cfg.regions[*rid];
+        if (r.has_coordinates) continue;
+        return Error{(r.where.empty() ? "region" : r.where) + " '" + r.name +
+                     "' has no latitude/longitude, which the `nearest` filter of service " +
+                     s.name + " (" + sc.where + ") needs" +
+                     (default_policy
+                          ? "; the default policy is [\"up\", \"geo\", \"nearest\"]: "
+                            "give the region coordinates or set policy = [\"up\", \"geo\"]"
+                          : "")};
+      }
     }
     if (sc.when_all_down == "fail-open") {
       s.when_all_down = georoute::AllDown::kFailOpen;
@@ -261,6 +280,12 @@ Result<CompiledSteering> compileSteering(const SteeringConfig& cfg, const zones:
           if (inserted)
             out.targets.push_back(
                 HealthTarget{ec.address + " (" + check + ")", ec.address, *it->second});
+          ep.health_id = tid->second;
+        } else {
+          // Unchecked: a slot of its own (per region and address), so overrides can reach it.
+          auto [tid, inserted] = target_ids.try_emplace(std::make_pair(ep.label, std::string()),
+                                                        static_cast<uint32_t>(out.targets.size()));
+          if (inserted) out.targets.push_back(HealthTarget{ep.label, ec.address, {}, false});
           ep.health_id = tid->second;
         }
         pool.endpoints.push_back(std::move(ep));

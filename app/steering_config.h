@@ -21,6 +21,7 @@ struct CheckConfig {
   std::string path = "/";
   std::string host;  // HTTP Host header (default: the endpoint address)
   std::vector<int> expect_status = {200};
+  bool verify_tls = false;  // https: verify the certificate chain and name
   std::string expect_body;  // substring the body must contain
   std::string dns_qname = ".";
   uint16_t dns_qtype = 6;
@@ -54,7 +55,8 @@ struct GeoMapConfig {
 struct ServiceConfig {
   std::string name;
   uint32_t ttl = 30;
-  std::vector<std::string> policy = {"up", "geo", "nearest", "first_n"};
+  // The default answers the chosen region's whole address set; `first_n` trims only when listed.
+  std::vector<std::string> policy = {"up", "geo", "nearest"};
   uint32_t first_n = 1;
   std::string when_all_down = "fail-open";  // fail-open, nodata, servfail, fallback
   std::string check;
@@ -75,11 +77,16 @@ struct SteeringConfig {
   [[nodiscard]] bool empty() const { return services.empty() && regions.empty(); }
 };
 
-// One monitored (address, check) pair; its index is the health id used by the ServiceSet.
+// One health-table slot; its index is the health id used by the ServiceSet. A checked slot is an
+// (address, check) pair, shared by every endpoint with that address and check, labelled
+// "ADDRESS (CHECK)". An unchecked slot is one endpoint without a check, labelled like the endpoint
+// ("REGION/ADDRESS" or "REGION/CNAME-TARGET"), shared by the services that list it in that
+// region: never probed, always up unless an operator override says otherwise.
 struct HealthTarget {
   std::string label;
-  std::string address;
-  CheckConfig check;
+  std::string address;  // empty for a CNAME endpoint
+  CheckConfig check;    // meaningful when checked
+  bool checked = true;
 };
 
 struct CompiledSteering {
