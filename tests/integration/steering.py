@@ -15,8 +15,8 @@ checks the answers with dig (+subnet) and dnspython (ECS options, raw packets):
                 through meridianctl (address, label, region:NAME, drain, force-up), every
                 when_all_down mode (fail-open, nodata, servfail, fallback)
   4b. overrides endpoints without a health check: override region:NAME, pool:SERVICE/REGION, an address
-                and a label; the default policy answers a region's whole address set; a region without
-                coordinates; overrides kept across a reload that renumbers the slots
+                and a label, kept across a reload that renumbers the slots; the default policy answers
+                a region's whole address set; [[region]] coordinates needed only by `nearest`
   5. latency    policy up -> latency -> first_n follows the lowest RTT, also after the delays swap
   6. weighted   3:1 weights over 2000 distinct /24 ECS subnets, stickiness, scope /24
   7. explain    `meridian explain`: location, filters in order, answer and ECS scope, --down
@@ -895,15 +895,16 @@ def unchecked_rows(ctx, sock):
     return rows
 
 
-def overrides_config(port, sock, zone_file, extra_us=()):
-    """Endpoints without health checks; www has no policy key (the default), lab's region no coordinates."""
+def overrides_config(port, sock, zone_file, extra_us=(), lab_coords=False, lab_policy='["up", "geo"]'):
+    """Endpoints without health checks; www has no policy key (the default). `lab_coords`: give the
+    lab region latitude/longitude (only a `nearest` filter needs them, and no service here has one)."""
     text = head_toml(port, sock, "geo.mmdb") + zone_toml(zone_file)
-    text += '[[region]]\nname = "lab"\n\n'
+    text += '[[region]]\nname = "lab"\n' + ("latitude = 1.0\nlongitude = 2.0\n" if lab_coords else "") + "\n"
     text += ('[[service]]\nname = "www.example.com"\nttl = 20\n'
              '[service.geo]\ndefault = ["us"]\ncontinent = { EU = ["eu", "us"] }\n'
              '[[service.pool]]\nregion = "eu"\nendpoints = ["127.0.0.111", "127.0.0.112"]\n'
              f'[[service.pool]]\nregion = "us"\nendpoints = {toml_list(["127.0.0.113"] + list(extra_us))}\n\n')
-    text += ('[[service]]\nname = "lab.example.com"\nttl = 20\npolicy = ["up", "geo"]\n'
+    text += ('[[service]]\nname = "lab.example.com"\nttl = 20\npolicy = ' + lab_policy + '\n'
              '[service.geo]\ndefault = ["lab", "us"]\n'
              '[[service.pool]]\nregion = "lab"\nendpoints = ["127.0.0.121"]\n'
              '[[service.pool]]\nregion = "us"\nendpoints = ["127.0.0.122"]\n\n')
@@ -916,11 +917,29 @@ def section_overrides(ctx, zone_file):
     port = pick_port(ctx)
     sock = "overrides.sock"
     cfg = os.path.join(ctx.tmp, "overrides.toml")
+    # Coordinates: required only where a `nearest` filter measures from them.
     text = overrides_config(port, sock, zone_file)
+    write(cfg, text)
+    rc, out, err = run_tool([ctx.meridian, "check", "--config", cfg], cwd=ctx.tmp)
+    r.check("meridian check: a [[region]] without coordinates, no `nearest` in its services: exit 0",
+            rc == 0, f"rc={rc}\n{out}{err}")
+    bad = os.path.join(ctx.tmp, "overrides-nearest.toml")
+    write(bad, overrides_config(port, sock, zone_file, lab_policy='["up", "nearest"]'))
+    line = next(i for i, ln in enumerate(open(bad).read().splitlines(), 1) if ln == 'name = "lab"') - 1
+    rc, out, err = run_tool([ctx.meridian, "check", "--config", bad], cwd=ctx.tmp)
+    r.check(f"meridian check: `nearest` over that region: exit 1 naming overrides-nearest.toml:{line} region 'lab'",
+            rc == 1 and f"overrides-nearest.toml:{line}: region 'lab'" in err and "nearest" in err,
+            f"rc={rc}\n{out}{err}")
+    half = os.path.join(ctx.tmp, "overrides-half.toml")
+    write(half, text.replace('name = "lab"\n', 'name = "lab"\nlatitude = 10.5\n'))
+    rc, out, err = run_tool([ctx.meridian, "check", "--config", half], cwd=ctx.tmp)
+    r.check("meridian check: latitude without longitude: exit 1", rc == 1 and "longitude" in err, f"rc={rc}\n{out}{err}")
+
+    # The server runs with coordinates everywhere, so that what follows does not depend on the above.
+    text = overrides_config(port, sock, zone_file, lab_coords=True)
     write(cfg, text)
     srv = start_server(ctx, "overrides", cfg)
     if srv is None:
-        r.check("overrides server starts (a region without coordinates, no nearest in its services)", False)
         return
     addr = ("127.0.0.1", port)
     eu_client, lab_client = "81.2.69.142/32", "10.0.0.0/8"
@@ -967,13 +986,13 @@ def section_overrides(ctx, zone_file):
     r.check("override of a pool that does not exist: exit 1, 'nothing matches'", rc == 1 and "nothing matches" in out,
             f"rc={rc} {out}{err}")
 
-    # lab: a region without coordinates, forced down, across a reload that rebuilds the slot table
-    r.check("lab (region without coordinates) answers from lab",
+    # lab: forced down, across a reload that renumbers the slot table
+    r.check("lab.example.com answers from lab",
             answer("lab.example.com", lab_client) == ["127.0.0.121"], str(answer("lab.example.com", lab_client)))
     rc, out, err = ctl(ctx, sock, "override", "region:lab", "force-down")
     ok, got, _ = poll(lambda: answer("lab.example.com", lab_client), lambda x: x == ["127.0.0.122"], 2)
     r.check("region:lab force-down: lab.example.com moves to us", rc == 0 and ok, f"rc={rc} {out}{err} {got}")
-    write(cfg, overrides_config(port, sock, zone_file, extra_us=("127.0.0.114",)))
+    write(cfg, overrides_config(port, sock, zone_file, extra_us=("127.0.0.114",), lab_coords=True))
     rc, out, err = ctl(ctx, sock, "reload")
     r.check("reload adding an endpoint (new slot numbering): exit 0", rc == 0, out + err)
     r.check("after the reload: the new endpoint is answered", answer(subnet="149.101.100.0/28")
