@@ -234,6 +234,8 @@ std::string Runtime::overrideCommand(const std::string& args) {
   } else {
     by_endpoints = false;
   }
+  if (by_endpoints && (what == "region:" || what == "service:"))
+    return "error: '" + what + "' names nothing; give a region or service name\n";
   std::vector<uint32_t> ids;
   auto add = [&](uint32_t id) {
     if (id < targets_.size() && std::find(ids.begin(), ids.end(), id) == ids.end())

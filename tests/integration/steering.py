@@ -985,6 +985,9 @@ def section_overrides(ctx, zone_file):
     rc, out, err = ctl(ctx, sock, "override", "pool:www.example.com/mars", "drain")
     r.check("override of a pool that does not exist: exit 1, 'nothing matches'", rc == 1 and "nothing matches" in out,
             f"rc={rc} {out}{err}")
+    rc, out, err = ctl(ctx, sock, "override", "region:", "force-down")
+    r.check("override 'region:' without a name: exit 1, and nothing overridden",
+            rc == 1 and all(v["override"] == "none" for v in unchecked_rows(ctx, sock).values()), f"rc={rc} {out}{err}")
 
     # lab: forced down, across a reload that renumbers the slot table
     r.check("lab.example.com answers from lab",
