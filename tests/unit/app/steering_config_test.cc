@@ -148,20 +148,20 @@ endpoints = ["198.51.100.3"]
 
   // The same regions under a `nearest` filter: refused, naming the region's file:line.
   const std::string file = (dir.path / "meridian.toml").string();
-  for (const std::string& policy : {std::string(R"(["up", "nearest"])"), std::string("")}) {
-    auto near = load(dir, no_coords,
-                     {policy.empty() ? "service[www.example.com].ttl=30"
-                                     : "service[www.example.com].policy=" + policy});
+  // An explicit `nearest`, and the default policy (which has one): refused, naming the region's
+  // file:line ([[zone]] takes lines 1-3, a blank line, then no_coords, which opens with a newline).
+  for (const bool explicit_policy : {true, false}) {
+    auto near = load(dir, no_coords);
     REQUIRE(near.has_value());
-    if (policy.empty()) near->steering.services[0].policy = app::ServiceConfig{}.policy;
+    near->steering.services[0].policy =
+        explicit_policy ? std::vector<std::string>{"up", "nearest"} : app::ServiceConfig{}.policy;
     auto bad = app::compileSteering(near->steering, exampleZones(dir), nullptr);
     REQUIRE_FALSE(bad.has_value());
     INFO(bad.error().message);
-    // [[zone]] takes lines 1-3, a blank line, then the no_coords text starting with a newline.
     CHECK_THAT(bad.error().message, Catch::StartsWith(file + ":6: region 'eu'"));
     CHECK_THAT(bad.error().message, Catch::Contains("nearest"));
     CHECK_THAT(bad.error().message, Catch::Contains("www.example.com"));
-    if (policy.empty()) CHECK_THAT(bad.error().message, Catch::Contains("default policy"));
+    if (!explicit_policy) CHECK_THAT(bad.error().message, Catch::Contains("default policy"));
   }
 
   // Half-given coordinates are a mistake.
