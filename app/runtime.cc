@@ -380,9 +380,12 @@ std::string Runtime::status() const {
     if (slot->db) out << "geoip " << slot->db->path() << " (" << slot->db->type() << ")\n";
     if (!slot->error.empty()) out << "error geoip: " << slot->error << "\n";
   }
-  if (services_)
-    out << "services " << services_->services.size() << ", health targets " << targets_.size()
-        << "\n";
+  if (services_) {
+    const auto checked = std::count_if(targets_.begin(), targets_.end(),
+                                       [](const HealthTarget& t) { return t.checked; });
+    out << "services " << services_->services.size() << ", health targets " << checked
+        << ", unchecked endpoints " << (static_cast<long>(targets_.size()) - checked) << "\n";
+  }
   if (!steering_error_.empty()) out << "error steering: " << steering_error_ << "\n";
   return out.str();
 }

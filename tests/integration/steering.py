@@ -954,6 +954,9 @@ def section_overrides(ctx, zone_file):
     r.check("meridianctl health lists the unchecked endpoints (label REGION/ADDRESS, 'unchecked')",
             set(rows) >= {"eu/127.0.0.111", "eu/127.0.0.112", "us/127.0.0.113", "lab/127.0.0.121"}, short(rows))
 
+    rc, out, err = ctl(ctx, sock, "status")
+    r.check("meridianctl status: 0 health targets, 5 unchecked endpoints",
+            rc == 0 and "health targets 0, unchecked endpoints 5" in out, f"rc={rc} {out}{err}")
     rc, out, err = ctl(ctx, sock, "override", "region:eu", "force-down")
     r.check("override region:eu force-down (no checks): exit 0, names both eu endpoints",
             rc == 0 and "eu/127.0.0.111" in out and "eu/127.0.0.112" in out, f"rc={rc} {out}{err}")
