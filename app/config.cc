@@ -477,9 +477,10 @@ unsigned allowedCpus() {
 }
 
 const char* configKeysHelp() {
-  return R"(Configuration keys (TOML; any key can be overridden with --set key=value; entries of
-[[zone]], [[region]], [[check]], [[service]] are named in brackets: --set 'service[www.example.com].ttl=5',
---set 'region[eu].bias_km=-300', --set 'service[www.example.com].pool[eu].check=web'):
+  return R"(Configuration keys (TOML). Any key can be overridden with --set key=value; an entry of
+[[zone]], [[region]], [[check]], [[service]] or [[service.pool]] is named in brackets (a pool by its
+region): --set 'service[www.example.com].ttl=5', --set 'region[eu].bias_km=-300',
+--set 'service[www.example.com].pool[eu].check=web'.
   server.listen               array of "addr:port" ("[v6]:port"), default ["127.0.0.1:53"]
   server.threads              worker threads, 0 = CPUs in the affinity mask (default 0)
   server.udp_max_payload      largest UDP reply with EDNS, 512..4096 (default 1232)
