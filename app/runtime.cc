@@ -312,7 +312,7 @@ bool Runtime::publish(bool startup) {
   if (!config_.cookie_secret_set) std::memcpy(state->protocol.cookie_secret, cookie_secret_, 16);
   bool ok = true;
   if (!config_.steering.empty()) {
-    auto compiled = compileSteering(config_.steering, state->zones, geo_.db, asn_.db);
+    auto compiled = compileSteering(config_.steering, state->zones, geo_.db, asn_.db, &targets_);
     if (compiled) {
       services_ = compiled->services;
       targets_ = compiled->targets;

@@ -64,11 +64,48 @@ std::vector<uint8_t> encodeRecord(uint16_t type, uint32_t ttl, const uint8_t* rd
   return r;
 }
 
+// Renumbers `targets` (and the endpoints' health ids) so that a slot also in `previous` keeps its
+// id when that id is below targets.size(); the other slots fill the remaining ids in order.
+void keepHealthIds(const std::vector<HealthTarget>& previous, std::vector<HealthTarget>& targets,
+                   georoute::ServiceSet& set) {
+  const size_t n = targets.size();
+  std::map<std::pair<std::string, bool>, uint32_t> old_id;
+  for (size_t i = 0; i < previous.size(); ++i)
+    old_id.emplace(std::make_pair(previous[i].label, previous[i].checked), i);
+  std::vector<uint32_t> id_of(n, georoute::kNoId);  // compiled order -> final id
+  std::vector<bool> taken(n, false);
+  for (size_t i = 0; i < n; ++i) {
+    auto it = old_id.find(std::make_pair(targets[i].label, targets[i].checked));
+    if (it != old_id.end() && it->second < n && !taken[it->second]) {
+      id_of[i] = it->second;
+      taken[it->second] = true;
+    }
+  }
+  uint32_t next = 0;
+  for (size_t i = 0; i < n; ++i) {
+    if (id_of[i] != georoute::kNoId) continue;
+    while (taken[next]) ++next;
+    id_of[i] = next;
+    taken[next] = true;
+  }
+  std::vector<HealthTarget> renumbered(n);
+  for (size_t i = 0; i < n; ++i) renumbered[id_of[i]] = std::move(targets[i]);
+  targets = std::move(renumbered);
+  for (auto& s : set.services) {
+    for (auto& pool : s.pools) {
+      for (auto& ep : pool.endpoints) {
+        if (ep.health_id != georoute::kNoId) ep.health_id = id_of[ep.health_id];
+      }
+    }
+  }
+}
+
 }  // namespace
 
 Result<CompiledSteering> compileSteering(const SteeringConfig& cfg, const zones::ZoneSet& zones,
                                          std::shared_ptr<const georoute::GeoDatabase> geo,
-                                         std::shared_ptr<const georoute::GeoDatabase> asn) {
+                                         std::shared_ptr<const georoute::GeoDatabase> asn,
+                                         const std::vector<HealthTarget>* previous) {
   CompiledSteering out;
   auto set = std::make_shared<georoute::ServiceSet>();
   set->regions = cfg.regions;
@@ -304,6 +341,7 @@ Result<CompiledSteering> compileSteering(const SteeringConfig& cfg, const zones:
   std::sort(set->services.begin(), set->services.end(), [](const auto& a, const auto& b) {
     return dns::compareNames(a.owner.data, a.owner.length, b.owner.data, b.owner.length) < 0;
   });
+  if (previous != nullptr) keepHealthIds(*previous, out.targets, *set);
   out.services = std::move(set);
   return out;
 }

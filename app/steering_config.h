@@ -96,10 +96,16 @@ struct CompiledSteering {
 
 // Resolves names to ids and validates: regions exist, services lie in served zones and not below a
 // delegation, endpoints parse, checks exist, policies are known. `geo` may be null.
+//
+// `previous`: the targets of the steering this one replaces (a reload). A slot that both have
+// (same label, checked or not) keeps its previous id where it fits in the new table, so that the
+// services and the health table, which are published one after the other, agree on every
+// unchanged slot in between.
 [[nodiscard]] Result<CompiledSteering> compileSteering(
     const SteeringConfig& cfg, const zones::ZoneSet& zones,
     std::shared_ptr<const georoute::GeoDatabase> geo,
-    std::shared_ptr<const georoute::GeoDatabase> asn = nullptr);
+    std::shared_ptr<const georoute::GeoDatabase> asn = nullptr,
+    const std::vector<HealthTarget>* previous = nullptr);
 
 // Opens the configured GeoIP databases and compiles: for `meridian check` and `explain`, which have
 // no previous state to fall back on (the server keeps its own, see app/runtime.h).

@@ -263,3 +263,49 @@ type = "tcp"
   health.targets[0].override = healthcheck::Override::kNone;
   CHECK(ask() == "eu/198.51.100.1");
 }
+
+TEST_CASE("a recompile keeps the health ids of unchanged slots", "[config]") {
+  TempDir dir;
+  auto before = load(dir, kTwoRegions);
+  REQUIRE(before.has_value());
+  auto c1 = app::compileSteering(before->steering, exampleZones(dir), nullptr);
+  REQUIRE(c1.has_value());
+  // An endpoint inserted first, one removed: compiled in order, every slot after it would shift.
+  auto after =
+      load(dir, kTwoRegions,
+           {"service[www.example.com].pool[eu].endpoints=[\"198.51.100.7\", \"198.51.100.8\", "
+            "\"198.51.100.2\"]"});
+  REQUIRE(after.has_value());
+  auto c2 =
+      app::compileSteering(after->steering, exampleZones(dir), nullptr, nullptr, &c1->targets);
+  REQUIRE(c2.has_value());
+  auto idOf = [](const app::CompiledSteering& c, const std::string& label) {
+    for (size_t i = 0; i < c.targets.size(); ++i) {
+      if (c.targets[i].label == label) return static_cast<long>(i);
+    }
+    return -1L;
+  };
+  CHECK(idOf(*c2, "eu/198.51.100.2") == idOf(*c1, "eu/198.51.100.2"));
+  CHECK(idOf(*c2, "us/198.51.100.3") == idOf(*c1, "us/198.51.100.3"));
+  CHECK(idOf(*c2, "eu/198.51.100.7") == idOf(*c1, "eu/198.51.100.1"));  // the freed id
+  CHECK(idOf(*c2, "eu/198.51.100.8") == 3);                             // a new one
+  CHECK(idOf(*c2, "eu/198.51.100.1") == -1);
+  // Every endpoint points at the slot of its own label.
+  size_t endpoints = 0;
+  for (const auto& s : c2->services->services) {
+    for (const auto& p : s.pools) {
+      for (const auto& e : p.endpoints) {
+        REQUIRE(e.health_id < c2->targets.size());
+        CHECK(c2->targets[e.health_id].label == e.label);
+        ++endpoints;
+      }
+    }
+  }
+  CHECK(endpoints == 4);
+  // Without the previous targets: compiled order.
+  auto c3 = app::compileSteering(after->steering, exampleZones(dir), nullptr);
+  REQUIRE(c3.has_value());
+  CHECK(idOf(*c3, "eu/198.51.100.7") == 0);
+  CHECK(idOf(*c3, "eu/198.51.100.2") == 2);
+  CHECK(idOf(*c3, "us/198.51.100.3") == 3);
+}
