@@ -180,18 +180,61 @@ Result<std::vector<std::string>> stringList(const std::string& file, const toml:
   return out;
 }
 
-Result<std::map<std::string, std::vector<std::string>>> listTable(const std::string& file,
-                                                                  const toml::node& n,
-                                                                  const std::string& key) {
-  std::map<std::string, std::vector<std::string>> out;
-  const toml::table* t = n.as_table();
-  if (t == nullptr) return Error{where(file, n, key) + " must be a table of region lists"};
-  for (auto&& [k, v] : *t) {
-    auto l = stringList(file, v, key + "." + std::string(k.str()));
-    if (!l) return l.error();
-    out[std::string(k.str())] = *l;
+// One geo map entry: an array of regions, or a string naming a [lists] entry (resolved when
+// the steering is compiled, so [lists] may come anywhere in the file).
+Result<void> geoEntry(const std::string& file, const toml::node& n, const std::string& key,
+                      const std::string& full, std::vector<std::string>& regions,
+                      GeoMapConfig& geo) {
+  geo.where[key] = where(file, n, full);
+  if (auto name = n.value<std::string>()) {
+    regions.clear();
+    geo.named[key] = *name;
+    return {};
   }
-  return out;
+  auto l = stringList(file, n, full);
+  if (!l) {
+    return Error{where(file, n, full) +
+                 " must be an array of regions or the name of a [lists] entry"};
+  }
+  regions = *l;
+  return {};
+}
+
+// [service.geo]: default, and the tables continent, country, subdivision, cidr, asn.
+Result<void> parseGeoMap(const std::string& file, const toml::node& n, GeoMapConfig& geo) {
+  const toml::table* g = n.as_table();
+  if (g == nullptr) return Error{where(file, n, "service.geo") + " must be a table"};
+  for (auto&& [gk, gv] : *g) {
+    const std::string gkey(gk.str());
+    const std::string gfull = "service.geo." + gkey;
+    if (gkey == "default") {
+      auto r = geoEntry(file, gv, "default", gfull, geo.default_list, geo);
+      if (!r) return r.error();
+      continue;
+    }
+    using Level = std::map<std::string, std::vector<std::string>>;
+    const std::pair<const char*, Level*> kLevels[] = {{"continent", &geo.continent},
+                                                      {"country", &geo.country},
+                                                      {"subdivision", &geo.subdivision},
+                                                      {"cidr", &geo.cidr},
+                                                      {"asn", &geo.asn}};
+    Level* level = nullptr;
+    for (const auto& [name, l] : kLevels) {
+      if (gkey == name) level = l;
+    }
+    if (level == nullptr) {
+      return Error{where(file, gv, gfull) +
+                   ": unknown key (default, continent, country, subdivision, cidr, asn)"};
+    }
+    const toml::table* t = gv.as_table();
+    if (t == nullptr) return Error{where(file, gv, gfull) + " must be a table of region lists"};
+    for (auto&& [k, v] : *t) {
+      const std::string code(k.str());
+      auto r = geoEntry(file, v, gkey + "." + code, gfull + "." + code, (*level)[code], geo);
+      if (!r) return r.error();
+    }
+  }
+  return {};
 }
 
 const toml::array* tableArray(const toml::node& n) {
@@ -227,6 +270,11 @@ Result<void> parseSteering(const std::string& file, const std::filesystem::path&
         if (!s) return s.error();
         std::filesystem::path p(*s);
         st.asn_database = p.is_relative() ? (base / p).lexically_normal().string() : *s;
+      } else if (key == "use_registered_country") {
+        auto b = n.value<bool>();
+        if (!b)
+          return Error{where(file, n, "geoip.use_registered_country") + " must be true or false"};
+        st.use_registered_country = *b;
       } else if (key == "ecs_trusted") {
         auto l = stringList(file, n, "geoip.ecs_trusted");
         if (!l) return l.error();
@@ -238,6 +286,17 @@ Result<void> parseSteering(const std::string& file, const std::filesystem::path&
       } else {
         return Error{where(file, n, "geoip." + key) + ": unknown key"};
       }
+    }
+    return {};
+  }
+  if (section == "lists") {
+    const toml::table* t = v.as_table();
+    if (t == nullptr) return Error{where(file, v, "lists") + " must be a table of region lists"};
+    for (auto&& [k, n] : *t) {
+      const std::string name(k.str());
+      auto l = stringList(file, n, "lists." + name);
+      if (!l) return l.error();
+      st.lists[name] = NamedListConfig{*l, where(file, n, "lists." + name)};
     }
     return {};
   }
@@ -371,33 +430,8 @@ Result<void> parseSteering(const std::string& file, const std::filesystem::path&
           if (!l) return l.error();
           sc.policy = *l;
         } else if (key == "geo") {
-          const toml::table* g = n.as_table();
-          if (g == nullptr) return Error{where(file, n, full) + " must be a table"};
-          for (auto&& [gk, gv] : *g) {
-            const std::string gkey(gk.str());
-            const std::string gfull = "service.geo." + gkey;
-            if (gkey == "default") {
-              auto l = stringList(file, gv, gfull);
-              if (!l) return l.error();
-              sc.geo.default_list = *l;
-              continue;
-            }
-            auto m = listTable(file, gv, gfull);
-            if (!m) return m.error();
-            if (gkey == "continent")
-              sc.geo.continent = *m;
-            else if (gkey == "country")
-              sc.geo.country = *m;
-            else if (gkey == "subdivision")
-              sc.geo.subdivision = *m;
-            else if (gkey == "cidr")
-              sc.geo.cidr = *m;
-            else if (gkey == "asn")
-              sc.geo.asn = *m;
-            else
-              return Error{where(file, gv, gfull) +
-                           ": unknown key (default, continent, country, subdivision, cidr, asn)"};
-          }
+          auto r = parseGeoMap(file, n, sc.geo);
+          if (!r) return r.error();
         } else if (key == "pool") {
           const toml::array* pools = tableArray(n);
           if (pools == nullptr)
@@ -492,8 +526,10 @@ region): --set 'service[www.example.com].ttl=5', --set 'region[eu].bias_km=-300'
   control.socket              local control socket for meridianctl, relative to the config file (default: none)
   log.level                   debug, info, warning or error (default info)
   [[zone]] name, file         an authoritative zone and its RFC 1035 zone file
-  [geoip] database, asn_database, ecs_trusted   City/Country (or Meridian-built) .mmdb, optional ASN
-                              .mmdb, resolvers whose ECS is used
+  [geoip] database, asn_database, ecs_trusted, use_registered_country   City/Country (or
+                              Meridian-built) .mmdb, optional ASN .mmdb, resolvers whose ECS is used,
+                              map by registered_country when country is absent (default false)
+  [lists] NAME = [regions]    named region lists; a geo entry "NAME" (a string) uses one
   [[region]] name, latitude, longitude, bias_km
   [[check]] name, type (tcp|http|https|dns), port, path, host, expect_status, expect_body,
             verify_tls, qname, qtype, interval_ms, timeout_ms, rise, fall
@@ -642,7 +678,7 @@ Result<Config> loadConfig(const CommandLine& cmd) {
         cfg.zones.push_back(z);
       }
     } else if (section == "geoip" || section == "region" || section == "check" ||
-               section == "service") {
+               section == "service" || section == "lists") {
       auto r = parseSteering(file, base, section, v, cfg.steering);
       if (!r) return r.error();
     } else {

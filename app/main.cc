@@ -116,6 +116,7 @@ int check(const CommandLine& cmd) {
       std::fprintf(stderr, "%s\n", compiled.error().message.c_str());
       ++errors;
     } else {
+      for (const auto& w : compiled->warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
       const auto& set = *compiled->services;
       if (set.geo)
         std::printf("geoip %s: %s, %zu distinct records, OK\n", set.geo->path().c_str(),

@@ -308,12 +308,20 @@ bool Runtime::publish(bool startup) {
   for (const auto& [name, lz] : zones_) list.push_back(lz.zone);
   auto state = std::make_shared<server::ServingState>();
   state->zones = zones::ZoneSet(std::move(list));
+  for (const auto& zc : config_.zones) {
+    dns::NameBuf apex;
+    if (zones_.count(zc.name) == 0 && dns::fromText(zc.name, apex)) {
+      dns::lowercase(apex);
+      state->unavailable_zones.emplace_back(reinterpret_cast<const char*>(apex.data), apex.length);
+    }
+  }
   state->protocol = config_.protocol;
   if (!config_.cookie_secret_set) std::memcpy(state->protocol.cookie_secret, cookie_secret_, 16);
   bool ok = true;
   if (!config_.steering.empty()) {
     auto compiled = compileSteering(config_.steering, state->zones, geo_.db, asn_.db, &targets_);
     if (compiled) {
+      for (const auto& w : compiled->warnings) log::warning("steering: " + w);
       services_ = compiled->services;
       targets_ = compiled->targets;
       steering_error_.clear();

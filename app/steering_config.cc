@@ -3,7 +3,9 @@
 #include <arpa/inet.h>
 
 #include <algorithm>
+#include <cctype>
 #include <set>
+#include <string_view>
 
 namespace meridian::app {
 
@@ -42,6 +44,8 @@ Result<uint32_t> regionId(const SteeringConfig& cfg, const std::string& name,
   return Error{where + ": unknown region '" + name + "'"};
 }
 
+// A region list by content: an equal list already in the map is reused, so equal lists have
+// equal ids (buildScopeBlocks relies on that to merge neighbours that get the same answer).
 Result<uint32_t> addList(const SteeringConfig& cfg, georoute::GeoMap& m,
                          const std::vector<std::string>& names, const std::string& where) {
   georoute::GeoList list;
@@ -50,8 +54,159 @@ Result<uint32_t> addList(const SteeringConfig& cfg, georoute::GeoMap& m,
     if (!id) return id.error();
     list.regions.push_back(*id);
   }
+  for (size_t i = 0; i < m.lists.size(); ++i) {
+    if (m.lists[i].regions == list.regions) return static_cast<uint32_t>(i);
+  }
   m.lists.push_back(std::move(list));
   return static_cast<uint32_t>(m.lists.size() - 1);
+}
+
+// ISO 3166-1 alpha-2, plus XK (Kosovo, user-assigned, used by GeoIP2 data).
+constexpr std::string_view kCountryCodes =
+    "AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR "
+    "BS BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO DZ "
+    "EC EE EG EH ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS GT GU GW "
+    "GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE KG KH KI KM KN KP KR KW KY "
+    "KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP MQ MR MS MT MU MV "
+    "MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM PN PR PS PT PW PY "
+    "QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF TG "
+    "TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM "
+    "ZW XK";
+// MaxMind's continent codes.
+constexpr std::string_view kContinentCodes = "AF AN AS EU NA OC SA";
+
+std::string upper(std::string s) {
+  for (char& c : s) c = (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c;
+  return s;
+}
+
+bool listed(std::string_view codes, const std::string& code) {
+  if (code.size() != 2) return false;
+  for (size_t i = 0; i + 2 <= codes.size(); i += 3) {
+    if (codes.substr(i, 2) == code) return true;
+  }
+  return false;
+}
+
+// The service's geo map: region lists by content, codes upper-cased, named lists resolved.
+Result<void> compileGeoMap(const SteeringConfig& cfg, const ServiceConfig& sc, georoute::GeoMap& m,
+                           std::vector<std::string>& warnings) {
+  const GeoMapConfig& g = sc.geo;
+  m.use_registered_country = cfg.use_registered_country;
+  auto at = [&](const std::string& key) {
+    auto it = g.where.find(key);
+    return it != g.where.end() ? it->second : sc.where + ": service.geo." + key;
+  };
+  // The list of one entry: its own regions, or those of the [lists] entry it names.
+  auto list = [&](const std::string& key,
+                  const std::vector<std::string>& names) -> Result<uint32_t> {
+    auto named = g.named.find(key);
+    if (named == g.named.end()) return addList(cfg, m, names, at(key));
+    auto it = cfg.lists.find(named->second);
+    if (it == cfg.lists.end()) {
+      std::string hint;
+      if (regionId(cfg, named->second, ""))
+        hint = " (a list of regions is an array: [\"" + named->second + "\"])";
+      return Error{at(key) + ": unknown list '" + named->second + "'" + hint};
+    }
+    return addList(cfg, m, it->second.regions, it->second.where);
+  };
+  // Two keys that differ only in case name the same place.
+  std::map<uint64_t, std::string> seen;
+  auto once = [&](uint64_t packed, const std::string& key) -> Result<void> {
+    auto [it, fresh] = seen.try_emplace(packed, key);
+    if (!fresh) {
+      return Error{at(key) + ": the same place as service.geo." + it->second +
+                   " (codes are case-insensitive)"};
+    }
+    return {};
+  };
+
+  if (!g.default_list.empty() || g.named.count("default")) {
+    auto l = list("default", g.default_list);
+    if (!l) return l.error();
+    m.default_list = *l;
+  }
+  for (const auto& [code, names] : g.continent) {
+    const std::string key = "continent." + code;
+    auto l = list(key, names);
+    if (!l) return l.error();
+    const std::string c = upper(code);
+    if (!listed(kContinentCodes, c)) {
+      warnings.push_back(at(key) + ": '" + code +
+                         "' is not a continent code (AF AN AS EU NA OC SA); the entry never "
+                         "matches");
+      continue;
+    }
+    const uint16_t packed = georoute::packCode(c.data(), 2);
+    if (auto r = once(packed, key); !r) return r.error();
+    m.continents.emplace_back(packed, *l);
+  }
+  for (const auto& [code, names] : g.country) {
+    const std::string key = "country." + code;
+    auto l = list(key, names);
+    if (!l) return l.error();
+    const std::string c = upper(code);
+    if (!listed(kCountryCodes, c)) {
+      // Kept when it has two letters: a database built with `meridian mmdb build` may use it.
+      warnings.push_back(at(key) + ": '" + code +
+                         "' is not an ISO 3166-1 alpha-2 country code, so GeoIP2 data never "
+                         "matches it" +
+                         (c == "UK" ? " (the United Kingdom is GB)" : ""));
+      if (c.size() != 2) continue;
+    }
+    const uint16_t packed = georoute::packCode(c.data(), 2);
+    if (auto r = once(uint64_t{1} << 40 | packed, key); !r) return r.error();
+    m.countries.emplace_back(packed, *l);
+  }
+  for (const auto& [code, names] : g.subdivision) {
+    const std::string key = "subdivision." + code;
+    auto l = list(key, names);
+    if (!l) return l.error();
+    const std::string c = upper(code);
+    const size_t dash = c.find('-');
+    bool ok = dash == 2 && c.size() >= 4 && c.size() <= 6;
+    for (size_t i = 3; ok && i < c.size(); ++i) ok = std::isalnum(static_cast<unsigned char>(c[i]));
+    if (!ok) {
+      warnings.push_back(at(key) + ": '" + code +
+                         "' is not a subdivision key (country-subdivision as in ISO 3166-2: "
+                         "US-CA, GB-ENG); the entry never matches");
+      continue;
+    }
+    if (!listed(kCountryCodes, c.substr(0, 2))) {
+      warnings.push_back(at(key) + ": '" + code.substr(0, 2) +
+                         "' is not an ISO 3166-1 alpha-2 country code; the entry never matches");
+    }
+    const uint64_t packed = (static_cast<uint64_t>(georoute::packCode(c.data(), 2)) << 24) |
+                            georoute::packSubdivision(c.data() + 3, c.size() - 3);
+    if (auto r = once(uint64_t{2} << 40 | packed, key); !r) return r.error();
+    m.subdivisions.emplace_back(packed, *l);
+  }
+  for (const auto& [net, names] : g.cidr) {
+    const std::string key = "cidr." + net;
+    auto c = parseCidr(net);
+    if (!c) return Error{at(key) + ": " + c.error().message};
+    auto l = list(key, names);
+    if (!l) return l.error();
+    c->list = *l;
+    m.cidrs.push_back(*c);
+  }
+  for (const auto& [asn, names] : g.asn) {
+    const std::string key = "asn." + asn;
+    const std::string digits = upper(asn).rfind("AS", 0) == 0 ? asn.substr(2) : asn;
+    char* end = nullptr;
+    const unsigned long v = std::strtoul(digits.c_str(), &end, 10);
+    if (digits.empty() || *end != '\0' || v > 0xFFFFFFFFul)
+      return Error{at(key) + ": '" + asn + "' is not an AS number"};
+    auto l = list(key, names);
+    if (!l) return l.error();
+    m.asns.emplace_back(static_cast<uint32_t>(v), *l);
+  }
+  std::sort(m.continents.begin(), m.continents.end());
+  std::sort(m.countries.begin(), m.countries.end());
+  std::sort(m.subdivisions.begin(), m.subdivisions.end());
+  std::sort(m.asns.begin(), m.asns.end());
+  return {};
 }
 
 std::vector<uint8_t> encodeRecord(uint16_t type, uint32_t ttl, const uint8_t* rdata, size_t rdlen) {
@@ -122,6 +277,12 @@ Result<CompiledSteering> compileSteering(const SteeringConfig& cfg, const zones:
     auto c = parseCidr(t);
     if (!c) return Error{"geoip.ecs_trusted: " + c.error().message};
     set->ecs_trusted.push_back(*c);
+  }
+  // Named lists name known regions, used or not.
+  for (const auto& [name, list] : cfg.lists) {
+    for (const auto& r : list.regions) {
+      if (auto id = regionId(cfg, r, list.where); !id) return id.error();
+    }
   }
   std::map<std::string, const CheckConfig*> checks;
   for (const auto& c : cfg.checks) checks[c.name] = &c;
@@ -219,59 +380,7 @@ Result<CompiledSteering> compileSteering(const SteeringConfig& cfg, const zones:
     s.weighted_prefix_v6 = static_cast<uint8_t>(sc.weighted_prefix_v6);
 
     // Geo map.
-    georoute::GeoMap& m = s.geo;
-    if (!sc.geo.default_list.empty()) {
-      auto l = addList(cfg, m, sc.geo.default_list, sc.where + ": geo.default");
-      if (!l) return l.error();
-      m.default_list = *l;
-    }
-    for (const auto& [code, names] : sc.geo.continent) {
-      if (code.size() != 2)
-        return Error{sc.where + ": geo.continent key '" + code + "' must be a 2-letter code"};
-      auto l = addList(cfg, m, names, sc.where + ": geo.continent." + code);
-      if (!l) return l.error();
-      m.continents.emplace_back(georoute::packCode(code.data(), 2), *l);
-    }
-    for (const auto& [code, names] : sc.geo.country) {
-      if (code.size() != 2)
-        return Error{sc.where + ": geo.country key '" + code + "' must be an ISO 3166 code"};
-      auto l = addList(cfg, m, names, sc.where + ": geo.country." + code);
-      if (!l) return l.error();
-      m.countries.emplace_back(georoute::packCode(code.data(), 2), *l);
-    }
-    for (const auto& [code, names] : sc.geo.subdivision) {
-      const size_t dash = code.find('-');
-      if (dash != 2 || code.size() < 4 || code.size() > 6) {
-        return Error{sc.where + ": geo.subdivision key '" + code + "' must look like US-CA"};
-      }
-      auto l = addList(cfg, m, names, sc.where + ": geo.subdivision." + code);
-      if (!l) return l.error();
-      const uint64_t key = (static_cast<uint64_t>(georoute::packCode(code.data(), 2)) << 24) |
-                           georoute::packSubdivision(code.data() + 3, code.size() - 3);
-      m.subdivisions.emplace_back(key, *l);
-    }
-    for (const auto& [net, names] : sc.geo.cidr) {
-      auto c = parseCidr(net);
-      if (!c) return Error{sc.where + ": geo.cidr: " + c.error().message};
-      auto l = addList(cfg, m, names, sc.where + ": geo.cidr." + net);
-      if (!l) return l.error();
-      c->list = *l;
-      m.cidrs.push_back(*c);
-    }
-    for (const auto& [asn, names] : sc.geo.asn) {
-      const std::string digits = asn.rfind("AS", 0) == 0 ? asn.substr(2) : asn;
-      char* end = nullptr;
-      const unsigned long v = std::strtoul(digits.c_str(), &end, 10);
-      if (digits.empty() || *end != '\0' || v > 0xFFFFFFFFul)
-        return Error{sc.where + ": geo.asn key '" + asn + "' is not an AS number"};
-      auto l = addList(cfg, m, names, sc.where + ": geo.asn." + asn);
-      if (!l) return l.error();
-      m.asns.emplace_back(static_cast<uint32_t>(v), *l);
-    }
-    std::sort(m.continents.begin(), m.continents.end());
-    std::sort(m.countries.begin(), m.countries.end());
-    std::sort(m.subdivisions.begin(), m.subdivisions.end());
-    std::sort(m.asns.begin(), m.asns.end());
+    if (auto r = compileGeoMap(cfg, sc, s.geo, out.warnings); !r) return r.error();
 
     // Pools and endpoints.
     size_t total = 0;

@@ -47,9 +47,22 @@ struct PoolConfig {
   std::string where;
 };
 
+// A service's geo map as written. Keys are kept as written (codes are matched case-insensitively
+// when compiled). An entry whose value names a [lists] entry has an empty region list here and
+// its name in `named`.
 struct GeoMapConfig {
   std::vector<std::string> default_list;
   std::map<std::string, std::vector<std::string>> continent, country, subdivision, cidr, asn;
+  // "country.DE" -> "europe-first" (and "default" for geo.default = "name").
+  std::map<std::string, std::string> named;
+  // Source position of each entry for messages: "country.DE" -> "file:10: service.geo.country.DE".
+  std::map<std::string, std::string> where;
+};
+
+// [lists] name = ["eu", "uk"]: a region list written once and named by several map entries.
+struct NamedListConfig {
+  std::vector<std::string> regions;
+  std::string where;
 };
 
 struct ServiceConfig {
@@ -71,6 +84,8 @@ struct SteeringConfig {
   std::string geoip;                     // path of a City/Country (or Meridian-built) .mmdb
   std::string asn_database;              // optional GeoLite2-ASN .mmdb for geo.asn maps
   std::vector<std::string> ecs_trusted;  // CIDRs of resolvers whose ECS is believed
+  bool use_registered_country = false;   // map by registered_country when country is absent
+  std::map<std::string, NamedListConfig> lists;
   std::vector<georoute::Region> regions;
   std::vector<CheckConfig> checks;
   std::vector<ServiceConfig> services;
@@ -92,6 +107,10 @@ struct HealthTarget {
 struct CompiledSteering {
   std::shared_ptr<const georoute::ServiceSet> services;
   std::vector<HealthTarget> targets;
+  // Things that load but are probably not what the operator meant (an unknown country code, a
+  // subdivision key that can never match), each "file:line: ...". `meridian check` prints them,
+  // the server logs them.
+  std::vector<std::string> warnings;
 };
 
 // Resolves names to ids and validates: regions exist, services lie in served zones and not below a

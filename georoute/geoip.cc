@@ -20,7 +20,11 @@ std::string unpackCode(uint16_t code) {
 uint32_t packSubdivision(const char* s, size_t len) {
   if (len == 0 || len > 3) return 0;
   uint32_t v = 0;
-  for (size_t i = 0; i < 3; ++i) v = (v << 8) | (i < len ? static_cast<uint8_t>(s[i]) : 0u);
+  for (size_t i = 0; i < 3; ++i) {
+    uint8_t c = i < len ? static_cast<uint8_t>(s[i]) : 0u;
+    if (c >= 'a' && c <= 'z') c = static_cast<uint8_t>(c - 'a' + 'A');
+    v = (v << 8) | c;
+  }
   return v;
 }
 
@@ -182,7 +186,11 @@ Result<std::shared_ptr<const GeoDatabase>> GeoDatabase::open(const std::string& 
   static const char* const kContinent[] = {"continent", "code", nullptr};
   static const char* const kCountry[] = {"country", "iso_code", nullptr};
   static const char* const kRegisteredCountry[] = {"registered_country", "iso_code", nullptr};
-  static const char* const kSubdivision[] = {"subdivisions", "0", "iso_code", nullptr};
+  static const char* const kSubdivision[kMaxSubdivisions][4] = {
+      {"subdivisions", "0", "iso_code", nullptr},
+      {"subdivisions", "1", "iso_code", nullptr},
+      {"subdivisions", "2", "iso_code", nullptr},
+      {"subdivisions", "3", "iso_code", nullptr}};
   static const char* const kLatitude[] = {"location", "latitude", nullptr};
   static const char* const kLongitude[] = {"location", "longitude", nullptr};
   static const char* const kAsn[] = {"autonomous_system_number", nullptr};
@@ -200,10 +208,17 @@ Result<std::shared_ptr<const GeoDatabase>> GeoDatabase::open(const std::string& 
     Location loc;
     std::string s;
     if (getString(&entry, s, kContinent)) loc.continent = packCode(s.data(), s.size());
-    if (getString(&entry, s, kCountry) || getString(&entry, s, kRegisteredCountry)) {
-      loc.country = packCode(s.data(), s.size());
+    if (getString(&entry, s, kCountry)) loc.country = packCode(s.data(), s.size());
+    if (getString(&entry, s, kRegisteredCountry))
+      loc.registered_country = packCode(s.data(), s.size());
+    // Every level, in the database's order; a level without a usable code ends the list, so
+    // the kept codes stay a most-general-first chain.
+    for (const auto* path : kSubdivision) {
+      if (!getString(&entry, s, path)) break;
+      const uint32_t code = packSubdivision(s.data(), s.size());
+      if (code == 0) break;
+      loc.subdivisions[loc.subdivision_count++] = code;
     }
-    if (getString(&entry, s, kSubdivision)) loc.subdivision = packSubdivision(s.data(), s.size());
     double lat = 0, lon = 0;
     if (getDouble(&entry, lat, kLatitude) && getDouble(&entry, lon, kLongitude)) {
       loc.has_coords = true;
@@ -231,8 +246,8 @@ struct Aggregator {
   const MMDB_s* mmdb;
   const std::vector<uint32_t>* offsets;
   const std::function<uint32_t(int32_t)>* leaf_class;
-  unsigned max_depth;   // bits in the client's family
-  unsigned skip;        // tree bits above the family's subtree (96 for IPv4 in an IPv6 tree)
+  unsigned max_depth;  // bits in the client's family
+  unsigned skip;       // tree bits above the family's subtree (96 for IPv4 in an IPv6 tree)
   std::vector<Block>* out;
 
   uint32_t leaf(uint8_t type, const MMDB_entry_s& entry) const {
@@ -241,7 +256,9 @@ struct Aggregator {
     return (*leaf_class)(static_cast<int32_t>(it - offsets->begin()));
   }
 
-  static void setBit(uint8_t* a, unsigned bit) { a[bit / 8] |= static_cast<uint8_t>(0x80 >> (bit % 8)); }
+  static void setBit(uint8_t* a, unsigned bit) {
+    a[bit / 8] |= static_cast<uint8_t>(0x80 >> (bit % 8));
+  }
 
   // Class of the subtree at `node` (depth bits of `addr` fixed), emitting uniform children of
   // mixed nodes as blocks.
@@ -332,8 +349,12 @@ GeoResult GeoDatabase::lookup(const uint8_t* address, bool ipv6) const {
 std::string GeoDatabase::describe(const Location& l) const {
   std::string out = "continent " + (l.continent ? unpackCode(l.continent) : std::string("-")) +
                     ", country " + (l.country ? unpackCode(l.country) : std::string("-"));
-  if (l.subdivision)
-    out += ", subdivision " + unpackCode(l.country) + "-" + unpackSubdivision(l.subdivision);
+  if (l.country == 0 && l.registered_country != 0)
+    out += ", registered country " + unpackCode(l.registered_country);
+  for (uint8_t i = 0; i < l.subdivision_count; ++i) {
+    out += (i == 0 ? ", subdivision " : " > ") + unpackCode(l.country) + "-" +
+           unpackSubdivision(l.subdivisions[i]);
+  }
   if (l.has_coords)
     out += ", lat " + std::to_string(l.latitude) + " lon " + std::to_string(l.longitude);
   if (l.asn) out += ", AS" + std::to_string(l.asn);

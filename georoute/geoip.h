@@ -18,19 +18,29 @@
 
 namespace meridian::georoute {
 
-// Two ASCII letters packed big-endian ('G'<<8|'B'); 0 = unknown.
+// Two ASCII letters packed big-endian ('G'<<8|'B'), upper-cased so codes compare
+// case-insensitively; 0 = unknown.
 [[nodiscard]] inline uint16_t packCode(const char* s, size_t len) {
   if (len != 2) return 0;
-  return static_cast<uint16_t>((static_cast<uint8_t>(s[0]) << 8) | static_cast<uint8_t>(s[1]));
+  auto up = [](char c) { return static_cast<uint8_t>(c >= 'a' && c <= 'z' ? c - 'a' + 'A' : c); };
+  return static_cast<uint16_t>((up(s[0]) << 8) | up(s[1]));
 }
 [[nodiscard]] std::string unpackCode(uint16_t code);
 
 inline constexpr uint32_t kNoName = 0xFFFFFFFFu;
 
+// Subdivision levels kept per location. GeoIP2 City data has at most two (GB: ENG then WBK, CZ:
+// region then district); four leaves room without making a Location much bigger.
+inline constexpr size_t kMaxSubdivisions = 4;
+
 struct Location {
-  uint16_t continent = 0;          // "EU"
-  uint16_t country = 0;            // "GB"
-  uint32_t subdivision = 0;        // first subdivision ISO code (up to 3 chars), packed; 0 = none
+  uint16_t continent = 0;           // "EU"
+  uint16_t country = 0;             // "GB" (`country` only; see registered_country)
+  uint16_t registered_country = 0;  // where the network is registered, used only when asked
+  uint8_t subdivision_count = 0;
+  // ISO 3166-2 subdivision codes (up to 3 chars, packed), most general first as the database
+  // lists them: GB-ENG, then GB-WBK.
+  uint32_t subdivisions[kMaxSubdivisions] = {};
   uint32_t asn = 0;                // autonomous_system_number, 0 = none
   uint32_t region_name = kNoName;  // index into GeoDatabase::regionNames() ("meridian_region")
   bool has_coords = false;
@@ -80,7 +90,8 @@ class GeoDatabase {
   template <typename LeafClass>
   [[nodiscard]] std::vector<Block> aggregate(bool ipv6, LeafClass&& leaf_class) const {
     std::vector<Block> out;
-    aggregateImpl(ipv6, [&](int32_t i) -> uint32_t { return leaf_class(i); }, out);
+    aggregateImpl(
+        ipv6, [&](int32_t i) -> uint32_t { return leaf_class(i); }, out);
     return out;
   }
 

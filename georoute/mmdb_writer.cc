@@ -326,9 +326,12 @@ Result<uint32_t> MmdbWriter::internRecord(const MmdbRecord& rec) {
   std::string out;
   const bool has_location = rec.latitude || rec.longitude;
   const size_t pairs = !rec.region.empty() + !rec.country_iso.empty() +
-                       !rec.continent_code.empty() + has_location + rec.asn.has_value();
+                       !rec.continent_code.empty() + has_location + rec.asn.has_value() +
+                       !rec.registered_country_iso.empty() + !rec.subdivisions.empty();
   appendControl(out, Type::kMap, pairs);
-  auto key = [&](const char* k) { appendPointer(out, strings_.at(k)); };
+  // Keys outside kKeys (registered_country, subdivisions) are interned when first used, so
+  // databases without them come out byte for byte as before.
+  auto key = [&](const char* k) { appendPointer(out, internString(k)); };
   if (!rec.region.empty()) {
     key("meridian_region");
     appendString(out, rec.region);
@@ -362,6 +365,21 @@ Result<uint32_t> MmdbWriter::internRecord(const MmdbRecord& rec) {
   if (rec.asn) {
     key("autonomous_system_number");
     appendUint(out, Type::kUint32, *rec.asn);
+  }
+  if (!rec.registered_country_iso.empty()) {
+    key("registered_country");
+    appendControl(out, Type::kMap, 1);
+    key("iso_code");
+    appendString(out, rec.registered_country_iso);
+  }
+  if (!rec.subdivisions.empty()) {
+    key("subdivisions");
+    appendControl(out, Type::kArray, rec.subdivisions.size());
+    for (const std::string& sub : rec.subdivisions) {
+      appendControl(out, Type::kMap, 1);
+      key("iso_code");
+      appendString(out, sub);
+    }
   }
 
   // Append, then look the bytes up; a duplicate is cut off again.
@@ -418,9 +436,12 @@ Result<void> MmdbWriter::add(const MmdbNetwork& net) {
                  " lies in 2002::/16, which aliases the IPv4 networks (6to4); add the IPv4 "
                  "network instead"};
   }
-  for (const std::string* s :
-       {&net.record.region, &net.record.country_iso, &net.record.continent_code}) {
+  for (const std::string* s : {&net.record.region, &net.record.country_iso,
+                               &net.record.continent_code, &net.record.registered_country_iso}) {
     if (!validUtf8(*s)) return Error{"network " + networkText(net) + ": string is not UTF-8"};
+  }
+  for (const std::string& s : net.record.subdivisions) {
+    if (!validUtf8(s)) return Error{"network " + networkText(net) + ": string is not UTF-8"};
   }
   for (const auto& c : {net.record.latitude, net.record.longitude}) {
     if (c && !std::isfinite(*c)) {

@@ -40,6 +40,8 @@ struct MmdbRecord {
   std::string continent_code;                 // {"continent": {"code": ...}}
   std::optional<double> latitude, longitude;  // {"location": {"latitude": d, "longitude": d}}
   std::optional<uint32_t> asn;                // "autonomous_system_number" (uint32)
+  std::string registered_country_iso;         // {"registered_country": {"iso_code": ...}}
+  std::vector<std::string> subdivisions;      // {"subdivisions": [{"iso_code": ...}, ...]}
 
   bool operator==(const MmdbRecord&) const = default;
 };

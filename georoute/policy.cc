@@ -1,9 +1,9 @@
 // The policy chain (NS1-style filters) run per query on a fixed array of candidates.
 #include <algorithm>
-#include <map>
-#include <tuple>
 #include <cmath>
 #include <cstring>
+#include <map>
+#include <tuple>
 
 #include "dns/wire.h"
 #include "georoute/service.h"
@@ -50,13 +50,11 @@ bool CidrEntry::contains(const uint8_t* addr, bool v6) const {
   return (addr[full] & mask) == (address[full] & mask);
 }
 
-const Service* ServiceSet::find(const dns::NameBuf& q) const {
-  auto it = std::lower_bound(
-      services.begin(), services.end(), q, [](const Service& s, const dns::NameBuf& n) {
-        return dns::compareNames(s.owner.data, s.owner.length, n.data, n.length) < 0;
-      });
-  if (it != services.end() &&
-      dns::compareNames(it->owner.data, it->owner.length, q.data, q.length) == 0) {
+const Service* ServiceSet::find(const uint8_t* name, size_t len) const {
+  auto it = std::lower_bound(services.begin(), services.end(), 0, [&](const Service& s, int) {
+    return dns::compareNames(s.owner.data, s.owner.length, name, len) < 0;
+  });
+  if (it != services.end() && dns::compareNames(it->owner.data, it->owner.length, name, len) == 0) {
     return &*it;
   }
   return nullptr;
@@ -69,7 +67,6 @@ struct Candidate {
   uint32_t region;
   double score;
 };
-
 
 template <typename K>
 uint32_t findList(const std::vector<std::pair<K, uint32_t>>& v, K key) {
@@ -93,6 +90,24 @@ unsigned commonPrefix(const uint8_t* a, const uint8_t* b, unsigned max) {
   return std::min(bits, max);
 }
 
+// The shortest scope of at least `scope` bits whose block around the client holds no CIDR entry
+// that does not hold the client. A block of length L leaves an entry out exactly when the client
+// and the entry's address differ within the first L bits, so one pass over the entries is enough:
+// each entry that shares `shared` >= `scope` bits with the client (and does not contain it) needs
+// L = shared + 1.
+uint8_t excludeOtherCidrs(const std::vector<CidrEntry>& cidrs, const Client& client,
+                          uint8_t scope) {
+  const unsigned full_len = client.ipv6 ? 128 : 32;
+  unsigned out = scope;
+  for (const CidrEntry& c : cidrs) {
+    if (c.ipv6 != client.ipv6 || c.prefix <= scope) continue;  // other family, or left out
+    const unsigned shared = commonPrefix(client.address, c.address, full_len);
+    if (shared >= c.prefix || shared < scope) continue;  // client inside c, or c outside the block
+    out = std::max(out, shared + 1);
+  }
+  return static_cast<uint8_t>(out);
+}
+
 // splitmix64: a fast, well-mixed integer hash for the weighted filter.
 uint64_t mix(uint64_t x) {
   x += 0x9E3779B97F4A7C15ull;
@@ -112,23 +127,38 @@ std::string names(const Candidate* c, size_t n) {
 
 }  // namespace
 
-uint32_t mapList(const GeoMap& m, const Location* l, uint32_t asn, MapLevel* level) {
-  uint32_t list = kNoId;
+uint32_t mapList(const GeoMap& m, const Location* l, uint32_t asn, MapLevel* level,
+                 uint32_t* subdivision) {
   *level = MapLevel::kNone;
+  uint32_t list = kNoId;
   if (asn != 0 && (list = findList(m.asns, asn)) != kNoId) {
     *level = MapLevel::kAsn;
-  } else if (l != nullptr && l->subdivision != 0 &&
-             (list = findList(m.subdivisions, (static_cast<uint64_t>(l->country) << 24) | l->subdivision)) != kNoId) {
-    *level = MapLevel::kSubdivision;
-  } else if (l != nullptr && l->country != 0 && (list = findList(m.countries, l->country)) != kNoId) {
-    *level = MapLevel::kCountry;
-  } else if (l != nullptr && l->continent != 0 && (list = findList(m.continents, l->continent)) != kNoId) {
-    *level = MapLevel::kContinent;
-  } else if (m.default_list != kNoId) {
-    list = m.default_list;
-    *level = MapLevel::kDefault;
+    return list;
   }
-  return list;
+  if (l != nullptr) {
+    const uint16_t country = mapCountry(m, *l);
+    if (country != 0 && !m.subdivisions.empty()) {
+      // The deepest level first: GB-WBK before GB-ENG, falling back level by level.
+      for (uint8_t i = l->subdivision_count; i-- > 0;) {
+        const uint64_t key = (static_cast<uint64_t>(country) << 24) | l->subdivisions[i];
+        if ((list = findList(m.subdivisions, key)) != kNoId) {
+          *level = MapLevel::kSubdivision;
+          if (subdivision != nullptr) *subdivision = l->subdivisions[i];
+          return list;
+        }
+      }
+    }
+    if (country != 0 && (list = findList(m.countries, country)) != kNoId) {
+      *level = MapLevel::kCountry;
+      return list;
+    }
+    if (l->continent != 0 && (list = findList(m.continents, l->continent)) != kNoId) {
+      *level = MapLevel::kContinent;
+      return list;
+    }
+  }
+  if (m.default_list != kNoId) *level = MapLevel::kDefault;
+  return m.default_list;
 }
 
 void buildScopeBlocks(const ServiceSet& set, Service& s) {
@@ -137,11 +167,13 @@ void buildScopeBlocks(const ServiceSet& set, Service& s) {
   s.scope_blocks_v6.clear();
   if (!set.geo) return;
   const bool geo = std::find(s.policy.begin(), s.policy.end(), FilterKind::kGeo) != s.policy.end();
-  const bool nearest = std::find(s.policy.begin(), s.policy.end(), FilterKind::kNearest) != s.policy.end();
+  const bool nearest =
+      std::find(s.policy.begin(), s.policy.end(), FilterKind::kNearest) != s.policy.end();
   // A separate ASN database splits the space along other lines: keep the lookup's own prefix.
   if ((!geo && !nearest) || (geo && set.asn && !s.geo.asns.empty())) return;
-  // Everything the location decides, before health: the database's own region, the map's list,
-  // and the order of regions by distance. Equal keys give equal answers under any health state.
+  // Everything the location decides, before health: the database's own region, the map's list
+  // (lists are deduplicated by content, so equal ids mean equal lists), and the order of regions
+  // by distance. Equal keys give equal answers under any health state.
   std::map<std::tuple<uint32_t, uint32_t, uint64_t>, uint32_t> classes;
   std::vector<uint32_t> by_location(set.geo->locations().size() + 1);
   for (size_t i = 0; i <= set.geo->locations().size(); ++i) {
@@ -149,8 +181,13 @@ void buildScopeBlocks(const ServiceSet& set, Service& s) {
     uint32_t own = kNoId, list = kNoId;
     uint64_t order = 0;
     if (geo) {
+      // The database's own region decides only where the service has a pool in it.
       if (l != nullptr && l->region_name != kNoName && l->region_name < set.region_of_name.size()) {
         own = set.region_of_name[l->region_name];
+        if (std::none_of(s.pools.begin(), s.pools.end(),
+                         [&](const Pool& p) { return p.region == own; })) {
+          own = kNoId;
+        }
       }
       MapLevel level;
       list = mapList(s.geo, l, l != nullptr ? l->asn : 0, &level);
@@ -158,7 +195,8 @@ void buildScopeBlocks(const ServiceSet& set, Service& s) {
     if (nearest && l != nullptr && l->has_coords) {
       std::vector<std::pair<double, uint32_t>> d;
       for (uint32_t r = 0; r < set.regions.size(); ++r) {
-        d.emplace_back(distanceKm(l->latitude, l->longitude, set.regions[r].latitude, set.regions[r].longitude) +
+        d.emplace_back(distanceKm(l->latitude, l->longitude, set.regions[r].latitude,
+                                  set.regions[r].longitude) +
                            set.regions[r].bias_km,
                        r);
       }
@@ -166,7 +204,8 @@ void buildScopeBlocks(const ServiceSet& set, Service& s) {
       order = 1;
       for (const auto& [km, r] : d) order = mix(order ^ r);
     }
-    by_location[i] = classes.try_emplace({own, list, order}, static_cast<uint32_t>(classes.size())).first->second;
+    by_location[i] = classes.try_emplace({own, list, order}, static_cast<uint32_t>(classes.size()))
+                         .first->second;
   }
   auto leaf = [&](int32_t i) { return by_location[static_cast<size_t>(i + 1)]; };
   const std::vector<Block> v4 = set.geo->aggregate(false, leaf);
@@ -181,9 +220,9 @@ void buildScopeBlocks(const ServiceSet& set, Service& s) {
     idx.resize(65537);
     for (uint32_t h = 0; h < 65536; ++h) {
       uint8_t start[16] = {static_cast<uint8_t>(h >> 8), static_cast<uint8_t>(h & 0xFF)};
-      auto it = std::upper_bound(blocks.begin(), blocks.end(), start, [](const uint8_t* a, const Block& b) {
-        return std::memcmp(a, b.address, 16) < 0;
-      });
+      auto it = std::upper_bound(
+          blocks.begin(), blocks.end(), start,
+          [](const uint8_t* a, const Block& b) { return std::memcmp(a, b.address, 16) < 0; });
       idx[h] = it == blocks.begin() ? 0u : static_cast<uint32_t>(it - blocks.begin() - 1);
     }
     idx[65536] = static_cast<uint32_t>(blocks.size());
@@ -205,16 +244,17 @@ Decision decide(const ServiceSet& set, const Service& s, uint16_t qtype, const C
     }
   }
   if (trace)
-    trace->lines.push_back("candidates for type " + std::to_string(qtype) + ": " +
-                           names(cand, n));
+    trace->lines.push_back("candidates for type " + std::to_string(qtype) + ": " + names(cand, n));
   if (n == 0) {
-    d.kind = Decision::Kind::kNoData;
-    if (trace) trace->lines.push_back("no endpoint of this type: NODATA");
+    // The service does not steer this type: the zone file's RRsets at the name answer it.
+    d.kind = Decision::Kind::kFallback;
+    if (trace) trace->lines.push_back("no endpoint of this type: the zone data answers");
     return d;
   }
 
   const unsigned full_len = client.ipv6 ? 128 : 32;
   uint8_t scope = 0;
+  bool geo_ran = false;
   bool located = false;
   GeoResult geo;
   auto locate = [&]() {
@@ -242,7 +282,8 @@ Decision decide(const ServiceSet& set, const Service& s, uint16_t qtype, const C
       const uint32_t a = readU32(client.address);
       const auto begin = s.scope_v4_start.begin();
       const auto first = begin + s.scope_index_v4[h];
-      const auto last = begin + std::min<size_t>(s.scope_index_v4[h + 1] + 1, s.scope_v4_start.size());
+      const auto last =
+          begin + std::min<size_t>(s.scope_index_v4[h + 1] + 1, s.scope_v4_start.size());
       auto it = std::upper_bound(first, last, a);
       if (it != begin) {
         --it;
@@ -254,7 +295,8 @@ Decision decide(const ServiceSet& set, const Service& s, uint16_t qtype, const C
     } else if (set.geo && client.ipv6 && !s.scope_blocks_v6.empty()) {
       const auto& blocks = s.scope_blocks_v6;
       const auto first = blocks.begin() + s.scope_index_v6[h];
-      const auto last = blocks.begin() + std::min<size_t>(s.scope_index_v6[h + 1] + 1, blocks.size());
+      const auto last =
+          blocks.begin() + std::min<size_t>(s.scope_index_v6[h + 1] + 1, blocks.size());
       auto it = std::upper_bound(first, last, client.address, [](const uint8_t* x, const Block& b) {
         return std::memcmp(x, b.address, 16) < 0;
       });
@@ -312,12 +354,12 @@ Decision decide(const ServiceSet& set, const Service& s, uint16_t qtype, const C
           }
         }
         if (trace)
-          trace->lines.push_back("up: " + std::to_string(n - k) + " down, kept " +
-                                 names(cand, k));
+          trace->lines.push_back("up: " + std::to_string(n - k) + " down, kept " + names(cand, k));
         n = k;
         break;
       }
       case FilterKind::kGeo: {
+        geo_ran = true;
         const GeoMap& m = s.geo;
         uint32_t list = kNoId;
         std::string why;
@@ -346,7 +388,7 @@ Decision decide(const ServiceSet& set, const Service& s, uint16_t qtype, const C
                 trace->lines.push_back("geo: database region " + set.regions[cand[0].region].name +
                                        " kept: " + names(cand, n));
               }
-              break;
+              break;  // the scope still leaves out other CIDR entries: see the end of decide()
             }
           }
           uint32_t asn = geo.found ? geo.location->asn : 0;
@@ -356,33 +398,31 @@ Decision decide(const ServiceSet& set, const Service& s, uint16_t qtype, const C
             if (a.found) asn = a.location->asn;
           }
           MapLevel level = MapLevel::kNone;
-          list = mapList(m, geo.found ? geo.location : nullptr, asn, &level);
+          uint32_t subdivision = 0;
+          list = mapList(m, geo.found ? geo.location : nullptr, asn, &level, &subdivision);
           if (trace) {
             const Location* l = geo.found ? geo.location : nullptr;
             switch (level) {
-              case MapLevel::kAsn: why = "AS" + std::to_string(asn); break;
-              case MapLevel::kSubdivision:
-                why = "subdivision " + unpackCode(l->country) + "-" + unpackSubdivision(l->subdivision);
+              case MapLevel::kAsn:
+                why = "AS" + std::to_string(asn);
                 break;
-              case MapLevel::kCountry: why = "country " + unpackCode(l->country); break;
-              case MapLevel::kContinent: why = "continent " + unpackCode(l->continent); break;
-              case MapLevel::kDefault: why = "default"; break;
-              case MapLevel::kNone: break;
+              case MapLevel::kSubdivision:
+                why = "subdivision " + unpackCode(mapCountry(m, *l)) + "-" +
+                      unpackSubdivision(subdivision);
+                break;
+              case MapLevel::kCountry:
+                why = (l->country == 0 ? "registered country " : "country ") +
+                      unpackCode(mapCountry(m, *l));
+                break;
+              case MapLevel::kContinent:
+                why = "continent " + unpackCode(l->continent);
+                break;
+              case MapLevel::kDefault:
+                why = "default";
+                break;
+              case MapLevel::kNone:
+                break;
             }
-          }
-        }
-        // RFC 7871 §7.2.1: the scope must not cover a more specific CIDR entry the client is not
-        // in, or a resolver would hand this answer to that entry's clients. Lengthen it until it
-        // leaves every such entry out.
-        for (bool changed = true; changed;) {
-          changed = false;
-          for (const CidrEntry& c : m.cidrs) {
-            if (c.ipv6 != client.ipv6 || c.prefix <= scope) continue;
-            const unsigned shared = commonPrefix(client.address, c.address, full_len);
-            if (shared >= c.prefix || shared < scope)
-              continue;  // client inside c, or c outside the block
-            scope = static_cast<uint8_t>(shared + 1);
-            changed = true;
           }
         }
         if (list == kNoId) {
@@ -489,8 +529,7 @@ Decision decide(const ServiceSet& set, const Service& s, uint16_t qtype, const C
       case FilterKind::kFirstN: {
         n = std::min<size_t>(n, s.first_n);
         if (trace)
-          trace->lines.push_back("first_n " + std::to_string(s.first_n) + ": " +
-                                 names(cand, n));
+          trace->lines.push_back("first_n " + std::to_string(s.first_n) + ": " + names(cand, n));
         break;
       }
     }
@@ -505,6 +544,11 @@ Decision decide(const ServiceSet& set, const Service& s, uint16_t qtype, const C
     }
     n = k;
   }
+  // RFC 7871 §7.2.1: once the geo map took part, the scope must not cover a geo.cidr entry the
+  // client is not in, or a resolver would hand this answer to that entry's clients. One rule
+  // for every path (CIDR, database region, ASN, subdivision, country, continent, default, and
+  // the scopes `nearest` or `weighted` added), applied to the final scope.
+  if (geo_ran) scope = excludeOtherCidrs(s.geo.cidrs, client, scope);
   for (size_t i = 0; i < n; ++i) d.chosen[i] = cand[i].ep;
   d.count = static_cast<uint16_t>(n);
   d.scope = std::min<uint8_t>(scope, static_cast<uint8_t>(full_len));

@@ -44,7 +44,9 @@ struct Pool {
   std::vector<Endpoint> endpoints;
 };
 
-// A CIDR or ASN entry of a geo map.
+// A region list of a geo map: an ordered preference. Lists are deduplicated when the map is
+// compiled, so two entries with the same regions in the same order share one index (and the ECS
+// scope blocks treat them as one answer).
 struct GeoList {
   std::vector<uint32_t> regions;  // ordered preference
 };
@@ -59,6 +61,9 @@ struct CidrEntry {
   [[nodiscard]] bool contains(const uint8_t* addr, bool v6) const;
 };
 
+// The map is a hierarchy, continent -> country -> subdivision(s): the most specific entry that
+// matches the location wins, so a continent's entry is the default of its unmapped countries and
+// a country's entry the default of its unlisted subdivisions; `default_list` is the top level's.
 struct GeoMap {
   std::vector<GeoList> lists;
   std::vector<CidrEntry> cidrs;                             // longest prefix wins
@@ -67,13 +72,23 @@ struct GeoMap {
   std::vector<std::pair<uint16_t, uint32_t>> countries;     // sorted
   std::vector<std::pair<uint16_t, uint32_t>> continents;    // sorted
   uint32_t default_list = kNoId;
+  // [geoip] use_registered_country: a location without `country` is mapped by the country its
+  // network is registered in. Off by default (that is often another continent).
+  bool use_registered_country = false;
 };
+
+// The country a map uses for a location: `country`, else (when enabled) `registered_country`.
+[[nodiscard]] inline uint16_t mapCountry(const GeoMap& m, const Location& l) {
+  return l.country != 0 || !m.use_registered_country ? l.country : l.registered_country;
+}
 
 // Which level of a geo map gave a location its region list.
 enum class MapLevel : uint8_t { kNone, kAsn, kSubdivision, kCountry, kContinent, kDefault };
 // The map's list for a database location (null: unmapped) and AS number (0: unknown): ASN, then
-// subdivision, country, continent, default. kNoId when nothing applies.
-[[nodiscard]] uint32_t mapList(const GeoMap& m, const Location* l, uint32_t asn, MapLevel* level);
+// each of the location's subdivisions (most specific first), country, continent, default. kNoId
+// when nothing applies. `subdivision` (optional) gets the matching subdivision code.
+[[nodiscard]] uint32_t mapList(const GeoMap& m, const Location* l, uint32_t asn, MapLevel* level,
+                               uint32_t* subdivision = nullptr);
 
 enum class FilterKind : uint8_t { kUp, kGeo, kNearest, kLatency, kWeighted, kFirstN };
 [[nodiscard]] const char* filterName(FilterKind k);
@@ -117,7 +132,11 @@ struct ServiceSet {
   // ECS is used only from these resolver networks (empty = from anyone).
   std::vector<CidrEntry> ecs_trusted;
 
-  [[nodiscard]] const Service* find(const dns::NameBuf& qname_lower) const;
+  // The service at a lowercase wire name, or nullptr.
+  [[nodiscard]] const Service* find(const uint8_t* name, size_t len) const;
+  [[nodiscard]] const Service* find(const dns::NameBuf& qname_lower) const {
+    return find(qname_lower.data, qname_lower.length);
+  }
 };
 
 // The client as steering sees it.

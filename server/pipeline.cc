@@ -12,9 +12,37 @@ namespace meridian::server {
 namespace rr = dns::rrtype;
 namespace rc = dns::rcode;
 
-bool QueryHandler::steer(const ServingState& state, const georoute::Service& svc,
-                         const zones::Zone& zone, const Peer& peer, uint16_t* rcode,
-                         uint8_t* scope) {
+// Steering as the zone lookup's chain hook: the question name, or a CNAME/DNAME target in this or
+// another served zone, that is a service steers when the service has endpoints for the type.
+class QueryHandler::SteeringHook final : public zones::ChainHook {
+ public:
+  SteeringHook(QueryHandler& handler, const ServingState& state, const Peer& peer, uint8_t* scope)
+      : handler_(handler), state_(state), peer_(peer), scope_(scope) {}
+
+  Outcome answerName(const uint8_t* name, size_t len, const uint8_t* owner,
+                     const zones::Zone* zone) override {
+    const uint16_t qtype = handler_.query_.qtype;
+    if (qtype != rr::kA && qtype != rr::kAAAA && qtype != rr::kCNAME) return Outcome::kNotMine;
+    const georoute::Service* svc = state_.services->find(name, len);
+    if (svc == nullptr) return Outcome::kNotMine;
+    if (zone == nullptr) zone = state_.zones.findZone(name, len);
+    // A service answers only from the zone it was compiled against (a newer child zone wins).
+    if (zone == nullptr || svc->zone != zone->origin()) return Outcome::kNotMine;
+    return handler_.steer(state_, *svc, *zone, owner, peer_, scope_);
+  }
+
+ private:
+  QueryHandler& handler_;
+  const ServingState& state_;
+  const Peer& peer_;
+  uint8_t* scope_;
+};
+
+zones::ChainHook::Outcome QueryHandler::steer(const ServingState& state,
+                                              const georoute::Service& svc, const zones::Zone& zone,
+                                              const uint8_t* owner, const Peer& peer,
+                                              uint8_t* scope) {
+  using Outcome = zones::ChainHook::Outcome;
   const dns::Query& q = query_;
   const georoute::ServiceSet& set = *state.services;
   georoute::Client client;
@@ -47,38 +75,34 @@ bool QueryHandler::steer(const ServingState& state, const georoute::Service& svc
   const healthcheck::StateTable& health = health_ ? health_->get() : no_health_;
   const georoute::Decision d = georoute::decide(set, svc, q.qtype, client, health);
   // RFC 7871 §7.2.1: SCOPE is the prefix the answer depends on; SOURCE 0 (or an ignored ECS) gets
-  // 0.
-  *scope = ecs_used ? d.scope : 0;
+  // 0. A fallback to the zone data does not depend on the client.
+  if (d.kind != georoute::Decision::Kind::kFallback) *scope = ecs_used ? d.scope : 0;
   dns::ResponseWriter& w = writer_;
-  w.setFlag(dns::flag::kAA, true);
   switch (d.kind) {
     case georoute::Decision::Kind::kFallback:
-      return false;
+      return Outcome::kNotMine;
     case georoute::Decision::Kind::kServFail:
-      *rcode = rc::kServFail;
-      return true;
+      return Outcome::kServFail;
     case georoute::Decision::Kind::kNoData:
-      if (!zones::putRRset(zone, zone.negativeSoa(), zone.apex(), w,
-                           dns::ResponseWriter::Section::kAuthority)) {
-        w.setFlag(dns::flag::kTC, true);
-        counters_.add(counters_.truncated);
-      }
-      return true;
+      // NODATA from the service's zone (RFC 2308 §2.2), after any CNAMEs that led here.
+      return zones::putRRset(zone, zone.negativeSoa(), zone.apex(), w,
+                             dns::ResponseWriter::Section::kAuthority)
+                 ? Outcome::kAnswered
+                 : Outcome::kTruncated;
     case georoute::Decision::Kind::kAnswer:
       break;
   }
   const dns::ResponseWriter::Mark start = w.mark();
   for (uint16_t i = 0; i < d.count; ++i) {
     const georoute::Endpoint& ep = *d.chosen[i];
-    if (!w.writeQnamePointer() || !w.writeBytes(ep.record.data(), ep.record.size())) {
+    const bool named = owner == nullptr ? w.writeQnamePointer() : w.writeName(owner);
+    if (!named || !w.writeBytes(ep.record.data(), ep.record.size())) {
       w.rollback(start);
-      w.setFlag(dns::flag::kTC, true);  // never a partial RRset
-      counters_.add(counters_.truncated);
-      return true;
+      return Outcome::kTruncated;  // never a partial RRset
     }
     w.countRecord(dns::ResponseWriter::Section::kAnswer);
   }
-  return true;
+  return Outcome::kAnswered;
 }
 
 size_t QueryHandler::handle(const uint8_t* in, size_t in_len, uint8_t* out, size_t out_cap,
@@ -104,15 +128,20 @@ size_t QueryHandler::handle(const uint8_t* in, size_t in_len, uint8_t* out, size
   }
   limit = std::min(limit, out_cap);
 
-  const bool edns = st == dns::ParseStatus::kOk && q.has_edns;
-  const bool send_nsid = edns && q.nsid_requested && !proto.nsid.empty();
+  const bool opt_ok = st == dns::ParseStatus::kOk && q.has_edns;
+  // RFC 6891 §7: a FORMERR to a query whose OPT record was read still carries an OPT (without
+  // options, which may be what was malformed), or the requester would conclude "no EDNS".
+  const bool edns = opt_ok || (st == dns::ParseStatus::kFormErr && q.has_edns);
+  const bool send_nsid = opt_ok && q.nsid_requested && !proto.nsid.empty();
+  const bool send_ecs = opt_ok && q.ecs.present;
+  const bool send_cookie = opt_ok && q.cookie_len != 0;
   // Room kept for the records written after the sections: OPT (11 octets + options) and TSIG.
   size_t reserve = 0;
   if (edns) {
     reserve += 11;
     if (send_nsid) reserve += 4 + proto.nsid.size();
-    if (q.ecs.present) reserve += 8 + (q.ecs.source_prefix + 7u) / 8u;
-    if (q.cookie_len != 0) reserve += 4 + 8 + dns::kServerCookieSize;
+    if (send_ecs) reserve += 8 + (q.ecs.source_prefix + 7u) / 8u;
+    if (send_cookie) reserve += 4 + 8 + dns::kServerCookieSize;
   }
   if (st == dns::ParseStatus::kOk && q.tsig.present) {
     reserve += q.tsig.key_name.length + 10 + q.tsig.algorithm.length + 16;
@@ -144,22 +173,26 @@ size_t QueryHandler::handle(const uint8_t* in, size_t in_len, uint8_t* out, size
       rcode = rc::kRefused;  // no transfer ACL allows this client (transfers come with replication)
     } else {
       const zones::Zone* zone = state.zones.findZone(q.qname_lower);
+      bool unavailable = false;
       if (zone != nullptr && q.qtype == rr::kDS && zone->apexLength() == q.qname_lower.length) {
         // DS lives on the parent side of the cut (RFC 4035 §3.1.4.1) when the parent is ours too.
         if (const zones::Zone* parent = state.zones.findZone(q.qname_lower, true)) zone = parent;
       }
-      const georoute::Service* svc = nullptr;
-      if (zone != nullptr && state.services &&
-          (q.qtype == rr::kA || q.qtype == rr::kAAAA || q.qtype == rr::kCNAME)) {
-        svc = state.services->find(q.qname_lower);
-        if (svc != nullptr && svc->zone != zone->origin()) svc = nullptr;
+      for (const std::string& apex : state.unavailable_zones) {
+        const auto* a = reinterpret_cast<const uint8_t*>(apex.data());
+        if ((zone == nullptr || apex.size() > zone->apexLength()) &&
+            dns::isSubdomain(q.qname_lower.data, q.qname_lower.length, a, apex.size())) {
+          unavailable = true;
+        }
       }
-      if (zone == nullptr) {
+      if (unavailable) {
+        rcode = rc::kServFail;
+      } else if (zone == nullptr) {
         rcode = rc::kRefused;
-      } else if (svc != nullptr && steer(state, *svc, *zone, peer, &rcode, &ecs_scope)) {
-        // answered by steering
       } else {
-        const zones::AnswerResult res = zones::answer(*zone, q, w, zones::AnswerOptions{tcp});
+        SteeringHook steering(*this, state, peer, &ecs_scope);
+        const zones::AnswerResult res = zones::answer(*zone, q, w, zones::AnswerOptions{tcp},
+                                                      state.services ? &steering : nullptr);
         rcode = res.rcode;
         w.setFlag(dns::flag::kAA, res.authoritative);
         if (res.truncated) {
@@ -178,14 +211,13 @@ size_t QueryHandler::handle(const uint8_t* in, size_t in_len, uint8_t* out, size
     ecs.scope_prefix = ecs_scope;
     // RFC 7873 §5.2: answer a client cookie with it and a fresh server cookie (RFC 9018 §4).
     uint8_t cookie[8 + dns::kServerCookieSize];
-    const bool send_cookie = q.cookie_len != 0;
     if (send_cookie) {
       std::memcpy(cookie, q.cookie, 8);
       dns::makeServerCookie(proto.cookie_secret, q.cookie, peer.address, peer.ipv6 ? 16 : 4,
                             static_cast<uint32_t>(std::time(nullptr)), cookie + 8);
     }
     (void)w.writeOpt(proto.max_udp_payload, rcode, q.dnssec_ok, nsid, proto.nsid.size(),
-                     q.ecs.present && rcode != rc::kBadVers ? &ecs : nullptr,
+                     send_ecs && rcode != rc::kBadVers ? &ecs : nullptr,
                      send_cookie ? cookie : nullptr, sizeof cookie);
   }
   if (st == dns::ParseStatus::kOk && q.tsig.present && !(edns && q.edns_version > 0)) {

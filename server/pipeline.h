@@ -14,11 +14,13 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "core/snapshot.h"
 #include "dns/message.h"
 #include "georoute/service.h"
 #include "healthcheck/state.h"
+#include "zones/lookup.h"
 #include "zones/zone.h"
 
 namespace meridian::server {
@@ -37,6 +39,10 @@ struct ServingState {
   zones::ZoneSet zones;
   ProtocolSettings protocol;
   std::shared_ptr<const georoute::ServiceSet> services;  // null: no steering configured
+  // Configured zones with no loaded version (their file failed at start-up): names at or below
+  // them are answered SERVFAIL, as Knot does, rather than REFUSED, so resolvers do not mark this
+  // server lame. Lowercase wire apexes; usually empty.
+  std::vector<std::string> unavailable_zones;
 };
 
 // The query's source address (what a socket reports), for steering and ECS trust.
@@ -76,9 +82,12 @@ class QueryHandler {
   [[nodiscard]] const Counters& counters() const { return counters_; }
 
  private:
-  // Answers a steered service name; returns false when the zone data should answer instead.
-  bool steer(const ServingState& state, const georoute::Service& svc, const zones::Zone& zone,
-             const Peer& peer, uint16_t* rcode, uint8_t* scope);
+  class SteeringHook;
+  // Answers a steered service name reached with `owner` (nullptr: the question name) from `zone`,
+  // the zone the service lives in.
+  zones::ChainHook::Outcome steer(const ServingState& state, const georoute::Service& svc,
+                                  const zones::Zone& zone, const uint8_t* owner, const Peer& peer,
+                                  uint8_t* scope);
 
   Published<ServingState>::Reader state_;
   std::unique_ptr<Published<healthcheck::StateTable>::Reader> health_;

@@ -54,6 +54,34 @@ struct AdditionalSources {
   }
 };
 
+bool putAddresses(const Zone& z, uint32_t node, ResponseWriter& w) {
+  const Node& t = z.node(node);
+  for (uint16_t type : {dns::rrtype::kA, dns::rrtype::kAAAA}) {
+    const RRset* a = z.rrset(t, type);
+    if (a != nullptr && !putRRset(z, *a, z.nodeName(t), w, Section::kAdditional)) return false;
+  }
+  return true;
+}
+
+// A referral's glue (RFC 9471 §3): addresses of name servers at or below the cut ("in-domain")
+// are required, so they go first and the answer is truncated when they do not all fit; addresses
+// of other name servers in this zone (sibling glue, authoritative data) are added as room allows.
+bool putReferralGlue(const Zone& z, const RRset& ns, uint32_t cut, ResponseWriter& w) {
+  const Node& c = z.node(cut);
+  const uint8_t* cut_name = z.nodeName(c);
+  for (int pass = 0; pass < 2; ++pass) {
+    for (uint32_t k = 0; k < ns.additional_count; ++k) {
+      const uint32_t node = z.additionalNode(ns.additional_begin + k);
+      const Node& t = z.node(node);
+      const bool in_domain =
+          dns::isSubdomain(z.nodeName(t), t.name_length, cut_name, c.name_length);
+      if (in_domain != (pass == 0)) continue;
+      if (!putAddresses(z, node, w)) return pass != 0;
+    }
+  }
+  return true;
+}
+
 bool putAdditional(const Zone& z, const AdditionalSources& sources, ResponseWriter& w) {
   for (int i = 0; i < sources.count; ++i) {
     const RRset* rs = sources.items[i];
@@ -139,7 +167,7 @@ bool putRRset(const Zone& z, const RRset& rs, const uint8_t* owner, ResponseWrit
 }
 
 AnswerResult answer(const Zone& z, const dns::Query& q, ResponseWriter& w,
-                    const AnswerOptions& options) {
+                    const AnswerOptions& options, ChainHook* hook) {
   AnswerResult result;
   const ResponseWriter::Mark empty = w.mark();
   auto truncate = [&]() {
@@ -159,7 +187,32 @@ AnswerResult answer(const Zone& z, const dns::Query& q, ResponseWriter& w,
   uint8_t synth[2][dns::kMaxNameLength];
   int hops = 0;
 
+  // The hook's verdict on a name the chain reached; true when the answer ends there.
+  auto hooked = [&](const uint8_t* at, size_t at_len, const Zone* in_zone, bool* done) {
+    if (hook == nullptr) return false;
+    switch (hook->answerName(at, at_len, owner, in_zone)) {
+      case ChainHook::Outcome::kNotMine:
+        return false;
+      case ChainHook::Outcome::kAnswered:
+        *done = true;
+        return true;
+      case ChainHook::Outcome::kServFail:
+        w.rollback(empty);
+        result.rcode = dns::rcode::kServFail;
+        return true;
+      case ChainHook::Outcome::kTruncated:
+        truncate();
+        return true;
+    }
+    return false;
+  };
+
   for (;;) {
+    bool hook_answered = false;
+    if (hooked(name, len, &z, &hook_answered)) {
+      if (!hook_answered) return result;
+      break;
+    }
     const Location loc = locate(z, name, len, q.qtype);
     if (loc.found == Found::kReferral) {
       // RFC 1034 §4.3.2 step 3b: a referral. Authoritative only if a CNAME led here.
@@ -167,7 +220,7 @@ AnswerResult answer(const Zone& z, const dns::Query& q, ResponseWriter& w,
       const Node& cut = z.node(loc.node);
       const RRset* ns = z.rrset(cut, dns::rrtype::kNS);
       if (!putRRset(z, *ns, z.nodeName(cut), w, Section::kAuthority)) return truncate();
-      additional.add(ns);
+      if (!putReferralGlue(z, *ns, loc.node, w)) result.truncated = true;  // RFC 9471 §3.1
       break;
     }
     if (loc.found == Found::kDname) {
@@ -186,8 +239,13 @@ AnswerResult answer(const Zone& z, const dns::Query& q, ResponseWriter& w,
       std::memcpy(next, name, prefix_len);
       std::memcpy(next + prefix_len, target, target_len);
       if (!putSynthesizedCname(owner, next, dname->ttl, w)) return truncate();
-      if (hops == kMaxCnameChain ||
-          !dns::isSubdomain(next, prefix_len + target_len, z.apex(), z.apexLength())) {
+      visited[hops] = kNone;  // the loop check below compares CNAME targets with visited nodes
+      if (hops == kMaxCnameChain) break;
+      if (!dns::isSubdomain(next, prefix_len + target_len, z.apex(), z.apexLength())) {
+        owner = next;
+        if (hooked(next, prefix_len + target_len, nullptr, &hook_answered) && !hook_answered) {
+          return result;
+        }
         break;
       }
       ++hops;
@@ -208,9 +266,14 @@ AnswerResult answer(const Zone& z, const dns::Query& q, ResponseWriter& w,
       if (!putRRset(z, *cname, owner, w, Section::kAnswer)) return truncate();
       const uint8_t* target = z.pooledName(cname->target_offset);
       const size_t target_len = dns::wireLength(target);
-      // Follow the chain inside this zone only, as Knot does; stop at loops and at the limit.
-      if (!dns::isSubdomain(target, target_len, z.apex(), z.apexLength())) break;
+      // Follow the chain inside this zone only, as Knot does (a steered name in another zone is
+      // the exception: the hook answers it); stop at loops and at the limit.
       if (hops == kMaxCnameChain) break;
+      if (!dns::isSubdomain(target, target_len, z.apex(), z.apexLength())) {
+        owner = target;
+        if (hooked(target, target_len, nullptr, &hook_answered) && !hook_answered) return result;
+        break;
+      }
       const uint32_t next = z.find(target, target_len);
       bool loop = false;
       for (int k = 0; k <= hops; ++k) loop = loop || (next != kNone && visited[k] == next);

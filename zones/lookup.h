@@ -23,8 +23,28 @@ struct AnswerResult {
 // RFC 1034 §3.6.2 leaves CNAME chain length open; 16 hops is well beyond any sane chain.
 inline constexpr int kMaxCnameChain = 16;
 
+// Names that another module answers instead of the zone data (steered services, server/): asked for
+// the question name and for every CNAME or DNAME target the chain reaches, inside this zone or,
+// once the chain leaves it, outside. Called on the worker thread; must not allocate.
+class ChainHook {
+ public:
+  enum class Outcome : uint8_t {
+    kNotMine,    // the zone data answers this name
+    kAnswered,   // the hook wrote the rest of the answer; the chain ends here
+    kServFail,   // the whole response becomes SERVFAIL
+    kTruncated,  // what the hook had to write did not fit
+  };
+  // `name` is lowercase wire (`len` octets), reached with owner `owner` (nullptr: the question
+  // name); `zone` is the zone being answered from when the name lies inside it, else nullptr.
+  virtual Outcome answerName(const uint8_t* name, size_t len, const uint8_t* owner,
+                             const Zone* zone) = 0;
+
+ protected:
+  ~ChainHook() = default;
+};
+
 [[nodiscard]] AnswerResult answer(const Zone& zone, const dns::Query& query, dns::ResponseWriter& w,
-                                  const AnswerOptions& options);
+                                  const AnswerOptions& options, ChainHook* hook = nullptr);
 
 // Writes one RRset with `owner` (nullptr = the question name) into section `s`; false (and nothing
 // written) when it does not fit.

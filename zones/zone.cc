@@ -52,4 +52,20 @@ const Zone* ZoneSet::findZone(const dns::NameBuf& name, bool skip_exact) const {
   return nullptr;
 }
 
+const Zone* ZoneSet::findZone(const uint8_t* name, size_t len) const {
+  for (;;) {
+    auto it = std::lower_bound(zones_.begin(), zones_.end(), 0,
+                               [&](const std::shared_ptr<const Zone>& z, int) {
+                                 return compareNames(z->apex(), z->apexLength(), name, len) < 0;
+                               });
+    if (it != zones_.end() && compareNames((*it)->apex(), (*it)->apexLength(), name, len) == 0) {
+      return it->get();
+    }
+    if (len <= 1) return nullptr;
+    const size_t step = 1u + name[0];
+    name += step;
+    len -= step;
+  }
+}
+
 }  // namespace meridian::zones

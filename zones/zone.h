@@ -115,6 +115,8 @@ class ZoneSet {
   // The zone with the longest apex that is equal to or above `name` (lowercase), or nullptr.
   // `skip_exact` ignores a zone whose apex equals the name (DS is answered by the parent side).
   [[nodiscard]] const Zone* findZone(const dns::NameBuf& name, bool skip_exact = false) const;
+  // The same for a trusted, lowercase, uncompressed wire name of `len` octets.
+  [[nodiscard]] const Zone* findZone(const uint8_t* name, size_t len) const;
   [[nodiscard]] const std::vector<std::shared_ptr<const Zone>>& zones() const { return zones_; }
 
  private:

@@ -3,10 +3,10 @@
 
 Serves the zones in ./zones with knotd, nsd and (optionally) Meridian on
 loopback, sends every query in ./queries.txt to each server and requires
-Meridian's rcode, AA, TC, answer section and authority section to equal
-those of Knot OR those of NSD.  RRs are compared as sets (owner name
+Meridian's rcode, AA, TC, answer, authority and additional sections to
+equal those of Knot OR those of NSD.  RRs are compared as sets (owner name
 case-insensitive, type, class, TTL, rdata in canonical form); order is not
-significant.  The additional section and EDNS options are not compared.
+significant.  OPT (EDNS options) and TSIG are not compared.
 
 Without --meridian (or if the binary is missing, or with --peers-only) only
 Knot and NSD are compared and their differences are reported as
@@ -210,14 +210,15 @@ class Result:
         self.rcode = self.aa = self.tc = None
         self.answer = {}
         self.authority = {}
-        self.additional_count = 0
+        self.additional = {}
         if msg is not None:
             self.rcode = msg.rcode()
             self.aa = bool(msg.flags & dns.flags.AA)
             self.tc = bool(msg.flags & dns.flags.TC)
             self.answer = self._section(msg.answer)
             self.authority = self._section(msg.authority)
-            self.additional_count = sum(len(r) for r in msg.additional)
+            # dnspython keeps OPT and TSIG out of msg.additional.
+            self.additional = self._section(msg.additional)
 
     @staticmethod
     def _section(rrsets):
@@ -232,7 +233,7 @@ class Result:
         if self.error:
             return ("error", self.error)
         return (self.rcode, self.aa, self.tc,
-                frozenset(self.answer), frozenset(self.authority))
+                frozenset(self.answer), frozenset(self.authority), frozenset(self.additional))
 
     def header(self):
         if self.error:
@@ -244,12 +245,13 @@ class Result:
             flags.append("tc")
         return "rcode=%s flags=[%s] answer=%d authority=%d additional=%d (%d bytes)" % (
             dns.rcode.to_text(self.rcode), " ".join(flags), len(self.answer),
-            len(self.authority), self.additional_count, self.size)
+            len(self.authority), len(self.additional), self.size)
 
     def dump(self, indent="      "):
         lines = [self.header()]
         if not self.error:
-            for title, sec in (("ANSWER", self.answer), ("AUTHORITY", self.authority)):
+            for title, sec in (("ANSWER", self.answer), ("AUTHORITY", self.authority),
+                               ("ADDITIONAL", self.additional)):
                 if sec:
                     lines.append(indent[:-2] + title + ":")
                     for t in sorted(sec.values(), key=str.lower):
@@ -270,7 +272,8 @@ def differences(a, b, a_name, b_name):
     if a.tc != b.tc:
         out.append("TC %d vs %d" % (a.tc, b.tc))
     for title, sa, sb in (("answer", a.answer, b.answer),
-                          ("authority", a.authority, b.authority)):
+                          ("authority", a.authority, b.authority),
+                          ("additional", a.additional, b.additional)):
         only_a = [sa[k] for k in sa if k not in sb]
         only_b = [sb[k] for k in sb if k not in sa]
         if only_a or only_b:
@@ -289,7 +292,8 @@ def what_differs(a, b):
     out = []
     for label, x, y in (("rcode", a.rcode, b.rcode), ("AA", a.aa, b.aa), ("TC", a.tc, b.tc),
                         ("answer", set(a.answer), set(b.answer)),
-                        ("authority", set(a.authority), set(b.authority))):
+                        ("authority", set(a.authority), set(b.authority)),
+                        ("additional", set(a.additional), set(b.additional))):
         if x != y:
             out.append(label)
     return out

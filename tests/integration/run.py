@@ -918,6 +918,20 @@ def section_malformed(ctx):
                     f"probe answered={seen}, unexpected replies={[o[:16].hex() for o in others]}")
         else:
             check_formerr(r, f"UDP {label}: FORMERR", pkt, udp_exchange(A, pkt))
+    # RFC 6891 §7: a FORMERR to a query whose OPT was read carries an OPT (no options)
+    for label, pkt, want_opt in (
+            ("trailing octet after OPT", header(0x5101, ar=1) + question("www.example.com") + opt_rr()
+             + b"\x00", True),
+            ("ECS non-zero SCOPE", header(0x5102, ar=1) + question("www.example.com")
+             + opt_rr(options=edns_opt(8, ecs_data(1, 24, 24, b"\xc0\x00\x02"))), True),
+            ("trailing octet, no OPT", header(0x5103) + question("www.example.com") + b"\x00", False)):
+        rw = udp_exchange(A, pkt)
+        recs = raw_records(rw) if rw is not None else None
+        opts = [rec for rec in (recs or []) if rec[2] == 41]
+        r.check(f"FORMERR ({label}): {'one OPT without options' if want_opt else 'no OPT'}",
+                rw is not None and rcode_of(rw) == 1 and recs is not None
+                and (len(opts) == 1 and opts[0][5] == b"" if want_opt else not opts),
+                f"reply {rw.hex() if rw else None}")
     # over TCP (fresh connection each; the server may close after a bad message)
     for label, pkt, expect in cases:
         s = tcp_connect(A)
@@ -1543,6 +1557,22 @@ def section_config(ctx):
     except subprocess.TimeoutExpired:
         pass
     r.check("meridianctl stop: server exits 0", srv.proc.poll() == 0, f"exit={srv.proc.poll()}")
+
+    # a configured zone whose file is broken at start-up: SERVFAIL (as Knot), not REFUSED, until fixed
+    write(info, simple_zone("example.info", 6, ["broken IN A not-an-address"]))
+    srv = start_server(ctx, "config3", ["--config", conf], cwd=ctx.tmp)
+    if srv is None:
+        return
+    r.check("zone that failed to load at start-up: SERVFAIL (not REFUSED)",
+            a_of(A, "www.example.info.") == "SERVFAIL", f"{a_of(A, 'www.example.info.')}")
+    r.check("... the other zones are served", a_of(A, "www.example.org.") == ["192.0.2.2"])
+    r.check("... names outside every zone stay REFUSED", a_of(A, "www.example.com.") == "REFUSED")
+    write(info, simple_zone("example.info", 7))
+    rc, out, err = run_tool(ctl + ["reload"])
+    r.check("zone fixed and reloaded: served", rc == 0 and a_of(A, "www.example.info.") == ["192.0.2.2"],
+            f"rc={rc} {short(out + err)} {a_of(A, 'www.example.info.')}")
+    rc, secs = srv.stop()
+    r.check("config3: SIGTERM -> exit 0", rc == 0, f"rc={rc}")
 
 
 # ---------------------------------------------------------------------------

@@ -6,10 +6,14 @@ ports, the MaxMind GeoIP2-City test database), HTTP and TCP backends in threads 
 bound to 127.0.0.11, .12, ... (the endpoints the answers name and the health checks probe), and
 checks the answers with dig (+subnet) and dnspython (ECS options, raw packets):
 
-  1. geo        GeoIP location by ECS address (continent, country, subdivision, cidr, default),
-                ECS SCOPE = the database network's prefix (from source-data/GeoIP2-City-Test.json),
+  1. geo        GeoIP location by ECS address (continent, country, subdivision, cidr, default;
+                the hierarchy with named [lists], equal lists sharing a scope),
+                ECS SCOPE = the widest block with the same answer (from source-data/GeoIP2-City-Test.json),
                 SOURCE 0, no ECS, malformed ECS (FORMERR), unmapped clients, scope vs nested cidr
   2. answers    first_n = 2, AAAA only IPv6 endpoints, CNAME endpoints, nearest, TTL and AA
+  2b. chains    CNAME (same zone, wildcard, another served zone) and DNAME chains into a service end in
+                the steered answer with its TTL and ECS scope; types the service does not steer come
+                from the zone
   3. trust      geoip.ecs_trusted: ECS from an untrusted source is ignored (scope 0)
   4. health     http/tcp checks: a stopped backend leaves the answers and comes back, overrides
                 through meridianctl (address, label, region:NAME, drain, force-up), every
@@ -63,7 +67,7 @@ from common import (  # noqa: E402
 
 HEALTH_WAIT = 6.0      # upper bound for a verdict change (fall/rise x 200 ms interval + slack)
 
-SECTIONS = ["geo", "answers", "trust", "health", "overrides", "latency", "weighted", "explain", "check",
+SECTIONS = ["geo", "answers", "chains", "trust", "health", "overrides", "latency", "weighted", "explain", "check",
             "reload"]
 
 # ---------------------------------------------------------------------------
@@ -336,7 +340,10 @@ def load_city_json(ctx):
         with open(path) as f:
             for entry in json.load(f):
                 for key, rec in entry.items():
-                    nets.append((ipaddress.ip_network(key, strict=False), rec))
+                    n = ipaddress.ip_network(key, strict=False)
+                    if n.version == 4:  # written at ::a.b.c.d/96+len, like ::a.b.c.d/len keys
+                        n = ipaddress.ip_network(f"::{n.network_address}/{96 + n.prefixlen}")
+                    nets.append((n, rec))
         ctx.city_json = nets
     return ctx.city_json
 
@@ -357,6 +364,66 @@ def city_lookup(ctx, subnet):
     return rec, (n.prefixlen - 96 if a.version == 4 else n.prefixlen)
 
 
+def map_scope(ctx, subnet, gmap, lists=None):
+    """The ECS scope gdnsd and Meridian give for a geo-only service: the widest block around the
+    ECS address in which every address (in a JSON network or not) gets the same region list
+    (equal lists are one answer), at least /1, then lengthened to leave out every cidr entry the
+    client is not in."""
+    net = ipaddress.ip_network(subnet, strict=False)
+    a = net.network_address
+    bits = 32 if a.version == 4 else 128
+    addr = int(a)
+    # JSON networks and the IPv4 aliases of an IPv6 tree (a class of their own), in the client's
+    # family: IPv4 networks are ::a.b.c.d/96+len.
+    aliases = [ipaddress.ip_network("::ffff:0:0/96"), ipaddress.ip_network("2002::/16")]
+    spans = []
+    for n, rec in load_city_json(ctx):
+        s_, e_ = int(n.network_address), int(n.broadcast_address)
+        if bits == 32:
+            if s_ >> 32 != 0 or e_ >> 32 != 0:
+                continue
+        spans.append((s_, e_, n.prefixlen, rec))
+    if bits == 128:
+        spans += [(int(n.network_address), int(n.broadcast_address), n.prefixlen, "alias") for n in aliases]
+
+    def cls_at(x):
+        best = None
+        for s_, e_, plen, rec in spans:
+            if s_ <= x <= e_ and (best is None or plen > best[0]):
+                best = (plen, rec)
+        rec = best[1] if best else None
+        return "alias" if rec == "alias" else map_list(rec, gmap, lists)[0]
+
+    def uniform(lo, hi):
+        points = {lo}
+        for s_, e_, _, _ in spans:
+            if e_ < lo or s_ > hi:
+                continue
+            if s_ >= lo:
+                points.add(s_)
+            if e_ + 1 <= hi:
+                points.add(e_ + 1)
+        return len({cls_at(x) for x in points}) == 1
+
+    scope = bits
+    for p in range(0, bits + 1):
+        lo = addr >> (bits - p) << (bits - p)
+        if uniform(lo, lo + (1 << (bits - p)) - 1):
+            scope = p
+            break
+    scope = max(scope, 1)
+    out = scope
+    for c in gmap.get("cidr", {}):
+        cn = ipaddress.ip_network(c)
+        if cn.version != a.version or cn.prefixlen <= scope:
+            continue
+        shared = bits - (addr ^ int(cn.network_address)).bit_length()
+        if shared >= cn.prefixlen or shared < scope:
+            continue
+        out = max(out, shared + 1)
+    return out
+
+
 # The geo map of the steered service www.example.com in the geo server (mirrored in geo_expect).
 GEO_MAP = {
     "default": ["us"],
@@ -370,29 +437,76 @@ WWW_V4 = {"eu": "127.0.0.11", "us": "127.0.0.12", "ap": "127.0.0.13"}
 WWW_V6 = {"eu": "::11", "us": "::12", "ap": "::13"}
 
 
-def geo_expect(rec):
-    """(region, why) per GEO_MAP: subdivision, country, continent, default (as the policy does)."""
+def map_list(rec, gmap, lists=None):
+    """(region list, why) of a geo map for a JSON record, as the policy does: the record's
+    subdivisions (most specific first), country (never registered_country: that needs
+    use_registered_country), continent, default. Codes compare case-insensitively; a string value
+    names an entry of `lists`."""
+    def regions(v):
+        return tuple(lists[v] if isinstance(v, str) else v)
+
+    def find(level, code):
+        for k, v in gmap.get(level, {}).items():
+            if k.upper() == code.upper():
+                return regions(v)
+        return None
+
     if rec is not None:
-        country = rec.get("country", {}).get("iso_code") or rec.get("registered_country", {}).get("iso_code")
-        subs = rec.get("subdivisions") or []
-        if subs and country:
-            key = f"{country}-{subs[0].get('iso_code')}"
-            if key in GEO_MAP["subdivision"]:
-                return GEO_MAP["subdivision"][key][0], "subdivision " + key
-        if country in GEO_MAP["country"]:
-            return GEO_MAP["country"][country][0], "country " + country
+        country = rec.get("country", {}).get("iso_code")
+        subs = [s.get("iso_code") for s in rec.get("subdivisions") or []]
+        if country:
+            for sub in reversed(subs):
+                got = find("subdivision", f"{country}-{sub}")
+                if got:
+                    return got, f"subdivision {country}-{sub}"
+            got = find("country", country)
+            if got:
+                return got, "country " + country
         cont = rec.get("continent", {}).get("code")
-        if cont in GEO_MAP["continent"]:
-            return GEO_MAP["continent"][cont][0], "continent " + cont
-    return GEO_MAP["default"][0], "default"
+        if cont and find("continent", cont):
+            return find("continent", cont), "continent " + cont
+    return regions(gmap["default"]), "default"
+
+
+def map_expect(rec, gmap, lists=None):
+    """(first region, why) of map_list."""
+    got, why = map_list(rec, gmap, lists)
+    return got[0], why
+
+
+def geo_expect(rec):
+    """(region, why) per GEO_MAP."""
+    return map_expect(rec, GEO_MAP)
+
+
+# A hierarchical map in mixed case with named lists (service hier.example.com): GB-WBK lies inside
+# GB-ENG in the database's subdivisions, unmapped US states fall back to the US entry, unmapped
+# EU countries to the EU entry.
+HIER_MAP = {
+    "default": ["us"],
+    "continent": {"eu": ["eu", "us"]},
+    "country": {"Gb": ["us"], "us": ["us"]},
+    "subdivision": {"gb-eng": ["ap", "eu"], "GB-wbk": ["eu"], "us-ca": ["ap", "eu"]},
+}
+# The same map with named lists (section check: `meridian check` and `meridian explain`).
+LISTS = {"eu-first": ["eu", "us"], "ap-first": ["ap", "eu"]}
+HIER_MAP_NAMED = dict(HIER_MAP, continent={"eu": "eu-first"},
+                      subdivision={"gb-eng": "ap-first", "GB-wbk": ["eu"], "us-ca": "ap-first"})
+HIER_V4 = {"eu": "127.0.0.101", "us": "127.0.0.102", "ap": "127.0.0.103"}
+# default [us], EU [eu], RU [us]: RU answers like the unmapped space next to it (service ru).
+RU_MAP = {"default": ["us"], "continent": {"EU": ["eu"]}, "country": {"RU": ["us"]}}
 
 
 def toml_list(xs):
     return "[" + ", ".join(f'"{x}"' for x in xs) + "]"
 
 
+def toml_value(v):
+    return f'"{v}"' if isinstance(v, str) else toml_list(v)
+
+
 def toml_map(d):
-    return "{ " + ", ".join(f'"{k}" = {toml_list(v)}' for k, v in d.items()) + " }"
+    return "{ " + ", ".join(f'"{k}" = {toml_value(v)}' for k, v in d.items()) + " }"
 
 
 def regions_toml():
@@ -433,7 +547,7 @@ def service_toml(name, policy, pools, ttl=20, first_n=1, when=None, check=None, 
     if geo:
         out += "[service.geo]\n"
         for k, v in geo.items():
-            out += f"{k} = {toml_list(v) if k == 'default' else toml_map(v)}\n"
+            out += f"{k} = {toml_value(v) if k == 'default' else toml_map(v)}\n"
     for region, eps in pools:
         out += f"[[service.pool]]\nregion = \"{region}\"\nendpoints = [{', '.join(eps)}]\n"
     return out + "\n"
@@ -446,10 +560,10 @@ def q(s):
 # ---------------------------------------------------------------------------
 # the geo server (sections geo, answers, explain, check, reload)
 
-GEO_OWNERS = ["www", "multi", "cname", "mixed", "near", "nested"]
+GEO_OWNERS = ["www", "multi", "cname", "mixed", "near", "nested", "hier", "ru"]
 
 
-def geo_config(ctx, port, v6_port, www_eu=("127.0.0.11",), broken=False):
+def geo_config(ctx, port, v6_port, www_eu=("127.0.0.11",), broken=False, named_lists=False):
     text = head_toml(port, "geo.sock", "geo.mmdb", v6_port)
     text += zone_toml("example.com.zone")
     www_pools = [("eu", [q(a) for a in www_eu] + [q(WWW_V6["eu"])]),
@@ -471,6 +585,13 @@ def geo_config(ctx, port, v6_port, www_eu=("127.0.0.11",), broken=False):
                          [("eu", [q("127.0.0.81")]), ("us", [q("127.0.0.82")]), ("ap", [q("127.0.0.83")])],
                          geo={"default": ["us"], "continent": {"EU": ["eu"]},
                               "cidr": {"10.0.0.0/8": ["ap"], "10.1.0.0/16": ["eu"], "81.2.69.143/32": ["ap"]}})
+    text += service_toml("hier.example.com", ["geo", "first_n"],
+                         [(reg, [q(HIER_V4[reg])]) for reg in ("eu", "us", "ap")],
+                         geo=HIER_MAP_NAMED if named_lists else HIER_MAP)
+    text += service_toml("ru.example.com", ["geo", "first_n"],
+                         [("eu", [q("127.0.0.111")]), ("us", [q("127.0.0.112")])], geo=RU_MAP)
+    if named_lists:
+        text += "[lists]\n" + "".join(f"{k} = {toml_list(v)}\n" for k, v in LISTS.items()) + "\n"
     return text
 
 
@@ -483,6 +604,8 @@ def section_geo(ctx, g):
         if not r.check(f"{subnet}: found in GeoIP2-City-Test.json", rec is not None):
             continue
         region, why = geo_expect(rec)
+        # The database network, or the wider block around it that gets the same region list.
+        prefix = map_scope(ctx, subnet, GEO_MAP)
         want_a = WWW_V4[region]
         for label, fn in (("dnspython", ask), ("dig", dig)):
             if label == "dig" and not ctx.have_dig:
@@ -491,7 +614,7 @@ def section_geo(ctx, g):
             if not r.check(f"{label} {subnet} A: answered", rep is not None and rep.rcode == "NOERROR", repr(rep)):
                 continue
             r.check(f"{label} {subnet} A ({why}) -> {region} {want_a}", rep.addrs("A") == [want_a], repr(rep))
-            r.check(f"{label} {subnet} A: ECS scope /{prefix} (database network)", rep.scope() == prefix,
+            r.check(f"{label} {subnet} A: ECS scope /{prefix} (the block with this answer)", rep.scope() == prefix,
                     f"ECS in reply {rep.ecs}")
             if rep.ecs:
                 r.check(f"{label} {subnet}: ECS family/address/source echoed",
@@ -582,6 +705,25 @@ def section_geo(ctx, g):
             f"scope /{rep.scope() if rep else None}: the eu answer would be cached for 81.2.69.143 too")
 
 
+    # the hierarchical map: codes in any case, named lists, every database subdivision tried
+    for subnet in ("2.125.160.216/32", "2.2.3.0/24", "81.2.69.142/32", "216.160.83.56/32", "214.78.120.0/24",
+                   "89.160.20.112/28", "149.101.100.0/28", "2001:218::/32", "10.1.2.0/24"):
+        rec, _ = city_lookup(ctx, subnet)
+        region, why = map_expect(rec, HIER_MAP)
+        rep = ask(addr, "hier.example.com", "A", subnet)
+        r.check(f"hier {subnet} ({why}) -> {region}", rep and rep.addrs() == [HIER_V4[region]], repr(rep))
+    rep = ask(addr, "hier.example.com", "A", "2.125.160.216/32")
+    r.check("hier: GB > ENG > WBK is mapped by the deeper GB-wbk entry (eu), not gb-eng (ap)",
+            rep and rep.addrs() == [HIER_V4["eu"]], repr(rep))
+    # equal lists merge: RU [us] next to unmapped space (default [us]) shares its scope. Figures
+    # from gdnsd 3.8's gdnsd_geoip_test on the same map and database.
+    for subnet, want, scope in (("2a02:d840::/29", "127.0.0.112", 26), ("2a02:d0c0::/29", "127.0.0.112", 25),
+                                ("2a02:de00::/29", "127.0.0.112", 24), ("2a02:d800::/29", "127.0.0.111", None)):
+        rep = ask(addr, "ru.example.com", "A", subnet)
+        r.check(f"ru {subnet} -> {want}" + (f", scope /{scope} (as gdnsd)" if scope else ""),
+                rep and rep.addrs() == [want] and (scope is None or rep.scope() == scope), repr(rep))
+
+
 def section_answers(ctx, g):
     r, addr = ctx.r, g["addr"]
     rep = ask(addr, "www.example.com", "A", "81.2.69.142/32")
@@ -633,6 +775,60 @@ def section_answers(ctx, g):
     rep = ask(addr, "near.example.com", "A", "10.1.2.0/24")
     r.check("nearest: client without coordinates keeps all -> first endpoint, scope not 0",
             rep and rep.addrs() == ["127.0.0.71"] and rep.scope() not in (None, 0), repr(rep))
+
+
+# ---------------------------------------------------------------------------
+# chains: a steered name among its neighbours (CNAME/DNAME chains into it, other types at its name)
+
+
+def section_chains(ctx, geo_db):
+    r = ctx.r
+    port = pick_port(ctx)
+    com = os.path.join(ctx.tmp, "chains.com.zone")
+    net = os.path.join(ctx.tmp, "chains.net.zone")
+    write(com, zone_text(["www"], extra=[
+        "www IN AAAA 2001:db8::77", "www IN TXT \"static\"", "alias 60 IN CNAME www",
+        "*.wild IN CNAME www", "dn IN DNAME example.com."]))
+    write(net, "\n".join([
+        "$ORIGIN example.net.", "$TTL 300", "@ IN SOA ns1.example.com. h.example.com. 1 7200 3600 1209600 60",
+        "@ IN NS ns1.example.com.", "cust 120 IN CNAME www.example.com."]) + "\n")
+    cfg = os.path.join(ctx.tmp, "chains.toml")
+    text = (head_toml(port, "chains.sock", geo_db) + zone_toml(com)
+            + f'[[zone]]\nname = "example.net"\nfile = "{net}"\n\n'
+            + service_toml("www.example.com", ["geo", "first_n"],
+                           [(reg, [q(WWW_V4[reg])]) for reg in ("eu", "us", "ap")], geo=GEO_MAP))
+    write(cfg, text)
+    srv = start_server(ctx, "chains", cfg)
+    if srv is None:
+        return
+    addr = ("127.0.0.1", port)
+    direct = ask(addr, "www.example.com", "A", "81.2.69.142/32")
+    r.check("www A +subnet=81.2.69.142/32 -> eu", direct and direct.addrs("A") == [WWW_V4["eu"]], repr(direct))
+    want_scope = direct.scope() if direct else None
+    for name, first in (("alias.example.com", ("CNAME", "www.example.com.", 60)),
+                        ("foo.wild.example.com", ("CNAME", "www.example.com.", 300)),
+                        ("cust.example.net", ("CNAME", "www.example.com.", 120)),
+                        ("www.dn.example.com", ("CNAME", "www.example.com.", 300))):
+        for label, fn in (("dnspython", ask), ("dig", dig)):
+            if label == "dig" and not ctx.have_dig:
+                continue
+            rep = fn(addr, name, "A", "81.2.69.142/32")
+            ok = rep is not None and rep.rcode == "NOERROR" and first in rep.answer
+            r.check(f"{label} {name} A +subnet=81.2.69.142/32: the chain, then the steered eu A with TTL 20",
+                    ok and ("A", WWW_V4["eu"], 20) in rep.answer and len(rep.addrs("A")) == 1, repr(rep))
+            r.check(f"{label} {name}: ECS scope is the steered decision's (/{want_scope})",
+                    rep is not None and rep.scope() == want_scope and want_scope not in (None, 0), repr(rep))
+        rep = ask(addr, name, "A", "216.160.83.56/32")
+        r.check(f"{name} A from US-WA -> ap", rep and rep.addrs("A") == [WWW_V4["ap"]], repr(rep))
+    rep = ask(addr, "www.example.com", "AAAA", "81.2.69.142/32")
+    r.check("www AAAA: the service steers only A, so the zone's AAAA answers (scope 0)",
+            rep and rep.answer == [("AAAA", "2001:db8::77", 300)] and rep.scope() == 0, repr(rep))
+    rep = ask(addr, "alias.example.com", "AAAA")
+    r.check("alias AAAA: CNAME, then the zone's AAAA at www",
+            rep and ("AAAA", "2001:db8::77", 300) in rep.answer and len(rep.answer) == 2, repr(rep))
+    rep = ask(addr, "www.example.com", "TXT")
+    r.check("www TXT: the zone's TXT", rep and rep.answer == [("TXT", '"static"', 300)], repr(rep))
+    srv.stop()
 
 
 # ---------------------------------------------------------------------------
@@ -1275,6 +1471,41 @@ def section_check(ctx, g):
         rc, out, err = run_tool([ctx.meridian, "check", "--config", path], cwd=ctx.tmp)
         r.check(f"meridian check, {label}: exit 1 mentioning {want!r} and the file",
                 rc == 1 and want in err and "check-bad.toml" in (out + err), f"rc={rc}\n{out}{err}")
+    # unknown codes and malformed keys load, with a warning naming the file and line
+    text = base.replace('"SE" = ["ap"]', '"SE" = ["ap"], "UK" = ["eu"]', 1)
+    text = text.replace('"US-WA" = ["ap"]', '"US-WA" = ["ap"], "USCA" = ["ap"]', 1)
+    lines = text.split("\n")
+    line_uk = next((i + 1 for i, l in enumerate(lines) if '"UK" = ["eu"]' in l), None)
+    line_sub = next((i + 1 for i, l in enumerate(lines) if '"USCA" = ["ap"]' in l), None)
+    path = os.path.join(ctx.tmp, "check-warn.toml")
+    write(path, text)
+    rc, out, err = run_tool([ctx.meridian, "check", "--config", path], cwd=ctx.tmp)
+    r.check("meridian check, country 'UK': exit 0 with a warning at its file:line",
+            rc == 0 and line_uk and f"warning: {path}:{line_uk}: service.geo.country.UK" in err, f"rc={rc}\n{out}{err}")
+    r.check("meridian check, subdivision 'USCA': warned at its file:line as not a subdivision key",
+            line_sub and f"warning: {path}:{line_sub}: service.geo.subdivision.USCA" in err, f"rc={rc}\n{out}{err}")
+    # named [lists]: the hier service written with list names answers as with the arrays
+    path = os.path.join(ctx.tmp, "check-lists.toml")
+    write(path, geo_config(ctx, g["port"], g.get("v6port"), named_lists=True))
+    rc, out, err = run_tool([ctx.meridian, "check", "--config", path], cwd=ctx.tmp)
+    r.check("meridian check with [lists] and list names in a geo map: exit 0, no warning",
+            rc == 0 and "warning" not in err, f"rc={rc}\n{out}{err}")
+    for client in ("81.2.69.142/32", "89.160.20.112/28", "214.78.120.0/24", "2.125.160.216/32"):
+        rec, _ = city_lookup(ctx, client)
+        region, why = map_expect(rec, HIER_MAP_NAMED, LISTS)
+        rc, out, err = explain(ctx, path, client, "hier.example.com")
+        r.check(f"explain hier {client} with named lists: {why} -> region {region}",
+                rc == 0 and f"geo: {why} -> region {region}" in out,
+                f"rc={rc}\n{out}{err}")
+    # a named list that does not exist
+    path = os.path.join(ctx.tmp, "check-bad.toml")
+    text = base.replace('"SE" = ["ap"]', '"SE" = "asia-first"', 1)
+    line = next((i + 1 for i, l in enumerate(text.split("\n")) if '"SE" = "asia-first"' in l), None)
+    write(path, text)
+    rc, out, err = run_tool([ctx.meridian, "check", "--config", path], cwd=ctx.tmp)
+    r.check("meridian check, unknown list name: exit 1 with file:line",
+            rc == 1 and f"{path}:{line}: service.geo.country.SE: unknown list 'asia-first'" in err,
+            f"rc={rc}\n{out}{err}")
     for bad in ("invalid-data-record-offset.mmdb", "unexpected-bytes.mmdb"):
         shutil.copyfile(os.path.join(ctx.geoip, "bad-data", bad), os.path.join(ctx.tmp, "bad.mmdb"))
         path = os.path.join(ctx.tmp, "check-bad.toml")
@@ -1333,6 +1564,15 @@ def section_reload(ctx, g, srv):
     write(cfg, geo_config(ctx, g["port"], g.get("v6port"), www_eu=("127.0.0.14",)))
     rc, out, err = ctl(ctx, sock, "reload")
     r.check("fixed config: meridianctl reload exit 0", rc == 0, out + err)
+    # a geo map key that never matches: the reload works and the server logs the warning
+    write(cfg, geo_config(ctx, g["port"], g.get("v6port"), www_eu=("127.0.0.14",)).replace(
+        '"SE" = ["ap"]', '"SE" = ["ap"], "UK" = ["eu"]', 1))
+    rc, out, err = ctl(ctx, sock, "reload")
+    r.check("reload with geo.country.UK: exit 0, and the log warns with file:line",
+            rc == 0 and re.search(r"steering: .*geo\.toml:\d+: service\.geo\.country\.UK", srv.log_text()),
+            f"rc={rc} {out}{err}\n{srv.tail()}")
+    write(cfg, geo_config(ctx, g["port"], g.get("v6port"), www_eu=("127.0.0.14",)))
+    rc, out, err = ctl(ctx, sock, "reload")
 
     # a corrupt GeoIP database, replaced atomically (as geoipupdate does): the old one keeps serving
     geo = os.path.join(ctx.tmp, "geo.mmdb")
@@ -1466,6 +1706,8 @@ def main():
                     section_geo(ctx, g)
                 elif name == "answers":
                     section_answers(ctx, g)
+                elif name == "chains":
+                    section_chains(ctx, geo_db)
                 elif name == "trust":
                     section_trust(ctx, geo_db, zone_file)
                 elif name == "health":

@@ -86,6 +86,8 @@ TEST_CASE("no allocation per query on the answer path", "[alloc]") {
       test::makeQuery("www.example.com.", dns::rrtype::kAAAA, edns),
       test::makeQuery("example.com.", dns::rrtype::kMX, edns),
       test::makeQuery("a.example.com.", dns::rrtype::kA),
+      test::makeQuery("a.example.com.", dns::rrtype::kA, edns),  // a CNAME into the service
+      test::makeQuery("www.example.com.", dns::rrtype::kMX),     // a type it does not steer
       test::makeQuery("q.w.example.com.", dns::rrtype::kTXT),
       test::makeQuery("nothing.example.com.", dns::rrtype::kA),
       test::makeQuery("x.sub.example.com.", dns::rrtype::kA),

@@ -3,8 +3,8 @@
 #include <catch2/catch.hpp>
 
 #include "../testutil.h"
-#include "serving.h"
 #include "server/pipeline.h"
+#include "serving.h"
 #include "zones/loader.h"
 
 using namespace meridian;
@@ -381,4 +381,123 @@ TEST_CASE("DNS cookies: the client cookie comes back with a valid server cookie 
   o.options.clear();
   d = f.ask("www.example.com.", rr::kA, o);
   CHECK(d.opt_data.empty());
+}
+
+TEST_CASE("FORMERR keeps OPT when the query's OPT was read (RFC 6891 §7)") {
+  Fixture f;
+  test::QueryOptions o;
+  o.edns = true;
+  o.dnssec_ok = true;
+  auto q = test::makeQuery("www.example.com.", rr::kA, o);
+  q.push_back(0);  // a trailing octet after the OPT record
+  size_t n = f.handler->handle(q.data(), q.size(), f.out, sizeof f.out, server::Transport::kUdp);
+  auto d = test::decode(f.out, n);
+  CHECK(d.rcode == 1);
+  CHECK(d.has_opt);
+  CHECK(d.opt_version == 0);
+  CHECK(d.opt_data.empty());
+
+  // A malformed option: OPT comes back, the option does not.
+  o.options = {0, 8, 0, 7, 0, 1, 24, 5, 198, 51, 100};
+  d = f.ask("www.example.com.", rr::kA, o);
+  CHECK(d.rcode == 1);
+  CHECK(d.has_opt);
+  CHECK(d.opt_data.empty());
+
+  // Without EDNS in the query there is none in the FORMERR.
+  q = test::makeQuery("www.example.com.", rr::kA);
+  q.push_back(0);
+  n = f.handler->handle(q.data(), q.size(), f.out, sizeof f.out, server::Transport::kUdp);
+  d = test::decode(f.out, n);
+  CHECK(d.rcode == 1);
+  CHECK_FALSE(d.has_opt);
+}
+
+TEST_CASE("a configured zone that failed to load answers SERVFAIL, not REFUSED") {
+  auto z = zones::loadZoneText("example.com", kZone);
+  REQUIRE_OK(z);
+  auto s = std::make_shared<server::ServingState>();
+  s->zones = zones::ZoneSet({z->zone});
+  for (const char* name : {"broken.test.", "child.example.com."}) {
+    dns::NameBuf apex;
+    REQUIRE(dns::fromText(name, apex));
+    s->unavailable_zones.emplace_back(reinterpret_cast<const char*>(apex.data), apex.length);
+  }
+  Published<server::ServingState> state{s};
+  server::QueryHandler h(state);
+  static uint8_t out[65535];
+  auto rcode = [&](const std::string& name) {
+    auto q = test::makeQuery(name, rr::kA);
+    return test::decode(out, h.handle(q.data(), q.size(), out, sizeof out, server::Transport::kUdp))
+        .rcode;
+  };
+  CHECK(rcode("broken.test.") == 2);
+  CHECK(rcode("www.broken.test.") == 2);
+  CHECK(rcode("ns.child.example.com.") == 2);  // below a served parent: the child decides
+  CHECK(rcode("www.example.com.") == 0);
+  CHECK(rcode("other.test.") == 5);
+}
+
+TEST_CASE("referral glue that does not fit sets TC (RFC 9471)") {
+  std::string zone = "$ORIGIN glue.test.\n$TTL 60\n@ SOA ns h 1 2 3 4 5\n@ NS ns\nns A 192.0.2.1\n";
+  // Ten in-domain name servers with long names and two addresses each: about 700 octets of glue.
+  for (int i = 0; i < 10; ++i) {
+    const std::string ns = "name-server-number-" + std::to_string(i) + ".in.glue.test.";
+    zone += "in NS " + ns + "\n" + ns + " A 192.0.2." + std::to_string(10 + i) + "\n" + ns +
+            " AAAA 2001:db8::" + std::to_string(10 + i) + "\n";
+  }
+  // Sibling glue only: optional, so no TC when it does not fit.
+  for (int i = 0; i < 10; ++i) {
+    const std::string ns = "name-server-number-" + std::to_string(i) + ".in.glue.test.";
+    zone += "sib NS " + ns + "\n";
+  }
+  auto z = zones::loadZoneText("glue.test", zone);
+  REQUIRE_OK(z);
+  Published<server::ServingState> state{test::servingState({z->zone})};
+  server::QueryHandler h(state);
+  static uint8_t out[65535];
+  auto q = test::makeQuery("www.in.glue.test.", rr::kA);
+  auto d =
+      test::decode(out, h.handle(q.data(), q.size(), out, sizeof out, server::Transport::kUdp));
+  CHECK(d.rcode == 0);
+  CHECK(d.tc);
+  CHECK_FALSE(d.aa);
+  CHECK(d.authority.size() == 10);
+  d = test::decode(out, h.handle(q.data(), q.size(), out, sizeof out, server::Transport::kTcp));
+  CHECK_FALSE(d.tc);
+  CHECK(d.additional.size() == 20);
+
+  q = test::makeQuery("www.sib.glue.test.", rr::kA);
+  d = test::decode(out, h.handle(q.data(), q.size(), out, sizeof out, server::Transport::kUdp));
+  CHECK_FALSE(d.tc);
+  CHECK(d.authority.size() == 10);
+  CHECK(d.additional.size() < 20);
+}
+
+TEST_CASE("a DNAME step and then a CNAME chain inside the zone (loop check sees written entries)") {
+  const char* zone = R"(
+$ORIGIN dn.test.
+$TTL 60
+@ SOA ns h 1 2 3 4 5
+@ NS ns
+ns A 192.0.2.1
+old DNAME new.dn.test.
+a.new CNAME b.new
+b.new CNAME c.new
+c.new A 192.0.2.7
+)";
+  auto z = zones::loadZoneText("dn.test", zone);
+  REQUIRE_OK(z);
+  Published<server::ServingState> state{test::servingState({z->zone})};
+  server::QueryHandler h(state);
+  static uint8_t out[65535];
+  auto q = test::makeQuery("a.old.dn.test.", rr::kA);
+  auto d =
+      test::decode(out, h.handle(q.data(), q.size(), out, sizeof out, server::Transport::kUdp));
+  CHECK(d.rcode == 0);
+  CHECK(d.answer == std::vector<std::string>{"a.new.dn.test. 60 IN CNAME b.new.dn.test.",
+                                             "a.old.dn.test. 60 IN CNAME a.new.dn.test.",
+                                             "b.new.dn.test. 60 IN CNAME c.new.dn.test.",
+                                             "c.new.dn.test. 60 IN A 192.0.2.7",
+                                             "old.dn.test. 60 IN DNAME new.dn.test."});
 }

@@ -1,0 +1,195 @@
+// Steered names among their neighbours, through the whole query pipeline: CNAME and DNAME chains
+// that reach a service (same zone, another served zone, through a wildcard), the other types at a
+// service's name, and the ECS scope of answers reached through a chain.
+#include <catch2/catch.hpp>
+
+#include "../testutil.h"
+#include "app/steering_config.h"
+#include "server/pipeline.h"
+#include "zones/loader.h"
+
+using namespace meridian;
+namespace rr = dns::rrtype;
+
+namespace {
+
+const char* kCom = R"(
+$ORIGIN example.com.
+$TTL 300
+@       SOA   ns hostmaster 1 7200 3600 1209600 300
+@       NS    ns
+ns      A     192.0.2.1
+www     3600  A 192.0.2.99
+www     AAAA  2001:db8::99
+www     MX    10 ns
+www     TXT   "static"
+alias   60    CNAME www
+alias2  CNAME alias
+*.wild  CNAME www
+api     A     192.0.2.98
+)";
+
+const char* kNet = R"(
+$ORIGIN example.net.
+$TTL 300
+@     SOA   ns.example.com. hostmaster.example.com. 1 7200 3600 1209600 300
+@     NS    ns.example.com.
+cust  120   CNAME www.example.com.
+other CNAME api.example.com.
+)";
+
+const char* kOrg = R"(
+$ORIGIN example.org.
+$TTL 300
+@    SOA   ns.example.com. hostmaster.example.com. 1 7200 3600 1209600 300
+@    NS    ns.example.com.
+x    90    DNAME example.com.
+)";
+
+app::PoolConfig pool(const std::string& region, const std::string& address) {
+  app::PoolConfig p;
+  p.region = region;
+  p.where = "test";
+  app::EndpointConfig e;
+  e.address = address;
+  e.where = "test";
+  p.endpoints.push_back(e);
+  return p;
+}
+
+// ECS option (RFC 7871 §6) for an IPv4 /32.
+std::vector<uint8_t> ecs(uint8_t a, uint8_t b, uint8_t c, uint8_t d) {
+  return {0, 8, 0, 8, 0, 1, 32, 0, a, b, c, d};
+}
+
+struct Fixture {
+  Published<server::ServingState> state{std::make_shared<const server::ServingState>()};
+  std::unique_ptr<server::QueryHandler> handler;
+  uint8_t out[65535];
+
+  Fixture() {
+    std::vector<std::shared_ptr<const zones::Zone>> list;
+    for (auto [origin, text] : {std::pair{"example.com", kCom}, std::pair{"example.net", kNet},
+                                std::pair{"example.org", kOrg}}) {
+      auto z = zones::loadZoneText(origin, text);
+      REQUIRE_OK(z);
+      list.push_back(z->zone);
+    }
+    auto s = std::make_shared<server::ServingState>();
+    s->zones = zones::ZoneSet(list);
+    app::SteeringConfig cfg;
+    cfg.regions = {{"eu", 50.1, 8.7, 0}, {"us", 39.0, -77.5, 0}};
+    app::ServiceConfig svc;
+    svc.name = "www.example.com";
+    svc.where = "test";
+    svc.ttl = 20;
+    svc.policy = {"geo"};
+    svc.geo.default_list = {"us"};
+    svc.geo.cidr = {{"192.0.2.0/24", {"eu"}}, {"198.51.100.0/24", {"us"}}};
+    svc.pools = {pool("eu", "203.0.113.1"), pool("us", "203.0.113.2")};
+    cfg.services.push_back(svc);
+    auto compiled = app::compileSteering(cfg, s->zones, nullptr);
+    REQUIRE_OK(compiled);
+    s->services = compiled->services;
+    state.publish(s);
+    handler = std::make_unique<server::QueryHandler>(state);
+  }
+
+  test::Decoded ask(const std::string& name, uint16_t type, std::vector<uint8_t> options = {}) {
+    test::QueryOptions o;
+    o.edns = true;
+    o.options = std::move(options);
+    auto q = test::makeQuery(name, type, o);
+    const size_t n = handler->handle(q.data(), q.size(), out, sizeof out, server::Transport::kUdp);
+    return test::decode(out, n);
+  }
+};
+
+// The ECS SCOPE PREFIX-LENGTH of a reply's OPT, or -1 without an ECS option.
+int scopeOf(const test::Decoded& d) {
+  const std::string& o = d.opt_data;
+  for (size_t i = 0; i + 4 <= o.size();) {
+    const unsigned code = (static_cast<uint8_t>(o[i]) << 8) | static_cast<uint8_t>(o[i + 1]);
+    const unsigned len = (static_cast<uint8_t>(o[i + 2]) << 8) | static_cast<uint8_t>(o[i + 3]);
+    if (code == 8 && len >= 4) return static_cast<uint8_t>(o[i + 7]);
+    i += 4 + len;
+  }
+  return -1;
+}
+
+using Lines = std::vector<std::string>;
+
+}  // namespace
+
+TEST_CASE("a CNAME chain that reaches a steered name ends in the steered answer", "[steering]") {
+  Fixture f;
+  const std::string eu = "www.example.com. 20 IN A 203.0.113.1";
+  const std::string us = "www.example.com. 20 IN A 203.0.113.2";
+  const std::string alias = "alias.example.com. 60 IN CNAME www.example.com.";
+
+  auto d = f.ask("www.example.com.", rr::kA, ecs(192, 0, 2, 7));
+  CHECK(d.answer == Lines{eu});
+  CHECK(scopeOf(d) == 24);
+
+  d = f.ask("alias.example.com.", rr::kA, ecs(192, 0, 2, 7));
+  CHECK(d.rcode == 0);
+  CHECK(d.aa);
+  CHECK(d.answer == Lines{alias, eu});
+  CHECK(scopeOf(d) == 24);  // the steered decision's scope, not 0
+
+  d = f.ask("alias.example.com.", rr::kA, ecs(198, 51, 100, 9));
+  CHECK(d.answer == Lines{alias, us});
+
+  d = f.ask("alias2.example.com.", rr::kA, ecs(192, 0, 2, 7));
+  CHECK(d.answer == Lines{"alias.example.com. 60 IN CNAME www.example.com.",
+                          "alias2.example.com. 300 IN CNAME alias.example.com.", eu});
+
+  // Through a wildcard CNAME.
+  d = f.ask("foo.wild.example.com.", rr::kA, ecs(192, 0, 2, 7));
+  CHECK(d.answer == Lines{"foo.wild.example.com. 300 IN CNAME www.example.com.", eu});
+  CHECK(scopeOf(d) == 24);
+}
+
+TEST_CASE("a chain from another served zone reaches the steered name", "[steering]") {
+  Fixture f;
+  auto d = f.ask("cust.example.net.", rr::kA, ecs(192, 0, 2, 7));
+  CHECK(d.rcode == 0);
+  CHECK(d.aa);
+  CHECK(d.answer == Lines{"cust.example.net. 120 IN CNAME www.example.com.",
+                          "www.example.com. 20 IN A 203.0.113.1"});
+  CHECK(scopeOf(d) == 24);
+
+  // Through a DNAME in a third zone.
+  d = f.ask("www.x.example.org.", rr::kA, ecs(198, 51, 100, 1));
+  CHECK(d.rcode == 0);
+  CHECK(d.answer == Lines{"www.example.com. 20 IN A 203.0.113.2",
+                          "www.x.example.org. 90 IN CNAME www.example.com.",
+                          "x.example.org. 90 IN DNAME example.com."});
+
+  // A target in another zone that is not steered is left to the resolver, as before.
+  d = f.ask("other.example.net.", rr::kA);
+  CHECK(d.answer == Lines{"other.example.net. 300 IN CNAME api.example.com."});
+  CHECK(scopeOf(d) == -1);
+}
+
+TEST_CASE("types a service does not steer are answered from the zone", "[steering]") {
+  Fixture f;
+  auto d = f.ask("www.example.com.", rr::kAAAA, ecs(192, 0, 2, 7));
+  CHECK(d.rcode == 0);
+  CHECK(d.answer == Lines{"www.example.com. 300 IN AAAA 2001:db8::99"});
+  CHECK(scopeOf(d) == 0);  // the zone's answer does not depend on the client
+
+  d = f.ask("www.example.com.", rr::kMX);
+  CHECK(d.answer == Lines{"www.example.com. 300 IN MX 10 ns.example.com."});
+  d = f.ask("www.example.com.", rr::kTXT);
+  CHECK(d.answer == Lines{"www.example.com. 300 IN TXT \"static\""});
+
+  // Through the chain too.
+  d = f.ask("alias.example.com.", rr::kAAAA);
+  CHECK(d.answer == Lines{"alias.example.com. 60 IN CNAME www.example.com.",
+                          "www.example.com. 300 IN AAAA 2001:db8::99"});
+  // CNAME at the service name: it steers no CNAME, and the zone has none there.
+  d = f.ask("www.example.com.", rr::kCNAME);
+  CHECK(d.answer.empty());
+  CHECK(d.authority.size() == 1);
+}
