@@ -19,7 +19,54 @@ std::string where(const std::string& file, const toml::node& n, const std::strin
   return loc + ": " + key;
 }
 
-// Applies "a.b.c=value" to the table: value parsed as TOML, else taken as a string.
+// One step of a --set key: a table key, optionally followed by "[NAME]" selecting the entry of an
+// array of tables ([[service]], [[region]], [[check]], [[zone]], [[service.pool]]) by its name.
+struct KeyPart {
+  std::string key;
+  std::string select;  // "" = no selector
+  bool has_select = false;
+};
+
+// "service[www.example.com].geo.default" -> service[www.example.com], geo, default. Dots inside
+// the brackets belong to the name.
+Result<std::vector<KeyPart>> splitKey(const std::string& key) {
+  std::vector<KeyPart> parts(1);
+  for (size_t i = 0; i < key.size(); ++i) {
+    const char c = key[i];
+    if (c == '.') {
+      if (parts.back().key.empty()) return Error{"--set " + key + ": empty key part"};
+      parts.emplace_back();
+    } else if (c == '[') {
+      const size_t close = key.find(']', i);
+      if (close == std::string::npos || parts.back().key.empty() || parts.back().has_select)
+        return Error{"--set " + key + ": expected KEY[NAME] with a closing ']'"};
+      parts.back().select = key.substr(i + 1, close - i - 1);
+      parts.back().has_select = true;
+      if (parts.back().select.empty()) return Error{"--set " + key + ": empty [NAME]"};
+      i = close;
+      if (i + 1 < key.size() && key[i + 1] != '.')
+        return Error{"--set " + key + ": expected '.' after ']'"};
+    } else {
+      if (parts.back().has_select) return Error{"--set " + key + ": expected '.' after ']'"};
+      parts.back().key += c;
+    }
+  }
+  if (parts.back().key.empty()) return Error{"--set " + key + ": empty key part"};
+  return parts;
+}
+
+// Names compare as DNS names do for services and zones: case-insensitively, trailing dot optional.
+bool sameName(std::string a, std::string b) {
+  for (std::string* s : {&a, &b}) {
+    if (s->size() > 1 && s->back() == '.') s->pop_back();
+    for (char& c : *s) c = static_cast<char>(dns::asciiLower(static_cast<uint8_t>(c)));
+  }
+  return a == b;
+}
+
+// Applies "a.b.c=value" to the table: value parsed as TOML, else taken as a string. Arrays of
+// tables are reached by name: "service[www.example.com].ttl=5", "region[eu].bias_km=-500",
+// "service[www.example.com].pool[eu].check=web" (pools are named by their region).
 Result<void> applySet(toml::table& root, const std::string& assignment) {
   const size_t eq = assignment.find('=');
   if (eq == std::string::npos || eq == 0) {
@@ -34,23 +81,62 @@ Result<void> applySet(toml::table& root, const std::string& assignment) {
     parsed = toml::table{};
     parsed.insert("v", value);  // not TOML: take it as a string (e.g. --set server.nsid=ns1)
   }
+  auto parts = splitKey(key);
+  if (!parts) return parts.error();
+  if (parts->back().has_select)
+    return Error{"--set " + key + ": a [NAME] entry cannot be replaced whole; set its keys"};
   toml::table* table = &root;
-  std::stringstream path(key);
-  std::string part;
-  std::vector<std::string> parts;
-  while (std::getline(path, part, '.')) parts.push_back(part);
-  for (size_t i = 0; i + 1 < parts.size(); ++i) {
-    toml::node* next = table->get(parts[i]);
-    if (next == nullptr) {
-      table->insert(parts[i], toml::table{});
-      next = table->get(parts[i]);
+  std::string path;  // what has been walked, for messages
+  for (size_t i = 0; i + 1 < parts->size(); ++i) {
+    const KeyPart& part = (*parts)[i];
+    path += (path.empty() ? "" : ".") + part.key;
+    toml::node* next = table->get(part.key);
+    if (next != nullptr && next->is_array_of_tables()) {
+      if (!part.has_select) {
+        return Error{"--set " + key + ": [[" + path + "]] is an array of tables; name the entry, " +
+                     "e.g. --set '" + part.key + "[NAME]." + (*parts)[i + 1].key +
+                     "=...' (NAME is " + "its name, or its region for a pool)"};
+      }
+      toml::table* found = nullptr;
+      std::string names;
+      for (auto& item : *next->as_array()) {
+        toml::table* t = item.as_table();
+        for (const char* id : {"name", "region"}) {
+          const auto v = t->get(id) ? t->get(id)->value<std::string>() : std::nullopt;
+          if (!v) continue;
+          names += (names.empty() ? "" : ", ") + *v;
+          if (sameName(*v, part.select) && found == nullptr) found = t;
+          break;
+        }
+      }
+      if (found == nullptr) {
+        return Error{"--set " + key + ": no [[" + path + "]] named '" + part.select + "'" +
+                     (names.empty() ? std::string(" (there are none)") : " (have: " + names + ")")};
+      }
+      table = found;
+      path += "[" + part.select + "]";
+      continue;
     }
-    if (!next->is_table()) return Error{"--set " + key + ": '" + parts[i] + "' is not a table"};
+    if (part.has_select) {
+      return Error{"--set " + key + ": '" + path + "' is not an array of tables ([[" + path +
+                   "]]), so [" + part.select + "] selects nothing"};
+    }
+    if (next == nullptr) {
+      table->insert(part.key, toml::table{});
+      next = table->get(part.key);
+    }
+    if (!next->is_table()) return Error{"--set " + key + ": '" + path + "' is not a table"};
     table = next->as_table();
+  }
+  const std::string& last = parts->back().key;
+  if (toml::node* old = table->get(last); old != nullptr && old->is_array_of_tables()) {
+    return Error{"--set " + key + ": [[" + (path.empty() ? "" : path + ".") + last +
+                 "]] is an array of tables; set one entry's keys with " + last +
+                 "[NAME].KEY=VALUE"};
   }
   parsed.get("v")->visit([&](auto&& n) {
     using N = std::remove_cvref_t<decltype(n)>;
-    table->insert_or_assign(parts.back(), N(n));
+    table->insert_or_assign(last, N(n));
   });
   return {};
 }
@@ -247,8 +333,13 @@ Result<void> parseSteering(const std::string& file, const std::filesystem::path&
           return Error{where(file, n, "region." + key) + ": unknown key"};
         }
       }
-      if (r.name.empty() || !have_lat || !have_lon)
-        return Error{at + " needs name, latitude and longitude"};
+      // Coordinates are optional: only a `nearest` filter needs them, which compileSteering checks
+      // for the regions of each service that has one. One without the other is a typo, though.
+      if (r.name.empty()) return Error{at + " needs a name"};
+      if (have_lat != have_lon)
+        return Error{at + " '" + r.name + "': give both latitude and longitude, or neither"};
+      r.has_coordinates = have_lat;
+      r.where = at;
       for (const auto& other : st.regions) {
         if (other.name == r.name) return Error{at + ": region '" + r.name + "' declared twice"};
       }
@@ -274,6 +365,10 @@ Result<void> parseSteering(const std::string& file, const std::filesystem::path&
           if (!s || typeCode(*s) == 0)
             return Error{where(file, n, full) + " must be a type name such as SOA or A"};
           c.dns_qtype = typeCode(*s);
+        } else if (key == "verify_tls") {
+          const auto b = n.value<bool>();
+          if (!b) return Error{where(file, n, full) + " must be true or false"};
+          c.verify_tls = *b;
         } else if (key == "port") {
           auto x = integer<uint16_t>(file, n, full, 1, 65535);
           if (!x) return x.error();
@@ -416,7 +511,10 @@ unsigned allowedCpus() {
 }
 
 const char* configKeysHelp() {
-  return R"(Configuration keys (TOML; any key can be overridden with --set key=value):
+  return R"(Configuration keys (TOML). Any key can be overridden with --set key=value; an entry of
+[[zone]], [[region]], [[check]], [[service]] or [[service.pool]] is named in brackets (a pool by its
+region): --set 'service[www.example.com].ttl=5', --set 'region[eu].bias_km=-300',
+--set 'service[www.example.com].pool[eu].check=web'.
   server.listen               array of "addr:port" ("[v6]:port"), default ["127.0.0.1:53"]
   server.threads              worker threads, 0 = CPUs in the affinity mask (default 0)
   server.udp_max_payload      largest UDP reply with EDNS, 512..4096 (default 1232)
@@ -434,7 +532,7 @@ const char* configKeysHelp() {
   [lists] NAME = [regions]    named region lists; a geo entry "NAME" (a string) uses one
   [[region]] name, latitude, longitude, bias_km
   [[check]] name, type (tcp|http|https|dns), port, path, host, expect_status, expect_body,
-            qname, qtype, interval_ms, timeout_ms, rise, fall
+            verify_tls, qname, qtype, interval_ms, timeout_ms, rise, fall
   [[service]] name, ttl, policy, first_n, when_all_down, check, weighted_prefix_v4/v6,
             geo.{default,continent,country,subdivision,cidr,asn}, [[service.pool]] region, check, endpoints
   (see docs/steering.md)

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/read_until.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -101,42 +102,65 @@ healthcheck::CheckSpec toSpec(const CheckConfig& c) {
   spec.timeout_ms = c.timeout_ms;
   spec.rise = c.rise;
   spec.fall = c.fall;
+  spec.verify_tls = c.verify_tls;
   return spec;
+}
+
+// What identifies a health slot across a reload: its label and, for a checked one, every setting
+// of its check. A slot whose key is unchanged keeps its state; one whose label is kept keeps its
+// override.
+std::string targetKey(const HealthTarget& t) {
+  if (!t.checked) return t.label + "|unchecked";
+  const CheckConfig& c = t.check;
+  std::string statuses;
+  for (int code : c.expect_status) statuses += std::to_string(code) + ",";
+  return t.label + "|" + c.type + "|" + std::to_string(c.port) + "|" + c.path + "|" + c.host + "|" +
+         statuses + "|" + c.expect_body + "|" + c.dns_qname + "|" + std::to_string(c.dns_qtype) +
+         "|" + std::to_string(c.interval_ms) + "|" + std::to_string(c.timeout_ms) + "|" +
+         std::to_string(c.rise) + "|" + std::to_string(c.fall) + "|" +
+         (c.verify_tls ? "verify" : "noverify");
 }
 
 }  // namespace
 
 void Runtime::startHealth() {
   std::string key;
+  std::vector<std::string> keys;
   std::vector<healthcheck::Target> targets;
+  size_t checked = 0;
   for (size_t i = 0; i < targets_.size(); ++i) {
     const HealthTarget& t = targets_[i];
-    const CheckConfig& c = t.check;
-    key += t.label + "|" + c.type + "|" + std::to_string(c.port) + "|" + c.path + "|" + c.host +
-           "|" + c.expect_body + "|" + c.dns_qname + "|" + std::to_string(c.interval_ms) + "|" +
-           std::to_string(c.timeout_ms) + "|" + std::to_string(c.rise) + "|" +
-           std::to_string(c.fall) + "\n";
+    keys.push_back(targetKey(t));
+    key += keys.back() + "\n";
     healthcheck::Target target;
     target.id = static_cast<uint32_t>(i);
     target.label = t.label;
-    target.address = asio::ip::make_address(t.address);
-    target.spec = toSpec(c);
+    target.checked = t.checked;
+    boost::system::error_code ec;
+    if (!t.address.empty()) target.address = asio::ip::make_address(t.address, ec);
+    if (t.checked) {
+      target.spec = toSpec(t.check);
+      ++checked;
+    }
     targets.push_back(std::move(target));
   }
   if (monitor_ && key == monitor_key_) return;
-  // Operator overrides survive a change of the target set, matched by label.
-  std::map<std::string, healthcheck::Override> overrides;
+  // A rebuilt Monitor keeps what the old one knew: a slot with the same label and check keeps its
+  // state (verdict, RTT, override), a slot with the same label keeps its operator override.
+  std::map<std::string, healthcheck::TargetState> kept_state;
+  std::map<std::string, healthcheck::Override> kept_override;
   if (monitor_) {
     const auto table = monitor_->table().load();
     for (const auto& t : monitor_->targets()) {
-      if (t.id < table->targets.size() &&
-          table->targets[t.id].override != healthcheck::Override::kNone) {
-        overrides[t.label] = table->targets[t.id].override;
-      }
+      if (t.id >= table->targets.size() || t.id >= monitor_keys_.size()) continue;
+      const healthcheck::TargetState& st = table->targets[t.id];
+      kept_state[monitor_keys_[t.id]] = st;
+      if (st.override != healthcheck::Override::kNone) kept_override[t.label] = st.override;
     }
   }
   monitor_.reset();
   monitor_key_ = key;
+  monitor_keys_ = keys;
   if (targets.empty()) {
     health_.publish(std::make_shared<const healthcheck::StateTable>());
     return;
@@ -152,23 +176,29 @@ void Runtime::startHealth() {
     return;
   }
   for (const auto& t : monitor_->targets()) {
-    auto it = overrides.find(t.label);
-    if (it != overrides.end()) (void)monitor_->setOverride(t.id, it->second);
+    if (auto it = kept_state.find(keys[t.id]); it != kept_state.end()) {
+      (void)monitor_->adoptState(t.id, it->second);
+    } else if (auto o = kept_override.find(t.label); o != kept_override.end()) {
+      (void)monitor_->setOverride(t.id, o->second);
+    }
   }
   // The workers read health_, which outlives any Monitor: forward each publication.
   monitor_->setListener(
       [this](const healthcheck::Event&) { health_.publish(monitor_->table().load()); });
   health_.publish(monitor_->table().load());
   monitor_->start();
-  log::info("health: checking " + std::to_string(targets_.size()) + " target(s)");
+  log::info("health: checking " + std::to_string(checked) + " target(s), " +
+            std::to_string(targets_.size() - checked) + " endpoint(s) without a check");
 }
 
 std::string Runtime::overrideCommand(const std::string& args) {
-  // override TARGET|ADDRESS|region:NAME force-up|force-down|drain|none
+  // override ADDRESS|LABEL|region:NAME|pool:SERVICE/REGION|service:NAME MODE
   // Labels may contain spaces ("192.0.2.1 (web)"): the mode is the last word.
+  static const char kUsage[] =
+      "error: usage: override ADDRESS|LABEL|region:NAME|pool:SERVICE/REGION|service:NAME "
+      "force-up|force-down|drain|none\n";
   const size_t sp = args.rfind(' ');
-  if (sp == std::string::npos)
-    return "error: usage: override TARGET|ADDRESS|region:NAME force-up|force-down|drain|none\n";
+  if (sp == std::string::npos) return kUsage;
   const std::string what = args.substr(0, sp);
   const std::string mode = args.substr(sp + 1);
   healthcheck::Override o;
@@ -183,22 +213,46 @@ std::string Runtime::overrideCommand(const std::string& args) {
   } else {
     return "error: override mode must be force-up, force-down, drain or none\n";
   }
-  if (!monitor_) return "error: no health-checked endpoints are configured\n";
+  if (!monitor_) return "error: no steered endpoints are configured\n";
+  // Service names as operators type them: any case, trailing dot optional.
+  auto serviceName = [](std::string n) {
+    if (n.empty() || n.back() != '.') n += '.';
+    for (char& c : n) c = static_cast<char>(dns::asciiLower(static_cast<uint8_t>(c)));
+    return n;
+  };
+  std::string service, region;
+  bool by_endpoints = true;
+  if (what.rfind("region:", 0) == 0) {
+    region = what.substr(7);
+  } else if (what.rfind("pool:", 0) == 0) {
+    const size_t slash = what.rfind('/');
+    if (slash == std::string::npos || slash < 6 || slash + 1 == what.size())
+      return "error: a pool is named pool:SERVICE/REGION, e.g. pool:www.example.com/eu\n";
+    service = serviceName(what.substr(5, slash - 5));
+    region = what.substr(slash + 1);
+  } else if (what.rfind("service:", 0) == 0) {
+    service = serviceName(what.substr(8));
+  } else {
+    by_endpoints = false;
+  }
+  if (by_endpoints && (what == "region:" || what == "service:"))
+    return "error: '" + what + "' names nothing; give a region or service name\n";
   std::vector<uint32_t> ids;
-  if (what.rfind("region:", 0) == 0 && services_) {
-    const std::string region = what.substr(7);
+  auto add = [&](uint32_t id) {
+    if (id < targets_.size() && std::find(ids.begin(), ids.end(), id) == ids.end())
+      ids.push_back(id);
+  };
+  if (by_endpoints && services_) {
     for (const auto& svc : services_->services) {
+      if (!service.empty() && svc.name != service) continue;
       for (const auto& pool : svc.pools) {
-        if (services_->regions[pool.region].name != region) continue;
-        for (const auto& ep : pool.endpoints) {
-          if (ep.health_id != georoute::kNoId) ids.push_back(ep.health_id);
-        }
+        if (!region.empty() && services_->regions[pool.region].name != region) continue;
+        for (const auto& ep : pool.endpoints) add(ep.health_id);
       }
     }
-  } else {
+  } else if (!by_endpoints) {
     for (size_t i = 0; i < targets_.size(); ++i) {
-      if (targets_[i].label == what || targets_[i].address == what)
-        ids.push_back(static_cast<uint32_t>(i));
+      if (targets_[i].label == what || targets_[i].address == what) add(static_cast<uint32_t>(i));
     }
   }
   if (ids.empty()) return "error: nothing matches '" + what + "' (see meridianctl health)\n";
@@ -309,7 +363,7 @@ bool Runtime::publish(bool startup) {
   if (!config_.cookie_secret_set) std::memcpy(state->protocol.cookie_secret, cookie_secret_, 16);
   bool ok = true;
   if (!config_.steering.empty()) {
-    auto compiled = compileSteering(config_.steering, state->zones, geo_.db, asn_.db);
+    auto compiled = compileSteering(config_.steering, state->zones, geo_.db, asn_.db, &targets_);
     if (compiled) {
       for (const auto& w : compiled->warnings) log::warning("steering: " + w);
       services_ = compiled->services;
@@ -378,9 +432,12 @@ std::string Runtime::status() const {
     if (slot->db) out << "geoip " << slot->db->path() << " (" << slot->db->type() << ")\n";
     if (!slot->error.empty()) out << "error geoip: " << slot->error << "\n";
   }
-  if (services_)
-    out << "services " << services_->services.size() << ", health targets " << targets_.size()
-        << "\n";
+  if (services_) {
+    const auto checked = std::count_if(targets_.begin(), targets_.end(),
+                                       [](const HealthTarget& t) { return t.checked; });
+    out << "services " << services_->services.size() << ", health targets " << checked
+        << ", unchecked endpoints " << (static_cast<long>(targets_.size()) - checked) << "\n";
+  }
   if (!steering_error_.empty()) out << "error steering: " << steering_error_ << "\n";
   return out.str();
 }

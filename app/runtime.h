@@ -89,6 +89,7 @@ class Runtime {
   std::unique_ptr<healthcheck::Monitor> monitor_;
   std::unique_ptr<boost::asio::local::stream_protocol::acceptor> control_;
   std::string monitor_key_;
+  std::vector<std::string> monitor_keys_;  // per target id of monitor_ (see targetKey)
   std::unique_ptr<server::Server> server_;
   std::time_t started_ = 0;
   uint64_t reloads_ = 0;

@@ -219,11 +219,48 @@ std::vector<uint8_t> encodeRecord(uint16_t type, uint32_t ttl, const uint8_t* rd
   return r;
 }
 
+// Renumbers `targets` (and the endpoints' health ids) so that a slot also in `previous` keeps its
+// id when that id is below targets.size(); the other slots fill the remaining ids in order.
+void keepHealthIds(const std::vector<HealthTarget>& previous, std::vector<HealthTarget>& targets,
+                   georoute::ServiceSet& set) {
+  const size_t n = targets.size();
+  std::map<std::pair<std::string, bool>, uint32_t> old_id;
+  for (size_t i = 0; i < previous.size(); ++i)
+    old_id.emplace(std::make_pair(previous[i].label, previous[i].checked), i);
+  std::vector<uint32_t> id_of(n, georoute::kNoId);  // compiled order -> final id
+  std::vector<bool> taken(n, false);
+  for (size_t i = 0; i < n; ++i) {
+    auto it = old_id.find(std::make_pair(targets[i].label, targets[i].checked));
+    if (it != old_id.end() && it->second < n && !taken[it->second]) {
+      id_of[i] = it->second;
+      taken[it->second] = true;
+    }
+  }
+  uint32_t next = 0;
+  for (size_t i = 0; i < n; ++i) {
+    if (id_of[i] != georoute::kNoId) continue;
+    while (taken[next]) ++next;
+    id_of[i] = next;
+    taken[next] = true;
+  }
+  std::vector<HealthTarget> renumbered(n);
+  for (size_t i = 0; i < n; ++i) renumbered[id_of[i]] = std::move(targets[i]);
+  targets = std::move(renumbered);
+  for (auto& s : set.services) {
+    for (auto& pool : s.pools) {
+      for (auto& ep : pool.endpoints) {
+        if (ep.health_id != georoute::kNoId) ep.health_id = id_of[ep.health_id];
+      }
+    }
+  }
+}
+
 }  // namespace
 
 Result<CompiledSteering> compileSteering(const SteeringConfig& cfg, const zones::ZoneSet& zones,
                                          std::shared_ptr<const georoute::GeoDatabase> geo,
-                                         std::shared_ptr<const georoute::GeoDatabase> asn) {
+                                         std::shared_ptr<const georoute::GeoDatabase> asn,
+                                         const std::vector<HealthTarget>* previous) {
   CompiledSteering out;
   auto set = std::make_shared<georoute::ServiceSet>();
   set->regions = cfg.regions;
@@ -249,7 +286,8 @@ Result<CompiledSteering> compileSteering(const SteeringConfig& cfg, const zones:
   }
   std::map<std::string, const CheckConfig*> checks;
   for (const auto& c : cfg.checks) checks[c.name] = &c;
-  std::map<std::pair<std::string, std::string>, uint32_t> target_ids;  // (address, check) -> id
+  // (address, check) -> id for checked slots, (endpoint label, "") for unchecked ones.
+  std::map<std::pair<std::string, std::string>, uint32_t> target_ids;
   uint32_t uid = 0;
   std::set<std::string> seen;
 
@@ -305,6 +343,24 @@ Result<CompiledSteering> compileSteering(const SteeringConfig& cfg, const zones:
       if (!ok)
         return Error{sc.where + ": unknown policy filter '" + p +
                      "' (up, geo, nearest, latency, weighted, first_n)"};
+    }
+    // `nearest` measures from each region's coordinates, which [[region]] may leave out.
+    if (std::find(s.policy.begin(), s.policy.end(), georoute::FilterKind::kNearest) !=
+        s.policy.end()) {
+      const bool default_policy = sc.policy == ServiceConfig{}.policy;
+      for (const auto& pc : sc.pools) {
+        auto rid = regionId(cfg, pc.region, pc.where);
+        if (!rid) return rid.error();
+        const georoute::Region& r = cfg.regions[*rid];
+        if (r.has_coordinates) continue;
+        return Error{(r.where.empty() ? "region" : r.where) + " '" + r.name +
+                     "' has no latitude/longitude, which the `nearest` filter of service " +
+                     s.name + " (" + sc.where + ") needs" +
+                     (default_policy
+                          ? "; the default policy is [\"up\", \"geo\", \"nearest\"]: "
+                            "give the region coordinates or set policy = [\"up\", \"geo\"]"
+                          : "")};
+      }
     }
     if (sc.when_all_down == "fail-open") {
       s.when_all_down = georoute::AllDown::kFailOpen;
@@ -371,6 +427,12 @@ Result<CompiledSteering> compileSteering(const SteeringConfig& cfg, const zones:
             out.targets.push_back(
                 HealthTarget{ec.address + " (" + check + ")", ec.address, *it->second});
           ep.health_id = tid->second;
+        } else {
+          // Unchecked: a slot of its own (per region and address), so overrides can reach it.
+          auto [tid, inserted] = target_ids.try_emplace(std::make_pair(ep.label, std::string()),
+                                                        static_cast<uint32_t>(out.targets.size()));
+          if (inserted) out.targets.push_back(HealthTarget{ep.label, ec.address, {}, false});
+          ep.health_id = tid->second;
         }
         pool.endpoints.push_back(std::move(ep));
         ++total;
@@ -388,6 +450,7 @@ Result<CompiledSteering> compileSteering(const SteeringConfig& cfg, const zones:
   std::sort(set->services.begin(), set->services.end(), [](const auto& a, const auto& b) {
     return dns::compareNames(a.owner.data, a.owner.length, b.owner.data, b.owner.length) < 0;
   });
+  if (previous != nullptr) keepHealthIds(*previous, out.targets, *set);
   out.services = std::move(set);
   return out;
 }

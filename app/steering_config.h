@@ -21,6 +21,7 @@ struct CheckConfig {
   std::string path = "/";
   std::string host;  // HTTP Host header (default: the endpoint address)
   std::vector<int> expect_status = {200};
+  bool verify_tls = false;  // https: verify the certificate chain and name
   std::string expect_body;  // substring the body must contain
   std::string dns_qname = ".";
   uint16_t dns_qtype = 6;
@@ -67,7 +68,8 @@ struct NamedListConfig {
 struct ServiceConfig {
   std::string name;
   uint32_t ttl = 30;
-  std::vector<std::string> policy = {"up", "geo", "nearest", "first_n"};
+  // The default answers the chosen region's whole address set; `first_n` trims only when listed.
+  std::vector<std::string> policy = {"up", "geo", "nearest"};
   uint32_t first_n = 1;
   std::string when_all_down = "fail-open";  // fail-open, nodata, servfail, fallback
   std::string check;
@@ -90,11 +92,16 @@ struct SteeringConfig {
   [[nodiscard]] bool empty() const { return services.empty() && regions.empty(); }
 };
 
-// One monitored (address, check) pair; its index is the health id used by the ServiceSet.
+// One health-table slot; its index is the health id used by the ServiceSet. A checked slot is an
+// (address, check) pair, shared by every endpoint with that address and check, labelled
+// "ADDRESS (CHECK)". An unchecked slot is one endpoint without a check, labelled like the endpoint
+// ("REGION/ADDRESS" or "REGION/CNAME-TARGET"), shared by the services that list it in that
+// region: never probed, always up unless an operator override says otherwise.
 struct HealthTarget {
   std::string label;
-  std::string address;
-  CheckConfig check;
+  std::string address;  // empty for a CNAME endpoint
+  CheckConfig check;    // meaningful when checked
+  bool checked = true;
 };
 
 struct CompiledSteering {
@@ -108,10 +115,16 @@ struct CompiledSteering {
 
 // Resolves names to ids and validates: regions exist, services lie in served zones and not below a
 // delegation, endpoints parse, checks exist, policies are known. `geo` may be null.
+//
+// `previous`: the targets of the steering this one replaces (a reload). A slot that both have
+// (same label, checked or not) keeps its previous id where it fits in the new table, so that the
+// services and the health table, which are published one after the other, agree on every
+// unchanged slot in between.
 [[nodiscard]] Result<CompiledSteering> compileSteering(
     const SteeringConfig& cfg, const zones::ZoneSet& zones,
     std::shared_ptr<const georoute::GeoDatabase> geo,
-    std::shared_ptr<const georoute::GeoDatabase> asn = nullptr);
+    std::shared_ptr<const georoute::GeoDatabase> asn = nullptr,
+    const std::vector<HealthTarget>* previous = nullptr);
 
 // Opens the configured GeoIP databases and compiles: for `meridian check` and `explain`, which have
 // no previous state to fall back on (the server keeps its own, see app/runtime.h).

@@ -729,8 +729,10 @@ Result<size_t> buildMmdbFromCsv(const std::string& csv_path, const std::string& 
     ++lineno;
     std::string_view l = line;
     if (lineno == 1 && l.starts_with("\xEF\xBB\xBF")) l.remove_prefix(3);  // UTF-8 BOM
-    l = trim(l);
-    if (l.empty() || l.front() == '#') continue;
+    // '#' starts a comment, on a line of its own or after the fields (no field may contain one,
+    // as none may contain a comma).
+    l = trim(l.substr(0, l.find('#')));
+    if (l.empty()) continue;
     const auto where = csv_path + ":" + std::to_string(lineno) + ": ";
     if (!seen_data && iequals(trim(l.substr(0, l.find(','))), "network")) {
       seen_data = true;  // the header, allowed only as the first non-comment line

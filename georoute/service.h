@@ -24,6 +24,8 @@ struct Region {
   double latitude = 0;
   double longitude = 0;
   double bias_km = 0;  // added to the great-circle distance by `nearest` (negative attracts)
+  bool has_coordinates = true;  // false: no latitude/longitude given; `nearest` cannot use it
+  std::string where;            // "file:line: region", for errors found when services compile
 };
 
 struct Endpoint {

@@ -85,15 +85,20 @@ class Monitor::Core {
   }
 
   void start(const std::shared_ptr<Core>& self) {
-    if (!runners_.empty()) return;
+    if (started_) return;
+    started_ = true;
     const std::vector<uint32_t> delays = startDelaysMs(targets_, options_);
+    size_t checked = 0;
     for (uint32_t id = 0; id < targets_.size(); ++id) {
+      if (!targets_[id].checked) continue;
+      ++checked;
       const std::chrono::milliseconds delay(delays[id]);
       auto runner = std::make_shared<Runner>(io_);
       runners_.push_back(runner);
       asio::co_spawn(io_, run(self, runner, id, delay), asio::detached);
     }
-    log::info("health: monitoring " + std::to_string(targets_.size()) + " targets");
+    log::info("health: monitoring " + std::to_string(checked) + " checked targets, " +
+              std::to_string(targets_.size() - checked) + " unchecked");
   }
 
   void stop() {
@@ -103,9 +108,24 @@ class Monitor::Core {
       r->deadline.cancel();
     }
     runners_.clear();
+    started_ = false;
   }
 
-  [[nodiscard]] bool running() const { return !runners_.empty(); }
+  [[nodiscard]] bool running() const { return started_; }
+
+  Result<void> adoptState(uint32_t id, const TargetState& state) {
+    if (id >= targets_.size()) return Error{"no health target with id " + std::to_string(id)};
+    if (started_) return Error{"health: adoptState after start()"};
+    states_[id] = state;
+    if (!targets_[id].checked) {
+      // Only the override carries over to an unchecked target: nothing measured it.
+      states_[id] = TargetState{};
+      states_[id].changed_at_ms = state.changed_at_ms;
+      states_[id].override = state.override;
+    }
+    publish();
+    return {};
+  }
 
   Result<void> setOverride(uint32_t id, Override o) {
     if (id >= targets_.size()) return Error{"no health target with id " + std::to_string(id)};
@@ -234,6 +254,7 @@ class Monitor::Core {
   Published<StateTable> published_;
   Listener listener_;
   std::vector<std::shared_ptr<Runner>> runners_;
+  bool started_ = false;
 };
 
 std::vector<uint32_t> startDelaysMs(const std::vector<Target>& targets,
@@ -267,6 +288,12 @@ std::string Monitor::Core::describe() const {
     } else if (s.consecutive > 0) {
       streak = std::to_string(s.consecutive) + (s.up ? " ok" : " failed");
     }
+    if (!t.checked) {
+      rows.push_back({std::to_string(t.id), t.label,
+                      t.address.is_unspecified() ? "-" : t.address.to_string(), "unchecked", "up",
+                      overrideName(s.override), s.usable() ? "yes" : "no", "-", "-", "-", "-"});
+      continue;
+    }
     rows.push_back({std::to_string(t.id), t.label, endpointText(t), describeCheck(t.spec),
                     s.up ? "up" : "down", overrideName(s.override), s.usable() ? "yes" : "no",
                     rttText(s.rtt_us), streak,
@@ -295,6 +322,7 @@ Monitor::Monitor(asio::io_context& io, std::vector<Target> targets, MonitorOptio
                                   std::to_string(targets[i].id) + ", expected " +
                                   std::to_string(i));
     }
+    if (!targets[i].checked) continue;
     if (auto valid = validateCheck(targets[i].spec); !valid) {
       throw std::invalid_argument("health target '" + targets[i].label +
                                   "': " + valid.error().message);
@@ -318,6 +346,9 @@ bool Monitor::running() const {
 }
 Result<void> Monitor::setOverride(uint32_t id, Override o) {
   return core_->setOverride(id, o);
+}
+Result<void> Monitor::adoptState(uint32_t id, const TargetState& state) {
+  return core_->adoptState(id, state);
 }
 std::optional<uint32_t> Monitor::find(std::string_view label) const {
   return core_->find(label);

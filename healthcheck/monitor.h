@@ -4,6 +4,9 @@
 // are called on the thread that runs the io_context (or while it is not running), never from DNS
 // workers.
 //
+// Unchecked targets (Target::checked false) are never probed and stay up; they exist so that
+// overrides reach endpoints without a check.
+//
 // Initial state: a target starts UP (MonitorOptions::initial_up), as gdnsd and Route 53 do: until a
 // check has proven it down, a freshly started server answers as configured instead of failing over
 // everything at once. It goes DOWN after `fall` consecutive failures and back UP after `rise`
@@ -32,6 +35,9 @@ struct Target {
   std::string label;  // for logs and describe(), e.g. "eu-web/192.0.2.10"
   boost::asio::ip::address address;
   CheckSpec spec;
+  // false: an endpoint without a health check. It has a slot so that operators can override it
+  // (drain, force-down a region or pool), but is never probed: up unless an override says not.
+  bool checked = true;
 };
 
 struct MonitorOptions {
@@ -75,6 +81,10 @@ class Monitor {
 
   // Overrides are applied and published at once, and logged.
   [[nodiscard]] Result<void> setOverride(uint32_t id, Override o);
+  // Takes over a target's state (verdict, override, RTT, counters) from a previous Monitor, so a
+  // reload that rebuilds the Monitor does not forget what the checks found. Before start() only;
+  // published at once.
+  [[nodiscard]] Result<void> adoptState(uint32_t id, const TargetState& state);
   [[nodiscard]] std::optional<uint32_t> find(std::string_view label) const;
 
   // Called on the control thread after each publication (for the API's event stream, and tests).

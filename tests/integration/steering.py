@@ -18,6 +18,9 @@ checks the answers with dig (+subnet) and dnspython (ECS options, raw packets):
   4. health     http/tcp checks: a stopped backend leaves the answers and comes back, overrides
                 through meridianctl (address, label, region:NAME, drain, force-up), every
                 when_all_down mode (fail-open, nodata, servfail, fallback)
+  4b. overrides endpoints without a health check: override region:NAME, pool:SERVICE/REGION, an address
+                and a label, kept across a reload that renumbers the slots; the default policy answers
+                a region's whole address set; [[region]] coordinates needed only by `nearest`
   5. latency    policy up -> latency -> first_n follows the lowest RTT, also after the delays swap
   6. weighted   3:1 weights over 2000 distinct /24 ECS subnets, stickiness, scope /24
   7. explain    `meridian explain`: location, filters in order, answer and ECS scope, --down
@@ -64,7 +67,8 @@ from common import (  # noqa: E402
 
 HEALTH_WAIT = 6.0      # upper bound for a verdict change (fall/rise x 200 ms interval + slack)
 
-SECTIONS = ["geo", "answers", "chains", "trust", "health", "latency", "weighted", "explain", "check", "reload"]
+SECTIONS = ["geo", "answers", "chains", "trust", "health", "overrides", "latency", "weighted", "explain", "check",
+            "reload"]
 
 # ---------------------------------------------------------------------------
 # bookkeeping (shared: common.py)
@@ -1076,6 +1080,137 @@ def section_health(ctx, geo_db, zone_file):
         b.stop()
 
 
+def unchecked_rows(ctx, sock):
+    """{label: {address, override, usable}} for the unchecked rows of `meridianctl health`."""
+    rc, out, _ = ctl(ctx, sock, "health")
+    rows = {}
+    for line in out.splitlines() if rc == 0 else []:
+        m = re.match(r"\d+\s+(\S+)\s+(\S+)\s+unchecked\s+up\s+(none|force-up|force-down|drain)\s+(yes|no)\b", line)
+        if m:
+            rows[m.group(1)] = dict(address=m.group(2), override=m.group(3), usable=m.group(4))
+    return rows
+
+
+def overrides_config(port, sock, zone_file, extra_us=(), lab_coords=False, lab_policy='["up", "geo"]'):
+    """Endpoints without health checks; www has no policy key (the default). `lab_coords`: give the
+    lab region latitude/longitude (only a `nearest` filter needs them, and no service here has one)."""
+    text = head_toml(port, sock, "geo.mmdb") + zone_toml(zone_file)
+    text += '[[region]]\nname = "lab"\n' + ("latitude = 1.0\nlongitude = 2.0\n" if lab_coords else "") + "\n"
+    text += ('[[service]]\nname = "www.example.com"\nttl = 20\n'
+             '[service.geo]\ndefault = ["us"]\ncontinent = { EU = ["eu", "us"] }\n'
+             '[[service.pool]]\nregion = "eu"\nendpoints = ["127.0.0.111", "127.0.0.112"]\n'
+             f'[[service.pool]]\nregion = "us"\nendpoints = {toml_list(["127.0.0.113"] + list(extra_us))}\n\n')
+    text += ('[[service]]\nname = "lab.example.com"\nttl = 20\npolicy = ' + lab_policy + '\n'
+             '[service.geo]\ndefault = ["lab", "us"]\n'
+             '[[service.pool]]\nregion = "lab"\nendpoints = ["127.0.0.121"]\n'
+             '[[service.pool]]\nregion = "us"\nendpoints = ["127.0.0.122"]\n\n')
+    return text
+
+
+def section_overrides(ctx, zone_file):
+    """Overrides for endpoints, regions and pools that have no health check (issue #6)."""
+    r = ctx.r
+    port = pick_port(ctx)
+    sock = "overrides.sock"
+    cfg = os.path.join(ctx.tmp, "overrides.toml")
+    # Coordinates: required only where a `nearest` filter measures from them.
+    text = overrides_config(port, sock, zone_file)
+    write(cfg, text)
+    rc, out, err = run_tool([ctx.meridian, "check", "--config", cfg], cwd=ctx.tmp)
+    r.check("meridian check: a [[region]] without coordinates, no `nearest` in its services: exit 0",
+            rc == 0, f"rc={rc}\n{out}{err}")
+    bad = os.path.join(ctx.tmp, "overrides-nearest.toml")
+    write(bad, overrides_config(port, sock, zone_file, lab_policy='["up", "nearest"]'))
+    line = next(i for i, ln in enumerate(open(bad).read().splitlines(), 1) if ln == 'name = "lab"') - 1
+    rc, out, err = run_tool([ctx.meridian, "check", "--config", bad], cwd=ctx.tmp)
+    r.check(f"meridian check: `nearest` over that region: exit 1 naming overrides-nearest.toml:{line} region 'lab'",
+            rc == 1 and f"overrides-nearest.toml:{line}: region 'lab'" in err and "nearest" in err,
+            f"rc={rc}\n{out}{err}")
+    half = os.path.join(ctx.tmp, "overrides-half.toml")
+    write(half, text.replace('name = "lab"\n', 'name = "lab"\nlatitude = 10.5\n'))
+    rc, out, err = run_tool([ctx.meridian, "check", "--config", half], cwd=ctx.tmp)
+    r.check("meridian check: latitude without longitude: exit 1", rc == 1 and "longitude" in err, f"rc={rc}\n{out}{err}")
+
+    # The server runs with coordinates everywhere, so that what follows does not depend on the above.
+    text = overrides_config(port, sock, zone_file, lab_coords=True)
+    write(cfg, text)
+    srv = start_server(ctx, "overrides", cfg)
+    if srv is None:
+        return
+    addr = ("127.0.0.1", port)
+    eu_client, lab_client = "81.2.69.142/32", "10.0.0.0/8"
+    both_eu = ["127.0.0.111", "127.0.0.112"]
+
+    def answer(name="www.example.com", subnet=eu_client):
+        rep = ask(addr, name, "A", subnet)
+        return sorted(rep.addrs()) if rep else None
+
+    r.check("default policy (no policy key): EU client gets both eu addresses", answer() == both_eu, str(answer()))
+    rows = unchecked_rows(ctx, sock)
+    r.check("meridianctl health lists the unchecked endpoints (label REGION/ADDRESS, 'unchecked')",
+            set(rows) >= {"eu/127.0.0.111", "eu/127.0.0.112", "us/127.0.0.113", "lab/127.0.0.121"}, short(rows))
+
+    rc, out, err = ctl(ctx, sock, "status")
+    r.check("meridianctl status: 0 health targets, 5 unchecked endpoints",
+            rc == 0 and "health targets 0, unchecked endpoints 5" in out, f"rc={rc} {out}{err}")
+    rc, out, err = ctl(ctx, sock, "override", "region:eu", "force-down")
+    r.check("override region:eu force-down (no checks): exit 0, names both eu endpoints",
+            rc == 0 and "eu/127.0.0.111" in out and "eu/127.0.0.112" in out, f"rc={rc} {out}{err}")
+    ok, got, _ = poll(answer, lambda x: x == ["127.0.0.113"], 2)
+    r.check("unchecked region eu forced down: EU client moves to the next region (us)", ok, str(got))
+    rows = unchecked_rows(ctx, sock)
+    r.check("health shows eu/127.0.0.111 force-down, not usable",
+            rows.get("eu/127.0.0.111", {}).get("override") == "force-down"
+            and rows["eu/127.0.0.111"]["usable"] == "no", short(rows))
+    rc, out, err = ctl(ctx, sock, "override", "region:eu", "none")
+    ok, got, _ = poll(answer, lambda x: x == both_eu, 2)
+    r.check("override region:eu none: EU client back on both eu addresses", rc == 0 and ok, f"{out}{err} {got}")
+
+    rc, out, err = ctl(ctx, sock, "override", "127.0.0.111", "drain")
+    ok, got, _ = poll(answer, lambda x: x == ["127.0.0.112"], 2)
+    r.check("drain one unchecked endpoint by address: only the other eu address", rc == 0 and ok,
+            f"rc={rc} {out}{err} {got}")
+    rc, out, err = ctl(ctx, sock, "override", "eu/127.0.0.111", "none")
+    ok, got, _ = poll(answer, lambda x: x == both_eu, 2)
+    r.check("override by label eu/127.0.0.111 none: back", rc == 0 and ok, f"rc={rc} {out}{err} {got}")
+
+    rc, out, err = ctl(ctx, sock, "override", "pool:www.example.com/eu", "force-down")
+    ok, got, _ = poll(answer, lambda x: x == ["127.0.0.113"], 2)
+    r.check("override pool:www.example.com/eu force-down: EU client -> us", rc == 0 and ok, f"rc={rc} {out}{err} {got}")
+    rc, out, err = ctl(ctx, sock, "override", "pool:WWW.example.com./eu", "none")
+    ok, got, _ = poll(answer, lambda x: x == both_eu, 2)
+    r.check("override pool:WWW.example.com./eu none (any case, trailing dot): back", rc == 0 and ok,
+            f"rc={rc} {out}{err} {got}")
+    rc, out, err = ctl(ctx, sock, "override", "pool:www.example.com/mars", "drain")
+    r.check("override of a pool that does not exist: exit 1, 'nothing matches'", rc == 1 and "nothing matches" in out,
+            f"rc={rc} {out}{err}")
+    rc, out, err = ctl(ctx, sock, "override", "region:", "force-down")
+    r.check("override 'region:' without a name: exit 1, and nothing overridden",
+            rc == 1 and all(v["override"] == "none" for v in unchecked_rows(ctx, sock).values()), f"rc={rc} {out}{err}")
+
+    # lab: forced down, across a reload that renumbers the slot table
+    r.check("lab.example.com answers from lab",
+            answer("lab.example.com", lab_client) == ["127.0.0.121"], str(answer("lab.example.com", lab_client)))
+    rc, out, err = ctl(ctx, sock, "override", "region:lab", "force-down")
+    ok, got, _ = poll(lambda: answer("lab.example.com", lab_client), lambda x: x == ["127.0.0.122"], 2)
+    r.check("region:lab force-down: lab.example.com moves to us", rc == 0 and ok, f"rc={rc} {out}{err} {got}")
+    write(cfg, overrides_config(port, sock, zone_file, extra_us=("127.0.0.114",), lab_coords=True))
+    rc, out, err = ctl(ctx, sock, "reload")
+    r.check("reload adding an endpoint (new slot numbering): exit 0", rc == 0, out + err)
+    r.check("after the reload: the new endpoint is answered", answer(subnet="149.101.100.0/28")
+            == ["127.0.0.113", "127.0.0.114"], str(answer(subnet="149.101.100.0/28")))
+    rows = unchecked_rows(ctx, sock)
+    r.check("after the reload: lab/127.0.0.121 still force-down",
+            rows.get("lab/127.0.0.121", {}).get("override") == "force-down", short(rows))
+    r.check("after the reload: lab.example.com still answered from us",
+            answer("lab.example.com", lab_client) == ["127.0.0.122"], str(answer("lab.example.com", lab_client)))
+    rc, out, err = ctl(ctx, sock, "override", "region:lab", "none")
+    ok, got, _ = poll(lambda: answer("lab.example.com", lab_client), lambda x: x == ["127.0.0.121"], 2)
+    r.check("region:lab none after the reload: back on lab", rc == 0 and ok, f"rc={rc} {out}{err} {got}")
+    r.check("overrides server still running", srv.alive(), srv.tail())
+    srv.stop()
+
+
 # ---------------------------------------------------------------------------
 # latency
 
@@ -1546,7 +1681,7 @@ def main():
         shutil.copyfile(city, geo_db)
         os.chmod(geo_db, 0o644)
         zone_file = os.path.join(tmp, "example.com.zone")
-        owners = GEO_OWNERS + ["open", "nodata", "servfail", "fallback", "lat", "w"]
+        owners = GEO_OWNERS + ["open", "nodata", "servfail", "fallback", "lat", "w", "lab"]
         write(zone_file, zone_text(owners))
         g = None
         geo_srv = None
@@ -1577,6 +1712,8 @@ def main():
                     section_trust(ctx, geo_db, zone_file)
                 elif name == "health":
                     section_health(ctx, geo_db, zone_file)
+                elif name == "overrides":
+                    section_overrides(ctx, zone_file)
                 elif name == "latency":
                     section_latency(ctx, zone_file)
                 elif name == "weighted":

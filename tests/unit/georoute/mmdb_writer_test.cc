@@ -488,6 +488,21 @@ TEST_CASE("mmdb: buildMmdbFromCsv", "[mmdb]") {
     CHECK_FALSE(lookup(db, "198.51.100.2").found);
   }
 
+  SECTION("a comment after the fields (as in docs/mmdb.md)") {
+    writeFile(csv,
+              "10.0.0.0/8,us-east\n"
+              "10.20.0.0/16,eu-west     # 10.20/16 goes to eu-west, the rest of 10/8 to us-east\n"
+              "192.0.2.0/24,eu-west,GB,EU,51.51,-0.13,AS64500# no space before it\n"
+              "   # an indented comment line\n");
+    auto n = buildMmdbFromCsv(csv, out);
+    REQUIRE(ok(n));
+    CHECK(*n == 3);
+    Db db(out);
+    CHECK(lookup(db, "10.20.1.1").region == "eu-west");
+    CHECK(lookup(db, "10.21.1.1").region == "us-east");
+    CHECK(lookup(db, "192.0.2.1").asn == 64500u);
+  }
+
   SECTION("errors name file:line and write nothing") {
     struct Case {
       std::string line, expect;

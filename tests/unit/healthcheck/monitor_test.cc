@@ -660,3 +660,70 @@ TEST_CASE("validateCheck refuses what a probe cannot run", "[healthcheck]") {
       Monitor(io, {Target{1, "misnumbered", kLoopback, spec(CheckSpec::Kind::kTcp, 80)}}),
       std::invalid_argument);
 }
+
+TEST_CASE("unchecked targets are never probed, stay up, and take overrides", "[healthcheck]") {
+  asio::io_context io;
+  Backend live(io, false);
+  Target unchecked{1, "eu/192.0.2.10", asio::ip::make_address("192.0.2.10"), CheckSpec{}};
+  unchecked.checked = false;  // its spec (port 0) would fail validateCheck: it is not looked at
+  Target cname{2, "eu/edge.example.net.", {}, CheckSpec{}};
+  cname.checked = false;
+  Monitor monitor(
+      io,
+      {Target{0, "live", kLoopback, spec(CheckSpec::Kind::kTcp, live.port())}, unchecked, cname},
+      options(true));
+  Recorder rec;
+  rec.attach(monitor);
+  monitor.start();
+  CHECK(monitor.running());
+  REQUIRE(runUntil(io, [&] { return rec.probes(0, true) >= 3; }));
+  for (const Seen& e : rec.events) CHECK(e.id == 0);  // only the checked target is probed
+  CHECK(stateOf(monitor, 1).probes == 0);
+  CHECK(monitor.table().load()->usable(1));
+  CHECK(monitor.table().load()->usable(2));
+
+  REQUIRE(monitor.setOverride(1, Override::kForceDown).has_value());
+  REQUIRE(monitor.setOverride(2, Override::kDrain).has_value());
+  CHECK_FALSE(monitor.table().load()->usable(1));
+  CHECK_FALSE(monitor.table().load()->usable(2));
+  CHECK(monitor.table().load()->usable(0));
+  const std::string text = monitor.describe();
+  CHECK_THAT(text, Catch::Contains("unchecked"));
+  CHECK_THAT(text, Catch::Contains("eu/edge.example.net."));
+  CHECK_THAT(text, Catch::Contains("force-down"));
+  REQUIRE(monitor.setOverride(1, Override::kNone).has_value());
+  REQUIRE(monitor.setOverride(2, Override::kForceUp).has_value());
+  CHECK(monitor.table().load()->usable(1));
+  CHECK(monitor.table().load()->usable(2));
+  CHECK(monitor.find("eu/192.0.2.10") == std::optional<uint32_t>(1));
+}
+
+TEST_CASE("adoptState carries a verdict and an override into a new Monitor", "[healthcheck]") {
+  asio::io_context io;
+  Target unchecked{1, "eu/192.0.2.10", asio::ip::make_address("192.0.2.10"), CheckSpec{}};
+  unchecked.checked = false;
+  // A closed port and fall 100: the verdict cannot come from this Monitor's own probes.
+  CheckSpec dead = spec(CheckSpec::Kind::kTcp, unusedPort(io));
+  dead.fall = 100;
+  Monitor monitor(io, {Target{0, "dead", kLoopback, dead}, unchecked}, options(true));
+  TargetState was;
+  was.up = false;
+  was.probes = 7;
+  was.failures = 7;
+  was.override = Override::kNone;
+  REQUIRE(monitor.adoptState(0, was).has_value());
+  TargetState forced;
+  forced.up = false;  // an unchecked slot keeps only the override
+  forced.probes = 3;
+  forced.override = Override::kForceDown;
+  REQUIRE(monitor.adoptState(1, forced).has_value());
+  CHECK_FALSE(monitor.table().load()->usable(0));
+  CHECK(stateOf(monitor, 0).probes == 7);
+  CHECK_FALSE(monitor.table().load()->usable(1));
+  CHECK(stateOf(monitor, 1).up);
+  CHECK(stateOf(monitor, 1).probes == 0);
+  CHECK_FALSE(monitor.adoptState(2, was).has_value());
+  monitor.start();
+  CHECK_FALSE(monitor.adoptState(0, was).has_value());  // only before start()
+  monitor.stop();
+}
