@@ -469,9 +469,10 @@ int Runtime::run() {
   if (config_.zones.empty()) log::warning("no zones configured: every query will be REFUSED");
   (void)loadGeo(config_);
   if (!publish(true)) return 1;
-  startHealth();
-  // Before the DNS sockets, so a second instance pointed at a live server's socket stops here.
+  // Before health checks and the DNS sockets, so a second instance pointed at a live server's
+  // socket stops here.
   if (!startControlSocket()) return 1;
+  startHealth();
   server_ = std::make_unique<server::Server>(state_, config_.server, &health_);
   if (auto r = server_->start(); !r) {
     log::error(r.error().message);

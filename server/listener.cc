@@ -50,7 +50,7 @@ Result<ListenAddress> parseListenAddress(const std::string& text) {
     const size_t colons = static_cast<size_t>(std::count(text.begin(), text.end(), ':'));
     if (colons > 1) {
       return Error{"bad listen address '" + text +
-                   "': write an IPv6 address with brackets and a port, " + "e.g. [::1]:53"};
+                   "': write an IPv6 address in brackets with a port, e.g. [::1]:53"};
     }
     host = text;
     if (colons == 1) {
@@ -122,11 +122,12 @@ std::string bindError(const ListenAddress& la, const char* proto,
 //
 // Every worker's socket carries SO_REUSEPORT so the kernel spreads queries over them; but the
 // kernel lets ANY socket of the same user that also sets SO_REUSEPORT join that group, so a
-// second Meridian started on the same address would bind silently and take half the traffic. So,
-// like NSD and Knot without reuseport, we first bind a probe socket WITHOUT SO_REUSEPORT on the
-// same address, port and protocol (with the real sockets' IPV6_V6ONLY; for TCP with SO_REUSEADDR,
-// so a previous run's TIME_WAIT connections do not count, while a listening socket still does):
-// EADDRINUSE means somebody else holds it. The probe is closed just before the workers bind.
+// second Meridian started on the same address would bind silently and take half the traffic. To
+// fail with "address in use" as Knot and NSD do, we first bind a probe socket WITHOUT SO_REUSEPORT
+// on the same address, port and protocol (with the real sockets' IPV6_V6ONLY; for TCP with
+// SO_REUSEADDR, so a previous run's TIME_WAIT connections do not count, while a listening socket
+// still does): EADDRINUSE means somebody else holds it. The probe is closed just before the workers
+// bind.
 //
 // The window between closing the probe and the first worker's bind is a few system calls long. A
 // plain socket that takes the port inside it still makes our bind fail (it has no SO_REUSEPORT),
