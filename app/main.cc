@@ -1,5 +1,7 @@
 // meridian: the server binary. `meridian [options]` serves; `meridian check` validates the
-// configuration and every zone file and exits non-zero with file:line on the first problem.
+// configuration, every zone file and every GeoIP database it names, and exits non-zero with
+// file:line on a problem (2 when there is nothing to check). `explain` and `mmdb` are tools;
+// `--version` prints the project version that CMake passes in as MERIDIAN_VERSION.
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>

@@ -29,8 +29,15 @@ using asio::ip::tcp;
 using asio::ip::udp;
 
 std::string ListenAddress::text() const {
-  if (address.is_v6()) return "[" + address.to_string() + "]:" + std::to_string(port);
-  return address.to_string() + ":" + std::to_string(port);
+  // Appends only: `"[" + address.to_string()` trips GCC 12's -Wrestrict false positive at -O3
+  // (in basic_string::_M_replace, inlined), which fails the Release build with warnings as errors.
+  std::string out;
+  if (address.is_v6()) out += '[';
+  out += address.to_string();
+  if (address.is_v6()) out += ']';
+  out += ':';
+  out += std::to_string(port);
+  return out;
 }
 
 Result<ListenAddress> parseListenAddress(const std::string& text) {
