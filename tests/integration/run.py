@@ -1734,6 +1734,24 @@ def startup_control_socket(ctx):
     r.check("first stops with exit 0 and removes its own socket", rc == 0 and not os.path.exists(sock),
             f"rc={rc} exists={os.path.exists(sock)}")
 
+    # the socket path replaced while the server runs (another program's socket now): left in place
+    third = start_server(ctx, "ctl-third", ["--config", conf("third.toml", pick_port(ctx))])
+    if third is None:
+        return
+    os.unlink(sock)
+    other = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        other.bind(sock)
+        other.listen(1)
+        rc, _ = third.stop()
+        r.check("control socket replaced by another program's: meridian exits 0 and leaves that socket",
+                rc == 0 and os.path.exists(sock) and "replaced" in third.log_text(),
+                f"rc={rc} exists={os.path.exists(sock)} log:\n{third.tail(4)}")
+    finally:
+        other.close()
+        if os.path.lexists(sock):
+            os.unlink(sock)
+
 
 def startup_check_and_flags(ctx, zone_file):
     r = ctx.r
