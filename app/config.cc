@@ -515,7 +515,8 @@ const char* configKeysHelp() {
 [[zone]], [[region]], [[check]], [[service]] or [[service.pool]] is named in brackets (a pool by its
 region): --set 'service[www.example.com].ttl=5', --set 'region[eu].bias_km=-300',
 --set 'service[www.example.com].pool[eu].check=web'.
-  server.listen               array of "addr:port" ("[v6]:port"), default ["127.0.0.1:53"]
+  server.listen               array of "addr:port" ("[v6]:port"; the port is required, 0 = any
+                              free port), default ["127.0.0.1:53"]
   server.threads              worker threads, 0 = CPUs in the affinity mask (default 0)
   server.udp_max_payload      largest UDP reply with EDNS, 512..4096 (default 1232)
   server.nsid                 RFC 5001 name server identifier (default: none)

@@ -1,15 +1,19 @@
 // meridian: the server binary. `meridian [options]` serves; `meridian check` validates the
-// configuration and every zone file and exits non-zero, listing every problem with file:line.
+// configuration, every zone file and every GeoIP database it names, and exits non-zero listing every
+// problem with file:line (2 when there is nothing to check). `explain` and `mmdb` are tools;
+// `--version` prints the project version that CMake passes in as MERIDIAN_VERSION.
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
 #include <string>
 
 #include "app/config.h"
 #include "app/runtime.h"
 #include "app/steering_config.h"
 #include "core/log.h"
+#include "georoute/geoip.h"
 #include "georoute/mmdb_writer.h"
 #include "zones/loader.h"
 
@@ -26,18 +30,44 @@ void usage(FILE* out) {
       "       meridian explain --config FILE --client IP[/PREFIX] NAME [TYPE] [--down LABEL]...\n"
       "       meridian mmdb build NETWORKS.csv OUT.mmdb\n"
       "\n"
-      "  --listen ADDR:PORT  address to serve on, UDP and TCP (repeatable; \"[::1]:53\" for IPv6)\n"
+      "  --listen ADDR:PORT  address to serve on, UDP and TCP (repeatable; \"[::1]:53\" for IPv6;\n"
+      "                      the port is required, 0 = any free port)\n"
       "  --zone NAME=FILE    serve zone NAME from an RFC 1035 zone file (repeatable)\n"
       "  --threads N         worker threads (default: CPUs in the affinity mask)\n"
       "  --config FILE       TOML configuration; flags override it\n"
       "  --set KEY=VALUE     override a configuration key, e.g. --set server.nsid=ns1\n"
+      "  --log-level LEVEL   debug, info, warning or error (default: log.level, else info)\n"
+      "  --version           print the version and exit\n"
+      "\n"
+      "`meridian check --help`, `meridian explain --help`: those commands' options.\n"
       "\n"
       "SIGHUP (or `meridianctl reload`) reloads configuration and zones; SIGTERM drains and "
       "exits.\n\n%s",
       meridian::app::configKeysHelp());
 }
 
-bool parseArgs(int argc, char** argv, int first, CommandLine& cmd, std::string& log_level) {
+void checkUsage(FILE* out) {
+  std::fprintf(
+      out,
+      "usage: meridian check [--config FILE] [--zone NAME=FILE]... [--set KEY=VALUE]...\n"
+      "\n"
+      "Loads the configuration, every zone file and every GeoIP database it names ([geoip]\n"
+      "database, asn_database, whether or not a service uses them) and compiles the steering,\n"
+      "exactly as the server would, without serving. Prints one line per item checked; on a\n"
+      "problem prints file:line: message.\n"
+      "\n"
+      "  --config FILE       the TOML configuration to check\n"
+      "  --zone NAME=FILE    also check zone NAME from an RFC 1035 zone file (repeatable)\n"
+      "  --set KEY=VALUE     override a configuration key before checking\n"
+      "\n"
+      "Exit status: 0 everything is valid, 1 a problem was found, 2 bad usage (nothing to "
+      "check).\n");
+}
+
+constexpr const char* kLogLevels[] = {"debug", "info", "warning", "error"};
+
+bool parseArgs(int argc, char** argv, int first, bool is_check, CommandLine& cmd,
+               std::string& log_level) {
   for (int i = first; i < argc; ++i) {
     const std::string a = argv[i];
     auto value = [&](const char* name) -> const char* {
@@ -72,8 +102,23 @@ bool parseArgs(int argc, char** argv, int first, CommandLine& cmd, std::string& 
     } else if (a == "--log-level") {
       if (!(v = value("--log-level"))) return false;
       log_level = v;
+      if (std::none_of(std::begin(kLogLevels), std::end(kLogLevels),
+                       [&](const char* l) { return log_level == l; })) {
+        std::fprintf(stderr,
+                     "meridian: --log-level '%s' is not a level: use debug, info, warning or "
+                     "error\n",
+                     v);
+        return false;
+      }
     } else if (a == "--help" || a == "-h") {
-      usage(stdout);
+      if (is_check) {
+        checkUsage(stdout);
+      } else {
+        usage(stdout);
+      }
+      std::exit(0);
+    } else if (a == "--version" || a == "-V") {
+      std::printf("meridian %s\n", MERIDIAN_VERSION);
       std::exit(0);
     } else {
       std::fprintf(stderr, "meridian: unknown argument '%s' (see --help)\n", a.c_str());
@@ -92,6 +137,12 @@ void setLogLevel(const std::string& level) {
 }
 
 int check(const CommandLine& cmd) {
+  if (cmd.config_file.empty() && cmd.zones.empty()) {
+    std::fprintf(stderr,
+                 "meridian check: nothing to check: give --config FILE and/or --zone NAME=FILE "
+                 "(see meridian check --help)\n");
+    return 2;
+  }
   auto cfg = meridian::app::loadConfig(cmd);
   if (!cfg) {
     std::fprintf(stderr, "%s\n", cfg.error().message.c_str());
@@ -116,20 +167,32 @@ int check(const CommandLine& cmd) {
                 loaded->zone->recordCount());
     zones.push_back(loaded->zone);
   }
+  // Every database the configuration names is opened and walked, as the server will at start-up
+  // or on its next reload, even when no service uses it yet: a corrupt file is found now.
+  std::shared_ptr<const meridian::georoute::GeoDatabase> dbs[2];
+  const std::string* paths[2] = {&cfg->steering.geoip, &cfg->steering.asn_database};
+  const char* keys[2] = {"geoip.database", "geoip.asn_database"};
+  for (int i = 0; i < 2; ++i) {
+    if (paths[i]->empty()) continue;
+    auto db = meridian::georoute::GeoDatabase::open(*paths[i]);
+    if (!db) {
+      std::fprintf(stderr, "%s: %s\n", keys[i], db.error().message.c_str());
+      ++errors;
+      continue;
+    }
+    dbs[i] = *db;
+    std::printf("geoip %s: %s, %zu distinct records, OK\n", dbs[i]->path().c_str(),
+                dbs[i]->type().c_str(), dbs[i]->recordCount());
+  }
   if (errors == 0 && !cfg->steering.empty()) {
-    auto compiled = meridian::app::loadSteering(cfg->steering, meridian::zones::ZoneSet(zones));
+    auto compiled = meridian::app::compileSteering(cfg->steering, meridian::zones::ZoneSet(zones),
+                                                   dbs[0], dbs[1]);
     if (!compiled) {
       std::fprintf(stderr, "%s\n", compiled.error().message.c_str());
       ++errors;
     } else {
       for (const auto& w : compiled->warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
       const auto& set = *compiled->services;
-      if (set.geo)
-        std::printf("geoip %s: %s, %zu distinct records, OK\n", set.geo->path().c_str(),
-                    set.geo->type().c_str(), set.geo->recordCount());
-      if (set.asn)
-        std::printf("geoip %s: %s, %zu distinct records, OK\n", set.asn->path().c_str(),
-                    set.asn->type().c_str(), set.asn->recordCount());
       std::printf("steering: %zu service(s), %zu region(s), %zu health target(s), OK\n",
                   set.services.size(), set.regions.size(), compiled->targets.size());
     }
@@ -156,6 +219,13 @@ int explain(int argc, char** argv) {
       cmd.sets.emplace_back(argv[++i]);
     } else if (a == "--down" && i + 1 < argc) {
       down.emplace_back(argv[++i]);
+    } else if (a == "--help" || a == "-h") {
+      std::printf(
+          "usage: meridian explain --config FILE --client IP[/PREFIX] NAME [A|AAAA|CNAME]\n"
+          "                        [--down LABEL|ADDRESS]... [--set KEY=VALUE]...\n"
+          "Shows step by step how steering answers NAME for the client (IP/PREFIX: as ECS),\n"
+          "with every health-checked endpoint up except those named by --down.\n");
+      return 0;
     } else if (qname.empty() && a[0] != '-') {
       qname = a;
     } else if (a[0] != '-') {
@@ -270,7 +340,7 @@ int main(int argc, char** argv) {
   CommandLine cmd;
   std::string log_level;
   const bool is_check = argc > 1 && std::strcmp(argv[1], "check") == 0;
-  if (!parseArgs(argc, argv, is_check ? 2 : 1, cmd, log_level)) return 2;
+  if (!parseArgs(argc, argv, is_check ? 2 : 1, is_check, cmd, log_level)) return 2;
   if (is_check) return check(cmd);
 
   auto cfg = meridian::app::loadConfig(cmd);

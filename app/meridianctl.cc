@@ -1,5 +1,6 @@
 // meridianctl: talks to a running meridian over its local control socket (control.socket).
 //   meridianctl [--socket PATH] reload|status|health|override WHAT MODE|stop
+//   meridianctl --version
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -18,9 +19,13 @@ int main(int argc, char** argv) {
     const std::string a = argv[i];
     if ((a == "--socket" || a == "-s") && i + 1 < argc) {
       socket_path = argv[++i];
+    } else if (a == "--version" || a == "-V") {
+      std::printf("meridianctl %s\n", MERIDIAN_VERSION);
+      return 0;
     } else if (a == "--help" || a == "-h") {
       std::printf(
           "usage: meridianctl [--socket PATH] COMMAND\n"
+          "       meridianctl --version\n"
           "  reload                 re-read configuration, zones and the GeoIP database\n"
           "  status                 counters, zones, GeoIP and steering state\n"
           "  health                 every health-checked endpoint: verdict, RTT, override\n"

@@ -1,6 +1,8 @@
 #include "app/runtime.h"
 
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -9,6 +11,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/streambuf.hpp>
 #include <boost/asio/write.hpp>
+#include <cerrno>
 #include <csignal>
 #include <cstring>
 #include <map>
@@ -442,34 +445,90 @@ std::string Runtime::status() const {
   return out.str();
 }
 
-void Runtime::startControlSocket() {
-  if (config_.control_socket.empty()) return;
+bool Runtime::startControlSocket() {
+  if (config_.control_socket.empty()) return true;
   const std::string path = config_.control_socket;
-  // A socket file left by a crashed process is removed; a live server's is not.
-  {
-    asio::io_context probe;
-    stream_protocol::socket s(probe);
-    boost::system::error_code ec;
-    s.connect(stream_protocol::endpoint(path), ec);
-    if (!ec) {
-      log::error("control socket " + path + " is in use by another process; control disabled");
-      return;
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) == 0) {
+    // Never remove what we did not make: a regular file (or anything else) at this path is the
+    // operator's, whatever control.socket says.
+    if (!S_ISSOCK(st.st_mode)) {
+      log::error("control socket " + path +
+                 " exists and is not a socket; refusing to replace it (remove it or set another "
+                 "control.socket)");
+      return false;
     }
-    ::unlink(path.c_str());
+    // A socket: live (another meridian answers on it) or left behind by a process that died. The
+    // probe does not block: a live server with a full backlog is still a live server.
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    if (path.size() >= sizeof addr.sun_path) {
+      log::error("control socket " + path + ": path too long");
+      return false;
+    }
+    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+      log::error("control socket " + path + ": " + std::strerror(errno));
+      return false;
+    }
+    const int rc = ::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
+    const int err = errno;
+    ::close(fd);
+    if (rc == 0 || err == EAGAIN || err == EINPROGRESS) {
+      log::error("control socket " + path +
+                 " is in use by another process (is another meridian running?); not starting");
+      return false;
+    }
+    if (err != ECONNREFUSED) {
+      log::error("control socket " + path +
+                 ": cannot tell whether it is in use: " + std::strerror(err));
+      return false;
+    }
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
+      log::error("control socket " + path +
+                 ": cannot remove the stale socket: " + std::strerror(errno));
+      return false;
+    }
+    log::info("control socket " + path + ": removed a stale socket left by a previous run");
+  } else if (errno != ENOENT) {
+    log::error("control socket " + path + ": " + std::strerror(errno));
+    return false;
   }
   control_ = std::make_unique<stream_protocol::acceptor>(io_);
-  auto& acceptor = control_;
   boost::system::error_code ec;
-  acceptor->open(stream_protocol(), ec);
-  if (!ec) acceptor->bind(stream_protocol::endpoint(path), ec);
-  if (!ec) acceptor->listen(16, ec);
+  control_->open(stream_protocol(), ec);
+  if (!ec) control_->bind(stream_protocol::endpoint(path), ec);
+  if (!ec && ::stat(path.c_str(), &st) == 0) {
+    control_path_ = path;
+    control_dev_ = st.st_dev;
+    control_ino_ = st.st_ino;
+  }
+  if (!ec) control_->listen(16, ec);
   if (ec) {
-    log::error("control socket " + path + ": " + ec.message() + "; control disabled");
-    return;
+    log::error("control socket " + path + ": " + ec.message());
+    control_.reset();
+    removeControlSocket();
+    return false;
   }
   ::chmod(path.c_str(), 0600);
   log::info("control socket on " + path);
   acceptControl();
+  return true;
+}
+
+void Runtime::removeControlSocket() {
+  if (control_path_.empty()) return;
+  struct stat st {};
+  if (::lstat(control_path_.c_str(), &st) == 0) {
+    if (S_ISSOCK(st.st_mode) && st.st_dev == control_dev_ && st.st_ino == control_ino_) {
+      ::unlink(control_path_.c_str());
+    } else {
+      log::warning("control socket " + control_path_ +
+                   " was replaced by someone else; leaving it in place");
+    }
+  }
+  control_path_.clear();
 }
 
 void Runtime::acceptControl() {
@@ -519,14 +578,19 @@ int Runtime::run() {
   if (config_.zones.empty()) log::warning("no zones configured: every query will be REFUSED");
   (void)loadGeo(config_);
   if (!publish(true)) return 1;
+  // Before health checks and the DNS sockets, so a second instance pointed at a live server's
+  // socket stops here.
+  if (!startControlSocket()) return 1;
   startHealth();
   server_ = std::make_unique<server::Server>(state_, config_.server, &health_);
   if (auto r = server_->start(); !r) {
     log::error(r.error().message);
+    control_.reset();
+    removeControlSocket();
     return 1;
   }
   std::string addrs;
-  for (const auto& l : config_.server.listen) addrs += (addrs.empty() ? "" : ", ") + l.text();
+  for (const auto& l : server_->listening()) addrs += (addrs.empty() ? "" : ", ") + l.text();
   log::info("ready: listening on " + addrs + " (UDP and TCP) with " +
             std::to_string(config_.server.threads) + " worker(s); " + report.text());
 
@@ -545,7 +609,6 @@ int Runtime::run() {
     });
   };
   wait();
-  startControlSocket();
   geo_timer_ = std::make_unique<asio::steady_timer>(io_);
   watchGeo();
   io_.run();
@@ -553,7 +616,7 @@ int Runtime::run() {
   geo_timer_.reset();
   control_.reset();
   server_->stop();
-  if (!config_.control_socket.empty()) ::unlink(config_.control_socket.c_str());
+  removeControlSocket();
   const auto t = server_->totals();
   log::info("stopped after " + std::to_string(t.queries) + " queries");
   return 0;

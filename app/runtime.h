@@ -59,7 +59,11 @@ class Runtime {
   // (Re)starts health checking when the set of checked targets changed.
   void startHealth();
   [[nodiscard]] std::string overrideCommand(const std::string& args);
-  void startControlSocket();
+  // Binds control.socket; false (start-up fails) when the path is held by a live process or is
+  // not a socket. Only a socket left by a dead process is replaced.
+  [[nodiscard]] bool startControlSocket();
+  // Unlinks the control socket if it is still the one this process bound (same device and inode).
+  void removeControlSocket();
   void acceptControl();
 
   // First, so it is destroyed last: timers, sockets and the Monitor below are bound to it.
@@ -88,6 +92,11 @@ class Runtime {
   std::unique_ptr<boost::asio::steady_timer> geo_timer_;
   std::unique_ptr<healthcheck::Monitor> monitor_;
   std::unique_ptr<boost::asio::local::stream_protocol::acceptor> control_;
+  // What this process bound, for removeControlSocket(): reload may change control.socket, and
+  // another process may have replaced the file meanwhile.
+  std::string control_path_;
+  dev_t control_dev_ = 0;
+  ino_t control_ino_ = 0;
   std::string monitor_key_;
   std::vector<std::string> monitor_keys_;  // per target id of monitor_ (see targetKey)
   std::unique_ptr<server::Server> server_;

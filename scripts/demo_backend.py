@@ -1,6 +1,10 @@
 #!/usr/bin/env python3
-"""A tiny HTTP backend for `make demo`: answers GET /health with "ok" on ADDRESS:PORT."""
+"""A tiny HTTP backend for `make demo`: answers GET /health with "ok" on ADDRESS PORT.
+
+Usage: demo_backend.py ADDRESS PORT   (ADDRESS IPv4 or IPv6, e.g. 127.0.0.21 8080 or ::1 8080)
+"""
 import http.server
+import socket
 import sys
 
 
@@ -17,4 +21,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         pass
 
 
-http.server.HTTPServer((sys.argv[1], int(sys.argv[2])), Handler).serve_forever()
+class Server(http.server.HTTPServer):
+    address_family = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
+
+
+if len(sys.argv) != 3:
+    sys.exit(__doc__)
+Server((sys.argv[1], int(sys.argv[2])), Handler).serve_forever()

@@ -3,6 +3,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -28,13 +29,21 @@ using asio::ip::tcp;
 using asio::ip::udp;
 
 std::string ListenAddress::text() const {
-  if (address.is_v6()) return "[" + address.to_string() + "]:" + std::to_string(port);
-  return address.to_string() + ":" + std::to_string(port);
+  // Appends only: `"[" + address.to_string()` trips GCC 12's -Wrestrict false positive at -O3
+  // (in basic_string::_M_replace, inlined), which fails the Release build with warnings as errors.
+  std::string out;
+  if (address.is_v6()) out += '[';
+  out += address.to_string();
+  if (address.is_v6()) out += ']';
+  out += ':';
+  out += std::to_string(port);
+  return out;
 }
 
-Result<ListenAddress> parseListenAddress(const std::string& text, uint16_t default_port) {
-  std::string host = text;
+Result<ListenAddress> parseListenAddress(const std::string& text) {
+  std::string host;
   std::string port;
+  bool have_port = false;
   if (!text.empty() && text.front() == '[') {
     const size_t close = text.find(']');
     if (close == std::string::npos) return Error{"bad listen address '" + text + "': missing ']'"};
@@ -42,23 +51,39 @@ Result<ListenAddress> parseListenAddress(const std::string& text, uint16_t defau
     if (close + 1 < text.size()) {
       if (text[close + 1] != ':') return Error{"bad listen address '" + text + "'"};
       port = text.substr(close + 2);
+      have_port = true;
     }
-  } else if (std::count(text.begin(), text.end(), ':') == 1) {
-    const size_t colon = text.find(':');
-    host = text.substr(0, colon);
-    port = text.substr(colon + 1);
+  } else {
+    const size_t colons = static_cast<size_t>(std::count(text.begin(), text.end(), ':'));
+    if (colons > 1) {
+      return Error{"bad listen address '" + text +
+                   "': write an IPv6 address in brackets with a port, e.g. [::1]:53"};
+    }
+    host = text;
+    if (colons == 1) {
+      const size_t colon = text.find(':');
+      host = text.substr(0, colon);
+      port = text.substr(colon + 1);
+      have_port = true;
+    }
   }
   boost::system::error_code ec;
   ListenAddress out;
   out.address = asio::ip::make_address(host, ec);
   if (ec) return Error{"bad listen address '" + text + "': '" + host + "' is not an IP address"};
-  out.port = default_port;
-  if (!port.empty()) {
-    char* end = nullptr;
-    const unsigned long p = std::strtoul(port.c_str(), &end, 10);
-    if (*end != '\0' || p > 65535) return Error{"bad listen address '" + text + "': bad port"};
-    out.port = static_cast<uint16_t>(p);
+  // A bare address used to mean port 53; an operator who forgot the port would then serve (or fail
+  // to bind) somewhere unintended, so the port must be written out, as in Knot's listen.
+  if (!have_port) {
+    return Error{"bad listen address '" + text + "': a port is required, e.g. " +
+                 ListenAddress{out.address, 53}.text()};
   }
+  if (port.empty() || port.size() > 5 ||
+      !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return Error{"bad listen address '" + text + "': bad port '" + port + "'"};
+  }
+  const unsigned long p = std::strtoul(port.c_str(), nullptr, 10);
+  if (p > 65535) return Error{"bad listen address '" + text + "': port " + port + " > 65535"};
+  out.port = static_cast<uint16_t>(p);
   return out;
 }
 
@@ -91,6 +116,62 @@ Peer peerOf(const asio::ip::address& a) {
   return p;
 }
 
+std::string bindError(const ListenAddress& la, const char* proto,
+                      const boost::system::error_code& ec) {
+  if (ec == asio::error::address_in_use) {
+    return "cannot listen on " + la.text() + " (" + proto +
+           "): address in use by another process (another meridian, or another DNS server?)";
+  }
+  return "cannot listen on " + la.text() + " (" + proto + "): " + ec.message();
+}
+
+// Makes sure no other process holds `la`, and turns port 0 into a concrete free port.
+//
+// Every worker's socket carries SO_REUSEPORT so the kernel spreads queries over them; but the
+// kernel lets ANY socket of the same user that also sets SO_REUSEPORT join that group, so a
+// second Meridian started on the same address would bind silently and take half the traffic. To
+// fail with "address in use" as Knot and NSD do, we first bind a probe socket WITHOUT SO_REUSEPORT
+// on the same address, port and protocol (with the real sockets' IPV6_V6ONLY; for TCP with
+// SO_REUSEADDR, so a previous run's TIME_WAIT connections do not count, while a listening socket
+// still does): EADDRINUSE means somebody else holds it. The probe is closed just before the workers
+// bind.
+//
+// The window between closing the probe and the first worker's bind is a few system calls long. A
+// plain socket that takes the port inside it still makes our bind fail (it has no SO_REUSEPORT),
+// so only a SO_REUSEPORT socket of the same user created in those microseconds could join
+// unnoticed; we accept that rather than hold a lock file per address.
+//
+// Port 0: the UDP probe gets an ephemeral port from the kernel, which by construction no one
+// holds, and the TCP probe must get the same number (retried with another port otherwise), so
+// tests can bind ":0" and read the port from the ready line instead of guessing a free one.
+Result<void> claimAddress(ListenAddress& la) {
+  const bool v6 = la.address.is_v6();
+  const bool any_port = la.port == 0;
+  // Ephemeral ranges hold tens of thousands of ports; 32 tries where UDP's pick is taken on TCP
+  // only fail on a host that has almost none left.
+  for (int attempt = 0; attempt < 32; ++attempt) {
+    asio::io_context io;
+    boost::system::error_code ec;
+    udp::socket u(io);
+    u.open(v6 ? udp::v6() : udp::v4(), ec);
+    if (!ec && v6) u.set_option(asio::ip::v6_only(true), ec);
+    if (!ec) u.bind(udp::endpoint(la.address, la.port), ec);
+    if (ec) return Error{bindError(la, "UDP", ec)};
+    const uint16_t port = u.local_endpoint(ec).port();
+    if (ec) return Error{bindError(la, "UDP", ec)};
+    tcp::acceptor a(io);
+    a.open(v6 ? tcp::v6() : tcp::v4(), ec);
+    if (!ec && v6) a.set_option(asio::ip::v6_only(true), ec);
+    if (!ec) a.set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec) a.bind(tcp::endpoint(la.address, port), ec);
+    if (ec == asio::error::address_in_use && any_port) continue;
+    if (ec) return Error{bindError(ListenAddress{la.address, port}, "TCP", ec)};
+    la.port = port;
+    return {};
+  }
+  return Error{"cannot listen on " + la.text() + ": no port free for both UDP and TCP"};
+}
+
 }  // namespace
 
 class Server::Worker {
@@ -110,7 +191,7 @@ class Server::Worker {
       if (!ec) growBuffers(u->native_handle());
       if (!ec) u->bind(udp::endpoint(la.address, la.port), ec);
       if (!ec) u->non_blocking(true, ec);
-      if (ec) return Error{"cannot listen on " + la.text() + " (UDP): " + ec.message()};
+      if (ec) return Error{bindError(la, "UDP", ec)};
       udp_.push_back(std::move(u));
 
       auto a = std::make_unique<tcp::acceptor>(io_);
@@ -120,7 +201,7 @@ class Server::Worker {
       if (!ec) reusePort(a->native_handle());
       if (!ec) a->bind(tcp::endpoint(la.address, la.port), ec);
       if (!ec) a->listen(asio::socket_base::max_listen_connections, ec);
-      if (ec) return Error{"cannot listen on " + la.text() + " (TCP): " + ec.message()};
+      if (ec) return Error{bindError(la, "TCP", ec)};
       tcp_.push_back(std::move(a));
     }
     return {};
@@ -331,6 +412,10 @@ Server::~Server() {
 }
 
 Result<void> Server::start() {
+  for (auto& la : settings_.listen) {
+    auto r = claimAddress(la);
+    if (!r) return r;
+  }
   for (unsigned i = 0; i < settings_.threads; ++i) {
     auto w = std::make_unique<Worker>(state_, health_, settings_, tcp_active_);
     auto r = w->bind();

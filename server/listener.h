@@ -27,9 +27,10 @@ struct ListenAddress {
   [[nodiscard]] std::string text() const;
 };
 
-// "127.0.0.1:53", "[::1]:53", "::1" (port 53), "0.0.0.0".
-[[nodiscard]] Result<ListenAddress> parseListenAddress(const std::string& text,
-                                                       uint16_t default_port = 53);
+// "127.0.0.1:53" or "[::1]:53". The port is required: a bare address is refused rather than
+// silently taken as port 53. Port 0 asks the kernel for a free port (the same one for UDP and TCP);
+// Server::listening() then names it.
+[[nodiscard]] Result<ListenAddress> parseListenAddress(const std::string& text);
 
 struct ServerSettings {
   std::vector<ListenAddress> listen;
@@ -54,8 +55,11 @@ class Server {
   Server& operator=(const Server&) = delete;
 
   // Binds every socket of every worker; a failure (address in use, permission) is reported with the
-  // address and nothing keeps running.
+  // address and nothing keeps running. An address that another process already holds, even with
+  // SO_REUSEPORT, is refused: SO_REUSEPORT groups only this process's own workers.
   [[nodiscard]] Result<void> start();
+  // The addresses served, with port 0 replaced by the port the kernel chose. Valid after start().
+  [[nodiscard]] const std::vector<ListenAddress>& listening() const { return settings_.listen; }
   // Stops accepting, lets answered-in-progress TCP queries finish, joins the workers.
   void stop();
   [[nodiscard]] CounterTotals totals() const;

@@ -17,6 +17,11 @@ sockets:
   5. listen       IPv6 [::1], several --listen addresses, --threads, CPU affinity
   6. config       --config, SIGHUP and `meridianctl reload/status/stop`, broken zone
                   keeps the old version, `meridian check`, config errors, --set, SIGTERM
+  7. startup      an address held by another process (another meridian, plain or
+                  SO_REUSEPORT sockets) is refused; --listen needs a port, port 0; the
+                  control socket of a live server or a regular file is never taken or
+                  removed; `check` with nothing to check, GeoIP databases, --help;
+                  --version; --log-level; scripts/deps.sh stops only daemons it started
 
 Usage: run.py --meridian PATH --meridianctl PATH [--verbose] [--only SECTION ...]
 
@@ -51,7 +56,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))   # common.py, wh
 
 import common  # noqa: E402
 from common import (  # noqa: E402
-    STOP_TIMEOUT, TIMEOUT, BaseCtx, Results, check_log_clean, drop_tmp, ecs_data, edns_opt, fam_of, header,
+    STOP_TIMEOUT, TIMEOUT, BaseCtx, Results, Server, check_log_clean, drop_tmp, ecs_data, edns_opt, fam_of, header,
     log, make_tmp, opt_rr, parse_args, pick_port, question, start_server, stop_all, udp_exchange, wire_name,
     write,
 )
@@ -1644,9 +1649,312 @@ def section_config(ctx):
 
 
 # ---------------------------------------------------------------------------
+# 7. safe start-up (issue #6): addresses held by others, ports, the control socket, `check`,
+#    --version, --log-level, scripts/deps.sh
 
 
-SECTIONS = ["answers", "edns", "malformed", "tcp", "listen", "config"]
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+GEOIP_DIR = os.environ.get("MERIDIAN_GEOIP", os.path.join(REPO, "..", "shared", "geoip"))
+
+
+def project_version():
+    with open(os.path.join(REPO, "CMakeLists.txt")) as f:
+        m = re.search(r"project\(\s*meridian\s+VERSION\s+([0-9.]+)", f.read())
+    return m.group(1) if m else None
+
+
+def exits_with(r, label, argv, want_rc, want_text, timeout=10):
+    """Runs argv (a meridian that must not start serving); checks its exit status and that its
+    output contains every string of want_text.  Returns (rc, out, err)."""
+    rc, out, err = run_tool(argv, timeout=timeout)
+    text = out + err
+    ok_rc = rc not in (0, None) if want_rc == "non-zero" else rc == want_rc
+    missing = [t for t in want_text if t not in text]
+    r.check(label, ok_rc and not missing, f"rc={rc} missing={missing} output={short(text, 500)}")
+    return rc, out, err
+
+
+def startup_listen_syntax(ctx, zone_file):
+    r = ctx.r
+    z = ["--zone", f"example.com={zone_file}"]
+    for bad in ("127.0.0.1", "[::1]", "::1", "127.0.0.1:", "127.0.0.1:99999", "127.0.0.1:5x"):
+        exits_with(r, f"--listen {bad}: refused at start-up, 'bad listen address'",
+                   [ctx.meridian, "--listen", bad] + z, "non-zero", ["bad listen address", bad], timeout=5)
+    exits_with(r, "--listen 127.0.0.1 (no port): the error says a port is required",
+               [ctx.meridian, "--listen", "127.0.0.1"] + z, "non-zero", ["port is required", "127.0.0.1:53"],
+               timeout=5)
+    exits_with(r, "meridian check --listen 127.0.0.1 (no port): non-zero",
+               [ctx.meridian, "check", "--listen", "127.0.0.1"] + z, "non-zero", ["port is required"])
+    for good in ("127.0.0.1:53", "[::1]:53"):
+        exits_with(r, f"meridian check --listen {good}: still valid", [ctx.meridian, "check", "--listen", good] + z,
+                   0, ["OK"])
+    conf = os.path.join(ctx.tmp, "startup", "noport.toml")
+    write(conf, f"[server]\nthreads = 1\nlisten = [\"127.0.0.1\"]\n[[zone]]\nname = \"example.com\"\nfile = \"{zone_file}\"\n")
+    exits_with(r, "server.listen = [\"127.0.0.1\"] in the file: refused with noport.toml:3 and 'port is required'",
+               [ctx.meridian, "--config", conf], "non-zero", ["noport.toml:3", "server.listen", "port is required"],
+               timeout=5)
+    exits_with(r, "meridian check on that file: non-zero", [ctx.meridian, "check", "--config", conf], "non-zero",
+               ["port is required"])
+
+    # port 0: one free port, the same for every worker and for UDP and TCP, named in the ready line
+    srv = start_server(ctx, "port0", ["--listen", "127.0.0.1:0", "--threads", "2"] + z, check_started=True)
+    if srv is None:
+        return
+    line = srv.ready_line()
+    m = re.search(r"127\.0\.0\.1:(\d+)", line)
+    port = int(m.group(1)) if m else 0
+    r.check("--listen 127.0.0.1:0: the ready line names the port the kernel chose", port > 0, line)
+    if port:
+        answered = [a_of(("127.0.0.1", port), "www.example.com.") for _ in range(8)]
+        r.check("port 0: 8 UDP queries to that port all answered", all(a == ["192.0.2.30"] for a in answered),
+                f"{answered}")
+        mt, _ = ask(("127.0.0.1", port), query("www.example.com."), tcp=True)
+        r.check("port 0: TCP on the same port answered", mt is not None and mt.rcode() == 0, short(mt))
+    srv.stop()
+
+
+def startup_address_in_use(ctx):
+    r = ctx.r
+    d = os.path.join(ctx.tmp, "startup")
+    one, two = os.path.join(d, "one.zone"), os.path.join(d, "two.zone")
+    write(one, simple_zone("example.org", 1))
+    write(two, simple_zone("example.org", 2).replace("192.0.2.2", "192.0.2.99"))
+    port = pick_port(ctx)
+    A = ("127.0.0.1", port)
+    first = start_server(ctx, "inuse-first", ["--listen", f"127.0.0.1:{port}", "--threads", "2",
+                                              "--zone", f"example.org={one}"], check_started=True)
+    if first is None:
+        return
+    second = Server(ctx, "inuse-second", ["--listen", f"127.0.0.1:{port}", "--threads", "2",
+                                          "--zone", f"example.org={two}"])
+    try:
+        rc = second.proc.wait(10)
+    except subprocess.TimeoutExpired:
+        rc = None
+    text = second.log_text()
+    r.check("second meridian on the same address:port exits non-zero", rc not in (0, None),
+            f"rc={rc} (still running: it shares the port) log:\n{second.tail()}")
+    r.check("... with 'address in use' naming the address", "address in use" in text and f"127.0.0.1:{port}" in text,
+            short(text, 500))
+    second.stop()
+    answers = [a_of(A, "www.example.org.") for _ in range(30)]
+    r.check("the first still answers every query, with its own data (30 x UDP)",
+            all(a == ["192.0.2.2"] for a in answers), f"{sorted(set(map(str, answers)))}")
+    r.check("the first is still running", first.alive(), first.tail())
+    first.stop()
+
+    # foreign sockets holding the port: plain UDP, SO_REUSEPORT UDP (what another Meridian or a
+    # reuseport-enabled server would have), plain TCP listener
+    cases = [("a plain UDP socket", socket.SOCK_DGRAM, False, "(UDP)"),
+             ("a UDP socket with SO_REUSEPORT", socket.SOCK_DGRAM, True, "(UDP)"),
+             ("a listening TCP socket (UDP free)", socket.SOCK_STREAM, False, "(TCP)"),
+             ("a listening TCP socket with SO_REUSEPORT", socket.SOCK_STREAM, True, "(TCP)")]
+    for label, kind, reuseport, proto in cases:
+        p = pick_port(ctx)
+        s = socket.socket(socket.AF_INET, kind)
+        try:
+            if reuseport:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            s.bind(("127.0.0.1", p))
+            if kind == socket.SOCK_STREAM:
+                s.listen(4)
+            exits_with(r, f"{label} holds 127.0.0.1:{p}: meridian refuses, 'address in use' {proto}",
+                       [ctx.meridian, "--listen", f"127.0.0.1:{p}", "--threads", "2", "--zone", f"example.org={one}"],
+                       "non-zero", ["address in use", f"127.0.0.1:{p}", proto], timeout=10)
+        finally:
+            s.close()
+    if ctx.have_v6:
+        p = pick_port(ctx, ("::1",))
+        s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        try:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            s.bind(("::1", p))
+            exits_with(r, f"a SO_REUSEPORT UDP socket holds [::1]:{p}: meridian refuses",
+                       [ctx.meridian, "--listen", f"[::1]:{p}", "--zone", f"example.org={one}"],
+                       "non-zero", ["address in use", f"[::1]:{p}"], timeout=10)
+        finally:
+            s.close()
+
+
+def startup_control_socket(ctx):
+    r = ctx.r
+    d = os.path.join(ctx.tmp, "startup")
+    zone = os.path.join(d, "ctl.zone")
+    write(zone, simple_zone("example.org", 7))
+    sock = os.path.join(d, "ctl.sock")
+
+    def conf(name, port):
+        path = os.path.join(d, name)
+        write(path, f"[server]\nlisten = [\"127.0.0.1:{port}\"]\nthreads = 1\n[control]\nsocket = \"ctl.sock\"\n"
+                    f"[[zone]]\nname = \"example.org\"\nfile = \"ctl.zone\"\n")
+        return path
+
+    # a regular file where the socket should go: refused, and the file is left alone
+    write(sock, "operator's notes\n")
+    exits_with(r, "control.socket path is a regular file: meridian refuses, 'not a socket'",
+               [ctx.meridian, "--config", conf("file.toml", pick_port(ctx))], "non-zero", ["not a socket", sock])
+    kept = os.path.isfile(sock)
+    if kept:
+        with open(sock) as f:
+            kept = f.read() == "operator's notes\n"
+    r.check("... and the regular file is still there, unchanged", kept,
+            "replaced by a socket" if os.path.exists(sock) else "removed")
+    if os.path.lexists(sock):
+        os.unlink(sock)
+
+    # a stale socket left by a dead process is replaced
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.bind(sock)
+    s.close()
+    p1 = pick_port(ctx)
+    first = start_server(ctx, "ctl-first", ["--config", conf("first.toml", p1)], check_started=True)
+    if first is None:
+        return
+    ctl = [ctx.meridianctl, "--socket", sock]
+    rc, out, _ = run_tool(ctl + ["status"])
+    r.check("stale socket replaced: meridianctl status reaches the server", rc == 0 and "example.org" in out,
+            f"rc={rc} {short(out)}")
+
+    # a second instance (other port) with the same control socket: must not take or delete it
+    second = Server(ctx, "ctl-second", ["--config", conf("second.toml", pick_port(ctx))])
+    try:
+        rc2 = second.proc.wait(10)
+    except subprocess.TimeoutExpired:
+        rc2 = None
+    r.check("second instance with the live control socket: exits non-zero, 'in use'",
+            rc2 not in (0, None) and "in use" in second.log_text(), f"rc={rc2} log:\n{second.tail()}")
+    second.stop()   # if it did start (old behaviour), it exits now, as an operator would stop it
+    r.check("after the second one exited, the first's control socket still exists", os.path.exists(sock))
+    rc, out, _ = run_tool(ctl + ["status"])
+    r.check("... and meridianctl status still reaches the first", rc == 0 and "example.org" in out,
+            f"rc={rc} {short(out)}")
+    rc, _ = first.stop()
+    r.check("first stops with exit 0 and removes its own socket", rc == 0 and not os.path.exists(sock),
+            f"rc={rc} exists={os.path.exists(sock)}")
+
+    # the socket path replaced while the server runs (another program's socket now): left in place
+    third = start_server(ctx, "ctl-third", ["--config", conf("third.toml", pick_port(ctx))])
+    if third is None:
+        return
+    os.unlink(sock)
+    other = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        other.bind(sock)
+        other.listen(1)
+        rc, _ = third.stop()
+        r.check("control socket replaced by another program's: meridian exits 0 and leaves that socket",
+                rc == 0 and os.path.exists(sock) and "replaced" in third.log_text(),
+                f"rc={rc} exists={os.path.exists(sock)} log:\n{third.tail(4)}")
+    finally:
+        other.close()
+        if os.path.lexists(sock):
+            os.unlink(sock)
+
+
+def startup_check_and_flags(ctx, zone_file):
+    r = ctx.r
+    d = os.path.join(ctx.tmp, "startup")
+    exits_with(r, "meridian check with nothing to check: exit 2, 'nothing to check'",
+               [ctx.meridian, "check"], 2, ["nothing to check"])
+    exits_with(r, "meridian check --set only (still no config or zone): exit 2",
+               [ctx.meridian, "check", "--set", "server.threads=1"], 2, ["nothing to check"])
+    rc, out, err = run_tool([ctx.meridian, "check", "--help"])
+    r.check("meridian check --help: exit 0, check's own usage (not the server's)",
+            rc == 0 and out.startswith("usage: meridian check") and "--threads" not in out and "SIGHUP" not in out,
+            f"rc={rc} {short(out, 400)}")
+    rc, out, err = run_tool([ctx.meridian, "--help"])
+    r.check("meridian --help: exit 0, the server's usage", rc == 0 and out.startswith("usage: meridian [")
+            and "--version" in out, f"rc={rc} {short(out, 300)}")
+    version = project_version()
+    for prog, path in (("meridian", ctx.meridian), ("meridianctl", ctx.meridianctl)):
+        rc, out, err = run_tool([path, "--version"])
+        r.check(f"{prog} --version prints '{prog} {version}' (CMakeLists.txt project VERSION)",
+                version is not None and rc == 0 and out.strip() == f"{prog} {version}", f"rc={rc} {short(out + err)}")
+    port = pick_port(ctx)
+    exits_with(r, "--log-level verbose: exit 2 listing the levels",
+               [ctx.meridian, "--log-level", "verbose", "--listen", f"127.0.0.1:{port}", "--zone",
+                f"example.com={zone_file}"], 2, ["verbose", "debug", "info", "warning", "error"], timeout=5)
+    exits_with(r, "meridian check --log-level debug: accepted",
+               [ctx.meridian, "check", "--log-level", "debug", "--zone", f"example.com={zone_file}"], 0, ["OK"])
+
+    # GeoIP databases named by [geoip] are opened by `check` even when no service uses them
+    good = os.path.join(GEOIP_DIR, "GeoIP2-City-Test.mmdb")
+    asn = os.path.join(GEOIP_DIR, "GeoLite2-ASN-Test.mmdb")
+    bad = os.path.join(GEOIP_DIR, "bad-data", "invalid-data-record-offset.mmdb")
+    if not all(os.path.exists(p) for p in (good, asn, bad)):
+        r.skip("meridian check opens [geoip] databases", f"MaxMind test data not found in {GEOIP_DIR}")
+        return
+    zone = f"[[zone]]\nname = \"example.com\"\nfile = \"{zone_file}\"\n"
+    for label, geo, want_rc, want in (
+            ("a corrupt database", f"database = \"{bad}\"\n", 1, ["geoip.database", "invalid-data-record-offset"]),
+            ("a corrupt asn_database", f"database = \"{good}\"\nasn_database = \"{bad}\"\n", 1,
+             ["geoip.asn_database", "invalid-data-record-offset"]),
+            ("a missing database", f"database = \"{os.path.join(d, 'nonexistent.mmdb')}\"\n", 1,
+             ["geoip.database", "nonexistent.mmdb"]),
+            ("good databases", f"database = \"{good}\"\nasn_database = \"{asn}\"\n", 0,
+             ["GeoIP2-City-Test.mmdb", "GeoLite2-ASN-Test.mmdb", "OK"])):
+        path = os.path.join(d, "geo-" + label.replace(" ", "-") + ".toml")
+        write(path, "[geoip]\n" + geo + zone)
+        exits_with(r, f"meridian check, [geoip] with {label} and no service: exit {want_rc}",
+                   [ctx.meridian, "check", "--config", path], want_rc, want)
+
+
+def startup_deps_script(ctx):
+    """scripts/deps.sh stops only the peer daemons the install started, by PID."""
+    r = ctx.r
+    script = os.path.join(REPO, "scripts", "deps.sh")
+    d = os.path.join(ctx.tmp, "startup", "fake-daemons")
+    os.makedirs(d, exist_ok=True)
+    fake = os.path.join(d, "unbound")
+    shutil.copy("/bin/sleep", fake)
+    # Only the name "unbound": a real knotd or nsd that another test starts meanwhile is never at risk.
+    env = dict(os.environ, MERIDIAN_DEPS_LIB="1", MERIDIAN_PEER_DAEMONS="unbound")
+    lib = f"source {script}; "
+    procs = []
+    try:
+        old = subprocess.Popen([fake, "300"])   # an operator's unbound, running before the install
+        procs.append(old)
+        rc, before, err = run_tool(["bash", "-c", lib + "peer_daemon_pids"], env=env)
+        r.check("deps.sh (library mode): peer_daemon_pids lists the running 'unbound'",
+                rc == 0 and str(old.pid) in before.split(), f"rc={rc} out={before!r} err={short(err)}")
+        new = subprocess.Popen([fake, "300"])   # one the install would have started
+        procs.append(new)
+        rc, out, err = run_tool(["bash", "-c", lib + 'stop_new_peer_daemons "$BEFORE"'],
+                                env=dict(env, BEFORE=before))
+        try:
+            new_rc = new.wait(5)
+        except subprocess.TimeoutExpired:
+            new_rc = None
+        r.check("deps.sh: the unbound started after the snapshot is stopped (SIGTERM)",
+                new_rc == -signal.SIGTERM, f"rc={rc} exit={new_rc} out={short(out)} err={short(err)}")
+        time.sleep(0.2)
+        r.check("deps.sh: the unbound that was running before the install survives", old.poll() is None,
+                f"exit={old.poll()} out={short(out)}")
+        with open(script) as f:
+            text = f.read()
+        r.check("deps.sh: no pkill/killall by name left", not re.search(r"^\s*(pkill|killall)\b", text, re.M))
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+
+
+def section_startup(ctx, zone_file):
+    os.makedirs(os.path.join(ctx.tmp, "startup"), exist_ok=True)
+    for part in (lambda: startup_listen_syntax(ctx, zone_file), lambda: startup_address_in_use(ctx),
+                 lambda: startup_control_socket(ctx), lambda: startup_check_and_flags(ctx, zone_file),
+                 lambda: startup_deps_script(ctx)):
+        try:
+            part()
+        except Exception:  # noqa: BLE001
+            ctx.r.check("startup: part ran to completion", False, traceback.format_exc())
+
+
+# ---------------------------------------------------------------------------
+
+
+SECTIONS = ["answers", "edns", "malformed", "tcp", "listen", "config", "startup"]
 
 
 def main():
@@ -1691,6 +1999,8 @@ def main():
                     section_listen(ctx, zone_file)
                 elif name == "config":
                     section_config(ctx)
+                elif name == "startup":
+                    section_startup(ctx, zone_file)
             except Exception:  # noqa: BLE001
                 r.check(f"{name}: ran to completion", False, traceback.format_exc())
             if ctx.main is not None and name in ("answers", "edns", "malformed", "tcp"):
