@@ -15,7 +15,9 @@ namespace {
 std::string where(const std::string& file, const toml::node& n, const std::string& key) {
   const auto& src = n.source();
   std::string loc = file.empty() ? std::string("--set") : file;
-  if (src.begin.line > 0 && !file.empty()) loc += ":" + std::to_string(src.begin.line);
+  // append() rather than ":" + std::to_string(...): GCC 12 at -O3 misreports that form as an
+  // overlapping memcpy (-Wrestrict false positive).
+  if (src.begin.line > 0 && !file.empty()) loc.append(":").append(std::to_string(src.begin.line));
   return loc + ": " + key;
 }
 

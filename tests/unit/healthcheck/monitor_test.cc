@@ -570,7 +570,8 @@ TEST_CASE("start delays are deterministic for a seed and within the jitter", "[h
   std::vector<Target> targets;
   for (uint32_t i = 0; i < 8; ++i) {
     targets.push_back(
-        Target{i, "t" + std::to_string(i), kLoopback, spec(CheckSpec::Kind::kTcp, 80)});
+        Target{i, std::string("t").append(std::to_string(i)), kLoopback,
+               spec(CheckSpec::Kind::kTcp, 80)});
     targets.back().spec.interval_ms = i == 0 ? 20 : 5000;
   }
   MonitorOptions a;

@@ -327,7 +327,7 @@ TEST_CASE("CRLF line ends load; a NUL byte is refused with its line") {
 
 TEST_CASE("a file with more than 1000 errors lists the first 1000 and counts the rest") {
   std::string body;
-  for (int i = 0; i < 1002; ++i) body += "x" + std::to_string(i) + " A 1.2.3\n";
+  for (int i = 0; i < 1002; ++i) body.append("x").append(std::to_string(i)).append(" A 1.2.3\n");
   const auto e = lines(errorOf(body));
   REQUIRE(e.size() == 1001);
   CHECK(e[0] == "z.zone:6: invalid IPv4 address '1.2.3'");
