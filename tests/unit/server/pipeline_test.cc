@@ -80,6 +80,25 @@ struct Fixture {
   }
 };
 
+// A handler serving one zone given as text, for the cases that need a zone of their own.
+struct OneZone {
+  Published<server::ServingState> state{std::make_shared<const server::ServingState>()};
+  std::unique_ptr<server::QueryHandler> handler;
+  uint8_t out[65535];
+
+  OneZone(const std::string& origin, const std::string& text) {
+    auto z = zones::loadZoneText(origin, text);
+    REQUIRE_OK(z);
+    state.publish(test::servingState({z->zone}));
+    handler = std::make_unique<server::QueryHandler>(state);
+  }
+  test::Decoded ask(const std::string& name, uint16_t type,
+                    server::Transport t = server::Transport::kUdp) {
+    auto q = test::makeQuery(name, type);
+    return test::decode(out, handler->handle(q.data(), q.size(), out, sizeof out, t));
+  }
+};
+
 struct Case {
   const char* qname;
   uint16_t qtype;
@@ -451,24 +470,17 @@ TEST_CASE("referral glue that does not fit sets TC (RFC 9471)") {
     const std::string ns = "name-server-number-" + std::to_string(i) + ".in.glue.test.";
     zone += "sib NS " + ns + "\n";
   }
-  auto z = zones::loadZoneText("glue.test", zone);
-  REQUIRE_OK(z);
-  Published<server::ServingState> state{test::servingState({z->zone})};
-  server::QueryHandler h(state);
-  static uint8_t out[65535];
-  auto q = test::makeQuery("www.in.glue.test.", rr::kA);
-  auto d =
-      test::decode(out, h.handle(q.data(), q.size(), out, sizeof out, server::Transport::kUdp));
+  OneZone g("glue.test", zone);
+  auto d = g.ask("www.in.glue.test.", rr::kA);
   CHECK(d.rcode == 0);
   CHECK(d.tc);
   CHECK_FALSE(d.aa);
   CHECK(d.authority.size() == 10);
-  d = test::decode(out, h.handle(q.data(), q.size(), out, sizeof out, server::Transport::kTcp));
+  d = g.ask("www.in.glue.test.", rr::kA, server::Transport::kTcp);
   CHECK_FALSE(d.tc);
   CHECK(d.additional.size() == 20);
 
-  q = test::makeQuery("www.sib.glue.test.", rr::kA);
-  d = test::decode(out, h.handle(q.data(), q.size(), out, sizeof out, server::Transport::kUdp));
+  d = g.ask("www.sib.glue.test.", rr::kA);
   CHECK_FALSE(d.tc);
   CHECK(d.authority.size() == 10);
   CHECK(d.additional.size() < 20);
@@ -486,14 +498,8 @@ a.new CNAME b.new
 b.new CNAME c.new
 c.new A 192.0.2.7
 )";
-  auto z = zones::loadZoneText("dn.test", zone);
-  REQUIRE_OK(z);
-  Published<server::ServingState> state{test::servingState({z->zone})};
-  server::QueryHandler h(state);
-  static uint8_t out[65535];
-  auto q = test::makeQuery("a.old.dn.test.", rr::kA);
-  auto d =
-      test::decode(out, h.handle(q.data(), q.size(), out, sizeof out, server::Transport::kUdp));
+  OneZone g("dn.test", zone);
+  auto d = g.ask("a.old.dn.test.", rr::kA);
   CHECK(d.rcode == 0);
   CHECK(d.answer == std::vector<std::string>{"a.new.dn.test. 60 IN CNAME b.new.dn.test.",
                                              "a.old.dn.test. 60 IN CNAME a.new.dn.test.",

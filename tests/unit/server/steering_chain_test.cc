@@ -3,6 +3,7 @@
 // service's name, and the ECS scope of answers reached through a chain.
 #include <catch2/catch.hpp>
 
+#include "../georoute/steering_fixture.h"
 #include "../testutil.h"
 #include "app/steering_config.h"
 #include "server/pipeline.h"
@@ -46,17 +47,6 @@ $TTL 300
 x    90    DNAME example.com.
 )";
 
-app::PoolConfig pool(const std::string& region, const std::string& address) {
-  app::PoolConfig p;
-  p.region = region;
-  p.where = "test";
-  app::EndpointConfig e;
-  e.address = address;
-  e.where = "test";
-  p.endpoints.push_back(e);
-  return p;
-}
-
 // ECS option (RFC 7871 §6) for an IPv4 /32.
 std::vector<uint8_t> ecs(uint8_t a, uint8_t b, uint8_t c, uint8_t d) {
   return {0, 8, 0, 8, 0, 1, 32, 0, a, b, c, d};
@@ -86,7 +76,7 @@ struct Fixture {
     svc.policy = {"geo"};
     svc.geo.default_list = {"us"};
     svc.geo.cidr = {{"192.0.2.0/24", {"eu"}}, {"198.51.100.0/24", {"us"}}};
-    svc.pools = {pool("eu", "203.0.113.1"), pool("us", "203.0.113.2")};
+    svc.pools = {test::pool("eu", "203.0.113.1"), test::pool("us", "203.0.113.2")};
     cfg.services.push_back(svc);
     auto compiled = app::compileSteering(cfg, s->zones, nullptr);
     REQUIRE_OK(compiled);
