@@ -25,7 +25,10 @@ class QueryHandler::SteeringHook final : public zones::ChainHook {
     if (qtype != rr::kA && qtype != rr::kAAAA && qtype != rr::kCNAME) return Outcome::kNotMine;
     const georoute::Service* svc = state_.services->find(name, len);
     if (svc == nullptr) return Outcome::kNotMine;
-    if (zone == nullptr) zone = state_.zones.findZone(name, len);
+    // The served zone that holds the name, not necessarily the one the chain is walking: a CNAME
+    // or DNAME of a parent zone that leads below its delegation into a served child zone reaches
+    // the child's service, not the parent's referral.
+    zone = state_.zones.findZone(name, len);
     // A service answers only from the zone it was compiled against (a newer child zone wins).
     if (zone == nullptr || svc->zone != zone->origin()) return Outcome::kNotMine;
     return handler_.steer(state_, *svc, *zone, owner, peer_, scope_);

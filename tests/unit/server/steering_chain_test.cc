@@ -28,6 +28,20 @@ alias   60    CNAME www
 alias2  CNAME alias
 *.wild  CNAME www
 api     A     192.0.2.98
+sub     NS    ns.sub
+ns.sub  A     192.0.2.53
+tosub   60    CNAME www.sub
+dsub    60    DNAME sub.example.com.
+)";
+
+// A child zone served beside its parent, holding a service of its own.
+const char* kSub = R"(
+$ORIGIN sub.example.com.
+$TTL 300
+@    SOA   ns hostmaster 1 7200 3600 1209600 300
+@    NS    ns
+ns   A     192.0.2.53
+www  A     192.0.2.97
 )";
 
 const char* kNet = R"(
@@ -59,8 +73,9 @@ struct Fixture {
 
   Fixture() {
     std::vector<std::shared_ptr<const zones::Zone>> list;
-    for (auto [origin, text] : {std::pair{"example.com", kCom}, std::pair{"example.net", kNet},
-                                std::pair{"example.org", kOrg}}) {
+    for (auto [origin, text] :
+         {std::pair{"example.com", kCom}, std::pair{"example.net", kNet},
+          std::pair{"example.org", kOrg}, std::pair{"sub.example.com", kSub}}) {
       auto z = zones::loadZoneText(origin, text);
       REQUIRE_OK(z);
       list.push_back(z->zone);
@@ -77,6 +92,10 @@ struct Fixture {
     svc.geo.default_list = {"us"};
     svc.geo.cidr = {{"192.0.2.0/24", {"eu"}}, {"198.51.100.0/24", {"us"}}};
     svc.pools = {test::pool("eu", "203.0.113.1"), test::pool("us", "203.0.113.2")};
+    cfg.services.push_back(svc);
+    svc.name = "www.sub.example.com";
+    svc.ttl = 21;
+    svc.pools = {test::pool("eu", "203.0.113.11"), test::pool("us", "203.0.113.12")};
     cfg.services.push_back(svc);
     auto compiled = app::compileSteering(cfg, s->zones, nullptr);
     REQUIRE_OK(compiled);
@@ -160,6 +179,34 @@ TEST_CASE("a chain from another served zone reaches the steered name", "[steerin
   d = f.ask("other.example.net.", rr::kA);
   CHECK(d.answer == Lines{"other.example.net. 300 IN CNAME api.example.com."});
   CHECK(scopeOf(d) == -1);
+}
+
+TEST_CASE("a chain from a parent zone into a served child zone reaches its service", "[steering]") {
+  Fixture f;
+  const std::string eu = "www.sub.example.com. 21 IN A 203.0.113.11";
+  auto d = f.ask("www.sub.example.com.", rr::kA, ecs(192, 0, 2, 7));
+  CHECK(d.answer == Lines{eu});
+
+  // The parent's CNAME points below its own delegation, into the child zone that holds the
+  // service: the steered answer, not a referral to the child's servers.
+  d = f.ask("tosub.example.com.", rr::kA, ecs(192, 0, 2, 7));
+  CHECK(d.rcode == 0);
+  CHECK(d.aa);
+  CHECK(d.answer == Lines{"tosub.example.com. 60 IN CNAME www.sub.example.com.", eu});
+  CHECK(d.authority.empty());
+  CHECK(scopeOf(d) == 24);
+
+  // The same through a DNAME onto the child zone.
+  d = f.ask("www.dsub.example.com.", rr::kA, ecs(198, 51, 100, 1));
+  CHECK(d.rcode == 0);
+  CHECK(d.answer == Lines{"dsub.example.com. 60 IN DNAME sub.example.com.",
+                          "www.dsub.example.com. 60 IN CNAME www.sub.example.com.",
+                          "www.sub.example.com. 21 IN A 203.0.113.12"});
+  CHECK(scopeOf(d) == 24);
+
+  // A name of the child zone that is not a service still ends in the parent's referral.
+  d = f.ask("ns.dsub.example.com.", rr::kA);
+  CHECK(d.authority == Lines{"sub.example.com. 300 IN NS ns.sub.example.com."});
 }
 
 TEST_CASE("types a service does not steer are answered from the zone", "[steering]") {
