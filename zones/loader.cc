@@ -633,8 +633,51 @@ class Parser {
       return error(fs, e.line,
                    cat({"cannot encode ", type_name, " RDATA: ", ldns_get_errorstr_by_id(wst)}));
     }
+    if (t[i].text == "\\#") {
+      // RFC 3597 §5: generic RDATA of a known type must be a valid RDATA of that type. ldns
+      // copies the octets as given (an A of 5 or 0 octets would be served as such).
+      uint64_t declared = 0;
+      (void)parseDecimal(t[i + 1].text, 65535, declared);  // checked by checkGenericRdata
+      if (auto m = checkKnownRdata(type, type_name, declared); !m.empty()) {
+        return error(fs, e.line, m);
+      }
+    }
     builder_.add(owner.data, type, dns::rrclass::kIN, ttl, ldns_buffer_begin(buf_),
                  ldns_buffer_position(buf_), where);
+  }
+
+  // The wire RDATA in buf_, read back as `type` and written again: it must be all the octets
+  // written, parse, hold at least the type's mandatory fields, and give the same octets.
+  std::string checkKnownRdata(uint16_t type, const std::string& type_name, uint64_t declared) {
+    const uint8_t* rdata = ldns_buffer_begin(buf_);
+    const size_t rdlen = ldns_buffer_position(buf_);
+    if (rdlen != declared) {
+      // ldns read the fields it knows and dropped the rest (an A of 5 octets becomes 4).
+      return cat({"RFC 3597 RDATA of ", std::to_string(declared), " octets is not a valid ",
+                  type_name, " RDATA"});
+    }
+    std::vector<uint8_t> wire(2 + rdlen);
+    dns::writeU16(wire.data(), static_cast<uint16_t>(rdlen));
+    std::copy(rdata, rdata + rdlen, wire.begin() + 2);
+    ldns_rr* rr = ldns_rr_new();  // no fields yet (ldns_rr_new_frm_type would add empty ones)
+    ldns_rr_set_type(rr, static_cast<ldns_rr_type>(type));
+    size_t pos = 0;
+    const ldns_status st = ldns_wire2rdf(rr, wire.data(), wire.size(), &pos);
+    bool same = false;
+    if (st == LDNS_STATUS_OK && pos == wire.size() &&
+        ldns_rr_rd_count(rr) >= ldns_rr_descriptor_minimum(ldns_rr_descript(type))) {
+      ldns_buffer* again = ldns_buffer_new(rdlen + 16);
+      same = ldns_rr_rdata2buffer_wire(again, rr) == LDNS_STATUS_OK &&
+             ldns_buffer_position(again) == rdlen &&
+             std::equal(rdata, rdata + rdlen, ldns_buffer_begin(again));
+      ldns_buffer_free(again);
+    }
+    ldns_rr_free(rr);
+    if (same) return {};
+    return cat({"RFC 3597 RDATA of ", std::to_string(rdlen), " octets is not a valid ", type_name,
+                " RDATA", st == LDNS_STATUS_OK ? std::string_view() : std::string_view(": "),
+                st == LDNS_STATUS_OK ? std::string_view()
+                                     : std::string_view(ldns_get_errorstr_by_id(st))});
   }
 
   static bool knownToLdns(uint16_t type) {

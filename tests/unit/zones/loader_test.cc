@@ -240,6 +240,27 @@ TEST_CASE("one run reports every error of a file with file:line, the field and t
   CHECK(e == want);
 }
 
+TEST_CASE("RFC 3597 RDATA of a known type must be a valid RDATA of that type") {
+  // What NSD refuses as "bad unknown RDATA": the octets are served as they are written.
+  const auto e =
+      lines(errorOf("a5 A \\# 5 C000020101\n"   // 6: an A is 4 octets
+                    "a0 A \\# 0\n"              // 7
+                    "t0 TXT \\# 0\n"            // 8: a TXT holds at least one string
+                    "mx MX \\# 3 000A00\n"      // 9: 10 "." is a valid MX
+                    "ok A \\# 4 C0000201\n"     // 10
+                    "cn CNAME \\# 2 0100\n"));  // 11: the name's label runs past the end
+  INFO(errorOf("a5 A \\# 5 C000020101\n"));
+  REQUIRE(e.size() == 4);
+  CHECK(e[0] == "z.zone:6: RFC 3597 RDATA of 5 octets is not a valid A RDATA");
+  CHECK(e[1] == "z.zone:7: RFC 3597 RDATA of 0 octets is not a valid A RDATA");
+  CHECK(e[2] == "z.zone:8: RFC 3597 RDATA of 0 octets is not a valid TXT RDATA");
+  CHECK(e[3].rfind("z.zone:11: ", 0) == 0);
+  auto r = zones::loadZoneText("example.com", std::string(kHead) +
+                                                  "mx MX \\# 3 000A00\n"
+                                                  "ok A \\# 4 C0000201\n");
+  REQUIRE_OK(r);
+}
+
 TEST_CASE("a stray ')' is reported at its line, and the rest of the file is still read") {
   const auto e = lines(errorOf("a A 192.0.2.1 )\nb A 1.2.3.999\n"));
   REQUIRE(e.size() == 2);
