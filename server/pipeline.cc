@@ -29,8 +29,11 @@ class QueryHandler::SteeringHook final : public zones::ChainHook {
     // or DNAME of a parent zone that leads below its delegation into a served child zone reaches
     // the child's service, not the parent's referral.
     zone = state_.zones.findZone(name, len);
-    // A service answers only from the zone it was compiled against (a newer child zone wins).
+    // A service answers only from the zone it was compiled against (a newer child zone wins),
+    // and not where that zone now delegates or rewrites the name: a reload whose steering failed
+    // keeps the previous services beside the new zone data, and the referral is the truth.
     if (zone == nullptr || svc->zone != zone->origin()) return Outcome::kNotMine;
+    if (zones::isOccluded(*zone, name, len)) return Outcome::kNotMine;
     return handler_.steer(state_, *svc, *zone, owner, peer_, scope_);
   }
 

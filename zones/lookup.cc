@@ -117,6 +117,11 @@ bool putSynthesizedCname(const uint8_t* owner, const uint8_t* target, uint32_t t
 
 }  // namespace
 
+bool isOccluded(const Zone& z, const uint8_t* name, size_t len) {
+  const Found f = locate(z, name, len, dns::rrtype::kA).found;
+  return f == Found::kReferral || f == Found::kDname;
+}
+
 bool putRRset(const Zone& z, const RRset& rs, const uint8_t* owner, ResponseWriter& w, Section s) {
   const ResponseWriter::Mark start = w.mark();
   size_t owner_at = 0;

@@ -43,6 +43,10 @@ class ChainHook {
   ~ChainHook() = default;
 };
 
+// True when the zone answers `name` (lowercase wire) with a referral (at or below one of its
+// delegations) or a DNAME rewrite (below a DNAME owner), never with data of its own.
+[[nodiscard]] bool isOccluded(const Zone& zone, const uint8_t* name, size_t len);
+
 [[nodiscard]] AnswerResult answer(const Zone& zone, const dns::Query& query, dns::ResponseWriter& w,
                                   const AnswerOptions& options, ChainHook* hook = nullptr);
 

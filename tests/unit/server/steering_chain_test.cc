@@ -209,6 +209,39 @@ TEST_CASE("a chain from a parent zone into a served child zone reaches its servi
   CHECK(d.authority == Lines{"sub.example.com. 300 IN NS ns.sub.example.com."});
 }
 
+TEST_CASE("a reload that delegates a service's name answers the referral, not the old steering",
+          "[steering]") {
+  Fixture f;
+  // The zone now delegates www; compiling the steering against it fails, so the runtime keeps
+  // the previous services beside the new zone (app/runtime.cc).
+  std::string v2 = kCom;
+  v2 += "www NS ns1.example.net.\n";
+  std::vector<std::shared_ptr<const zones::Zone>> list;
+  for (auto [origin, text] : {std::pair{"example.com", v2.c_str()}, std::pair{"example.net", kNet},
+                              std::pair{"example.org", kOrg}, std::pair{"sub.example.com", kSub}}) {
+    auto z = zones::loadZoneText(origin, text);
+    REQUIRE_OK(z);
+    list.push_back(z->zone);
+  }
+  auto s = std::make_shared<server::ServingState>();
+  s->zones = zones::ZoneSet(list);
+  s->services = f.state.load()->services;
+  f.state.publish(s);
+
+  auto d = f.ask("www.example.com.", rr::kA, ecs(192, 0, 2, 7));
+  CHECK_FALSE(d.aa);
+  CHECK(d.answer.empty());
+  CHECK(d.authority == Lines{"www.example.com. 300 IN NS ns1.example.net."});
+  CHECK(scopeOf(d) == 0);
+  d = f.ask("alias.example.com.", rr::kA, ecs(192, 0, 2, 7));
+  CHECK(d.answer == Lines{"alias.example.com. 60 IN CNAME www.example.com."});
+  CHECK(d.authority == Lines{"www.example.com. 300 IN NS ns1.example.net."});
+  // From another zone too.
+  d = f.ask("cust.example.net.", rr::kA, ecs(192, 0, 2, 7));
+  CHECK(d.answer == Lines{"cust.example.net. 120 IN CNAME www.example.com."});
+  CHECK(scopeOf(d) == 0);
+}
+
 TEST_CASE("types a service does not steer are answered from the zone", "[steering]") {
   Fixture f;
   auto d = f.ask("www.example.com.", rr::kAAAA, ecs(192, 0, 2, 7));
