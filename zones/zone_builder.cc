@@ -426,17 +426,22 @@ Result<std::shared_ptr<const Zone>> ZoneBuilder::build(std::vector<std::string>&
   }
 
   // Occluded data below a cut: only addresses (glue) are meaningful there.
-  for (const auto& node : z.nodes_) {
+  for (uint32_t ni = 0; ni < z.nodes_.size(); ++ni) {
+    const Node& node = z.nodes_[ni];
     if (node.cut == kNone) continue;
-    const bool at_cut = &node == &z.nodes_[node.cut];
+    const bool at_cut = ni == node.cut;
     for (uint32_t k = 0; k < node.rrset_count; ++k) {
       const uint16_t t = z.rrsets_[node.rrset_begin + k].type;
       const bool ok = t == kA || t == kAAAA ||
                       (at_cut && (t == dns::rrtype::kNS || t == dns::rrtype::kDS ||
                                   t == dns::rrtype::kRRSIG || t == dns::rrtype::kNSEC));
       if (!ok) {
-        warnings.push_back("zone " + z.origin_ + ": " + dns::toText(z.nodeName(node)) + " type " +
-                           typeText(t) + " is below the delegation at " +
+        // At the file:line of the RRset's first record (records_ is sorted by owner, then type).
+        size_t r = node_first_record[ni];
+        while (r < records_.size() && records_[r].type != t) ++r;
+        const std::string where = r < records_.size() ? records_[r].where + ": " : "";
+        warnings.push_back(where + dns::toText(z.nodeName(node)) + " type " + typeText(t) +
+                           " is below the delegation at " +
                            dns::toText(z.nodeName(z.nodes_[node.cut])) + " and is not served");
       }
     }

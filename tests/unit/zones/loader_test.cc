@@ -65,6 +65,22 @@ TEST_CASE("out-of-zone data is dropped with a warning") {
   CHECK(r->zone->recordCount() == 3);
 }
 
+TEST_CASE("data below a delegation is warned at its file:line") {
+  auto r = zones::loadZoneText("example.com",
+                               std::string(kHead) +
+                                   "sub NS ns.sub\n"               // 6
+                                   "ns.sub A 192.0.2.53\n"         // 7: glue
+                                   "sub MX 10 ns.sub\n"            // 8
+                                   "x.sub ( TXT\n \"below\" )\n",  // 9
+                               "z.zone");
+  REQUIRE_OK(r);
+  CHECK(r->warnings ==
+        std::vector<std::string>{"z.zone:8: sub.example.com. type MX is below the delegation at "
+                                 "sub.example.com. and is not served",
+                                 "z.zone:9: x.sub.example.com. type TXT is below the delegation at "
+                                 "sub.example.com. and is not served"});
+}
+
 TEST_CASE("$INCLUDE is read relative to the including file") {
   const auto dir = std::filesystem::temp_directory_path() / "meridian-loader-test";
   std::filesystem::create_directories(dir);
