@@ -308,7 +308,9 @@ LoadReport Runtime::loadZones(const Config& config) {
     auto old = zones_.find(zc.name);
     if (have_stat && old != zones_.end() && old->second.file == zc.file &&
         old->second.mtime == st.st_mtime && old->second.mtime_nsec == st.st_mtim.tv_nsec &&
-        old->second.size == st.st_size && old->second.inode == st.st_ino) {
+        old->second.size == st.st_size && old->second.inode == st.st_ino &&
+        std::all_of(old->second.includes.begin(), old->second.includes.end(),
+                    [](const zones::SourceFile& f) { return f.unchanged(); })) {
       next[zc.name] = old->second;
       ++report.unchanged;
       continue;
@@ -338,7 +340,8 @@ LoadReport Runtime::loadZones(const Config& config) {
       continue;
     }
     for (const auto& w : loaded->warnings) log::warning("zone " + zc.name + ": " + w);
-    LoadedZone lz{loaded->zone, zc.file, st.st_mtime, st.st_size, st.st_ino, st.st_mtim.tv_nsec};
+    LoadedZone lz{loaded->zone,       zc.file,         st.st_mtime, st.st_size, st.st_ino,
+                  st.st_mtim.tv_nsec, loaded->includes};
     if (old != zones_.end()) warnSerial(zc.name, *old->second.zone, *lz.zone);
     log::info("zone " + zc.name + " loaded from " + zc.file + ": serial " +
               std::to_string(lz.zone->serial()) + ", " + std::to_string(lz.zone->recordCount()) +

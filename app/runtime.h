@@ -19,6 +19,7 @@
 #include "healthcheck/state.h"
 #include "server/listener.h"
 #include "server/pipeline.h"
+#include "zones/loader.h"
 #include "zones/zone.h"
 
 namespace meridian::app {
@@ -48,6 +49,7 @@ class Runtime {
     off_t size = 0;
     ino_t inode = 0;
     long mtime_nsec = 0;  // two same-size edits within one second still count as a change
+    std::vector<zones::SourceFile> includes;  // an edit to one of them reloads the zone too
   };
   LoadReport loadZones(const Config& config);
   // Opens the GeoIP database if its file changed; a failure keeps the previous one.

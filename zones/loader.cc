@@ -310,9 +310,17 @@ bool isQueryOnlyType(uint16_t type) {
 
 // Reads a whole regular file. Refuses directories, devices and FIFOs before opening them (a FIFO
 // would block the control thread).
-std::string readRegularFile(const std::string& path, std::string& out) {
+SourceFile stamp(const std::string& path, const struct stat& st) {
+  return SourceFile{path, static_cast<int64_t>(st.st_mtim.tv_sec),
+                    static_cast<int64_t>(st.st_mtim.tv_nsec), static_cast<int64_t>(st.st_size),
+                    static_cast<uint64_t>(st.st_ino)};
+}
+
+std::string readRegularFile(const std::string& path, std::string& out,
+                            std::vector<SourceFile>* read = nullptr) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) return cat({"cannot open: ", std::strerror(errno)});
+  if (read != nullptr) read->push_back(stamp(path, st));
   if (S_ISDIR(st.st_mode)) return "is a directory, not a zone file";
   if (!S_ISREG(st.st_mode)) return "not a regular file";
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -361,7 +369,8 @@ struct FileState {
 
 class Parser {
  public:
-  explicit Parser(ZoneBuilder& builder) : builder_(builder), buf_(ldns_buffer_new(4096)) {}
+  Parser(ZoneBuilder& builder, std::vector<SourceFile>& includes)
+      : builder_(builder), includes_(includes), buf_(ldns_buffer_new(4096)) {}
   ~Parser() { ldns_buffer_free(buf_); }
   Parser(const Parser&) = delete;
   Parser& operator=(const Parser&) = delete;
@@ -547,7 +556,7 @@ class Parser {
     }
     const std::string path = file.string();
     std::string content;
-    if (auto m = readRegularFile(path, content); !m.empty()) {
+    if (auto m = readRegularFile(path, content, &includes_); !m.empty()) {
       return error(fs, e.line, cat({"$INCLUDE ", quote(path), ": ", m}));
     }
     parseFile(content, path, origin, fs.ttl, depth + 1);
@@ -866,6 +875,7 @@ class Parser {
   }
 
   ZoneBuilder& builder_;
+  std::vector<SourceFile>& includes_;
   ldns_buffer* buf_;
   std::string text_;            // reused: the record handed to ldns
   std::vector<uint8_t> bytes_;  // reused: RFC 3597 RDATA decoded here
@@ -878,12 +888,12 @@ Result<LoadedZone> load(const std::string& origin, std::string_view text,
     return Error{cat({"invalid zone name ", quote(origin)})};
   }
   ZoneBuilder builder(apex, label);
+  LoadedZone loaded;
   {
-    Parser parser(builder);
+    Parser parser(builder, loaded.includes);
     // RFC 2308 §4 recommends $TTL; without it 3600 applies, as it always has here.
     parser.parseFile(text, label, apex, 3600, 0);
   }
-  LoadedZone loaded;
   auto built = builder.build(loaded.warnings);
   if (!built) return built.error();
   loaded.zone = built.value();
@@ -891,6 +901,14 @@ Result<LoadedZone> load(const std::string& origin, std::string_view text,
 }
 
 }  // namespace
+
+bool SourceFile::unchanged() const {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return false;
+  const SourceFile now = stamp(path, st);
+  return now.mtime_sec == mtime_sec && now.mtime_nsec == mtime_nsec && now.size == size &&
+         now.inode == inode;
+}
 
 TtlStatus parseTtl(std::string_view s, uint32_t& out) {
   if (s.empty()) return TtlStatus::kSyntax;

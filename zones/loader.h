@@ -17,9 +17,22 @@
 
 namespace meridian::zones {
 
+// A file read for a zone, with its status as seen just before it was read.
+struct SourceFile {
+  std::string path;
+  int64_t mtime_sec = 0;
+  int64_t mtime_nsec = 0;
+  int64_t size = 0;
+  uint64_t inode = 0;
+  // True when `path` still has this status (the same file, not modified since it was read).
+  [[nodiscard]] bool unchanged() const;
+};
+
 struct LoadedZone {
   std::shared_ptr<const Zone> zone;
   std::vector<std::string> warnings;
+  // Every $INCLUDE'd file (nested ones too), so that a reload notices an edit to one of them.
+  std::vector<SourceFile> includes;
 };
 
 // Errors read "file:line: what is wrong", one per line (every error of the file, in file order,

@@ -1597,6 +1597,20 @@ def section_config(ctx):
             and "backwards from 2 to 4" not in srv.log_text() and soa_serial(A, "example.org.") == 4,
             srv.tail())
 
+    # an edit to an $INCLUDE'd file alone (the zone file itself untouched) is picked up on reload
+    inc = os.path.join(os.path.dirname(org), "example.org.inc")
+    write(inc, "included IN A 192.0.2.230\n")
+    write(org, simple_zone("example.org", 5, ["new IN A 192.0.2.222", "newer IN A 192.0.2.223",
+                                              "$INCLUDE example.org.inc"]))
+    rc, out, err = run_tool(ctl + ["reload"])
+    r.check("reload: a record of an $INCLUDE'd file served",
+            rc == 0 and a_of(A, "included.example.org.") == ["192.0.2.230"], f"rc={rc} {short(out + err)}")
+    write(inc, "included IN A 192.0.2.231\n")
+    rc, out, err = run_tool(ctl + ["reload"])
+    r.check("reload: an edit to the $INCLUDE'd file alone reloads the zone",
+            rc == 0 and "1 zone(s) loaded" in out and a_of(A, "included.example.org.") == ["192.0.2.231"],
+            f"rc={rc} {short(out + err)} {a_of(A, 'included.example.org.')}")
+
     # the configuration is reloaded too: a third zone appears
     write(conf, base_conf + "\n[[zone]]\nname = \"example.info\"\nfile = \"zones/example.info.zone\"\n")
     rc, out, err = run_tool(ctl + ["reload"])

@@ -96,6 +96,12 @@ TEST_CASE("$INCLUDE is read relative to the including file") {
   REQUIRE(dns::fromText("after.example.com.", after));
   CHECK(r->zone->find(host.data, host.length) != zones::kNone);
   CHECK(r->zone->find(after.data, after.length) != zones::kNone);
+  // The included file is reported with its status, so a reload sees an edit to it alone.
+  REQUIRE(r->includes.size() == 1);
+  CHECK(r->includes[0].path == (dir / "inc.zone").string());
+  CHECK(r->includes[0].unchanged());
+  std::ofstream(dir / "inc.zone") << "host A 192.0.2.22\n";
+  CHECK_FALSE(r->includes[0].unchanged());
   std::filesystem::remove_all(dir);
 }
 
