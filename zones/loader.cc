@@ -27,6 +27,8 @@
 namespace meridian::zones {
 namespace {
 
+// RFC 7208 §3.1's SPF type: TXT's format.
+constexpr uint16_t kSpf = 99;
 // $INCLUDE nesting beyond this is almost certainly a loop.
 constexpr int kMaxIncludeDepth = 8;
 // RFC 2181 §8: TTLs are unsigned 32-bit values whose top bit must be zero.
@@ -790,6 +792,10 @@ class Parser {
         default:
           break;
       }
+      if (type == dns::rrtype::kTXT || type == kSpf) {
+        append(splitLongString(tok));
+        continue;
+      }
       append(tok.text);
     }
     if (simple && d->_variable == LDNS_RDF_TYPE_NONE) {
@@ -805,6 +811,40 @@ class Parser {
       }
     }
     return {};
+  }
+
+  // A TXT string longer than 255 octets (RFC 1035 §3.3: one length octet) becomes several strings
+  // of at most 255, as Knot loads it (a DKIM key is often written as one long string); a shorter
+  // one is returned as written.
+  static std::string splitLongString(const Token& tok) {
+    std::string_view text = tok.text;
+    if (tok.quoted) text = text.substr(1, text.size() - 2);
+    std::string out;
+    size_t piece_start = 0;
+    size_t octets = 0;
+    auto flush = [&](size_t end) {
+      if (!out.empty()) out.push_back(' ');
+      out.push_back('"');
+      out.append(text.substr(piece_start, end - piece_start));
+      out.push_back('"');
+      piece_start = end;
+      octets = 0;
+    };
+    for (size_t p = 0; p < text.size();) {
+      size_t unit = 1;  // the characters of one octet: a, \; or \059
+      if (text[p] == '\\' && p + 1 < text.size()) {
+        unit = (p + 3 < text.size() && isDigit(text[p + 1]) && isDigit(text[p + 2]) &&
+                isDigit(text[p + 3]))
+                   ? 4
+                   : 2;
+      }
+      if (octets == 255) flush(p);
+      p += unit;
+      ++octets;
+    }
+    if (out.empty()) return std::string(tok.text);
+    flush(text.size());
+    return out;
   }
 
   // RFC 3597 §5: "\# <length> <hex>...": the length must match the hex.

@@ -283,6 +283,33 @@ TEST_CASE("RFC 3597 RDATA of a known type must be a valid RDATA of that type") {
   REQUIRE_OK(r);
 }
 
+TEST_CASE("a TXT string longer than 255 octets is split into strings of 255, as Knot does") {
+  const std::string long300(300, 'k');
+  const std::string esc = std::string(254, 'e') + "\\059b";  // 254 + ';' = 255, then "b"
+  auto r = zones::loadZoneText("example.com", std::string(kHead) + "dkim TXT \"" + long300 +
+                                                  "\" tail\n"
+                                                  "esc TXT \"" +
+                                                  esc + "\"\nshort TXT \"\" x\n");
+  REQUIRE_OK(r);
+  auto rdataOf = [&](const std::string& name) {
+    dns::NameBuf n;
+    REQUIRE(dns::fromText(name + ".example.com.", n));
+    const uint32_t i = r->zone->find(n.data, n.length);
+    REQUIRE(i != zones::kNone);
+    const zones::RRset* rs = r->zone->rrset(r->zone->node(i), dns::rrtype::kTXT);
+    REQUIRE(rs != nullptr);
+    const zones::RR& rr = r->zone->rr(rs->first_rr);
+    return std::string(reinterpret_cast<const char*>(r->zone->blob(rr.offset)) + 10,
+                       rr.length - 10u);
+  };
+  CHECK(rdataOf("dkim") == std::string(1, '\xff') + std::string(255, 'k') + std::string(1, 45) +
+                               std::string(45, 'k') + "\x04tail");
+  CHECK(rdataOf("esc") == std::string(1, '\xff') + std::string(254, 'e') + ";" + "\x01" + "b");
+  CHECK(rdataOf("short") == std::string("\x00\x01x", 3));
+  // A single-string field is not split: HINFO's CPU is one character-string.
+  CHECK(errorOf("h HINFO \"" + long300 + "\" linux\n").rfind("z.zone:6: invalid", 0) == 0);
+}
+
 TEST_CASE("a stray ')' is reported at its line, and the rest of the file is still read") {
   const auto e = lines(errorOf("a A 192.0.2.1 )\nb A 1.2.3.999\n"));
   REQUIRE(e.size() == 2);
