@@ -219,6 +219,15 @@ AnswerResult answer(const Zone& z, const dns::Query& q, ResponseWriter& w,
       break;
     }
     const Location loc = locate(z, name, len, q.qtype);
+    if (loc.found == Found::kWildcard) {
+      // A name synthesized from a wildcard (RFC 4592) steers when the wildcard's owner is a
+      // service, as gdnsd's wildcard DYNA does; the answer's owner stays the name asked for.
+      const Node& wild = z.node(loc.node);
+      if (hooked(z.nodeName(wild), wild.name_length, &z, &hook_answered)) {
+        if (!hook_answered) return result;
+        break;
+      }
+    }
     if (loc.found == Found::kReferral) {
       // RFC 1034 §4.3.2 step 3b: a referral. Authoritative only if a CNAME led here.
       result.authoritative = hops > 0;

@@ -25,7 +25,8 @@ inline constexpr int kMaxCnameChain = 16;
 
 // Names that another module answers instead of the zone data (steered services, server/): asked for
 // the question name and for every CNAME or DNAME target the chain reaches, inside this zone or,
-// once the chain leaves it, outside. Called on the worker thread; must not allocate.
+// once the chain leaves it, outside, and for the wildcard owner ("*.x") a name is synthesized from.
+// Called on the worker thread; must not allocate.
 class ChainHook {
  public:
   enum class Outcome : uint8_t {

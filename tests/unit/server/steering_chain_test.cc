@@ -32,6 +32,8 @@ sub     NS    ns.sub
 ns.sub  A     192.0.2.53
 tosub   60    CNAME www.sub
 dsub    60    DNAME sub.example.com.
+*.geo   A     192.0.2.96
+togeo   CNAME bar.geo
 )";
 
 // A child zone served beside its parent, holding a service of its own.
@@ -96,6 +98,10 @@ struct Fixture {
     svc.name = "www.sub.example.com";
     svc.ttl = 21;
     svc.pools = {test::pool("eu", "203.0.113.11"), test::pool("us", "203.0.113.12")};
+    cfg.services.push_back(svc);
+    svc.name = "*.geo.example.com";
+    svc.ttl = 22;
+    svc.pools = {test::pool("eu", "203.0.113.21"), test::pool("us", "203.0.113.22")};
     cfg.services.push_back(svc);
     auto compiled = app::compileSteering(cfg, s->zones, nullptr);
     REQUIRE_OK(compiled);
@@ -239,6 +245,27 @@ TEST_CASE("a reload that delegates a service's name answers the referral, not th
   // From another zone too.
   d = f.ask("cust.example.net.", rr::kA, ecs(192, 0, 2, 7));
   CHECK(d.answer == Lines{"cust.example.net. 120 IN CNAME www.example.com."});
+  CHECK(scopeOf(d) == 0);
+}
+
+TEST_CASE("a service on a wildcard steers the names the wildcard answers", "[steering]") {
+  Fixture f;
+  auto d = f.ask("foo.geo.example.com.", rr::kA, ecs(192, 0, 2, 7));
+  CHECK(d.rcode == 0);
+  CHECK(d.aa);
+  CHECK(d.answer == Lines{"foo.geo.example.com. 22 IN A 203.0.113.21"});
+  CHECK(scopeOf(d) == 24);
+  d = f.ask("a.b.geo.example.com.", rr::kA, ecs(198, 51, 100, 1));
+  CHECK(d.answer == Lines{"a.b.geo.example.com. 22 IN A 203.0.113.22"});
+  // Through a CNAME to a name the wildcard covers.
+  d = f.ask("togeo.example.com.", rr::kA, ecs(192, 0, 2, 7));
+  CHECK(d.answer == Lines{"bar.geo.example.com. 22 IN A 203.0.113.21",
+                          "togeo.example.com. 300 IN CNAME bar.geo.example.com."});
+  // Types it does not steer: the wildcard's data (none for AAAA: NODATA).
+  d = f.ask("foo.geo.example.com.", rr::kAAAA, ecs(192, 0, 2, 7));
+  CHECK(d.rcode == 0);
+  CHECK(d.answer.empty());
+  CHECK(d.authority.size() == 1);
   CHECK(scopeOf(d) == 0);
 }
 
