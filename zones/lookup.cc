@@ -176,9 +176,9 @@ AnswerResult answer(const Zone& z, const dns::Query& q, ResponseWriter& w,
   AnswerResult result;
   const ResponseWriter::Mark empty = w.mark();
   auto truncate = [&]() {
-    // Knot and NSD both answer an oversized reply with TC=1 and empty sections; the client
-    // retries over TCP.
-    w.rollback(empty);
+    // An RRset that does not fit is left out whole (putRRset and the hook roll their partial
+    // writes back) and TC=1 tells the client to retry over TCP. What a chain already wrote stays,
+    // as Knot and NSD answer: a CNAME whose target's RRset does not fit comes back alone with TC.
     result.truncated = true;
     return result;
   };

@@ -34,6 +34,8 @@ tosub   60    CNAME www.sub
 dsub    60    DNAME sub.example.com.
 *.geo   A     192.0.2.96
 togeo   CNAME bar.geo
+many    A     192.0.2.95
+tomany  CNAME many
 )";
 
 // A child zone served beside its parent, holding a service of its own.
@@ -99,6 +101,14 @@ struct Fixture {
     svc.ttl = 21;
     svc.pools = {test::pool("eu", "203.0.113.11"), test::pool("us", "203.0.113.12")};
     cfg.services.push_back(svc);
+    svc.name = "many.example.com";
+    svc.ttl = 23;
+    svc.pools = {test::pool("eu", "203.0.113.30"), test::pool("us", "203.0.113.31")};
+    for (int i = 1; i < 40; ++i) {
+      svc.pools[1].endpoints.push_back(svc.pools[1].endpoints[0]);  // us, the default
+      svc.pools[1].endpoints.back().address = "203.0.114." + std::to_string(i);
+    }
+    cfg.services.push_back(svc);
     svc.name = "*.geo.example.com";
     svc.ttl = 22;
     svc.pools = {test::pool("eu", "203.0.113.21"), test::pool("us", "203.0.113.22")};
@@ -110,9 +120,10 @@ struct Fixture {
     handler = std::make_unique<server::QueryHandler>(state);
   }
 
-  test::Decoded ask(const std::string& name, uint16_t type, std::vector<uint8_t> options = {}) {
+  test::Decoded ask(const std::string& name, uint16_t type, std::vector<uint8_t> options = {},
+                    bool edns = true) {
     test::QueryOptions o;
-    o.edns = true;
+    o.edns = edns;
     o.options = std::move(options);
     auto q = test::makeQuery(name, type, o);
     const size_t n = handler->handle(q.data(), q.size(), out, sizeof out, server::Transport::kUdp);
@@ -267,6 +278,23 @@ TEST_CASE("a service on a wildcard steers the names the wildcard answers", "[ste
   CHECK(d.answer.empty());
   CHECK(d.authority.size() == 1);
   CHECK(scopeOf(d) == 0);
+}
+
+TEST_CASE("a chain whose steered end does not fit in 512 octets keeps the CNAME and sets TC",
+          "[steering]") {
+  Fixture f;
+  // 40 addresses do not fit a classic 512-octet UDP reply (no EDNS): as Knot and NSD answer a
+  // chain whose last RRset does not fit (tests/differential: tobiga), the CNAME comes back alone.
+  auto d = f.ask("tomany.example.com.", rr::kA, {}, false);
+  CHECK(d.rcode == 0);
+  CHECK(d.tc);
+  CHECK(d.answer == Lines{"tomany.example.com. 300 IN CNAME many.example.com."});
+  d = f.ask("many.example.com.", rr::kA, {}, false);
+  CHECK(d.tc);
+  CHECK(d.answer.empty());
+  d = f.ask("tomany.example.com.", rr::kA);  // EDNS 1232: all of it
+  CHECK_FALSE(d.tc);
+  CHECK(d.answer.size() == 41);
 }
 
 TEST_CASE("types a service does not steer are answered from the zone", "[steering]") {
