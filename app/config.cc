@@ -515,9 +515,9 @@ Result<void> parseRrl(const std::string& file, const toml::node& v, server::RrlS
     };
     Result<void> r;
     if (key == "enabled") {
-      auto b = n.value<bool>();
-      if (!b) return Error{where(file, n, full) + " must be true or false"};
-      rrl.enabled = *b;
+      // Strictly a boolean: toml++ would also read 1 as true.
+      if (!n.is_boolean()) return Error{where(file, n, full) + " must be true or false"};
+      rrl.enabled = n.as_boolean()->get();
     } else if (key == "responses_per_second") {
       r = set(rrl.responses_per_second, 1, 10000);
     } else if (key == "slip") {
