@@ -9,7 +9,8 @@ measured duration of the flood (burst of rate x window, then the rate).
 
 Also: a slip is TC=1 with the question and no records; 127.0.0.2, in the flooder's /24, shares its
 limit; TCP from the flooder is answered; `exempt_clients` are never limited; `meridianctl status`
-counts limited/slipped/dropped; a server without `[rrl]` is never limited.
+counts limited/slipped/dropped; a reload turning RRL off lifts the limit; a server without `[rrl]`
+is never limited, and turning it on by a reload logs that it takes a restart.
 
 Other /24s on loopback need no set-up on Linux: all of 127.0.0.0/8 is local.
 """
@@ -302,14 +303,31 @@ file = "rrl.test.zone"
                 abs(tc - ktc) / FLOOD <= 0.10, f"meridian {tc / FLOOD:.1%}, knotd {ktc / FLOOD:.1%}")
         r.check("no-reply share: meridian within 10 points of knotd's",
                 abs(silent - ksilent) / FLOOD <= 0.10, f"meridian {silent / FLOOD:.1%}, knotd {ksilent / FLOOD:.1%}")
+
+    # Turned off by a reload: the flooder is answered in full again.
+    write(conf, open(conf).read().replace("enabled = true", "enabled = false"))
+    rc, out, err = run_tool([ctx.meridianctl, "--socket", sock, "reload"], timeout=10)
+    n5 = flood(A, "127.0.0.1", 2000)
+    r.check("reload with rrl.enabled = false: the flooder gets 2000 of 2000", rc == 0 and n5[0] == 2000,
+            f"reload rc={rc} {out}{err}; " + split_text("after reload", n5))
     rc, secs_stop = srv.stop()
     r.check("rrl server: SIGTERM -> exit 0", rc == 0, f"rc={rc}")
 
-    # Without [rrl] nothing is limited.
+    # Without [rrl] nothing is limited; turning it on by a reload says it needs a restart.
     port = pick_port(ctx)
-    plain = start_server(ctx, "rrl-off", ["--listen", f"127.0.0.1:{port}", "--zone", f"rrl.test={zone_file}"])
+    odir = os.path.join(ctx.tmp, "rrl-off")
+    oconf = os.path.join(odir, "meridian.toml")
+    write(os.path.join(odir, "rrl.test.zone"), ZONE)
+    base = (f'[server]\nlisten = ["127.0.0.1:{port}"]\nthreads = 1\n[control]\nsocket = "ctl.sock"\n'
+            '[[zone]]\nname = "rrl.test"\nfile = "rrl.test.zone"\n')
+    write(oconf, base)
+    plain = start_server(ctx, "rrl-off", ["--config", oconf], cwd=odir)
     if plain is not None:
         n4 = flood(("127.0.0.1", port), "127.0.0.1", 2000)
         r.check("no [rrl]: 2000 queries from one source all answered in full", n4[0] == 2000,
                 split_text("rrl off", n4))
+        write(oconf, base + "[rrl]\nenabled = true\n")
+        rc, out, err = run_tool([ctx.meridianctl, "--socket", os.path.join(odir, "ctl.sock"), "reload"], timeout=10)
+        r.check("enabling rrl by a reload logs that it takes a restart",
+                rc == 0 and "enabling it takes a restart" in plain.log_text(), f"rc={rc} log:\n{plain.tail()}")
         plain.stop()
