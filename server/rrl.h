@@ -13,7 +13,8 @@
 // a client's address and port to one worker, so a single source is counted exactly; a flood
 // spread over many ports of one block is limited by each worker on its own share. The table has a
 // fixed number of buckets, allocated when the handler is built; per query the work is one hash of
-// the key and one probe of a 4-bucket set (one cache line): no allocation, no lock.
+// the key and one probe of a 4-bucket set (one cache line): no allocation, no lock. (The one
+// per-query string hash on the authoritative path, and only with RRL on: the flow is the name.)
 #pragma once
 
 #include <cstddef>
@@ -33,8 +34,7 @@ struct RrlNetwork {
 
 struct RrlSettings {
   bool enabled = false;  // off by default, as in BIND and Knot
-  // Credits a flow earns per second. BIND suggests 5-20 for an authoritative server; 20 is the
-  // figure the Knot comparison in tests/integration uses.
+  // Credits a flow earns per second; 20 is the rate of the Knot comparison in tests/integration.
   uint32_t responses_per_second = 20;
   // Every slip-th limited response is sent truncated, the others dropped; 0 drops them all, 1
   // truncates them all. 2 is BIND's default (half the limited responses still reach a victim,
