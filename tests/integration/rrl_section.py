@@ -25,7 +25,7 @@ import subprocess
 import threading
 import time
 
-from common import log, pick_port, run_tool, start_server, write, wire_name
+from common import check_log_clean, log, pick_port, run_tool, start_server, write, wire_name
 
 FLOOD = 20000
 RATE = 20
@@ -312,6 +312,7 @@ file = "rrl.test.zone"
             f"reload rc={rc} {out}{err}; " + split_text("after reload", n5))
     rc, secs_stop = srv.stop()
     r.check("rrl server: SIGTERM -> exit 0", rc == 0, f"rc={rc}")
+    check_log_clean(r, "rrl server", srv.log_text())
 
     # Without [rrl] nothing is limited; turning it on by a reload says it needs a restart.
     port = pick_port(ctx)
