@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <toml++/toml.h>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -499,6 +500,57 @@ Result<void> parseSteering(const std::string& file, const std::filesystem::path&
   return {};
 }
 
+// [rrl]: response rate limiting (server/rrl.h; docs/operations.md).
+Result<void> parseRrl(const std::string& file, const toml::node& v, server::RrlSettings& rrl) {
+  if (!v.is_table()) return Error{where(file, v, "rrl") + " must be a table"};
+  for (auto&& [k, n] : *v.as_table()) {
+    const std::string key(k.str());
+    const std::string full = "rrl." + key;
+    // Upper bounds keep responses_per_second x window x 1000 within 32 bits (server/rrl.cc).
+    auto set = [&](auto& field, int64_t lo, int64_t hi) -> Result<void> {
+      auto x = integer<std::remove_reference_t<decltype(field)>>(file, n, full, lo, hi);
+      if (!x) return x.error();
+      field = *x;
+      return {};
+    };
+    Result<void> r;
+    if (key == "enabled") {
+      // Strictly a boolean: toml++ would also read 1 as true.
+      if (!n.is_boolean()) return Error{where(file, n, full) + " must be true or false"};
+      rrl.enabled = n.as_boolean()->get();
+    } else if (key == "responses_per_second") {
+      r = set(rrl.responses_per_second, 1, 10000);
+    } else if (key == "slip") {
+      r = set(rrl.slip, 0, 10);  // BIND's range
+    } else if (key == "window") {
+      r = set(rrl.window, 1, 60);
+    } else if (key == "ipv4_prefix_length") {
+      r = set(rrl.ipv4_prefix_length, 8, 32);
+    } else if (key == "ipv6_prefix_length") {
+      r = set(rrl.ipv6_prefix_length, 16, 128);
+    } else if (key == "table_size") {
+      r = set(rrl.table_size, 4, 1 << 24);
+    } else if (key == "exempt_clients") {
+      auto l = stringList(file, n, full);
+      if (!l) return l.error();
+      rrl.exempt.clear();
+      for (const auto& c : *l) {
+        auto e = parseCidr(c);
+        if (!e) return Error{where(file, n, full) + ": " + e.error().message};
+        server::RrlNetwork net;
+        net.ipv6 = e->ipv6;
+        net.prefix = e->prefix;
+        std::memcpy(net.address, e->address, 16);
+        rrl.exempt.push_back(net);
+      }
+    } else {
+      return Error{where(file, n, full) + ": unknown key"};
+    }
+    if (!r) return r.error();
+  }
+  return {};
+}
+
 }  // namespace
 
 unsigned allowedCpus() {
@@ -526,6 +578,9 @@ region): --set 'service[www.example.com].ttl=5', --set 'region[eu].bias_km=-300'
                               set (default: random per process)
   server.tcp_idle_timeout_ms  idle TCP connections are closed after this (default 10000)
   server.tcp_max_connections  open TCP connections across all workers (default 1000)
+  [rrl] enabled, responses_per_second, slip, window, ipv4_prefix_length, ipv6_prefix_length,
+        exempt_clients, table_size   response rate limiting of UDP answers, off by default
+                              (defaults 20/s, slip 2, window 4 s, /24, /56; see docs/operations.md)
   control.socket              local control socket for meridianctl, relative to the config file (default: none)
   log.level                   debug, info, warning or error (default info)
   [[zone]] name, file         an authoritative zone and its RFC 1035 zone file
@@ -635,6 +690,9 @@ Result<Config> loadConfig(const CommandLine& cmd) {
           return Error{where(file, sv, full) + ": unknown key"};
         }
       }
+    } else if (section == "rrl") {
+      auto r = parseRrl(file, v, cfg.protocol.rrl);
+      if (!r) return r.error();
     } else if (section == "control") {
       if (!v.is_table()) return Error{where(file, v, "control") + " must be a table"};
       for (auto&& [sk, sv] : *v.as_table()) {

@@ -405,6 +405,11 @@ LoadReport Runtime::reload() {
       next->server.threads != config_.server.threads) {
     log::warning("reload: listen addresses and threads take effect at the next restart");
   }
+  const server::RrlSettings& now = next->protocol.rrl;
+  if (now.enabled && (!rrl_started_ || now.table_size != rrl_table_size_)) {
+    log::warning(rrl_started_ ? "reload: rrl.table_size takes effect at the next restart"
+                              : "reload: rrl was off at start-up; enabling it takes a restart");
+  }
   next->server = config_.server;
   config_ = std::move(*next);
   LoadReport report = loadZones(config_);
@@ -429,6 +434,10 @@ std::string Runtime::status() const {
       << totals.rcodes[2] << ", NXDOMAIN " << totals.rcodes[3] << ", NOTIMP " << totals.rcodes[4]
       << ", REFUSED " << totals.rcodes[5] << ", NOTAUTH " << totals.rcodes[9] << ", BADVERS "
       << totals.rcodes[16] << "\n";
+  if (config_.protocol.rrl.enabled || totals.rrl_slipped + totals.rrl_dropped > 0) {
+    out << "rrl: limited " << totals.rrl_slipped + totals.rrl_dropped << ", slipped "
+        << totals.rrl_slipped << ", dropped " << totals.rrl_dropped << "\n";
+  }
   for (const auto& [name, lz] : zones_) {
     out << "zone " << name << " serial " << lz.zone->serial() << " records "
         << lz.zone->recordCount() << " file " << lz.file << "\n";
@@ -586,6 +595,9 @@ int Runtime::run() {
   if (!startControlSocket()) return 1;
   startHealth();
   server_ = std::make_unique<server::Server>(state_, config_.server, &health_);
+  // The workers' RRL tables are made now, from this configuration.
+  rrl_started_ = config_.protocol.rrl.enabled;
+  rrl_table_size_ = config_.protocol.rrl.table_size;
   if (auto r = server_->start(); !r) {
     log::error(r.error().message);
     control_.reset();

@@ -104,6 +104,10 @@ class Runtime {
   std::unique_ptr<server::Server> server_;
   std::time_t started_ = 0;
   uint64_t reloads_ = 0;
+  // RRL as the workers' tables were made (at start-up): turning it on later, or resizing, waits
+  // for a restart.
+  bool rrl_started_ = false;
+  uint32_t rrl_table_size_ = 0;
 };
 
 }  // namespace meridian::app

@@ -445,6 +445,8 @@ CounterTotals Server::totals() const {
     t.dropped += c.dropped.load(std::memory_order_relaxed);
     t.truncated += c.truncated.load(std::memory_order_relaxed);
     for (size_t i = 0; i < 24; ++i) t.rcodes[i] += c.rcodes[i].load(std::memory_order_relaxed);
+    t.rrl_slipped += c.rrl_slipped.load(std::memory_order_relaxed);
+    t.rrl_dropped += c.rrl_dropped.load(std::memory_order_relaxed);
     t.tcp_connections += w->tcpConnections();
   }
   return t;

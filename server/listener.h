@@ -44,6 +44,7 @@ struct ServerSettings {
 struct CounterTotals {
   uint64_t queries = 0, dropped = 0, truncated = 0, tcp_connections = 0;
   uint64_t rcodes[24] = {};
+  uint64_t rrl_slipped = 0, rrl_dropped = 0;  // responses limited by RRL (server/rrl.h)
 };
 
 class Server {

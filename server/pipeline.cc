@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <ctime>
+#include <random>
 
 #include "dns/cookie.h"
 #include "zones/lookup.h"
@@ -111,6 +112,57 @@ zones::ChainHook::Outcome QueryHandler::steer(const ServingState& state,
   return Outcome::kAnswered;
 }
 
+std::unique_ptr<RrlTable> QueryHandler::makeRrl(const Published<ServingState>& state) {
+  const RrlSettings& s = state.load()->protocol.rrl;
+  if (!s.enabled) return nullptr;
+  std::random_device rd;
+  const uint64_t seed = (static_cast<uint64_t>(rd()) << 32) | rd();
+  return std::make_unique<RrlTable>(s.table_size, seed);
+}
+
+RrlVerdict QueryHandler::rateLimit(const RrlSettings& s, const zones::AnswerResult& res,
+                                   const zones::Zone* zone, uint16_t rcode, const Peer& peer) {
+  const uint8_t* addr = peer.address;
+  bool v6 = peer.ipv6;
+  static const uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF};
+  if (v6 && std::memcmp(addr, kMapped, 12) == 0) {
+    addr += 12;  // an IPv4 client on a dual-stack socket counts in its IPv4 block
+    v6 = false;
+  }
+  if (RrlTable::exempt(s, addr, v6)) return RrlVerdict::kSend;
+  const dns::Query& q = query_;
+  RrlKey key;
+  key.address = addr;
+  key.ipv6 = v6;
+  key.qtype = q.qtype;
+  key.name = q.qname_lower.data;
+  key.name_len = q.qname_lower.length;
+  const uint16_t answers = writer_.mark().counts[0];
+  if (rcode == rc::kNXDomain) {
+    key.cls = RrlClass::kNxDomain;
+    if (zone != nullptr) {
+      key.name = zone->apex();
+      key.name_len = zone->apexLength();
+    }
+  } else if (rcode != rc::kNoError) {
+    key.cls = RrlClass::kError;
+    key.name = nullptr;
+    key.name_len = 0;
+  } else if (res.truncated || answers > 0) {
+    key.cls = res.wildcard ? RrlClass::kWildcard : RrlClass::kPositive;
+  } else if (!res.authoritative && res.matched != nullptr) {
+    key.cls = RrlClass::kReferral;
+  } else {
+    key.cls = RrlClass::kNoData;
+  }
+  if ((key.cls == RrlClass::kWildcard || key.cls == RrlClass::kReferral) &&
+      res.matched != nullptr) {
+    key.name = res.matched;
+    key.name_len = dns::wireLength(res.matched);
+  }
+  return rrl_->account(s, key);
+}
+
 size_t QueryHandler::handle(const uint8_t* in, size_t in_len, uint8_t* out, size_t out_cap,
                             Transport transport, const Peer& peer) {
   const ServingState& state = state_.get();
@@ -156,20 +208,21 @@ size_t QueryHandler::handle(const uint8_t* in, size_t in_len, uint8_t* out, size
 
   uint16_t rcode = rc::kNoError;
   uint8_t ecs_scope = 0;
+  // Header and question first; only the zone answer below adds records after them.
+  w.begin(q, st == dns::ParseStatus::kFormErr || st == dns::ParseStatus::kNotImp ? q.has_question
+                                                                                 : true);
+  const dns::ResponseWriter::Mark sections = w.mark();
+  zones::AnswerResult res;
+  const zones::Zone* zone = nullptr;
   if (st == dns::ParseStatus::kFormErr) {
-    w.begin(q, q.has_question);
     rcode = rc::kFormErr;
   } else if (st == dns::ParseStatus::kNotImp) {
-    w.begin(q, q.has_question);
     rcode = rc::kNotImp;  // RFC 1035 §4.1.1; never silence (RFC 8906 §3.1.4)
   } else if (edns && q.edns_version > 0) {
-    w.begin(q, true);
     rcode = rc::kBadVers;  // RFC 6891 §6.1.3: we implement version 0 only
   } else if (q.tsig.present) {
-    w.begin(q, true);
     rcode = rc::kNotAuth;  // RFC 8945 §5.2.1: no key of that name is configured
   } else {
-    w.begin(q, true);
     if (q.qclass != dns::rrclass::kIN) {
       rcode = rc::kRefused;
     } else if (q.qtype == rr::kOPT || q.qtype == rr::kTSIG || q.qtype == rr::kTKEY ||
@@ -178,7 +231,7 @@ size_t QueryHandler::handle(const uint8_t* in, size_t in_len, uint8_t* out, size
     } else if (q.qtype == rr::kAXFR || q.qtype == rr::kIXFR) {
       rcode = rc::kRefused;  // no transfer ACL allows this client (transfers come with replication)
     } else {
-      const zones::Zone* zone = state.zones.findZone(q.qname_lower);
+      zone = state.zones.findZone(q.qname_lower);
       bool unavailable = false;
       if (zone != nullptr && q.qtype == rr::kDS && zone->apexLength() == q.qname_lower.length) {
         // DS lives on the parent side of the cut (RFC 4035 §3.1.4.1) when the parent is ours too.
@@ -197,8 +250,8 @@ size_t QueryHandler::handle(const uint8_t* in, size_t in_len, uint8_t* out, size
         rcode = rc::kRefused;
       } else {
         SteeringHook steering(*this, state, peer, &ecs_scope);
-        const zones::AnswerResult res = zones::answer(*zone, q, w, zones::AnswerOptions{tcp},
-                                                      state.services ? &steering : nullptr);
+        res = zones::answer(*zone, q, w, zones::AnswerOptions{tcp},
+                            state.services ? &steering : nullptr);
         rcode = res.rcode;
         w.setFlag(dns::flag::kAA, res.authoritative);
         if (res.truncated) {
@@ -206,6 +259,22 @@ size_t QueryHandler::handle(const uint8_t* in, size_t in_len, uint8_t* out, size
           counters_.add(counters_.truncated);
         }
       }
+    }
+  }
+  // Response rate limiting applies to UDP only: TCP proves the source address, and a slipped
+  // (truncated) reply sends a real client there.
+  if (!tcp && rrl_ != nullptr && proto.rrl.enabled) {
+    switch (rateLimit(proto.rrl, res, zone, rcode, peer)) {
+      case RrlVerdict::kSend:
+        break;
+      case RrlVerdict::kDrop:
+        counters_.add(counters_.rrl_dropped);
+        return 0;
+      case RrlVerdict::kSlip:
+        w.rollback(sections);
+        w.setFlag(dns::flag::kTC, true);
+        counters_.add(counters_.rrl_slipped);
+        break;
     }
   }
   w.setRcode(rcode);

@@ -20,6 +20,7 @@
 #include "dns/message.h"
 #include "georoute/service.h"
 #include "healthcheck/state.h"
+#include "server/rrl.h"
 #include "zones/lookup.h"
 #include "zones/zone.h"
 
@@ -32,6 +33,7 @@ struct ProtocolSettings {
   // RFC 7873/9018 server cookie secret: random per process unless configured (anycast sites share
   // it).
   uint8_t cookie_secret[16] = {};
+  RrlSettings rrl;  // response rate limiting of UDP answers (server/rrl.h)
 };
 
 // What the data plane reads; replaced whole on reload.
@@ -60,6 +62,9 @@ struct Counters {
   std::atomic<uint64_t> dropped{0};
   std::atomic<uint64_t> truncated{0};
   std::array<std::atomic<uint64_t>, 24> rcodes{};
+  // Responses over the RRL limit (server/rrl.h): sent truncated (slipped) or not at all.
+  std::atomic<uint64_t> rrl_slipped{0};
+  std::atomic<uint64_t> rrl_dropped{0};
   void add(std::atomic<uint64_t>& c) {
     c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   }
@@ -73,13 +78,18 @@ class QueryHandler {
                         const Published<healthcheck::StateTable>* health = nullptr)
       : state_(state),
         health_(health ? std::make_unique<Published<healthcheck::StateTable>::Reader>(*health)
-                       : nullptr) {}
+                       : nullptr),
+        rrl_(makeRrl(state)) {}
 
   // Writes the response into out (capacity out_cap) and returns its length; 0 means no response.
   [[nodiscard]] size_t handle(const uint8_t* in, size_t in_len, uint8_t* out, size_t out_cap,
                               Transport transport, const Peer& peer = Peer{});
 
   [[nodiscard]] const Counters& counters() const { return counters_; }
+  // Tests step the RRL clock by hand; no effect when RRL was off when the handler was built.
+  void setRrlClock(RrlTable::Clock clock) {
+    if (rrl_) rrl_->setClock(clock);
+  }
 
  private:
   class SteeringHook;
@@ -88,6 +98,11 @@ class QueryHandler {
   zones::ChainHook::Outcome steer(const ServingState& state, const georoute::Service& svc,
                                   const zones::Zone& zone, const uint8_t* owner, const Peer& peer,
                                   uint8_t* scope);
+  // The per-worker RRL table, sized from the snapshot at construction; null when RRL is off.
+  static std::unique_ptr<RrlTable> makeRrl(const Published<ServingState>& state);
+  // What RRL says of the response in `writer_` (sections written, rcode `rcode`).
+  RrlVerdict rateLimit(const RrlSettings& s, const zones::AnswerResult& res,
+                       const zones::Zone* zone, uint16_t rcode, const Peer& peer);
 
   Published<ServingState>::Reader state_;
   std::unique_ptr<Published<healthcheck::StateTable>::Reader> health_;
@@ -95,6 +110,7 @@ class QueryHandler {
   dns::Query query_;
   dns::ResponseWriter writer_;
   Counters counters_;
+  std::unique_ptr<RrlTable> rrl_;
 };
 
 }  // namespace meridian::server

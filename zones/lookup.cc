@@ -232,6 +232,7 @@ AnswerResult answer(const Zone& z, const dns::Query& q, ResponseWriter& w,
       // RFC 1034 §4.3.2 step 3b: a referral. Authoritative only if a CNAME led here.
       result.authoritative = hops > 0;
       const Node& cut = z.node(loc.node);
+      if (hops == 0) result.matched = z.nodeName(cut);
       const RRset* ns = z.rrset(cut, dns::rrtype::kNS);
       if (!putRRset(z, *ns, z.nodeName(cut), w, Section::kAuthority)) return truncate();
       if (!putReferralGlue(z, *ns, loc.node, w)) result.truncated = true;  // RFC 9471 §3.1
@@ -275,6 +276,10 @@ AnswerResult answer(const Zone& z, const dns::Query& q, ResponseWriter& w,
     }
     visited[hops] = loc.node;
     const Node& node = z.node(loc.node);
+    if (loc.found == Found::kWildcard && hops == 0) {
+      result.matched = z.nodeName(node);
+      result.wildcard = true;
+    }
     const RRset* cname = z.rrset(node, dns::rrtype::kCNAME);
     if (cname != nullptr && q.qtype != dns::rrtype::kCNAME) {
       if (!putRRset(z, *cname, owner, w, Section::kAnswer)) return truncate();

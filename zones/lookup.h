@@ -18,6 +18,11 @@ struct AnswerResult {
   uint16_t rcode = dns::rcode::kNoError;
   bool authoritative = true;
   bool truncated = false;  // a required RRset did not fit: sections are emptied and TC set
+  // When the question name itself led to a wildcard (RFC 4592) or a referral: the wildcard's
+  // owner ("*.…") or the zone cut, lowercase wire, in the zone. Response rate limiting
+  // (server/rrl.h) counts such answers by it rather than by the question name.
+  const uint8_t* matched = nullptr;
+  bool wildcard = false;
 };
 
 // RFC 1034 §3.6.2 leaves CNAME chain length open; 16 hops is well beyond any sane chain.

@@ -22,6 +22,9 @@ sockets:
                   control socket of a live server or a regular file is never taken or
                   removed; `check` with nothing to check, GeoIP databases, --help;
                   --version; --log-level; scripts/deps.sh stops only daemons it started
+  8. rrl          response rate limiting: 20,000 queries from one source at rate 20,
+                  slip 2, beside knotd mod-rrl; other /24s, TCP and exempt clients
+                  unaffected; status counters (rrl_section.py)
 
 Usage: run.py --meridian PATH --meridianctl PATH [--verbose] [--only SECTION ...]
 
@@ -55,6 +58,7 @@ import dns.tsigkeyring
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))   # common.py, whatever the cwd
 
 import common  # noqa: E402
+from rrl_section import section_rrl  # noqa: E402
 from common import (  # noqa: E402
     STOP_TIMEOUT, TIMEOUT, BaseCtx, Results, Server, check_log_clean, drop_tmp, ecs_data, edns_opt, fam_of, header,
     log, make_tmp, opt_rr, parse_args, pick_port, question, start_server, stop_all, udp_exchange, wire_name,
@@ -1968,7 +1972,7 @@ def section_startup(ctx, zone_file):
 # ---------------------------------------------------------------------------
 
 
-SECTIONS = ["answers", "edns", "malformed", "tcp", "listen", "config", "startup"]
+SECTIONS = ["answers", "edns", "malformed", "tcp", "listen", "config", "startup", "rrl"]
 
 
 def main():
@@ -2015,6 +2019,8 @@ def main():
                     section_config(ctx)
                 elif name == "startup":
                     section_startup(ctx, zone_file)
+                elif name == "rrl":
+                    section_rrl(ctx)
             except Exception:  # noqa: BLE001
                 r.check(f"{name}: ran to completion", False, traceback.format_exc())
             if ctx.main is not None and name in ("answers", "edns", "malformed", "tcp"):

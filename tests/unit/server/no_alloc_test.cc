@@ -132,3 +132,63 @@ TEST_CASE("no allocation per query on the answer path", "[alloc]") {
   delete probe;
   CHECK(counted == 1);
 }
+
+TEST_CASE("no allocation per query with response rate limiting on", "[alloc][rrl]") {
+  auto z = zones::loadZoneText(
+      "example.com",
+      "$ORIGIN example.com.\n$TTL 300\n@ SOA ns1 h 1 2 3 4 5\n@ NS ns1\nns1 A 192.0.2.1\n"
+      "www A 192.0.2.3\n*.w TXT \"x\"\nsub NS ns.sub\nns.sub A 192.0.2.4\n");
+  REQUIRE_OK(z);
+  auto state = std::make_shared<server::ServingState>();
+  state->zones = zones::ZoneSet({z->zone});
+  state->protocol.rrl.enabled = true;
+  state->protocol.rrl.responses_per_second = 5;
+  state->protocol.rrl.slip = 2;
+  state->protocol.rrl.window = 1;
+  server::RrlNetwork exempt;  // 10.0.0.0/8: checked on every query, never matching here
+  exempt.prefix = 8;
+  exempt.address[0] = 10;
+  state->protocol.rrl.exempt.push_back(exempt);
+  Published<server::ServingState> published{state};
+  server::QueryHandler handler(published);
+  static uint8_t out[65535];
+
+  test::QueryOptions edns;
+  edns.edns = true;
+  const std::vector<std::vector<uint8_t>> queries = {
+      test::makeQuery("www.example.com.", dns::rrtype::kA),        // positive
+      test::makeQuery("www.example.com.", dns::rrtype::kA, edns),  // slip keeps the OPT
+      test::makeQuery("www.example.com.", dns::rrtype::kMX),       // NODATA
+      test::makeQuery("q.w.example.com.", dns::rrtype::kTXT),      // wildcard
+      test::makeQuery("nothing.example.com.", dns::rrtype::kA),    // NXDOMAIN
+      test::makeQuery("x.sub.example.com.", dns::rrtype::kA),      // referral
+      test::makeQuery("example.org.", dns::rrtype::kA),            // REFUSED
+  };
+  server::Peer v4;
+  v4.known = true;
+  v4.address[0] = 192;
+  v4.address[1] = 0;
+  v4.address[2] = 2;
+  v4.address[3] = 77;
+  server::Peer v6;
+  v6.known = true;
+  v6.ipv6 = true;
+  v6.address[0] = 0x20;
+  v6.address[1] = 0x01;
+  v6.address[15] = 1;
+  for (const auto& q : queries)
+    (void)handler.handle(q.data(), q.size(), out, sizeof out, server::Transport::kUdp, v4);
+  const uint64_t before = g_allocations.load();
+  for (int round = 0; round < 200; ++round) {
+    for (const auto& q : queries) {
+      for (const server::Peer* p : {&v4, &v6}) {
+        (void)handler.handle(q.data(), q.size(), out, sizeof out, server::Transport::kUdp, *p);
+      }
+    }
+  }
+  CHECK(g_allocations.load() - before == 0);
+  // All three verdicts were taken on the way.
+  CHECK(handler.counters().rrl_slipped.load() > 0);
+  CHECK(handler.counters().rrl_dropped.load() > 0);
+  CHECK(handler.counters().rcodes[0].load() > 0);
+}
