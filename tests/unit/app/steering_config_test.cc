@@ -309,3 +309,97 @@ TEST_CASE("a recompile keeps the health ids of unchanged slots", "[config]") {
   CHECK(idOf(*c3, "eu/198.51.100.2") == 2);
   CHECK(idOf(*c3, "us/198.51.100.3") == 3);
 }
+
+TEST_CASE("--set errors name --set, not the configuration file's lines", "[config]") {
+  TempDir dir;
+  for (const std::string& set :
+       {std::string("server.threads=99999"), std::string("service[www.example.com].ttl=-1"),
+        std::string("service[www.example.com].geo.country=5"),
+        std::string("region[eu].latitude=\"north\"")}) {
+    auto r = load(dir, kTwoRegions, {set});
+    INFO(set);
+    REQUIRE_FALSE(r.has_value());
+    CHECK_THAT(r.error().message, Catch::StartsWith("--set"));
+    CHECK_THAT(r.error().message, !Catch::Contains("meridian.toml"));
+  }
+  // A mistake in the file itself still names the file and line.
+  auto r = load(dir, std::string(kTwoRegions) + "[server]\nthreads = 99999\n");
+  REQUIRE_FALSE(r.has_value());
+  CHECK_THAT(r.error().message, Catch::Contains("meridian.toml:"));
+  // A named list that --set points at a list that does not exist: found when compiled.
+  auto cfg = load(dir, kTwoRegions, {"service[www.example.com].geo.country.DE=\"nolist\""});
+  REQUIRE(cfg.has_value());
+  auto c = app::compileSteering(cfg->steering, exampleZones(dir), nullptr);
+  REQUIRE_FALSE(c.has_value());
+  CHECK_THAT(c.error().message, Catch::StartsWith("--set"));
+}
+
+TEST_CASE("--set reaches keys with dots when they are quoted", "[config]") {
+  TempDir dir;
+  auto cfg =
+      load(dir, kTwoRegions,
+           {"service[www.example.com].geo.cidr.\"10.0.0.0/8\"=[\"us\"]",
+            "service[www.example.com].geo.cidr.\"2001:db8::/32\"=[\"eu\"]", "\"server\".nsid=ns1"});
+  REQUIRE(cfg.has_value());
+  const auto& cidr = cfg->steering.services.at(0).geo.cidr;
+  CHECK(cidr.size() == 2);
+  CHECK(cidr.at("10.0.0.0/8") == std::vector<std::string>{"us"});
+  CHECK(cidr.at("2001:db8::/32") == std::vector<std::string>{"eu"});
+  CHECK(cfg->protocol.nsid == "ns1");
+  for (const std::string& bad : {std::string("service[www.example.com].geo.cidr.\"10.0.0.0/8=1"),
+                                 std::string("service[www.example.com].geo.\"\".x=1"),
+                                 std::string("service[www.example.com].geo.\"cidr\"x=1")}) {
+    INFO(bad);
+    auto r = load(dir, kTwoRegions, {bad});
+    REQUIRE_FALSE(r.has_value());
+    CHECK_THAT(r.error().message, Catch::StartsWith("--set"));
+  }
+}
+
+TEST_CASE("meridian --help lists every configuration key", "[config]") {
+  const std::string help = app::configKeysHelp();
+  // Every key loadConfig accepts (app/config.cc), section by section.
+  for (const char* key : {"server.listen",
+                          "server.threads",
+                          "server.udp_max_payload",
+                          "server.nsid",
+                          "server.cookie_secret",
+                          "server.tcp_idle_timeout_ms",
+                          "server.tcp_max_connections",
+                          "control.socket",
+                          "log.level",
+                          "[[zone]] name, file",
+                          "database",
+                          "asn_database",
+                          "ecs_trusted",
+                          "use_registered_country",
+                          "[lists]",
+                          "[[region]] name, latitude, longitude, bias_km",
+                          "type (tcp|http|https|dns)",
+                          "port",
+                          "path",
+                          "host",
+                          "expect_status",
+                          "expect_body",
+                          "verify_tls",
+                          "qname",
+                          "qtype",
+                          "interval_ms",
+                          "timeout_ms",
+                          "rise",
+                          "fall",
+                          "[[service]] name",
+                          "ttl",
+                          "policy",
+                          "first_n",
+                          "when_all_down",
+                          "weighted_prefix_v4/v6",
+                          "geo.{default,continent,country,subdivision,cidr,asn}",
+                          "[[service.pool]] region, check, endpoints",
+                          "address",
+                          "cname",
+                          "weight"}) {
+    INFO(key);
+    CHECK_THAT(help, Catch::Contains(key));
+  }
+}
