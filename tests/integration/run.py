@@ -1865,6 +1865,10 @@ def startup_check_and_flags(ctx, zone_file):
     rc, out, err = run_tool([ctx.meridian, "--help"])
     r.check("meridian --help: exit 0, the server's usage", rc == 0 and out.startswith("usage: meridian [")
             and "--version" in out, f"rc={rc} {short(out, 300)}")
+    rc, out, err = run_tool([ctx.meridianctl, "--help"])
+    r.check("meridianctl --help names every override target form (address, label, region:, pool:, service:)",
+            rc == 0 and all(f in out for f in ("address", "label", "region:NAME", "pool:SERVICE/REGION",
+                                               "service:NAME")), f"rc={rc} {short(out, 600)}")
     version = project_version()
     for prog, path in (("meridian", ctx.meridian), ("meridianctl", ctx.meridianctl)):
         rc, out, err = run_tool([path, "--version"])
