@@ -398,9 +398,17 @@ LoadReport Runtime::reload() {
     zone_errors_["(config)"] = next.error().message;
     return r;
   }
-  if (next->server.listen.size() != config_.server.listen.size() ||
+  // Any change, not only in the number of addresses: a moved port is as much a change.
+  auto addresses = [](const server::ServerSettings& s) {
+    std::string out;
+    for (const auto& l : s.listen) out += l.text() + " ";
+    return out;
+  };
+  if (addresses(next->server) != addresses(config_.server) ||
       next->server.threads != config_.server.threads) {
-    log::warning("reload: listen addresses and threads take effect at the next restart");
+    log::warning("reload: listen addresses and threads take effect at the next restart (serving " +
+                 addresses(config_.server) + "with " + std::to_string(config_.server.threads) +
+                 " worker(s))");
   }
   next->server = config_.server;
   config_ = std::move(*next);

@@ -1608,6 +1608,18 @@ def section_config(ctx):
     r.check("meridianctl status lists three zones",
             rc == 0 and all(z in out for z in ("example.org", "example.net", "example.info")), short(out, 600))
 
+    # the listen port moved in the file (same number of addresses): applies at the next restart,
+    # and the reload says so; the running port keeps answering
+    moved = pick_port(ctx)
+    write(conf, base_conf.replace(f"127.0.0.1:{port}", f"127.0.0.1:{moved}")
+          + "\n[[zone]]\nname = \"example.info\"\nfile = \"zones/example.info.zone\"\n")
+    rc, out, err = run_tool(ctl + ["reload"])
+    r.check("reload with the listen port moved: the log says it takes effect at the next restart",
+            rc == 0 and poll(lambda: "take effect at the next restart" in srv.log_text(), True) is True,
+            srv.tail(3))
+    r.check("... and the running port still answers", a_of(A, "www.example.org.") == ["192.0.2.2"])
+    write(conf, base_conf + "\n[[zone]]\nname = \"example.info\"\nfile = \"zones/example.info.zone\"\n")
+
     # SIGTERM with an idle TCP connection open: exits 0 quickly
     s = tcp_connect(A)
     try:
