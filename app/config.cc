@@ -714,6 +714,17 @@ Result<Config> loadConfig(const CommandLine& cmd) {
     listen_set = true;
   }
   if (!listen_set) cfg.server.listen.push_back(*server::parseListenAddress("127.0.0.1:53"));
+  // The same address twice would be bound twice into our own SO_REUSEPORT group, without the
+  // "address in use" that any other holder gets. Port 0 means a fresh port each time.
+  for (size_t i = 0; i < cfg.server.listen.size(); ++i) {
+    for (size_t j = i + 1; j < cfg.server.listen.size(); ++j) {
+      const auto& a = cfg.server.listen[i];
+      if (a.port != 0 && a.port == cfg.server.listen[j].port &&
+          a.address == cfg.server.listen[j].address)
+        return Error{(cmd.listen.empty() ? std::string("server.listen") : std::string("--listen")) +
+                     ": " + a.text() + " is listed twice"};
+    }
+  }
   if (cmd.threads >= 0) cfg.server.threads = static_cast<unsigned>(cmd.threads);
   if (cfg.server.threads == 0) cfg.server.threads = allowedCpus();
   for (const auto& z : cmd.zones) {

@@ -403,3 +403,19 @@ TEST_CASE("meridian --help lists every configuration key", "[config]") {
     CHECK_THAT(help, Catch::Contains(key));
   }
 }
+
+TEST_CASE("a listen address given twice is refused", "[config]") {
+  TempDir dir;
+  auto r =
+      load(dir, "[server]\nlisten = [\"127.0.0.1:5300\", \"[::1]:5300\", \"127.0.0.1:5300\"]\n");
+  REQUIRE_FALSE(r.has_value());
+  CHECK_THAT(r.error().message, Catch::Contains("127.0.0.1:5300 is listed twice"));
+  app::CommandLine cmd;
+  cmd.listen = {"[::1]:5300", "[0:0::1]:5300"};
+  r = app::loadConfig(cmd);
+  REQUIRE_FALSE(r.has_value());
+  CHECK_THAT(r.error().message, Catch::Contains("--listen"));
+  // Port 0 twice: two ports the kernel picks; the same port on two addresses: fine.
+  cmd.listen = {"127.0.0.1:0", "127.0.0.1:0", "127.0.0.2:5300", "127.0.0.1:5300"};
+  CHECK(app::loadConfig(cmd).has_value());
+}
