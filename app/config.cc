@@ -9,6 +9,8 @@
 #include <map>
 #include <sstream>
 
+#include "core/log.h"
+
 namespace meridian::app {
 namespace {
 
@@ -522,6 +524,14 @@ unsigned allowedCpus() {
   }
   const long n = sysconf(_SC_NPROCESSORS_ONLN);
   return n > 0 ? static_cast<unsigned>(n) : 1u;
+}
+
+void applyLogLevel(const CommandLine& cmd, const Config& config) {
+  const std::string& level = cmd.log_level.empty() ? config.log_level : cmd.log_level;
+  if (level == "debug") log::setLevel(log::Level::kDebug);
+  if (level == "info") log::setLevel(log::Level::kInfo);
+  if (level == "warning") log::setLevel(log::Level::kWarning);
+  if (level == "error") log::setLevel(log::Level::kError);
 }
 
 const char* configKeysHelp() {

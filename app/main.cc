@@ -1,6 +1,6 @@
 // meridian: the server binary. `meridian [options]` serves; `meridian check` validates the
-// configuration, every zone file and every GeoIP database it names, and exits non-zero listing every
-// problem with file:line (2 when there is nothing to check). `explain` and `mmdb` are tools;
+// configuration, every zone file and every GeoIP database it names, and exits non-zero listing
+// every problem with file:line (2 when there is nothing to check). `explain` and `mmdb` are tools;
 // `--version` prints the project version that CMake passes in as MERIDIAN_VERSION.
 #include <algorithm>
 #include <cstdio>
@@ -66,8 +66,7 @@ void checkUsage(FILE* out) {
 
 constexpr const char* kLogLevels[] = {"debug", "info", "warning", "error"};
 
-bool parseArgs(int argc, char** argv, int first, bool is_check, CommandLine& cmd,
-               std::string& log_level) {
+bool parseArgs(int argc, char** argv, int first, bool is_check, CommandLine& cmd) {
   for (int i = first; i < argc; ++i) {
     const std::string a = argv[i];
     auto value = [&](const char* name) -> const char* {
@@ -101,9 +100,9 @@ bool parseArgs(int argc, char** argv, int first, bool is_check, CommandLine& cmd
       cmd.threads = static_cast<int>(n);
     } else if (a == "--log-level") {
       if (!(v = value("--log-level"))) return false;
-      log_level = v;
+      cmd.log_level = v;
       if (std::none_of(std::begin(kLogLevels), std::end(kLogLevels),
-                       [&](const char* l) { return log_level == l; })) {
+                       [&](const char* l) { return cmd.log_level == l; })) {
         std::fprintf(stderr,
                      "meridian: --log-level '%s' is not a level: use debug, info, warning or "
                      "error\n",
@@ -126,14 +125,6 @@ bool parseArgs(int argc, char** argv, int first, bool is_check, CommandLine& cmd
     }
   }
   return true;
-}
-
-void setLogLevel(const std::string& level) {
-  using meridian::log::Level;
-  if (level == "debug") meridian::log::setLevel(Level::kDebug);
-  if (level == "info") meridian::log::setLevel(Level::kInfo);
-  if (level == "warning") meridian::log::setLevel(Level::kWarning);
-  if (level == "error") meridian::log::setLevel(Level::kError);
 }
 
 int check(const CommandLine& cmd) {
@@ -338,9 +329,8 @@ int main(int argc, char** argv) {
   if (argc > 1 && std::strcmp(argv[1], "explain") == 0) return explain(argc, argv);
   if (argc > 1 && std::strcmp(argv[1], "mmdb") == 0) return mmdb(argc, argv);
   CommandLine cmd;
-  std::string log_level;
   const bool is_check = argc > 1 && std::strcmp(argv[1], "check") == 0;
-  if (!parseArgs(argc, argv, is_check ? 2 : 1, is_check, cmd, log_level)) return 2;
+  if (!parseArgs(argc, argv, is_check ? 2 : 1, is_check, cmd)) return 2;
   if (is_check) return check(cmd);
 
   auto cfg = meridian::app::loadConfig(cmd);
@@ -348,7 +338,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "meridian: %s\n", cfg.error().message.c_str());
     return 1;
   }
-  setLogLevel(log_level.empty() ? cfg->log_level : log_level);
+  meridian::app::applyLogLevel(cmd, *cfg);
   meridian::app::Runtime runtime(cmd, std::move(*cfg));
   return runtime.run();
 }

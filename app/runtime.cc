@@ -412,6 +412,7 @@ LoadReport Runtime::reload() {
   }
   next->server = config_.server;
   config_ = std::move(*next);
+  applyLogLevel(cmd_, config_);  // log.level applies at once (unless --log-level was given)
   LoadReport report = loadZones(config_);
   (void)loadGeo(config_);
   if (!publish()) {

@@ -1620,6 +1620,22 @@ def section_config(ctx):
     r.check("... and the running port still answers", a_of(A, "www.example.org.") == ["192.0.2.2"])
     write(conf, base_conf + "\n[[zone]]\nname = \"example.info\"\nfile = \"zones/example.info.zone\"\n")
 
+    # log.level is applied by a reload: at "warning", a later reload logs no info lines
+    write(conf, base_conf.replace('level = "info"', 'level = "warning"')
+          + "\n[[zone]]\nname = \"example.info\"\nfile = \"zones/example.info.zone\"\n")
+    rc, out, err = run_tool(ctl + ["reload"])
+    mark = len(srv.log_text())
+    rc2, out2, err2 = run_tool(ctl + ["reload"])
+    later = srv.log_text()[mark:]
+    r.check("reload with log.level = \"warning\": the next reload logs no [info] line",
+            rc == 0 and rc2 == 0 and "[info]" not in later, f"rc={rc},{rc2} after the mark:\n{short(later, 400)}")
+    write(conf, base_conf + "\n[[zone]]\nname = \"example.info\"\nfile = \"zones/example.info.zone\"\n")
+    rc, out, err = run_tool(ctl + ["reload"])
+    mark = len(srv.log_text())
+    rc, out, err = run_tool(ctl + ["reload"])
+    r.check("... and back at \"info\", a reload logs its info line again",
+            rc == 0 and poll(lambda: "reload:" in srv.log_text()[mark:], True) is True, srv.tail(3))
+
     # SIGTERM with an idle TCP connection open: exits 0 quickly
     s = tcp_connect(A)
     try:
