@@ -250,6 +250,8 @@ int explain(int argc, char** argv) {
     std::fprintf(stderr, "%s\n", compiled.error().message.c_str());
     return 1;
   }
+  // An entry that never matches (country "UK") is often why a trace looks wrong: say so here too.
+  for (const auto& w : compiled->warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
   auto cidr = meridian::app::parseCidr(client_text);
   if (!cidr) {
     std::fprintf(stderr, "--client: %s\n", cidr.error().message.c_str());

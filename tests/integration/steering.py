@@ -1484,6 +1484,9 @@ def section_check(ctx, g):
             rc == 0 and line_uk and f"warning: {path}:{line_uk}: service.geo.country.UK" in err, f"rc={rc}\n{out}{err}")
     r.check("meridian check, subdivision 'USCA': warned at its file:line as not a subdivision key",
             line_sub and f"warning: {path}:{line_sub}: service.geo.subdivision.USCA" in err, f"rc={rc}\n{out}{err}")
+    rc, out, err = explain(ctx, path, "81.2.69.142/32")
+    r.check("meridian explain on that config: the same warning for country 'UK' on stderr",
+            rc == 0 and line_uk and f"warning: {path}:{line_uk}: service.geo.country.UK" in err, f"rc={rc}\n{out}{err}")
     # named [lists]: the hier service written with list names answers as with the arrays
     path = os.path.join(ctx.tmp, "check-lists.toml")
     write(path, geo_config(ctx, g["port"], g.get("v6port"), named_lists=True))
