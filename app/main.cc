@@ -287,7 +287,8 @@ int explain(int argc, char** argv) {
   for (const auto& d : down) {
     bool matched = false;
     for (size_t i = 0; i < compiled->targets.size(); ++i) {
-      if (compiled->targets[i].address == d || compiled->targets[i].label == d) {
+      if (compiled->targets[i].address == meridian::app::canonicalAddress(d) ||
+          compiled->targets[i].label == d) {
         health.targets[i].up = false;
         matched = true;
       }

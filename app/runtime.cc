@@ -254,8 +254,10 @@ std::string Runtime::overrideCommand(const std::string& args) {
       }
     }
   } else if (!by_endpoints) {
+    const std::string address = canonicalAddress(what);
     for (size_t i = 0; i < targets_.size(); ++i) {
-      if (targets_[i].label == what || targets_[i].address == what) add(static_cast<uint32_t>(i));
+      if (targets_[i].label == what || targets_[i].address == address)
+        add(static_cast<uint32_t>(i));
     }
   }
   if (ids.empty()) return "error: nothing matches '" + what + "' (see meridianctl health)\n";

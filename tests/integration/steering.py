@@ -1207,6 +1207,18 @@ def section_overrides(ctx, zone_file):
     rc, out, err = ctl(ctx, sock, "override", "region:lab", "none")
     ok, got, _ = poll(lambda: answer("lab.example.com", lab_client), lambda x: x == ["127.0.0.121"], 2)
     r.check("region:lab none after the reload: back on lab", rc == 0 and ok, f"rc={rc} {out}{err} {got}")
+    # an IPv6 endpoint written in upper case with zeros: labelled and overridden by its canonical text
+    write(cfg, overrides_config(port, sock, zone_file, extra_us=("127.0.0.114", "2001:DB8:0::114"), lab_coords=True))
+    rc, out, err = ctl(ctx, sock, "reload")
+    rows = unchecked_rows(ctx, sock)
+    r.check("reload with endpoint 2001:DB8:0::114: health lists it as us/2001:db8::114",
+            rc == 0 and "us/2001:db8::114" in rows, f"rc={rc} {out}{err} {sorted(rows)}")
+    rc, out, err = ctl(ctx, sock, "override", "2001:db8::114", "drain")
+    r.check("override 2001:db8::114 (as dig prints it) drain: matches that endpoint",
+            rc == 0 and "us/2001:db8::114: drain" in out, f"rc={rc} {out}{err}")
+    rc, out, err = ctl(ctx, sock, "override", "2001:0db8::0114", "none")
+    r.check("override 2001:0db8::0114 (another spelling) none: matches it too",
+            rc == 0 and "us/2001:db8::114: none" in out, f"rc={rc} {out}{err}")
     r.check("overrides server still running", srv.alive(), srv.tail())
     srv.stop()
 

@@ -419,3 +419,38 @@ TEST_CASE("a listen address given twice is refused", "[config]") {
   cmd.listen = {"127.0.0.1:0", "127.0.0.1:0", "127.0.0.2:5300", "127.0.0.1:5300"};
   CHECK(app::loadConfig(cmd).has_value());
 }
+
+TEST_CASE("health slots and labels use an address's canonical text", "[config]") {
+  TempDir dir;
+  auto cfg = load(dir, R"(
+[[region]]
+name = "eu"
+
+[[check]]
+name = "web"
+type = "tcp"
+
+[[service]]
+name = "www.example.com"
+policy = ["up"]
+
+[[service.pool]]
+region = "eu"
+endpoints = [{ address = "2001:DB8:0:0::10", check = "web" }, { address = "2001:db8::10", check = "web" },
+             "2001:0db8::20"]
+)");
+  REQUIRE(cfg.has_value());
+  auto c = app::compileSteering(cfg->steering, exampleZones(dir), nullptr);
+  REQUIRE(c.has_value());
+  std::vector<std::string> labels, addresses;
+  for (const auto& t : c->targets) {
+    labels.push_back(t.label);
+    addresses.push_back(t.address);
+  }
+  // Two spellings of one address and check share one probed slot.
+  CHECK(labels == std::vector<std::string>{"2001:db8::10 (web)", "eu/2001:db8::20"});
+  CHECK(addresses == std::vector<std::string>{"2001:db8::10", "2001:db8::20"});
+  CHECK(app::canonicalAddress("2001:0DB8::0:1") == "2001:db8::1");
+  CHECK(app::canonicalAddress("192.0.2.1") == "192.0.2.1");
+  CHECK(app::canonicalAddress("eu/edge.example.net.") == "eu/edge.example.net.");
+}
