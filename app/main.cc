@@ -184,8 +184,15 @@ int check(const CommandLine& cmd) {
     } else {
       for (const auto& w : compiled->warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
       const auto& set = *compiled->services;
-      std::printf("steering: %zu service(s), %zu region(s), %zu health target(s), OK\n",
-                  set.services.size(), set.regions.size(), compiled->targets.size());
+      // Counted as `meridianctl status` counts them: probed slots apart from unchecked endpoints.
+      const auto checked =
+          std::count_if(compiled->targets.begin(), compiled->targets.end(),
+                        [](const meridian::app::HealthTarget& t) { return t.checked; });
+      std::printf(
+          "steering: %zu service(s), %zu region(s), %ld health target(s), %ld unchecked "
+          "endpoint(s), OK\n",
+          set.services.size(), set.regions.size(), static_cast<long>(checked),
+          static_cast<long>(compiled->targets.size()) - static_cast<long>(checked));
     }
   }
   if (errors == 0)

@@ -1219,6 +1219,12 @@ def section_overrides(ctx, zone_file):
     rc, out, err = ctl(ctx, sock, "override", "2001:0db8::0114", "none")
     r.check("override 2001:0db8::0114 (another spelling) none: matches it too",
             rc == 0 and "us/2001:db8::114: none" in out, f"rc={rc} {out}{err}")
+    _, status, _ = ctl(ctx, sock, "status")
+    m = re.search(r"health targets (\d+), unchecked endpoints (\d+)", status)
+    rc, out, err = run_tool([ctx.meridian, "check", "--config", cfg], cwd=ctx.tmp)
+    want = f"{m.group(1)} health target(s), {m.group(2)} unchecked endpoint(s)" if m else "?"
+    r.check(f"meridian check counts as status does: '{want}'", rc == 0 and m and want in out,
+            f"rc={rc} {out}{err} status: {status}")
     r.check("overrides server still running", srv.alive(), srv.tail())
     srv.stop()
 
