@@ -252,7 +252,8 @@ int explain(int argc, char** argv) {
     }
     zones.push_back(loaded->zone);
   }
-  auto compiled = meridian::app::loadSteering(cfg->steering, meridian::zones::ZoneSet(zones));
+  const meridian::zones::ZoneSet zone_set(zones);
+  auto compiled = meridian::app::loadSteering(cfg->steering, zone_set);
   if (!compiled) {
     std::fprintf(stderr, "%s\n", compiled.error().message.c_str());
     return 1;
@@ -276,6 +277,22 @@ int explain(int argc, char** argv) {
   }
   meridian::dns::lowercase(name);
   const auto* svc = compiled->services->find(name);
+  // A CNAME chain in the served zones that reaches a service ends in the steered answer, as the
+  // server answers it: follow the zone files' CNAMEs (at most 8, as the server's chain limit
+  // allows more but a trace this long is already unreadable).
+  for (int hop = 0; svc == nullptr && hop < 8; ++hop) {
+    const meridian::zones::Zone* zone = zone_set.findZone(name);
+    if (zone == nullptr) break;
+    const uint32_t n = zone->find(name.data, name.length);
+    if (n == meridian::zones::kNone) break;
+    const meridian::zones::RRset* cname = zone->rrset(zone->node(n), 5);
+    if (cname == nullptr || cname->target_offset == meridian::zones::kNone) break;
+    const std::string target = meridian::dns::toText(zone->pooledName(cname->target_offset));
+    std::printf("%s is a CNAME to %s (zone %s, TTL %u)\n", meridian::dns::toText(name.data).c_str(),
+                target.c_str(), zone->origin().c_str(), cname->ttl);
+    if (!meridian::dns::fromText(target, name)) break;
+    svc = compiled->services->find(name);
+  }
   if (svc == nullptr) {
     std::printf("%s is not a steered service; the zone data answers it\n",
                 meridian::dns::toText(name.data).c_str());

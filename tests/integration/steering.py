@@ -828,6 +828,13 @@ def section_chains(ctx, geo_db):
             rep and ("AAAA", "2001:db8::77", 300) in rep.answer and len(rep.answer) == 2, repr(rep))
     rep = ask(addr, "www.example.com", "TXT")
     r.check("www TXT: the zone's TXT", rep and rep.answer == [("TXT", '"static"', 300)], repr(rep))
+    # meridian explain follows the same chains into the service, and agrees with the server
+    for name, hop in (("alias.example.com", "alias.example.com. is a CNAME to www.example.com."),
+                      ("cust.example.net", "cust.example.net. is a CNAME to www.example.com.")):
+        rc, out, err = explain(ctx, cfg, "81.2.69.142/32", name)
+        r.check(f"explain {name}: the CNAME to www.example.com., then the steered answer eu/{WWW_V4['eu']}",
+                rc == 0 and hop in out and f"answer: eu/{WWW_V4['eu']}, TTL 20, ECS scope /{want_scope}" in out,
+                f"rc={rc}\n{out}{err}")
     srv.stop()
 
 
