@@ -10,15 +10,20 @@
 #include <map>
 #include <sstream>
 
+#include "core/log.h"
+
 namespace meridian::app {
 namespace {
 
 std::string where(const std::string& file, const toml::node& n, const std::string& key) {
   const auto& src = n.source();
-  std::string loc = file.empty() ? std::string("--set") : file;
+  // A node parsed from the file carries its path; one that --set put there does not, and naming
+  // the file for it would send the operator to a line that holds something else.
+  const bool from_file = !file.empty() && src.path != nullptr;
+  std::string loc = from_file ? file : std::string("--set");
   // append() rather than ":" + std::to_string(...): GCC 12 at -O3 misreports that form as an
   // overlapping memcpy (-Wrestrict false positive).
-  if (src.begin.line > 0 && !file.empty()) loc.append(":").append(std::to_string(src.begin.line));
+  if (src.begin.line > 0 && from_file) loc.append(":").append(std::to_string(src.begin.line));
   return loc + ": " + key;
 }
 
@@ -31,12 +36,21 @@ struct KeyPart {
 };
 
 // "service[www.example.com].geo.default" -> service[www.example.com], geo, default. Dots inside
-// the brackets belong to the name.
+// the brackets belong to the name, and so do those of a part written in double quotes, as in
+// TOML: service[www.example.com].geo.cidr."10.0.0.0/8".
 Result<std::vector<KeyPart>> splitKey(const std::string& key) {
   std::vector<KeyPart> parts(1);
   for (size_t i = 0; i < key.size(); ++i) {
     const char c = key[i];
-    if (c == '.') {
+    if (c == '"' && parts.back().key.empty() && !parts.back().has_select) {
+      const size_t close = key.find('"', i + 1);
+      if (close == std::string::npos || close == i + 1)
+        return Error{"--set " + key + ": expected \"KEY\" with a closing '\"'"};
+      parts.back().key = key.substr(i + 1, close - i - 1);
+      i = close;
+      if (i + 1 < key.size() && key[i + 1] != '.' && key[i + 1] != '[')
+        return Error{"--set " + key + ": expected '.' after a quoted key"};
+    } else if (c == '.') {
       if (parts.back().key.empty()) return Error{"--set " + key + ": empty key part"};
       parts.emplace_back();
     } else if (c == '[') {
@@ -564,11 +578,20 @@ unsigned allowedCpus() {
   return n > 0 ? static_cast<unsigned>(n) : 1u;
 }
 
+void applyLogLevel(const CommandLine& cmd, const Config& config) {
+  const std::string& level = cmd.log_level.empty() ? config.log_level : cmd.log_level;
+  if (level == "debug") log::setLevel(log::Level::kDebug);
+  if (level == "info") log::setLevel(log::Level::kInfo);
+  if (level == "warning") log::setLevel(log::Level::kWarning);
+  if (level == "error") log::setLevel(log::Level::kError);
+}
+
 const char* configKeysHelp() {
   return R"(Configuration keys (TOML). Any key can be overridden with --set key=value; an entry of
 [[zone]], [[region]], [[check]], [[service]] or [[service.pool]] is named in brackets (a pool by its
 region): --set 'service[www.example.com].ttl=5', --set 'region[eu].bias_km=-300',
---set 'service[www.example.com].pool[eu].check=web'.
+--set 'service[www.example.com].pool[eu].check=web'; a key with dots is quoted as in TOML:
+--set 'service[www.example.com].geo.cidr."10.0.0.0/8"=["eu"]'.
   server.listen               array of "addr:port" ("[v6]:port"; the port is required, 0 = any
                               free port), default ["127.0.0.1:53"]
   server.threads              worker threads, 0 = CPUs in the affinity mask (default 0)
@@ -593,6 +616,7 @@ region): --set 'service[www.example.com].ttl=5', --set 'region[eu].bias_km=-300'
             verify_tls, qname, qtype, interval_ms, timeout_ms, rise, fall
   [[service]] name, ttl, policy, first_n, when_all_down, check, weighted_prefix_v4/v6,
             geo.{default,continent,country,subdivision,cidr,asn}, [[service.pool]] region, check, endpoints
+  endpoints entries           "ADDRESS", or { address | cname, weight, check }
   (see docs/steering.md)
 )";
 }
@@ -758,6 +782,17 @@ Result<Config> loadConfig(const CommandLine& cmd) {
     listen_set = true;
   }
   if (!listen_set) cfg.server.listen.push_back(*server::parseListenAddress("127.0.0.1:53"));
+  // The same address twice would be bound twice into our own SO_REUSEPORT group, without the
+  // "address in use" that any other holder gets. Port 0 means a fresh port each time.
+  for (size_t i = 0; i < cfg.server.listen.size(); ++i) {
+    for (size_t j = i + 1; j < cfg.server.listen.size(); ++j) {
+      const auto& a = cfg.server.listen[i];
+      if (a.port != 0 && a.port == cfg.server.listen[j].port &&
+          a.address == cfg.server.listen[j].address)
+        return Error{(cmd.listen.empty() ? std::string("server.listen") : std::string("--listen")) +
+                     ": " + a.text() + " is listed twice"};
+    }
+  }
   if (cmd.threads >= 0) cfg.server.threads = static_cast<unsigned>(cmd.threads);
   if (cfg.server.threads == 0) cfg.server.threads = allowedCpus();
   for (const auto& z : cmd.zones) {

@@ -35,6 +35,7 @@ struct CommandLine {
   std::vector<std::string> zones;  // "name=path"
   std::vector<std::string> sets;   // "key=value"
   int threads = -1;
+  std::string log_level;  // --log-level, which wins over log.level (also on reload); "" = none
 };
 
 // Number of CPUs this process may run on (its affinity mask), so `taskset -c 0` means one worker.
@@ -42,6 +43,10 @@ struct CommandLine {
 
 // Reads the file (if any), applies --set overrides and flags, validates.
 [[nodiscard]] Result<Config> loadConfig(const CommandLine& cmd);
+
+// Sets the process's log level: the --log-level flag when given, else the configuration's
+// log.level (both already validated). Called at start-up and on every reload.
+void applyLogLevel(const CommandLine& cmd, const Config& config);
 
 // The configuration keys, for `meridian --help` and docs/configuration.md.
 [[nodiscard]] const char* configKeysHelp();

@@ -1,6 +1,6 @@
 // meridian: the server binary. `meridian [options]` serves; `meridian check` validates the
-// configuration, every zone file and every GeoIP database it names, and exits non-zero listing every
-// problem with file:line (2 when there is nothing to check). `explain` and `mmdb` are tools;
+// configuration, every zone file and every GeoIP database it names, and exits non-zero listing
+// every problem with file:line (2 when there is nothing to check). `explain` and `mmdb` are tools;
 // `--version` prints the project version that CMake passes in as MERIDIAN_VERSION.
 #include <algorithm>
 #include <cstdio>
@@ -66,8 +66,7 @@ void checkUsage(FILE* out) {
 
 constexpr const char* kLogLevels[] = {"debug", "info", "warning", "error"};
 
-bool parseArgs(int argc, char** argv, int first, bool is_check, CommandLine& cmd,
-               std::string& log_level) {
+bool parseArgs(int argc, char** argv, int first, bool is_check, CommandLine& cmd) {
   for (int i = first; i < argc; ++i) {
     const std::string a = argv[i];
     auto value = [&](const char* name) -> const char* {
@@ -101,9 +100,9 @@ bool parseArgs(int argc, char** argv, int first, bool is_check, CommandLine& cmd
       cmd.threads = static_cast<int>(n);
     } else if (a == "--log-level") {
       if (!(v = value("--log-level"))) return false;
-      log_level = v;
+      cmd.log_level = v;
       if (std::none_of(std::begin(kLogLevels), std::end(kLogLevels),
-                       [&](const char* l) { return log_level == l; })) {
+                       [&](const char* l) { return cmd.log_level == l; })) {
         std::fprintf(stderr,
                      "meridian: --log-level '%s' is not a level: use debug, info, warning or "
                      "error\n",
@@ -126,14 +125,6 @@ bool parseArgs(int argc, char** argv, int first, bool is_check, CommandLine& cmd
     }
   }
   return true;
-}
-
-void setLogLevel(const std::string& level) {
-  using meridian::log::Level;
-  if (level == "debug") meridian::log::setLevel(Level::kDebug);
-  if (level == "info") meridian::log::setLevel(Level::kInfo);
-  if (level == "warning") meridian::log::setLevel(Level::kWarning);
-  if (level == "error") meridian::log::setLevel(Level::kError);
 }
 
 int check(const CommandLine& cmd) {
@@ -193,8 +184,15 @@ int check(const CommandLine& cmd) {
     } else {
       for (const auto& w : compiled->warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
       const auto& set = *compiled->services;
-      std::printf("steering: %zu service(s), %zu region(s), %zu health target(s), OK\n",
-                  set.services.size(), set.regions.size(), compiled->targets.size());
+      // Counted as `meridianctl status` counts them: probed slots apart from unchecked endpoints.
+      const auto checked =
+          std::count_if(compiled->targets.begin(), compiled->targets.end(),
+                        [](const meridian::app::HealthTarget& t) { return t.checked; });
+      std::printf(
+          "steering: %zu service(s), %zu region(s), %ld health target(s), %ld unchecked "
+          "endpoint(s), OK\n",
+          set.services.size(), set.regions.size(), static_cast<long>(checked),
+          static_cast<long>(compiled->targets.size()) - static_cast<long>(checked));
     }
   }
   if (errors == 0)
@@ -254,11 +252,14 @@ int explain(int argc, char** argv) {
     }
     zones.push_back(loaded->zone);
   }
-  auto compiled = meridian::app::loadSteering(cfg->steering, meridian::zones::ZoneSet(zones));
+  const meridian::zones::ZoneSet zone_set(zones);
+  auto compiled = meridian::app::loadSteering(cfg->steering, zone_set);
   if (!compiled) {
     std::fprintf(stderr, "%s\n", compiled.error().message.c_str());
     return 1;
   }
+  // An entry that never matches (country "UK") is often why a trace looks wrong: say so here too.
+  for (const auto& w : compiled->warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
   auto cidr = meridian::app::parseCidr(client_text);
   if (!cidr) {
     std::fprintf(stderr, "--client: %s\n", cidr.error().message.c_str());
@@ -276,6 +277,22 @@ int explain(int argc, char** argv) {
   }
   meridian::dns::lowercase(name);
   const auto* svc = compiled->services->find(name);
+  // A CNAME chain in the served zones that reaches a service ends in the steered answer, as the
+  // server answers it: follow the zone files' CNAMEs (at most 8, as the server's chain limit
+  // allows more but a trace this long is already unreadable).
+  for (int hop = 0; svc == nullptr && hop < 8; ++hop) {
+    const meridian::zones::Zone* zone = zone_set.findZone(name);
+    if (zone == nullptr) break;
+    const uint32_t n = zone->find(name.data, name.length);
+    if (n == meridian::zones::kNone) break;
+    const meridian::zones::RRset* cname = zone->rrset(zone->node(n), 5);
+    if (cname == nullptr || cname->target_offset == meridian::zones::kNone) break;
+    const std::string target = meridian::dns::toText(zone->pooledName(cname->target_offset));
+    std::printf("%s is a CNAME to %s (zone %s, TTL %u)\n", meridian::dns::toText(name.data).c_str(),
+                target.c_str(), zone->origin().c_str(), cname->ttl);
+    if (!meridian::dns::fromText(target, name)) break;
+    svc = compiled->services->find(name);
+  }
   if (svc == nullptr) {
     std::printf("%s is not a steered service; the zone data answers it\n",
                 meridian::dns::toText(name.data).c_str());
@@ -294,7 +311,8 @@ int explain(int argc, char** argv) {
   for (const auto& d : down) {
     bool matched = false;
     for (size_t i = 0; i < compiled->targets.size(); ++i) {
-      if (compiled->targets[i].address == d || compiled->targets[i].label == d) {
+      if (compiled->targets[i].address == meridian::app::canonicalAddress(d) ||
+          compiled->targets[i].label == d) {
         health.targets[i].up = false;
         matched = true;
       }
@@ -338,9 +356,8 @@ int main(int argc, char** argv) {
   if (argc > 1 && std::strcmp(argv[1], "explain") == 0) return explain(argc, argv);
   if (argc > 1 && std::strcmp(argv[1], "mmdb") == 0) return mmdb(argc, argv);
   CommandLine cmd;
-  std::string log_level;
   const bool is_check = argc > 1 && std::strcmp(argv[1], "check") == 0;
-  if (!parseArgs(argc, argv, is_check ? 2 : 1, is_check, cmd, log_level)) return 2;
+  if (!parseArgs(argc, argv, is_check ? 2 : 1, is_check, cmd)) return 2;
   if (is_check) return check(cmd);
 
   auto cfg = meridian::app::loadConfig(cmd);
@@ -348,7 +365,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "meridian: %s\n", cfg.error().message.c_str());
     return 1;
   }
-  setLogLevel(log_level.empty() ? cfg->log_level : log_level);
+  meridian::app::applyLogLevel(cmd, *cfg);
   meridian::app::Runtime runtime(cmd, std::move(*cfg));
   return runtime.run();
 }

@@ -1,5 +1,6 @@
 // meridianctl: talks to a running meridian over its local control socket (control.socket).
 //   meridianctl [--socket PATH] reload|status|health|override WHAT MODE|stop
+//   (WHAT: an address, a slot label, region:NAME, pool:SERVICE/REGION or service:NAME)
 //   meridianctl --version
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -29,7 +30,8 @@ int main(int argc, char** argv) {
           "  reload                 re-read configuration, zones and the GeoIP database\n"
           "  status                 counters, zones, GeoIP and steering state\n"
           "  health                 every health-checked endpoint: verdict, RTT, override\n"
-          "  override WHAT MODE     WHAT = target label, endpoint address or region:NAME;\n"
+          "  override WHAT MODE     WHAT = target label or endpoint address (as `health` prints\n"
+          "                         them), region:NAME, pool:SERVICE/REGION or service:NAME;\n"
           "                         MODE = force-up, force-down, drain or none\n"
           "  stop                   drain and exit\n"
           "The socket is the server's control.socket (or $MERIDIAN_SOCKET).\n");

@@ -254,8 +254,10 @@ std::string Runtime::overrideCommand(const std::string& args) {
       }
     }
   } else if (!by_endpoints) {
+    const std::string address = canonicalAddress(what);
     for (size_t i = 0; i < targets_.size(); ++i) {
-      if (targets_[i].label == what || targets_[i].address == what) add(static_cast<uint32_t>(i));
+      if (targets_[i].label == what || targets_[i].address == address)
+        add(static_cast<uint32_t>(i));
     }
   }
   if (ids.empty()) return "error: nothing matches '" + what + "' (see meridianctl health)\n";
@@ -401,9 +403,17 @@ LoadReport Runtime::reload() {
     zone_errors_["(config)"] = next.error().message;
     return r;
   }
-  if (next->server.listen.size() != config_.server.listen.size() ||
+  // Any change, not only in the number of addresses: a moved port is as much a change.
+  auto addresses = [](const server::ServerSettings& s) {
+    std::string out;
+    for (const auto& l : s.listen) out += l.text() + " ";
+    return out;
+  };
+  if (addresses(next->server) != addresses(config_.server) ||
       next->server.threads != config_.server.threads) {
-    log::warning("reload: listen addresses and threads take effect at the next restart");
+    log::warning("reload: listen addresses and threads take effect at the next restart (serving " +
+                 addresses(config_.server) + "with " + std::to_string(config_.server.threads) +
+                 " worker(s))");
   }
   const server::RrlSettings& now = next->protocol.rrl;
   if (now.enabled && (!rrl_started_ || now.table_size != rrl_table_size_)) {
@@ -412,6 +422,7 @@ LoadReport Runtime::reload() {
   }
   next->server = config_.server;
   config_ = std::move(*next);
+  applyLogLevel(cmd_, config_);  // log.level applies at once (unless --log-level was given)
   LoadReport report = loadZones(config_);
   (void)loadGeo(config_);
   if (!publish()) {

@@ -34,6 +34,15 @@ Result<CidrEntry> parseCidr(const std::string& text) {
   return e;
 }
 
+std::string canonicalAddress(const std::string& text) {
+  uint8_t bytes[16];
+  char out[INET6_ADDRSTRLEN];
+  const int family = text.find(':') != std::string::npos ? AF_INET6 : AF_INET;
+  if (inet_pton(family, text.c_str(), bytes) != 1) return text;
+  if (inet_ntop(family, bytes, out, sizeof out) == nullptr) return text;
+  return out;
+}
+
 namespace {
 
 Result<uint32_t> regionId(const SteeringConfig& cfg, const std::string& name,
@@ -410,7 +419,7 @@ Result<CompiledSteering> compileSteering(const SteeringConfig& cfg, const zones:
           }
           ep.type = v6 ? dns::rrtype::kAAAA : dns::rrtype::kA;
           ep.record = encodeRecord(ep.type, s.ttl, ep.address, v6 ? 16 : 4);
-          ep.label = cfg.regions[pool.region].name + "/" + ec.address;
+          ep.label = cfg.regions[pool.region].name + "/" + canonicalAddress(ec.address);
         }
         const std::string check = !ec.check.empty()   ? ec.check
                                   : !pc.check.empty() ? pc.check
@@ -420,18 +429,20 @@ Result<CompiledSteering> compileSteering(const SteeringConfig& cfg, const zones:
           if (it == checks.end()) return Error{ec.where + ": unknown check '" + check + "'"};
           if (ep.type == dns::rrtype::kCNAME)
             return Error{ec.where + ": a CNAME endpoint cannot be health-checked"};
-          auto key = std::make_pair(ec.address, check);
+          // One slot per address however it is written (2001:DB8::1 is 2001:db8::1).
+          const std::string address = canonicalAddress(ec.address);
+          auto key = std::make_pair(address, check);
           auto [tid, inserted] =
               target_ids.try_emplace(key, static_cast<uint32_t>(out.targets.size()));
           if (inserted)
-            out.targets.push_back(
-                HealthTarget{ec.address + " (" + check + ")", ec.address, *it->second});
+            out.targets.push_back(HealthTarget{address + " (" + check + ")", address, *it->second});
           ep.health_id = tid->second;
         } else {
           // Unchecked: a slot of its own (per region and address), so overrides can reach it.
           auto [tid, inserted] = target_ids.try_emplace(std::make_pair(ep.label, std::string()),
                                                         static_cast<uint32_t>(out.targets.size()));
-          if (inserted) out.targets.push_back(HealthTarget{ep.label, ec.address, {}, false});
+          if (inserted)
+            out.targets.push_back(HealthTarget{ep.label, canonicalAddress(ec.address), {}, false});
           ep.health_id = tid->second;
         }
         pool.endpoints.push_back(std::move(ep));

@@ -131,6 +131,10 @@ struct CompiledSteering {
 [[nodiscard]] Result<CompiledSteering> loadSteering(const SteeringConfig& cfg,
                                                     const zones::ZoneSet& zones);
 
+// An IP address in its canonical text (RFC 5952 for IPv6: 2001:DB8:0::1 -> 2001:db8::1), as
+// health labels show it and overrides match it; anything else is returned unchanged.
+[[nodiscard]] std::string canonicalAddress(const std::string& text);
+
 // "192.0.2.0/24" or "2001:db8::/32".
 [[nodiscard]] Result<georoute::CidrEntry> parseCidr(const std::string& text);
 

@@ -42,7 +42,7 @@ from common import BaseCtx, Results, drop_tmp, log, make_tmp, parse_args, pick_p
 
 # Document -> the fewest (toml, csv, commands) examples it has today.
 DOCS = {
-    "docs/steering.md": (2, 0, 14),
+    "docs/steering.md": (2, 0, 15),
     "docs/mmdb.md": (1, 2, 3),
     "healthcheck/README.md": (1, 0, 0),
     "georoute/README.md": (1, 0, 0),

@@ -1626,6 +1626,34 @@ def section_config(ctx):
     r.check("meridianctl status lists three zones",
             rc == 0 and all(z in out for z in ("example.org", "example.net", "example.info")), short(out, 600))
 
+    # the listen port moved in the file (same number of addresses): applies at the next restart,
+    # and the reload says so; the running port keeps answering
+    moved = pick_port(ctx)
+    write(conf, base_conf.replace(f"127.0.0.1:{port}", f"127.0.0.1:{moved}")
+          + "\n[[zone]]\nname = \"example.info\"\nfile = \"zones/example.info.zone\"\n")
+    rc, out, err = run_tool(ctl + ["reload"])
+    r.check("reload with the listen port moved: the log says it takes effect at the next restart",
+            rc == 0 and poll(lambda: "take effect at the next restart" in srv.log_text(), True) is True,
+            srv.tail(3))
+    r.check("... and the running port still answers", a_of(A, "www.example.org.") == ["192.0.2.2"])
+    write(conf, base_conf + "\n[[zone]]\nname = \"example.info\"\nfile = \"zones/example.info.zone\"\n")
+
+    # log.level is applied by a reload: at "warning", a later reload logs no info lines
+    write(conf, base_conf.replace('level = "info"', 'level = "warning"')
+          + "\n[[zone]]\nname = \"example.info\"\nfile = \"zones/example.info.zone\"\n")
+    rc, out, err = run_tool(ctl + ["reload"])
+    mark = len(srv.log_text())
+    rc2, out2, err2 = run_tool(ctl + ["reload"])
+    later = srv.log_text()[mark:]
+    r.check("reload with log.level = \"warning\": the next reload logs no [info] line",
+            rc == 0 and rc2 == 0 and "[info]" not in later, f"rc={rc},{rc2} after the mark:\n{short(later, 400)}")
+    write(conf, base_conf + "\n[[zone]]\nname = \"example.info\"\nfile = \"zones/example.info.zone\"\n")
+    rc, out, err = run_tool(ctl + ["reload"])
+    mark = len(srv.log_text())
+    rc, out, err = run_tool(ctl + ["reload"])
+    r.check("... and back at \"info\", a reload logs its info line again",
+            rc == 0 and poll(lambda: "reload:" in srv.log_text()[mark:], True) is True, srv.tail(3))
+
     # SIGTERM with an idle TCP connection open: exits 0 quickly
     s = tcp_connect(A)
     try:
@@ -1883,6 +1911,10 @@ def startup_check_and_flags(ctx, zone_file):
     rc, out, err = run_tool([ctx.meridian, "--help"])
     r.check("meridian --help: exit 0, the server's usage", rc == 0 and out.startswith("usage: meridian [")
             and "--version" in out, f"rc={rc} {short(out, 300)}")
+    rc, out, err = run_tool([ctx.meridianctl, "--help"])
+    r.check("meridianctl --help names every override target form (address, label, region:, pool:, service:)",
+            rc == 0 and all(f in out for f in ("address", "label", "region:NAME", "pool:SERVICE/REGION",
+                                               "service:NAME")), f"rc={rc} {short(out, 600)}")
     version = project_version()
     for prog, path in (("meridian", ctx.meridian), ("meridianctl", ctx.meridianctl)):
         rc, out, err = run_tool([path, "--version"])

@@ -828,6 +828,13 @@ def section_chains(ctx, geo_db):
             rep and ("AAAA", "2001:db8::77", 300) in rep.answer and len(rep.answer) == 2, repr(rep))
     rep = ask(addr, "www.example.com", "TXT")
     r.check("www TXT: the zone's TXT", rep and rep.answer == [("TXT", '"static"', 300)], repr(rep))
+    # meridian explain follows the same chains into the service, and agrees with the server
+    for name, hop in (("alias.example.com", "alias.example.com. is a CNAME to www.example.com."),
+                      ("cust.example.net", "cust.example.net. is a CNAME to www.example.com.")):
+        rc, out, err = explain(ctx, cfg, "81.2.69.142/32", name)
+        r.check(f"explain {name}: the CNAME to www.example.com., then the steered answer eu/{WWW_V4['eu']}",
+                rc == 0 and hop in out and f"answer: eu/{WWW_V4['eu']}, TTL 20, ECS scope /{want_scope}" in out,
+                f"rc={rc}\n{out}{err}")
     srv.stop()
 
 
@@ -1207,6 +1214,24 @@ def section_overrides(ctx, zone_file):
     rc, out, err = ctl(ctx, sock, "override", "region:lab", "none")
     ok, got, _ = poll(lambda: answer("lab.example.com", lab_client), lambda x: x == ["127.0.0.121"], 2)
     r.check("region:lab none after the reload: back on lab", rc == 0 and ok, f"rc={rc} {out}{err} {got}")
+    # an IPv6 endpoint written in upper case with zeros: labelled and overridden by its canonical text
+    write(cfg, overrides_config(port, sock, zone_file, extra_us=("127.0.0.114", "2001:DB8:0::114"), lab_coords=True))
+    rc, out, err = ctl(ctx, sock, "reload")
+    rows = unchecked_rows(ctx, sock)
+    r.check("reload with endpoint 2001:DB8:0::114: health lists it as us/2001:db8::114",
+            rc == 0 and "us/2001:db8::114" in rows, f"rc={rc} {out}{err} {sorted(rows)}")
+    rc, out, err = ctl(ctx, sock, "override", "2001:db8::114", "drain")
+    r.check("override 2001:db8::114 (as dig prints it) drain: matches that endpoint",
+            rc == 0 and "us/2001:db8::114: drain" in out, f"rc={rc} {out}{err}")
+    rc, out, err = ctl(ctx, sock, "override", "2001:0db8::0114", "none")
+    r.check("override 2001:0db8::0114 (another spelling) none: matches it too",
+            rc == 0 and "us/2001:db8::114: none" in out, f"rc={rc} {out}{err}")
+    _, status, _ = ctl(ctx, sock, "status")
+    m = re.search(r"health targets (\d+), unchecked endpoints (\d+)", status)
+    rc, out, err = run_tool([ctx.meridian, "check", "--config", cfg], cwd=ctx.tmp)
+    want = f"{m.group(1)} health target(s), {m.group(2)} unchecked endpoint(s)" if m else "?"
+    r.check(f"meridian check counts as status does: '{want}'", rc == 0 and m and want in out,
+            f"rc={rc} {out}{err} status: {status}")
     r.check("overrides server still running", srv.alive(), srv.tail())
     srv.stop()
 
@@ -1484,6 +1509,9 @@ def section_check(ctx, g):
             rc == 0 and line_uk and f"warning: {path}:{line_uk}: service.geo.country.UK" in err, f"rc={rc}\n{out}{err}")
     r.check("meridian check, subdivision 'USCA': warned at its file:line as not a subdivision key",
             line_sub and f"warning: {path}:{line_sub}: service.geo.subdivision.USCA" in err, f"rc={rc}\n{out}{err}")
+    rc, out, err = explain(ctx, path, "81.2.69.142/32")
+    r.check("meridian explain on that config: the same warning for country 'UK' on stderr",
+            rc == 0 and line_uk and f"warning: {path}:{line_uk}: service.geo.country.UK" in err, f"rc={rc}\n{out}{err}")
     # named [lists]: the hier service written with list names answers as with the arrays
     path = os.path.join(ctx.tmp, "check-lists.toml")
     write(path, geo_config(ctx, g["port"], g.get("v6port"), named_lists=True))

@@ -309,3 +309,148 @@ TEST_CASE("a recompile keeps the health ids of unchanged slots", "[config]") {
   CHECK(idOf(*c3, "eu/198.51.100.2") == 2);
   CHECK(idOf(*c3, "us/198.51.100.3") == 3);
 }
+
+TEST_CASE("--set errors name --set, not the configuration file's lines", "[config]") {
+  TempDir dir;
+  for (const std::string& set :
+       {std::string("server.threads=99999"), std::string("service[www.example.com].ttl=-1"),
+        std::string("service[www.example.com].geo.country=5"),
+        std::string("region[eu].latitude=\"north\"")}) {
+    auto r = load(dir, kTwoRegions, {set});
+    INFO(set);
+    REQUIRE_FALSE(r.has_value());
+    CHECK_THAT(r.error().message, Catch::StartsWith("--set"));
+    CHECK_THAT(r.error().message, !Catch::Contains("meridian.toml"));
+  }
+  // A mistake in the file itself still names the file and line.
+  auto r = load(dir, std::string(kTwoRegions) + "[server]\nthreads = 99999\n");
+  REQUIRE_FALSE(r.has_value());
+  CHECK_THAT(r.error().message, Catch::Contains("meridian.toml:"));
+  // A named list that --set points at a list that does not exist: found when compiled.
+  auto cfg = load(dir, kTwoRegions, {"service[www.example.com].geo.country.DE=\"nolist\""});
+  REQUIRE(cfg.has_value());
+  auto c = app::compileSteering(cfg->steering, exampleZones(dir), nullptr);
+  REQUIRE_FALSE(c.has_value());
+  CHECK_THAT(c.error().message, Catch::StartsWith("--set"));
+}
+
+TEST_CASE("--set reaches keys with dots when they are quoted", "[config]") {
+  TempDir dir;
+  auto cfg =
+      load(dir, kTwoRegions,
+           {"service[www.example.com].geo.cidr.\"10.0.0.0/8\"=[\"us\"]",
+            "service[www.example.com].geo.cidr.\"2001:db8::/32\"=[\"eu\"]", "\"server\".nsid=ns1"});
+  REQUIRE(cfg.has_value());
+  const auto& cidr = cfg->steering.services.at(0).geo.cidr;
+  CHECK(cidr.size() == 2);
+  CHECK(cidr.at("10.0.0.0/8") == std::vector<std::string>{"us"});
+  CHECK(cidr.at("2001:db8::/32") == std::vector<std::string>{"eu"});
+  CHECK(cfg->protocol.nsid == "ns1");
+  for (const std::string& bad : {std::string("service[www.example.com].geo.cidr.\"10.0.0.0/8=1"),
+                                 std::string("service[www.example.com].geo.\"\".x=1"),
+                                 std::string("service[www.example.com].geo.\"cidr\"x=1")}) {
+    INFO(bad);
+    auto r = load(dir, kTwoRegions, {bad});
+    REQUIRE_FALSE(r.has_value());
+    CHECK_THAT(r.error().message, Catch::StartsWith("--set"));
+  }
+}
+
+TEST_CASE("meridian --help lists every configuration key", "[config]") {
+  const std::string help = app::configKeysHelp();
+  // Every key loadConfig accepts (app/config.cc), section by section.
+  for (const char* key : {"server.listen",
+                          "server.threads",
+                          "server.udp_max_payload",
+                          "server.nsid",
+                          "server.cookie_secret",
+                          "server.tcp_idle_timeout_ms",
+                          "server.tcp_max_connections",
+                          "control.socket",
+                          "log.level",
+                          "[[zone]] name, file",
+                          "database",
+                          "asn_database",
+                          "ecs_trusted",
+                          "use_registered_country",
+                          "[lists]",
+                          "[[region]] name, latitude, longitude, bias_km",
+                          "type (tcp|http|https|dns)",
+                          "port",
+                          "path",
+                          "host",
+                          "expect_status",
+                          "expect_body",
+                          "verify_tls",
+                          "qname",
+                          "qtype",
+                          "interval_ms",
+                          "timeout_ms",
+                          "rise",
+                          "fall",
+                          "[[service]] name",
+                          "ttl",
+                          "policy",
+                          "first_n",
+                          "when_all_down",
+                          "weighted_prefix_v4/v6",
+                          "geo.{default,continent,country,subdivision,cidr,asn}",
+                          "[[service.pool]] region, check, endpoints",
+                          "address",
+                          "cname",
+                          "weight"}) {
+    INFO(key);
+    CHECK_THAT(help, Catch::Contains(key));
+  }
+}
+
+TEST_CASE("a listen address given twice is refused", "[config]") {
+  TempDir dir;
+  auto r =
+      load(dir, "[server]\nlisten = [\"127.0.0.1:5300\", \"[::1]:5300\", \"127.0.0.1:5300\"]\n");
+  REQUIRE_FALSE(r.has_value());
+  CHECK_THAT(r.error().message, Catch::Contains("127.0.0.1:5300 is listed twice"));
+  app::CommandLine cmd;
+  cmd.listen = {"[::1]:5300", "[0:0::1]:5300"};
+  r = app::loadConfig(cmd);
+  REQUIRE_FALSE(r.has_value());
+  CHECK_THAT(r.error().message, Catch::Contains("--listen"));
+  // Port 0 twice: two ports the kernel picks; the same port on two addresses: fine.
+  cmd.listen = {"127.0.0.1:0", "127.0.0.1:0", "127.0.0.2:5300", "127.0.0.1:5300"};
+  CHECK(app::loadConfig(cmd).has_value());
+}
+
+TEST_CASE("health slots and labels use an address's canonical text", "[config]") {
+  TempDir dir;
+  auto cfg = load(dir, R"(
+[[region]]
+name = "eu"
+
+[[check]]
+name = "web"
+type = "tcp"
+
+[[service]]
+name = "www.example.com"
+policy = ["up"]
+
+[[service.pool]]
+region = "eu"
+endpoints = [{ address = "2001:DB8:0:0::10", check = "web" }, { address = "2001:db8::10", check = "web" },
+             "2001:0db8::20"]
+)");
+  REQUIRE(cfg.has_value());
+  auto c = app::compileSteering(cfg->steering, exampleZones(dir), nullptr);
+  REQUIRE(c.has_value());
+  std::vector<std::string> labels, addresses;
+  for (const auto& t : c->targets) {
+    labels.push_back(t.label);
+    addresses.push_back(t.address);
+  }
+  // Two spellings of one address and check share one probed slot.
+  CHECK(labels == std::vector<std::string>{"2001:db8::10 (web)", "eu/2001:db8::20"});
+  CHECK(addresses == std::vector<std::string>{"2001:db8::10", "2001:db8::20"});
+  CHECK(app::canonicalAddress("2001:0DB8::0:1") == "2001:db8::1");
+  CHECK(app::canonicalAddress("192.0.2.1") == "192.0.2.1");
+  CHECK(app::canonicalAddress("eu/edge.example.net.") == "eu/edge.example.net.");
+}
