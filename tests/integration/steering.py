@@ -1070,6 +1070,28 @@ def section_health(ctx, geo_db, zone_file):
     ctl(ctx, sock, "override", "127.0.0.12", "none")
     ok, got, _ = poll(lambda: www(us_client), lambda x: x == [WWW_V4["us"]], HEALTH_WAIT)
     r.check("override none after the reload: US back on us", ok, str(got))
+    # a down verdict survives a reload that rebuilds the monitor (matched by target identity): the
+    # target stays down until it passes `rise` probes of the new monitor, instead of restarting as up
+    web["127.0.0.11"].stop()
+    ok, rows, secs = poll(lambda: health_rows(ctx, sock),
+                          lambda x: x.get("127.0.0.11", {}).get("verdict") == "down", HEALTH_WAIT)
+    r.check("127.0.0.11 stopped before a reload: down", ok, short(rows))
+    changed2 = changed.replace(f"port = {tport}\ninterval_ms = 250", f"port = {tport}\ninterval_ms = 300")
+    r.check("test setup: the tcp check's interval changed again", changed2 != changed)
+    write(cfg, changed2)
+    rc, out, err = ctl(ctx, sock, "reload")
+    seen = set()
+    for _ in range(10):
+        seen.update(www(eu_client) or [])
+    rows = health_rows(ctx, sock)
+    r.check("reload that rebuilds the monitor: 127.0.0.11 is still down (not restarted as up)",
+            rc == 0 and rows.get("127.0.0.11", {}).get("verdict") == "down", f"rc={rc} {out}{err} {short(rows)}")
+    r.check("... and EU clients are not sent to it right after the reload (10 queries)",
+            "127.0.0.11" not in seen, str(seen))
+    web["127.0.0.11"].start()
+    ok, got, secs = poll(lambda: www(eu_client), lambda x: x == [WWW_V4["eu"]], HEALTH_WAIT)
+    r.check("backend back after the reload: up again once the new monitor's rise probes pass", ok,
+            f"{got} after {secs:.1f}s")
     r.check("health server still running", srv.alive(), srv.tail())
     verdict_lines = [ln for ln in srv.log_text().splitlines() if " DOWN after " in ln]
     bad = [ln for ln in verdict_lines if re.search(r"DOWN after 1 failure\b", ln)]
