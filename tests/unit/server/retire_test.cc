@@ -74,6 +74,15 @@ TEST_CASE("reloads under load: old snapshots are freed on the control thread, id
     }
     ::close(fd);
   });
+  // Joined on every way out, a failed REQUIRE included.
+  struct Join {
+    std::atomic<bool>& stop;
+    std::thread& t;
+    ~Join() {
+      stop = true;
+      if (t.joinable()) t.join();
+    }
+  } join{stop, client};
   // The busy worker answers before the first reload (generous bound).
   const auto start_by = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   while (answers.load() == 0 && std::chrono::steady_clock::now() < start_by)
