@@ -1546,8 +1546,42 @@ def section_check(ctx, g):
 # reload
 
 
+def reload_retire(ctx):
+    """Issue #7: with two workers, one of them idle, reloads leave no old snapshot behind: status's
+    `waiting` returns to 0 (each old zone set freed on the control thread) and `retired` counts them."""
+    r = ctx.r
+    port = pick_port(ctx)
+    cfg = os.path.join(ctx.tmp, "retire.toml")
+    write(cfg, head_toml(port, "retire.sock", "geo.mmdb").replace("threads = 1", "threads = 2")
+          + zone_toml("example.com.zone")
+          + service_toml("www.example.com", ["first_n"], [("eu", [q("127.0.0.11")])]))
+    srv2 = start_server(ctx, "retire", cfg)
+    if srv2 is None:
+        return
+
+    def counts():
+        rc, out, _ = ctl(ctx, "retire.sock", "status")
+        m = re.search(r"snapshots retired (\d+), waiting (\d+)", out) if rc == 0 else None
+        return (int(m.group(1)), int(m.group(2))) if m else None
+
+    before = counts()
+    # one client socket: the kernel hashes it to one worker; the other stays idle throughout
+    for _ in range(5):
+        ask(("127.0.0.1", port), "www.example.com", "A")
+        ctl(ctx, "retire.sock", "reload")
+    ok, got, secs = poll(counts, lambda x: x is not None and before is not None and x[1] == 0
+                         and x[0] >= before[0] + 5, 5)
+    r.check("5 reloads with 2 workers (one idle): every old snapshot retired, none waiting",
+            ok, f"before {before}, after {got} ({secs:.2f}s)")
+    rep = ask(("127.0.0.1", port), "www.example.com", "A")
+    r.check("... and the server answers from the newest one", rep is not None and rep.addrs() == ["127.0.0.11"],
+            repr(rep))
+    srv2.stop()
+
+
 def section_reload(ctx, g, srv):
     r, addr, cfg = ctx.r, g["addr"], g["cfg"]
+    reload_retire(ctx)
     sock = os.path.join(ctx.tmp, "geo.sock")
     eu = "81.2.69.142/32"
 
