@@ -13,6 +13,9 @@
 // was retired. So a zone set is destroyed, or a GeoIP file unmapped, only on the control thread,
 // never inside a query, and no worker pins an old snapshot.
 //
+// Nothing may keep a pointer into a snapshot across its thread's quiescent point (a query parked
+// for later, when there are such, holds what it needs by value or re-reads on resumption).
+//
 // A thread that reads without a Slot (tests that drive a QueryHandler on the control thread itself)
 // is not waited for: it must not hold a snapshot across the writer's publish() and reclaim().
 #pragma once

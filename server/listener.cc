@@ -184,7 +184,14 @@ class Server::Worker {
         tcp_active_(tcp_active),
         quiescent_timer_(io_) {}
 
+  ~Worker() { domain_.leave(slot_); }
+
   Result<void> bind() {
+    // Registered before the thread starts (a slot taken early only makes reclamation wait): from
+    // here on the control side frees an old snapshot only after this worker passed a quiescent
+    // point (core/snapshot.h).
+    if (slot_ == nullptr) slot_ = domain_.enter();
+    if (slot_ == nullptr) return Error{"more worker threads than snapshot reader slots"};
     for (const auto& la : settings_.listen) {
       boost::system::error_code ec;
       const bool v6 = la.address.is_v6();
@@ -212,10 +219,7 @@ class Server::Worker {
   }
 
   void run() {
-    // Registered on this thread before the first query; from here on the control side frees an
-    // old snapshot only after this worker passed a quiescent point (core/snapshot.h).
-    slot_ = domain_.enter();
-    if (slot_ != nullptr) armQuiescent();
+    armQuiescent();
     for (auto& u : udp_) armUdp(*u);
     for (auto& a : tcp_) asio::co_spawn(io_, acceptLoop(*a), asio::detached);
     io_.run();
@@ -289,9 +293,7 @@ class Server::Worker {
       if (!ec && !draining_) armQuiescent();
     });
   }
-  void quiescent() {
-    if (slot_ != nullptr) domain_.quiescent(*slot_);
-  }
+  void quiescent() { domain_.quiescent(*slot_); }
 
   void armUdp(udp::socket& s) {
     s.async_wait(udp::socket::wait_read, [this, &s](const boost::system::error_code& ec) {
