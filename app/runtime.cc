@@ -35,8 +35,7 @@ std::string LoadReport::text() const {
 Runtime::Runtime(CommandLine cmd, Config config)
     : cmd_(std::move(cmd)),
       config_(std::move(config)),
-      state_(std::make_shared<const server::ServingState>()),
-      health_(std::make_shared<const healthcheck::StateTable>()) {
+      state_(std::make_shared<const server::ServingState>()) {
   std::random_device rd;
   for (auto& b : cookie_secret_) b = static_cast<uint8_t>(rd());
 }
@@ -126,7 +125,7 @@ std::string targetKey(const HealthTarget& t) {
 
 }  // namespace
 
-void Runtime::startHealth() {
+void Runtime::rebuildHealth() {
   std::string key;
   std::vector<std::string> keys;
   std::vector<healthcheck::Target> targets;
@@ -147,16 +146,19 @@ void Runtime::startHealth() {
     }
     targets.push_back(std::move(target));
   }
-  if (monitor_ && key == monitor_key_) return;
+  if (key == monitor_key_ && (monitor_ || targets.empty()) && verdicts_ &&
+      verdicts_->size() == targets.size())
+    return;
   // A rebuilt Monitor keeps what the old one knew: a slot with the same label and check keeps its
-  // state (verdict, RTT, override), a slot with the same label keeps its operator override.
+  // state (verdict, RTT, override), a slot with the same label keeps its operator override. So a
+  // target that was down stays down until it passes `rise` probes of the new Monitor.
   std::map<std::string, healthcheck::TargetState> kept_state;
   std::map<std::string, healthcheck::Override> kept_override;
   if (monitor_) {
-    const auto table = monitor_->table().load();
+    const auto& states = monitor_->states();
     for (const auto& t : monitor_->targets()) {
-      if (t.id >= table->targets.size() || t.id >= monitor_keys_.size()) continue;
-      const healthcheck::TargetState& st = table->targets[t.id];
+      if (t.id >= states.size() || t.id >= monitor_keys_.size()) continue;
+      const healthcheck::TargetState& st = states[t.id];
       kept_state[monitor_keys_[t.id]] = st;
       if (st.override != healthcheck::Override::kNone) kept_override[t.label] = st.override;
     }
@@ -164,18 +166,17 @@ void Runtime::startHealth() {
   monitor_.reset();
   monitor_key_ = key;
   monitor_keys_ = keys;
-  if (targets.empty()) {
-    health_.publish(std::make_shared<const healthcheck::StateTable>());
-    return;
-  }
+  // A new table for the new targets, published with the services compiled against them; the old
+  // one stays with the old snapshot until the workers have moved past it.
+  verdicts_ = std::make_shared<healthcheck::Verdicts>(targets.size());
+  if (targets.empty()) return;
   healthcheck::MonitorOptions options;
   // Spread first probes over at most one second so many targets do not probe in lockstep.
   options.max_start_jitter_ms = 1000;
   try {
-    monitor_ = std::make_unique<healthcheck::Monitor>(io_, std::move(targets), options);
+    monitor_ = std::make_unique<healthcheck::Monitor>(io_, std::move(targets), options, verdicts_);
   } catch (const std::exception& e) {
     log::error(std::string("health: ") + e.what() + "; health checks disabled");
-    health_.publish(std::make_shared<const healthcheck::StateTable>());
     return;
   }
   for (const auto& t : monitor_->targets()) {
@@ -185,13 +186,29 @@ void Runtime::startHealth() {
       (void)monitor_->setOverride(t.id, o->second);
     }
   }
-  // The workers read health_, which outlives any Monitor: forward each publication.
-  monitor_->setListener(
-      [this](const healthcheck::Event&) { health_.publish(monitor_->table().load()); });
-  health_.publish(monitor_->table().load());
+  health_started_ = false;
+  health_checked_ = checked;
+}
+
+void Runtime::startHealth() {
+  if (!monitor_ || health_started_) return;
+  health_started_ = true;
   monitor_->start();
-  log::info("health: checking " + std::to_string(checked) + " target(s), " +
-            std::to_string(targets_.size() - checked) + " endpoint(s) without a check");
+  log::info("health: checking " + std::to_string(health_checked_) + " target(s), " +
+            std::to_string(targets_.size() - health_checked_) + " endpoint(s) without a check");
+}
+
+void Runtime::reclaimSnapshots() {
+  // Old snapshots are freed here, on the control loop, once every worker (idle ones too, by their
+  // quiescent timer) has moved past them; look again every 100 ms while any is waiting.
+  if (state_.domain().reclaim() == 0 || !reclaim_timer_) return;
+  if (reclaim_armed_) return;
+  reclaim_armed_ = true;
+  reclaim_timer_->expires_after(std::chrono::milliseconds(100));
+  reclaim_timer_->async_wait([this](boost::system::error_code ec) {
+    reclaim_armed_ = false;
+    if (!ec) reclaimSnapshots();
+  });
 }
 
 std::string Runtime::overrideCommand(const std::string& args) {
@@ -388,8 +405,14 @@ bool Runtime::publish(bool startup) {
     targets_.clear();
   }
   if (startup && !ok) return false;
+  // The health table the services index goes into the same snapshot (rebuilt with the adopted
+  // verdicts first when the targets changed), so no health id reaches a table of other targets.
+  rebuildHealth();
   state->services = services_;
+  if (services_) state->health = verdicts_;
   state_.publish(std::move(state));
+  if (!startup) startHealth();
+  reclaimSnapshots();
   return ok;
 }
 
@@ -465,6 +488,8 @@ std::string Runtime::status() const {
         << ", unchecked endpoints " << (static_cast<long>(targets_.size()) - checked) << "\n";
   }
   if (!steering_error_.empty()) out << "error steering: " << steering_error_ << "\n";
+  out << "snapshots retired " << state_.domain().freed() << ", waiting "
+      << state_.domain().pending() << "\n";
   return out.str();
 }
 
@@ -605,7 +630,7 @@ int Runtime::run() {
   // socket stops here.
   if (!startControlSocket()) return 1;
   startHealth();
-  server_ = std::make_unique<server::Server>(state_, config_.server, &health_);
+  server_ = std::make_unique<server::Server>(state_, config_.server);
   // The workers' RRL tables are made now, from this configuration.
   rrl_started_ = config_.protocol.rrl.enabled;
   rrl_table_size_ = config_.protocol.rrl.table_size;
@@ -637,9 +662,12 @@ int Runtime::run() {
   wait();
   geo_timer_ = std::make_unique<asio::steady_timer>(io_);
   watchGeo();
+  reclaim_timer_ = std::make_unique<asio::steady_timer>(io_);
+  reclaimSnapshots();
   io_.run();
   monitor_.reset();
   geo_timer_.reset();
+  reclaim_timer_.reset();
   control_.reset();
   server_->stop();
   removeControlSocket();

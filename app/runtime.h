@@ -58,8 +58,13 @@ class Runtime {
   // steering that fails to compile keeps its previous version (and is fatal at start-up).
   bool publish(bool startup = false);
   void watchGeo();
-  // (Re)starts health checking when the set of checked targets changed.
+  // Rebuilds the Monitor and its Verdicts table when the set of targets changed (adopting what the
+  // old one knew); publish() calls it before publishing, so services and table go out together.
+  void rebuildHealth();
+  // Starts the probes of a Monitor that rebuildHealth() made.
   void startHealth();
+  // Frees the retired snapshots every worker has moved past; re-arms a timer while any wait.
+  void reclaimSnapshots();
   [[nodiscard]] std::string overrideCommand(const std::string& args);
   // Binds control.socket; false (start-up fails) when the path is held by a live process or is
   // not a socket. Only a socket left by a dead process is replaced.
@@ -75,7 +80,6 @@ class Runtime {
   std::map<std::string, LoadedZone> zones_;  // by origin
   std::map<std::string, std::string> zone_errors_;
   Published<server::ServingState> state_;
-  Published<healthcheck::StateTable> health_;
   // A GeoIP database file and what was last loaded from it.
   struct GeoSlot {
     std::shared_ptr<const georoute::GeoDatabase> db;
@@ -93,6 +97,12 @@ class Runtime {
   uint8_t cookie_secret_[16] = {};  // used when the configuration sets none
   std::unique_ptr<boost::asio::steady_timer> geo_timer_;
   std::unique_ptr<healthcheck::Monitor> monitor_;
+  std::shared_ptr<healthcheck::Verdicts>
+      verdicts_;  // monitor_'s hot table, in state_ with services_
+  bool health_started_ = false;
+  size_t health_checked_ = 0;
+  std::unique_ptr<boost::asio::steady_timer> reclaim_timer_;
+  bool reclaim_armed_ = false;
   std::unique_ptr<boost::asio::local::stream_protocol::acceptor> control_;
   // What this process bound, for removeControlSocket(): reload may change control.socket, and
   // another process may have replaced the file meanwhile.

@@ -232,7 +232,7 @@ void buildScopeBlocks(const ServiceSet& set, Service& s) {
 }
 
 Decision decide(const ServiceSet& set, const Service& s, uint16_t qtype, const Client& client,
-                const healthcheck::StateTable& health, Trace* trace) {
+                const healthcheck::Verdicts& health, Trace* trace) {
   Decision d;
   Candidate cand[kMaxCandidates];
   size_t n = 0;

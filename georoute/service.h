@@ -35,7 +35,7 @@ struct Endpoint {
   std::vector<uint8_t> record;  // pre-encoded TYPE CLASS TTL RDLENGTH RDATA (owner excluded)
   uint32_t weight = 1;
   uint32_t uid = 0;            // unique within the ServiceSet; seeds the weighted hash
-  uint32_t health_id = kNoId;  // index in the health StateTable, kNoId = not checked
+  uint32_t health_id = kNoId;  // index in the health Verdicts (and StateTable), kNoId = not checked
   std::string label;           // "region/address" for explain and logs
 };
 
@@ -164,7 +164,7 @@ struct Decision {
 
 // Decides the answer for `qtype` (A, AAAA or CNAME) of service `s`.
 [[nodiscard]] Decision decide(const ServiceSet& set, const Service& s, uint16_t qtype,
-                              const Client& client, const healthcheck::StateTable& health,
+                              const Client& client, const healthcheck::Verdicts& health,
                               Trace* trace = nullptr);
 
 // Great-circle distance in km (haversine).

@@ -1,8 +1,8 @@
 // Monitor internals. One coroutine per target loops probe → record → wait on the control loop. The
-// Core holding targets, verdicts and the Published table is shared with those coroutines, so a
-// probe in flight when the Monitor goes away finishes against live memory and is then dropped. Each
-// start() creates one Runner per target (its two timers and a stopped flag); stop() cancels the
-// timers, which ends the waits and abandons in-flight probes (Prober::probe races its deadline
+// Core holding targets, their states and the hot Verdicts words is shared with those coroutines, so
+// a probe in flight when the Monitor goes away finishes against live memory and is then dropped.
+// Each start() creates one Runner per target (its two timers and a stopped flag); stop() cancels
+// the timers, which ends the waits and abandons in-flight probes (Prober::probe races its deadline
 // timer).
 #include "healthcheck/monitor.h"
 
@@ -66,12 +66,17 @@ struct Runner {
 
 class Monitor::Core {
  public:
-  Core(asio::io_context& io, std::vector<Target> targets, MonitorOptions options)
+  Core(asio::io_context& io, std::vector<Target> targets, MonitorOptions options,
+       std::shared_ptr<Verdicts> verdicts)
       : io_(io),
         targets_(std::move(targets)),
         options_(options),
         states_(initialStates(targets_, options_)),
-        published_(std::make_shared<const StateTable>(StateTable{states_, 0})) {}
+        verdicts_(verdicts && verdicts->size() == targets_.size()
+                      ? std::move(verdicts)
+                      : std::make_shared<Verdicts>(targets_.size())) {
+    for (uint32_t id = 0; id < states_.size(); ++id) (void)verdicts_->set(id, states_[id]);
+  }
 
   static std::vector<TargetState> initialStates(const std::vector<Target>& targets,
                                                 const MonitorOptions& options) {
@@ -123,7 +128,7 @@ class Monitor::Core {
       states_[id].changed_at_ms = state.changed_at_ms;
       states_[id].override = state.override;
     }
-    publish();
+    (void)verdicts_->set(id, states_[id]);
     return {};
   }
 
@@ -135,7 +140,7 @@ class Monitor::Core {
     s.override = o;
     log::info("health: " + targets_[id].label + " override " + overrideName(o) + " (was " +
               overrideName(was) + "), " + (s.usable() ? "usable" : "not usable"));
-    publish();
+    (void)verdicts_->set(id, s);
     notify(Event{id, &s, false, false, true});
     return {};
   }
@@ -148,7 +153,8 @@ class Monitor::Core {
   }
 
   void setListener(Listener l) { listener_ = std::move(l); }
-  const Published<StateTable>& table() const { return published_; }
+  const std::vector<TargetState>& states() const { return states_; }
+  const std::shared_ptr<Verdicts>& verdicts() const { return verdicts_; }
   const std::vector<Target>& targets() const { return targets_; }
   std::string describe() const;
 
@@ -225,15 +231,9 @@ class Monitor::Core {
       }
       log::info(line);
     }
-    publish();
+    // The workers see this probe only if it moved the verdict or the RTT bucket: one word.
+    (void)verdicts_->set(id, s);
     notify(Event{id, &s, changed, r.ok, false});
-  }
-
-  void publish() {
-    auto table = std::make_shared<StateTable>();
-    table->targets = states_;
-    table->generation = ++generation_;
-    published_.publish(std::move(table));
   }
 
   void notify(const Event& e) {
@@ -249,9 +249,8 @@ class Monitor::Core {
   std::vector<Target> targets_;
   MonitorOptions options_;
   Prober prober_;
-  std::vector<TargetState> states_;  // working copy, published whole after every change
-  uint64_t generation_ = 0;
-  Published<StateTable> published_;
+  std::vector<TargetState> states_;     // the control side's view, with counters and errors
+  std::shared_ptr<Verdicts> verdicts_;  // the hot words the workers read (see state.h)
   Listener listener_;
   std::vector<std::shared_ptr<Runner>> runners_;
   bool started_ = false;
@@ -315,7 +314,8 @@ std::string Monitor::Core::describe() const {
   return out;
 }
 
-Monitor::Monitor(asio::io_context& io, std::vector<Target> targets, MonitorOptions options) {
+Monitor::Monitor(asio::io_context& io, std::vector<Target> targets, MonitorOptions options,
+                 std::shared_ptr<Verdicts> verdicts) {
   for (size_t i = 0; i < targets.size(); ++i) {
     if (targets[i].id != i) {
       throw std::invalid_argument("health target '" + targets[i].label + "' has id " +
@@ -328,7 +328,7 @@ Monitor::Monitor(asio::io_context& io, std::vector<Target> targets, MonitorOptio
                                   "': " + valid.error().message);
     }
   }
-  core_ = std::make_shared<Core>(io, std::move(targets), options);
+  core_ = std::make_shared<Core>(io, std::move(targets), options, std::move(verdicts));
 }
 
 Monitor::~Monitor() {
@@ -356,8 +356,11 @@ std::optional<uint32_t> Monitor::find(std::string_view label) const {
 void Monitor::setListener(Listener listener) {
   core_->setListener(std::move(listener));
 }
-const Published<StateTable>& Monitor::table() const {
-  return core_->table();
+const std::vector<TargetState>& Monitor::states() const {
+  return core_->states();
+}
+const std::shared_ptr<Verdicts>& Monitor::verdicts() const {
+  return core_->verdicts();
 }
 const std::vector<Target>& Monitor::targets() const {
   return core_->targets();

@@ -1,6 +1,8 @@
 // The Monitor runs every target's check on the control loop, turns probe results into up/down
-// verdicts with rise/fall anti-flap, smooths RTTs, applies operator overrides, and publishes the
-// StateTable (state.h) that DNS workers read lock-free. Owned by the runtime (app/); all methods
+// verdicts with rise/fall anti-flap, smooths RTTs, applies operator overrides, and keeps the
+// per-target TargetState (state.h) on the control side. What DNS workers read is the packed
+// Verdicts array (state.h): the Monitor stores a target's word only when its verdict, override or
+// RTT bucket changes. Owned by the runtime (app/); all methods
 // are called on the thread that runs the io_context (or while it is not running), never from DNS
 // workers.
 //
@@ -24,7 +26,6 @@
 #include <vector>
 
 #include "core/result.h"
-#include "core/snapshot.h"
 #include "healthcheck/check.h"
 #include "healthcheck/state.h"
 
@@ -53,7 +54,7 @@ struct MonitorOptions {
 [[nodiscard]] std::vector<uint32_t> startDelaysMs(const std::vector<Target>& targets,
                                                   const MonitorOptions& options);
 
-// Reported after each probe result and override, once the new table is published.
+// Reported after each probe result and override, once the hot words are stored.
 struct Event {
   uint32_t id = 0;
   const TargetState* state = nullptr;  // valid during the call only
@@ -67,7 +68,11 @@ class Monitor {
  public:
   // Throws std::invalid_argument when ids are not 0..n-1 in order or a check fails validateCheck:
   // configuration errors are meant to be caught by the loader first.
-  Monitor(boost::asio::io_context& io, std::vector<Target> targets, MonitorOptions options = {});
+  // `verdicts` (optional) is the hot array to write, sized for `targets`: the runtime allocates it
+  // so it can publish it with the services compiled against the same targets. Otherwise (or when
+  // its size differs) the Monitor makes its own. Either way it is reset to the initial states.
+  Monitor(boost::asio::io_context& io, std::vector<Target> targets, MonitorOptions options = {},
+          std::shared_ptr<Verdicts> verdicts = nullptr);
   ~Monitor();  // stop()
   Monitor(const Monitor&) = delete;
   Monitor& operator=(const Monitor&) = delete;
@@ -82,15 +87,19 @@ class Monitor {
   // Overrides are applied and published at once, and logged.
   [[nodiscard]] Result<void> setOverride(uint32_t id, Override o);
   // Takes over a target's state (verdict, override, RTT, counters) from a previous Monitor, so a
-  // reload that rebuilds the Monitor does not forget what the checks found. Before start() only;
-  // published at once.
+  // reload that rebuilds the Monitor does not forget what the checks found: a target that was
+  // down stays down until it passes `rise` probes. Before start() only; its word is stored at once.
   [[nodiscard]] Result<void> adoptState(uint32_t id, const TargetState& state);
   [[nodiscard]] std::optional<uint32_t> find(std::string_view label) const;
 
-  // Called on the control thread after each publication (for the API's event stream, and tests).
+  // Called on the control thread after each probe result and override (for the API's event
+  // stream, and tests).
   void setListener(Listener listener);
 
-  [[nodiscard]] const Published<StateTable>& table() const;
+  // Control thread: every target's full state (counters, last error), by id.
+  [[nodiscard]] const std::vector<TargetState>& states() const;
+  // The hot words the workers read (shared with the serving snapshot that holds them).
+  [[nodiscard]] const std::shared_ptr<Verdicts>& verdicts() const;
   [[nodiscard]] const std::vector<Target>& targets() const;
 
   // One line per target for `meridianctl health`: id, label, address:port, check, verdict,

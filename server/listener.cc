@@ -176,11 +176,22 @@ Result<void> claimAddress(ListenAddress& la) {
 
 class Server::Worker {
  public:
-  Worker(const Published<ServingState>& state, const Published<healthcheck::StateTable>* health,
-         const ServerSettings& settings, std::atomic<unsigned>& tcp_active)
-      : settings_(settings), handler_(state, health), tcp_active_(tcp_active) {}
+  Worker(const Published<ServingState>& state, const ServerSettings& settings,
+         std::atomic<unsigned>& tcp_active)
+      : settings_(settings),
+        domain_(state.domain()),
+        handler_(state),
+        tcp_active_(tcp_active),
+        quiescent_timer_(io_) {}
+
+  ~Worker() { domain_.leave(slot_); }
 
   Result<void> bind() {
+    // Registered before the thread starts (a slot taken early only makes reclamation wait): from
+    // here on the control side frees an old snapshot only after this worker passed a quiescent
+    // point (core/snapshot.h).
+    if (slot_ == nullptr) slot_ = domain_.enter();
+    if (slot_ == nullptr) return Error{"more worker threads than snapshot reader slots"};
     for (const auto& la : settings_.listen) {
       boost::system::error_code ec;
       const bool v6 = la.address.is_v6();
@@ -208,9 +219,12 @@ class Server::Worker {
   }
 
   void run() {
+    armQuiescent();
     for (auto& u : udp_) armUdp(*u);
     for (auto& a : tcp_) asio::co_spawn(io_, acceptLoop(*a), asio::detached);
     io_.run();
+    domain_.leave(slot_);
+    slot_ = nullptr;
   }
 
   // Called from the control thread: close listening sockets and idle connections; run() returns
@@ -222,6 +236,7 @@ class Server::Worker {
       for (auto& u : udp_) u->close(ec);
       for (auto& a : tcp_) a->close(ec);
       for (auto* s : sessions_) s->cancel(ec);
+      quiescent_timer_.cancel();
     });
   }
 
@@ -267,6 +282,19 @@ class Server::Worker {
     uint8_t out[kBatch][kMaxReply];
   };
 
+  // A worker that gets no queries still passes a quiescent point every kQuiescentMs, so a reload
+  // is retired within that (plus the control side's reclaim timer) instead of pinned forever.
+  // Between two handlers of this loop no snapshot is held.
+  static constexpr int kQuiescentMs = 100;
+  void armQuiescent() {
+    domain_.quiescent(*slot_);
+    quiescent_timer_.expires_after(std::chrono::milliseconds(kQuiescentMs));
+    quiescent_timer_.async_wait([this](const boost::system::error_code& ec) {
+      if (!ec && !draining_) armQuiescent();
+    });
+  }
+  void quiescent() { domain_.quiescent(*slot_); }
+
   void armUdp(udp::socket& s) {
     s.async_wait(udp::socket::wait_read, [this, &s](const boost::system::error_code& ec) {
       if (ec || draining_) return;
@@ -294,6 +322,7 @@ class Server::Worker {
   void drainUdp(int fd) {
     UdpBuffers& b = *udp_buffers_;
     for (int round = 0; round < kRoundsPerWake; ++round) {
+      quiescent();  // no query of this worker is in progress at the top of a batch
       for (int i = 0; i < kBatch; ++i) {
         b.in_msgs[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
         b.in_msgs[i].msg_hdr.msg_flags = 0;
@@ -392,9 +421,12 @@ class Server::Worker {
   }
 
   const ServerSettings& settings_;
+  QuiescentDomain& domain_;
+  QuiescentDomain::Slot* slot_ = nullptr;
   asio::io_context io_{1};
   QueryHandler handler_;
   std::atomic<unsigned>& tcp_active_;
+  asio::steady_timer quiescent_timer_;
   std::atomic<uint64_t> tcp_accepted_{0};
   std::vector<std::unique_ptr<udp::socket>> udp_;
   std::vector<std::unique_ptr<tcp::acceptor>> tcp_;
@@ -403,9 +435,8 @@ class Server::Worker {
   std::unique_ptr<UdpBuffers> udp_buffers_ = makeUdpBuffers();
 };
 
-Server::Server(const Published<ServingState>& state, ServerSettings settings,
-               const Published<healthcheck::StateTable>* health)
-    : state_(state), health_(health), settings_(std::move(settings)) {}
+Server::Server(const Published<ServingState>& state, ServerSettings settings)
+    : state_(state), settings_(std::move(settings)) {}
 
 Server::~Server() {
   stop();
@@ -417,7 +448,7 @@ Result<void> Server::start() {
     if (!r) return r;
   }
   for (unsigned i = 0; i < settings_.threads; ++i) {
-    auto w = std::make_unique<Worker>(state_, health_, settings_, tcp_active_);
+    auto w = std::make_unique<Worker>(state_, settings_, tcp_active_);
     auto r = w->bind();
     if (!r) {
       workers_.clear();

@@ -49,8 +49,7 @@ struct CounterTotals {
 
 class Server {
  public:
-  Server(const Published<ServingState>& state, ServerSettings settings,
-         const Published<healthcheck::StateTable>* health = nullptr);
+  Server(const Published<ServingState>& state, ServerSettings settings);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
@@ -68,7 +67,6 @@ class Server {
  private:
   class Worker;
   const Published<ServingState>& state_;
-  const Published<healthcheck::StateTable>* health_;
   ServerSettings settings_;
   std::atomic<unsigned> tcp_active_{0};
   std::vector<std::unique_ptr<Worker>> workers_;

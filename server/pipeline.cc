@@ -79,7 +79,7 @@ zones::ChainHook::Outcome QueryHandler::steer(const ServingState& state,
       client.source_prefix = 32;
     }
   }
-  const healthcheck::StateTable& health = health_ ? health_->get() : no_health_;
+  const healthcheck::Verdicts& health = state.health ? *state.health : no_health_;
   const georoute::Decision d = georoute::decide(set, svc, q.qtype, client, health);
   // RFC 7871 §7.2.1: SCOPE is the prefix the answer depends on; SOURCE 0 (or an ignored ECS) gets
   // 0. A fallback to the zone data does not depend on the client.

@@ -4,7 +4,9 @@
 // the sections, then adds EDNS (RFC 6891) and TSIG errors.
 //
 // One QueryHandler per worker thread; it owns its scratch Query and counters and reads the serving
-// snapshot through a Published<>::Reader, so the hot path takes no lock and allocates nothing.
+// snapshot through a Published<>::Reader (one atomic load), so the hot path takes no lock, bumps
+// no reference count and allocates nothing. The snapshot read at the top of handle() is used to the
+// end of it; the worker passes a quiescent point only between handle() calls (core/snapshot.h).
 // Tests drive it directly with packets, without sockets.
 #pragma once
 
@@ -41,6 +43,10 @@ struct ServingState {
   zones::ZoneSet zones;
   ProtocolSettings protocol;
   std::shared_ptr<const georoute::ServiceSet> services;  // null: no steering configured
+  // The health words the services' health ids index, sized for the targets they were compiled
+  // against and published with them (null: every endpoint counts as up). The Monitor updates the
+  // words in place; a reload that changes the targets publishes a new table with new services.
+  std::shared_ptr<const healthcheck::Verdicts> health;
   // Configured zones with no loaded version (their file failed at start-up): names at or below
   // them are answered SERVFAIL, as Knot does, rather than REFUSED, so resolvers do not mark this
   // server lame. Lowercase wire apexes; usually empty.
@@ -72,14 +78,8 @@ struct Counters {
 
 class QueryHandler {
  public:
-  // `health` (optional) is the health-check state table steering reads; it must outlive the
-  // handler.
-  explicit QueryHandler(const Published<ServingState>& state,
-                        const Published<healthcheck::StateTable>* health = nullptr)
-      : state_(state),
-        health_(health ? std::make_unique<Published<healthcheck::StateTable>::Reader>(*health)
-                       : nullptr),
-        rrl_(makeRrl(state)) {}
+  explicit QueryHandler(const Published<ServingState>& state)
+      : state_(state), rrl_(makeRrl(state)) {}
 
   // Writes the response into out (capacity out_cap) and returns its length; 0 means no response.
   [[nodiscard]] size_t handle(const uint8_t* in, size_t in_len, uint8_t* out, size_t out_cap,
@@ -105,8 +105,7 @@ class QueryHandler {
                        const zones::Zone* zone, uint16_t rcode, const Peer& peer);
 
   Published<ServingState>::Reader state_;
-  std::unique_ptr<Published<healthcheck::StateTable>::Reader> health_;
-  healthcheck::StateTable no_health_;
+  healthcheck::Verdicts no_health_;
   dns::Query query_;
   dns::ResponseWriter writer_;
   Counters counters_;

@@ -1077,6 +1077,28 @@ def section_health(ctx, geo_db, zone_file):
     ctl(ctx, sock, "override", "127.0.0.12", "none")
     ok, got, _ = poll(lambda: www(us_client), lambda x: x == [WWW_V4["us"]], HEALTH_WAIT)
     r.check("override none after the reload: US back on us", ok, str(got))
+    # a down verdict survives a reload that rebuilds the monitor (matched by target identity): the
+    # target stays down until it passes `rise` probes of the new monitor, instead of restarting as up
+    web["127.0.0.11"].stop()
+    ok, rows, secs = poll(lambda: health_rows(ctx, sock),
+                          lambda x: x.get("127.0.0.11", {}).get("verdict") == "down", HEALTH_WAIT)
+    r.check("127.0.0.11 stopped before a reload: down", ok, short(rows))
+    changed2 = changed.replace(f"port = {tport}\ninterval_ms = 250", f"port = {tport}\ninterval_ms = 300")
+    r.check("test setup: the tcp check's interval changed again", changed2 != changed)
+    write(cfg, changed2)
+    rc, out, err = ctl(ctx, sock, "reload")
+    seen = set()
+    for _ in range(10):
+        seen.update(www(eu_client) or [])
+    rows = health_rows(ctx, sock)
+    r.check("reload that rebuilds the monitor: 127.0.0.11 is still down (not restarted as up)",
+            rc == 0 and rows.get("127.0.0.11", {}).get("verdict") == "down", f"rc={rc} {out}{err} {short(rows)}")
+    r.check("... and EU clients are not sent to it right after the reload (10 queries)",
+            "127.0.0.11" not in seen, str(seen))
+    web["127.0.0.11"].start()
+    ok, got, secs = poll(lambda: www(eu_client), lambda x: x == [WWW_V4["eu"]], HEALTH_WAIT)
+    r.check("backend back after the reload: up again once the new monitor's rise probes pass", ok,
+            f"{got} after {secs:.1f}s")
     r.check("health server still running", srv.alive(), srv.tail())
     verdict_lines = [ln for ln in srv.log_text().splitlines() if " DOWN after " in ln]
     bad = [ln for ln in verdict_lines if re.search(r"DOWN after 1 failure\b", ln)]
@@ -1552,8 +1574,42 @@ def section_check(ctx, g):
 # reload
 
 
+def reload_retire(ctx):
+    """Issue #7: with two workers, one of them idle, reloads leave no old snapshot behind: status's
+    `waiting` returns to 0 (each old zone set freed on the control thread) and `retired` counts them."""
+    r = ctx.r
+    port = pick_port(ctx)
+    cfg = os.path.join(ctx.tmp, "retire.toml")
+    write(cfg, head_toml(port, "retire.sock", "geo.mmdb").replace("threads = 1", "threads = 2")
+          + zone_toml("example.com.zone")
+          + service_toml("www.example.com", ["first_n"], [("eu", [q("127.0.0.11")])]))
+    srv2 = start_server(ctx, "retire", cfg)
+    if srv2 is None:
+        return
+
+    def counts():
+        rc, out, _ = ctl(ctx, "retire.sock", "status")
+        m = re.search(r"snapshots retired (\d+), waiting (\d+)", out) if rc == 0 else None
+        return (int(m.group(1)), int(m.group(2))) if m else None
+
+    before = counts()
+    # one client socket: the kernel hashes it to one worker; the other stays idle throughout
+    for _ in range(5):
+        ask(("127.0.0.1", port), "www.example.com", "A")
+        ctl(ctx, "retire.sock", "reload")
+    ok, got, secs = poll(counts, lambda x: x is not None and before is not None and x[1] == 0
+                         and x[0] >= before[0] + 5, 5)
+    r.check("5 reloads with 2 workers (one idle): every old snapshot retired, none waiting",
+            ok, f"before {before}, after {got} ({secs:.2f}s)")
+    rep = ask(("127.0.0.1", port), "www.example.com", "A")
+    r.check("... and the server answers from the newest one", rep is not None and rep.addrs() == ["127.0.0.11"],
+            repr(rep))
+    srv2.stop()
+
+
 def section_reload(ctx, g, srv):
     r, addr, cfg = ctx.r, g["addr"], g["cfg"]
+    reload_retire(ctx)
     sock = os.path.join(ctx.tmp, "geo.sock")
     eu = "81.2.69.142/32"
 

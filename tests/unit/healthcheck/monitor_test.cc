@@ -112,7 +112,7 @@ struct Recorder {
 };
 
 TargetState stateOf(const Monitor& m, uint32_t id) {
-  return m.table().load()->targets.at(id);
+  return m.states().at(id);
 }
 
 // Accepts TCP connections, optionally behind TLS, and answers each with one HTTP response when
@@ -471,35 +471,37 @@ TEST_CASE("overrides decide usable() whatever the checks say", "[healthcheck]") 
   rec.attach(monitor);
   monitor.start();
   REQUIRE(runUntil(io, [&] { return rec.probes(0, true) >= 1 && !stateOf(monitor, 1).up; }));
-  auto table = monitor.table().load();
-  CHECK(table->usable(0));
-  CHECK_FALSE(table->usable(1));
+  const Verdicts& table = *monitor.verdicts();
+  CHECK(table.usable(0));
+  CHECK_FALSE(table.usable(1));
 
-  const uint64_t generation = table->generation;
+  const uint64_t stores = table.stores();
   REQUIRE(monitor.setOverride(0, Override::kForceDown).has_value());
   REQUIRE(monitor.setOverride(1, Override::kForceUp).has_value());
-  table = monitor.table().load();  // published at once, without waiting for a probe
-  CHECK(table->generation > generation);
-  CHECK_FALSE(table->usable(0));
-  CHECK(table->usable(1));
-  CHECK(table->targets[0].up);  // the verdicts themselves are untouched
-  CHECK_FALSE(table->targets[1].up);
+  // Published at once, without waiting for a probe.
+  CHECK(table.stores() == stores + 2);
+  CHECK_FALSE(table.usable(0));
+  CHECK(table.usable(1));
+  CHECK(table.up(0));  // the verdicts themselves are untouched
+  CHECK_FALSE(table.up(1));
+  CHECK(monitor.states()[0].up);
+  CHECK_FALSE(monitor.states()[1].up);
   CHECK(rec.events.back().from_override);
 
   // Probes go on and do not undo the overrides.
   const size_t mark = rec.events.size();
   REQUIRE(runUntil(
       io, [&] { return rec.probes(0, true, mark) >= 2 && rec.probes(1, false, mark) >= 2; }));
-  CHECK_FALSE(monitor.table().load()->usable(0));
-  CHECK(monitor.table().load()->usable(1));
+  CHECK_FALSE(monitor.verdicts()->usable(0));
+  CHECK(monitor.verdicts()->usable(1));
   CHECK_THAT(monitor.describe(), Catch::Contains("force-up"));
 
   REQUIRE(monitor.setOverride(0, Override::kDrain).has_value());
-  CHECK_FALSE(monitor.table().load()->usable(0));
+  CHECK_FALSE(monitor.verdicts()->usable(0));
   REQUIRE(monitor.setOverride(0, Override::kNone).has_value());
   REQUIRE(monitor.setOverride(1, Override::kNone).has_value());
-  CHECK(monitor.table().load()->usable(0));
-  CHECK_FALSE(monitor.table().load()->usable(1));
+  CHECK(monitor.verdicts()->usable(0));
+  CHECK_FALSE(monitor.verdicts()->usable(1));
 
   CHECK_FALSE(monitor.setOverride(2, Override::kForceUp).has_value());
   CHECK(monitor.find("dead") == std::optional<uint32_t>(1));
@@ -569,9 +571,8 @@ TEST_CASE("start after stop resumes probing", "[healthcheck]") {
 TEST_CASE("start delays are deterministic for a seed and within the jitter", "[healthcheck]") {
   std::vector<Target> targets;
   for (uint32_t i = 0; i < 8; ++i) {
-    targets.push_back(
-        Target{i, std::string("t").append(std::to_string(i)), kLoopback,
-               spec(CheckSpec::Kind::kTcp, 80)});
+    targets.push_back(Target{i, std::string("t").append(std::to_string(i)), kLoopback,
+                             spec(CheckSpec::Kind::kTcp, 80)});
     targets.back().spec.interval_ms = i == 0 ? 20 : 5000;
   }
   MonitorOptions a;
@@ -680,22 +681,22 @@ TEST_CASE("unchecked targets are never probed, stay up, and take overrides", "[h
   REQUIRE(runUntil(io, [&] { return rec.probes(0, true) >= 3; }));
   for (const Seen& e : rec.events) CHECK(e.id == 0);  // only the checked target is probed
   CHECK(stateOf(monitor, 1).probes == 0);
-  CHECK(monitor.table().load()->usable(1));
-  CHECK(monitor.table().load()->usable(2));
+  CHECK(monitor.verdicts()->usable(1));
+  CHECK(monitor.verdicts()->usable(2));
 
   REQUIRE(monitor.setOverride(1, Override::kForceDown).has_value());
   REQUIRE(monitor.setOverride(2, Override::kDrain).has_value());
-  CHECK_FALSE(monitor.table().load()->usable(1));
-  CHECK_FALSE(monitor.table().load()->usable(2));
-  CHECK(monitor.table().load()->usable(0));
+  CHECK_FALSE(monitor.verdicts()->usable(1));
+  CHECK_FALSE(monitor.verdicts()->usable(2));
+  CHECK(monitor.verdicts()->usable(0));
   const std::string text = monitor.describe();
   CHECK_THAT(text, Catch::Contains("unchecked"));
   CHECK_THAT(text, Catch::Contains("eu/edge.example.net."));
   CHECK_THAT(text, Catch::Contains("force-down"));
   REQUIRE(monitor.setOverride(1, Override::kNone).has_value());
   REQUIRE(monitor.setOverride(2, Override::kForceUp).has_value());
-  CHECK(monitor.table().load()->usable(1));
-  CHECK(monitor.table().load()->usable(2));
+  CHECK(monitor.verdicts()->usable(1));
+  CHECK(monitor.verdicts()->usable(2));
   CHECK(monitor.find("eu/192.0.2.10") == std::optional<uint32_t>(1));
 }
 
@@ -718,13 +719,83 @@ TEST_CASE("adoptState carries a verdict and an override into a new Monitor", "[h
   forced.probes = 3;
   forced.override = Override::kForceDown;
   REQUIRE(monitor.adoptState(1, forced).has_value());
-  CHECK_FALSE(monitor.table().load()->usable(0));
+  CHECK_FALSE(monitor.verdicts()->usable(0));
   CHECK(stateOf(monitor, 0).probes == 7);
-  CHECK_FALSE(monitor.table().load()->usable(1));
+  CHECK_FALSE(monitor.verdicts()->usable(1));
   CHECK(stateOf(monitor, 1).up);
   CHECK(stateOf(monitor, 1).probes == 0);
   CHECK_FALSE(monitor.adoptState(2, was).has_value());
   monitor.start();
   CHECK_FALSE(monitor.adoptState(0, was).has_value());  // only before start()
   monitor.stop();
+}
+
+TEST_CASE("Verdicts: one word per target, stored only when steering would see a change",
+          "[healthcheck]") {
+  Verdicts v(3);
+  CHECK(v.size() == 3);
+  CHECK(v.usable(0));
+  CHECK(v.usable(7));  // past the end (no such target): up
+  CHECK(v.rttUs(0) == 0);
+  TargetState s;
+  CHECK_FALSE(v.set(0, s));  // already the initial word
+  s.rtt_us = 10000;
+  CHECK(v.set(0, s));
+  CHECK(v.rttUs(0) == Verdicts::rttBucket(10000));
+  // The descriptive data is not in the word: counters and error strings store nothing.
+  s.probes = 99;
+  s.failures = 5;
+  s.consecutive = 4;
+  s.last_error = "connection refused";
+  CHECK_FALSE(v.set(0, s));
+  // An RTT that stays in its bucket stores nothing; one that leaves it does.
+  s.rtt_us = Verdicts::rttBucket(10000) + 1;
+  CHECK_FALSE(v.set(0, s));
+  s.rtt_us = 12000;
+  CHECK(v.set(0, s));
+  s.up = false;
+  CHECK(v.set(0, s));
+  CHECK_FALSE(v.usable(0));
+  CHECK_FALSE(v.up(0));
+  s.override = Override::kForceUp;
+  CHECK(v.set(0, s));
+  CHECK(v.usable(0));
+  CHECK_FALSE(v.up(0));
+  CHECK(v.stores() == 4);
+  CHECK(v.usable(1));
+  // Buckets keep 5 significant bits: about 3-6 % wide, so 5, 60 and 150 ms stay apart.
+  CHECK(Verdicts::rttBucket(31) == 31);
+  CHECK(Verdicts::rttBucket(1000) == 992);
+  CHECK(Verdicts::rttBucket(5000) < Verdicts::rttBucket(60000));
+  CHECK(Verdicts::rttBucket(60000) < Verdicts::rttBucket(150000));
+  CHECK(Verdicts::rttBucket(100000000) == Verdicts::rttBucket(Verdicts::kMaxRttUs));
+  // From a StateTable (tests, offline explain).
+  StateTable t;
+  t.targets.resize(2);
+  t.targets[1].up = false;
+  t.targets[1].rtt_us = 800;
+  const Verdicts from(t);
+  CHECK(from.usable(0));
+  CHECK_FALSE(from.usable(1));
+  CHECK(from.rttUs(1) == 800);
+}
+
+TEST_CASE("a failing target's probes store its word once, at the verdict change", "[healthcheck]") {
+  asio::io_context io;
+  CheckSpec dead = spec(CheckSpec::Kind::kTcp, unusedPort(io));
+  dead.fall = 2;
+  Monitor monitor(io, {Target{0, "dead", kLoopback, dead}}, options(true));
+  Recorder rec;
+  rec.attach(monitor);
+  const Verdicts& v = *monitor.verdicts();
+  CHECK(v.stores() == 0);
+  monitor.start();
+  REQUIRE(runUntil(io, [&] { return rec.probes(0, false) >= 8; }));
+  monitor.stop();
+  // Eight probes, each a new error and new counters on the control side: the workers' word was
+  // written once, when the verdict turned down (today's table was copied and republished 8 times).
+  CHECK(stateOf(monitor, 0).probes >= 8);
+  CHECK_FALSE(stateOf(monitor, 0).last_error.empty());
+  CHECK_FALSE(v.usable(0));
+  CHECK(v.stores() == 1);
 }

@@ -1,9 +1,14 @@
 // The authoritative hot path allocates nothing per query (STYLE.md, DESIGN.md): count every
 // operator new in this binary and require zero across warm handle() calls, static and steered.
+// Frees are counted too, per thread: a worker that answers across reloads must neither allocate
+// nor free (old snapshots are retired on the control thread, core/snapshot.h).
 #include <atomic>
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <cstdlib>
+#include <mutex>
 #include <new>
+#include <thread>
 
 #include "../georoute/steering_fixture.h"
 #include "../testutil.h"
@@ -13,29 +18,37 @@
 
 namespace {
 std::atomic<uint64_t> g_allocations{0};
+thread_local uint64_t t_allocations = 0;
+thread_local uint64_t t_frees = 0;
+void countFree(void* p) {
+  if (p != nullptr) ++t_frees;
+  std::free(p);
 }
+}  // namespace
 
 void* operator new(std::size_t n) {
   g_allocations.fetch_add(1, std::memory_order_relaxed);
+  ++t_allocations;
   if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
   throw std::bad_alloc();
 }
 void* operator new[](std::size_t n) {
   g_allocations.fetch_add(1, std::memory_order_relaxed);
+  ++t_allocations;
   if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
   throw std::bad_alloc();
 }
 void operator delete(void* p) noexcept {
-  std::free(p);
+  countFree(p);
 }
 void operator delete[](void* p) noexcept {
-  std::free(p);
+  countFree(p);
 }
 void operator delete(void* p, std::size_t) noexcept {
-  std::free(p);
+  countFree(p);
 }
 void operator delete[](void* p, std::size_t) noexcept {
-  std::free(p);
+  countFree(p);
 }
 
 using namespace meridian;
@@ -69,10 +82,11 @@ TEST_CASE("no allocation per query on the answer path", "[alloc]") {
   auto compiled = app::loadSteering(cfg, state->zones);
   REQUIRE_OK(compiled);
   state->services = compiled->services;
+  state->health = std::make_shared<const healthcheck::Verdicts>(compiled->targets.size());
 
-  Published<server::ServingState> published{state};
-  Published<healthcheck::StateTable> health{std::make_shared<const healthcheck::StateTable>()};
-  server::QueryHandler handler(published, &health);
+  QuiescentDomain domain;
+  Published<server::ServingState> published{state, domain};
+  server::QueryHandler handler(published);
   static uint8_t out[65535];
 
   test::QueryOptions edns;
@@ -127,10 +141,86 @@ TEST_CASE("no allocation per query on the answer path", "[alloc]") {
   CHECK(after - before == 0);
   // The counter does see allocations (the check above can fail).
   const uint64_t base = g_allocations.load();
+  const uint64_t base_frees = t_frees;
   auto* probe = new int(1);
   const uint64_t counted = g_allocations.load() - base;
   delete probe;
   CHECK(counted == 1);
+  CHECK(t_frees - base_frees == 1);
+
+  SECTION("a worker thread answering across reloads neither allocates nor frees") {
+    // The worker: its own QueryHandler on its own thread, registered with the domain, passing a
+    // quiescent point before each batch of queries as server/listener.cc's workers do.
+    std::atomic<bool> measuring{false};
+    std::atomic<bool> stop{false};
+    std::atomic<uint64_t> rounds{0};
+    uint64_t worker_allocs = 0, worker_frees = 0, worker_answered = 0, worker_asked = 0;
+    std::thread::id worker_id;
+    std::thread worker([&] {
+      worker_id = std::this_thread::get_id();
+      QuiescentDomain::Slot* slot = domain.enter();
+      server::QueryHandler w(published);
+      static uint8_t wout[65535];
+      for (const auto& q : queries)
+        (void)w.handle(q.data(), q.size(), wout, sizeof wout, server::Transport::kUdp, peer);
+      const uint64_t a0 = t_allocations;
+      const uint64_t f0 = t_frees;
+      measuring = true;
+      while (!stop.load(std::memory_order_relaxed)) {
+        domain.quiescent(*slot);
+        for (const auto& q : queries) {
+          for (auto t : {server::Transport::kUdp, server::Transport::kTcp}) {
+            ++worker_asked;
+            worker_answered += w.handle(q.data(), q.size(), wout, sizeof wout, t, peer) > 0;
+          }
+        }
+        rounds.fetch_add(1, std::memory_order_relaxed);
+      }
+      worker_allocs = t_allocations - a0;
+      worker_frees = t_frees - f0;
+      domain.leave(slot);
+    });
+    while (!measuring.load()) std::this_thread::yield();
+    // Reloads on this (control) thread in the middle of the worker's queries; each old snapshot
+    // (its zone set and service tables) is destroyed here once the worker moved past it.
+    // Shared with the deleters: the last snapshot goes with `published`, after this scope.
+    struct FreeLog {
+      std::mutex m;
+      std::vector<std::thread::id> threads;
+    };
+    auto log = std::make_shared<FreeLog>();
+    for (int reload = 0; reload < 10; ++reload) {
+      auto next = std::make_shared<server::ServingState>(*state);
+      next->protocol.nsid = "ns" + std::to_string(reload);
+      next->services = app::loadSteering(cfg, next->zones)->services;
+      published.publish(std::shared_ptr<const server::ServingState>(
+          new server::ServingState(std::move(*next)), [log](const server::ServingState* p) {
+            {
+              std::lock_guard<std::mutex> lock(log->m);
+              log->threads.push_back(std::this_thread::get_id());
+            }
+            delete p;
+          }));
+      const uint64_t seen = rounds.load();
+      while (rounds.load() < seen + 2) std::this_thread::yield();  // queries on the new one
+      const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+      while (domain.reclaim() != 0 && std::chrono::steady_clock::now() < give_up)
+        std::this_thread::yield();
+    }
+    stop = true;
+    worker.join();
+    (void)domain.reclaim();
+    INFO("worker allocated " << worker_allocs << " and freed " << worker_frees << " in "
+                             << rounds.load() << " rounds");
+    CHECK(worker_answered == worker_asked);
+    CHECK(worker_asked > 0);
+    CHECK(worker_id != std::this_thread::get_id());
+    CHECK(worker_allocs == 0);
+    CHECK(worker_frees == 0);
+    std::lock_guard<std::mutex> lock(log->m);
+    CHECK(log->threads.size() == 9);  // the tenth is still current
+    for (const auto& id : log->threads) CHECK(id == std::this_thread::get_id());
+  }
 }
 
 TEST_CASE("no allocation per query with response rate limiting on", "[alloc][rrl]") {
