@@ -1318,6 +1318,14 @@ def peer_closed(socks, limit, pending=None):
     return closed
 
 
+def tcp_closed_counts(ctx, sock):
+    """(oldest idle, I/O timeout, refused) from the `tcp closed:` line of `meridianctl status`."""
+    rc, out, _ = run_tool([ctx.meridianctl, "--socket", sock, "status"])
+    m = re.search(r"tcp closed: (\d+) oldest idle .*?, (\d+) reset by the I/O timeout, (\d+) refused",
+                  out or "")
+    return tuple(int(x) for x in m.groups()) if rc == 0 and m else None
+
+
 def query_answered(addr):
     """One fresh TCP connection and query: True when answered NOERROR."""
     try:
@@ -1355,7 +1363,9 @@ def section_tcplimits(ctx, zone_file):
     port = pick_port(ctx)
     A = ("127.0.0.1", port)
     # One worker, so all 50 are admitted (each worker has its share of the limit).
+    sock = os.path.join(ctx.tmp, "tcp-slow.sock")
     srv = start_server(ctx, "tcp-slow", ["--listen", f"127.0.0.1:{port}", "--zone", f"example.com={zone_file}",
+                                         "--set", f"control.socket={sock}",
                                          "--threads", "1", "--set", "server.tcp_max_connections=50", "--set", "server.tcp_io_timeout_ms=300",
         "--set", "server.tcp_idle_timeout_ms=600000"])
     if srv is not None:
@@ -1378,6 +1388,9 @@ def section_tcplimits(ctx, zone_file):
                     "(tcp_io_timeout_ms 300, idle timeout 600 s)", len(closed) == 50,
                     f"{len(closed)}/50 closed within 30 s")
             log(f"  slow readers: {len(closed)}/50 closed {took:.2f}s after the last connected")
+            counts = tcp_closed_counts(ctx, sock)
+            r.check("TCP: meridianctl status counts the 50 as reset by the I/O timeout, none evicted",
+                    counts is not None and counts[0] == 0 and counts[1] == 50, f"{counts}")
             r.check("TCP: after the slow readers, a fresh TCP query is answered "
                     "(tcp_max_connections 50)", query_answered(A))
         finally:
@@ -1428,8 +1441,9 @@ def section_tcplimits(ctx, zone_file):
     # fresh query is answered (before: refused until the idle timeout).
     port = pick_port(ctx)
     A = ("127.0.0.1", port)
+    sock = os.path.join(ctx.tmp, "tcp-evict.sock")
     srv = start_server(ctx, "tcp-evict", ["--listen", f"127.0.0.1:{port}"] + z + [
-        "--set", "server.tcp_max_connections=1000", "--set", "server.tcp_idle_timeout_ms=600000"])
+        "--set", f"control.socket={sock}", "--set", "server.tcp_max_connections=1000", "--set", "server.tcp_idle_timeout_ms=600000"])
     if srv is not None:
         socks, unanswered = open_idle(A, 2000, 0x7E00)
         try:
@@ -1443,6 +1457,9 @@ def section_tcplimits(ctx, zone_file):
                     len(oldest) == 100 and not newest and still_open <= 1000,
                     f"oldest 100: {len(oldest)} closed; newest 100: {len(newest)} closed; "
                     f"{still_open} open")
+            counts = tcp_closed_counts(ctx, sock)
+            r.check("TCP: meridianctl status counts 1000 oldest-idle closes, none refused",
+                    counts is not None and counts[0] == 1000 and counts[2] == 0, f"{counts}")
             r.check("TCP: at the limit with 2000 idle connections a fresh TCP query is answered",
                     query_answered(A))
             r.check("TCP: ... and again from a client that reconnects", query_answered(A))
