@@ -1335,12 +1335,18 @@ def query_answered(addr):
     return rw is not None and rw[:2] == b"\x7a\x01" and rcode_of(rw) == 0
 
 
-def open_idle(addr, n, qid_base):
+def open_idle(addr, n, qid_base, timeout=5):
     """n connections, each answered once (so each has been admitted) and then left idle.
-    (sockets, how many got no answer)."""
+    (sockets, how many got no answer); after 5 unanswered the rest count as unanswered unopened."""
     socks, unanswered = [], 0
     for i in range(n):
-        s = tcp_connect(addr, timeout=5)
+        if unanswered >= 5:
+            return socks, unanswered + n - i
+        try:
+            s = tcp_connect(addr, timeout=timeout)
+        except OSError:
+            unanswered += 1
+            continue
         socks.append(s)
         qid = (qid_base + i) & 0xFFFF
         try:
@@ -1397,6 +1403,29 @@ def section_tcplimits(ctx, zone_file):
             for s in slow:
                 s.close()
         r.check("TCP: server with slow readers still running", srv.alive(), srv.tail())
+        srv.stop()
+
+    # Out of descriptors: with an open-file limit of 64 and tcp_max_connections far above it,
+    # accept() fails with EMFILE once about 40 connections are open; the worker then closes its
+    # oldest idle connection to take the new one (before: it retried accept() in a tight loop and
+    # the new connection waited in the backlog until an idle timeout freed a descriptor).
+    port = pick_port(ctx)
+    A = ("127.0.0.1", port)
+    srv = start_server(ctx, "tcp-emfile", ["--listen", f"127.0.0.1:{port}", "--zone", f"example.com={zone_file}",
+                                           "--threads", "1", "--set", "server.tcp_max_connections=1000",
+                                           "--set", "server.tcp_idle_timeout_ms=600000"],
+                       prefix=("prlimit", "--nofile=64:64"))
+    if srv is not None:
+        socks, unanswered = open_idle(A, 200, 0x7F00)
+        try:
+            r.check("TCP: out of descriptors (RLIMIT_NOFILE 64), 200 connections each answered "
+                    "(the oldest idle ones closed for them)", unanswered == 0, f"{unanswered} unanswered")
+            r.check("TCP: out of descriptors, the start-up log warned that the limit is not below it",
+                    "is not below the open-file limit 64" in srv.log_text(), srv.tail())
+        finally:
+            for s in socks:
+                s.close()
+        r.check("TCP: server out of descriptors still running", srv.alive(), srv.tail())
         srv.stop()
 
     # 2000 connections need descriptors in this process too.
