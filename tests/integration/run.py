@@ -1156,6 +1156,29 @@ def section_tcp(ctx):
     r.check("TCP: query split over four writes is answered", rw is not None and rw[:2] == pkt[2:4]
             and rcode_of(rw) == 0)
 
+    # a query longer than the 512 octets a connection keeps inline (EDNS padding, RFC 7830),
+    # split over writes, between two small pipelined ones: all three answered in order
+    big = header(0x7111, ar=1) + question("www.example.com") + opt_rr(options=edns_opt(12, b"\0" * 1500))
+    pkt = frame(header(0x7110) + question("www.example.com")) + frame(big) + frame(header(0x7112) + question("www.example.com"))
+    cut = len(frame(header(0x7110) + question("www.example.com"))) + 700
+    s = tcp_connect(A)
+    ids = []
+    try:
+        for part in (pkt[:cut], pkt[cut:cut + 1], pkt[cut + 1:-20], pkt[-20:]):
+            s.sendall(part)
+            time.sleep(0.05)
+        for _ in range(3):
+            rw = tcp_read_msg(s)
+            if rw is None:
+                break
+            ids.append((struct.unpack("!H", rw[:2])[0], rcode_of(rw)))
+    except socket.timeout:
+        pass
+    finally:
+        s.close()
+    r.check("TCP: a 1.5 kB query split over writes between two small ones: all answered, in order",
+            ids == [(0x7110, 0), (0x7111, 0), (0x7112, 0)], f"{ids}")
+
     # the connection stays usable for further queries
     s = tcp_connect(A)
     try:
