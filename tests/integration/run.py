@@ -1141,6 +1141,32 @@ def section_tcp(ctx):
                 order == [0x7000 + i for i in range(count)],
                 f"first out of order at {next((i for i, q in enumerate(order) if q != 0x7000 + i), None)}")
 
+    # more replies than the socket buffers hold (2000 x 3.4 kB): the server's output blocks, it
+    # stops reading, holds the queries already read, and carries on as the client reads; a client
+    # that sends everything first and then reads gets every answer, in order
+    count = 2000
+    stream = b"".join(frame(header(i) + question("huge.example.com", 16)) for i in range(count))
+    s = tcp_connect(A, timeout=5)
+    order = []
+    sender = threading.Thread(target=lambda: s.sendall(stream), daemon=True)
+    try:
+        sender.start()
+        time.sleep(0.2)   # let the server's output block before reading (within tcp_io_timeout_ms)
+        while len(order) < count:
+            mm = tcp_read_msg(s)
+            if mm is None:
+                break
+            order.append((struct.unpack("!H", mm[:2])[0], rcode_of(mm), len(mm) > 1232))
+    except (socket.timeout, OSError):
+        pass
+    finally:
+        sender.join(5)
+        s.close()
+    r.check(f"TCP: {count} pipelined queries for 3.4 kB replies (output blocks and resumes): "
+            "all answered, in order", order == [(i, 0, True) for i in range(count)],
+            f"{len(order)} answers; first wrong at "
+            f"{next((i for i, o in enumerate(order) if o != (i, 0, True)), None)}")
+
     # one query split across several writes
     pkt = frame(header(0x7101) + question("www.example.com"))
     s = tcp_connect(A)
