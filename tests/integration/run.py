@@ -1267,6 +1267,22 @@ def section_tcp(ctx):
             closed is not None and not data,
             f"closed after {closed}s, data {data[:16]!r}")
 
+    # slowloris: a message trickled one octet per 100 ms (it would take 6.4 s) is cut off by the
+    # I/O timeout, which runs from its first octet and is not extended by each new octet
+    s = tcp_connect(A)
+    sent = 0
+    try:
+        s.sendall(b"\x00\x40")
+        for sent in range(1, 65):
+            time.sleep(0.1)
+            s.sendall(b"\x00")
+    except OSError:   # reset by the server
+        pass
+    finally:
+        s.close()
+    r.check(f"TCP: a message trickled one octet per 100 ms is cut off (tcp_io_timeout_ms {IO_MS})",
+            sent < 64, f"all 64 octets sent over {sent / 10:.1f} s and the connection still open")
+
     # zero-length message: no reply (the connection may be closed or kept)
     s = tcp_connect(A)
     try:
