@@ -68,8 +68,6 @@ class Server {
   [[nodiscard]] Result<void> start();
   // The addresses served, with port 0 replaced by the port the kernel chose. Valid after start().
   [[nodiscard]] const std::vector<ListenAddress>& listening() const { return settings_.listen; }
-  // The TCP connection limit in force (tcp_max_connections = 0 resolved). Valid after start().
-  [[nodiscard]] unsigned tcpMaxConnections() const { return settings_.tcp_max_connections; }
   // Stops accepting, closes every TCP connection (a reply already handed to the kernel is still
   // delivered), joins the workers.
   void stop();
