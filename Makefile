@@ -52,6 +52,7 @@ test-slow: deps
 
 bench: build
 	$(PY) bench/run.py --meridian $(BUILD)/meridian
+	$(PY) bench/tcp.py --meridian $(BUILD)/meridian
 
 format:
 	clang-format -i $$(git ls-files '*.cc' '*.h')

@@ -600,7 +600,10 @@ region): --set 'service[www.example.com].ttl=5', --set 'region[eu].bias_km=-300'
   server.cookie_secret        RFC 9018 server cookie secret, 32 hex digits; share it across an anycast
                               set (default: random per process)
   server.tcp_idle_timeout_ms  idle TCP connections are closed after this (default 10000)
-  server.tcp_max_connections  open TCP connections across all workers (default 1000)
+  server.tcp_io_timeout_ms    a TCP message must arrive, and a reply be taken by the client, within
+                              this, else the connection is reset; 0 = never (default 5000)
+  server.tcp_max_connections  open TCP connections across all workers; at the limit the oldest idle
+                              one is closed for a new one; 0 = half the open-file limit (default 0)
   [rrl] enabled, responses_per_second, slip, window, ipv4_prefix_length, ipv6_prefix_length,
         exempt_clients, table_size   response rate limiting of UDP answers, off by default
                               (defaults 20/s, slip 2, window 4 s, /24, /56; see docs/operations.md)
@@ -706,8 +709,12 @@ Result<Config> loadConfig(const CommandLine& cmd) {
           auto t = integer<unsigned>(file, sv, full, 100, 3600000);
           if (!t) return t.error();
           cfg.server.tcp_idle_timeout_ms = *t;
+        } else if (key == "tcp_io_timeout_ms") {
+          auto t = integer<unsigned>(file, sv, full, 0, 3600000);
+          if (!t) return t.error();
+          cfg.server.tcp_io_timeout_ms = *t;
         } else if (key == "tcp_max_connections") {
-          auto t = integer<unsigned>(file, sv, full, 1, 1000000);
+          auto t = integer<unsigned>(file, sv, full, 0, 1000000);
           if (!t) return t.error();
           cfg.server.tcp_max_connections = *t;
         } else {

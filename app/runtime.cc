@@ -464,6 +464,9 @@ std::string Runtime::status() const {
       << ", reloads " << reloads_ << "\n";
   out << "queries " << totals.queries << ", dropped " << totals.dropped << ", truncated "
       << totals.truncated << ", tcp connections " << totals.tcp_connections << "\n";
+  out << "tcp closed: " << totals.tcp_evicted << " oldest idle (at the limit), "
+      << totals.tcp_io_timeouts << " reset by the I/O timeout, " << totals.tcp_refused
+      << " refused (all busy)\n";
   out << "rcodes: NOERROR " << totals.rcodes[0] << ", FORMERR " << totals.rcodes[1] << ", SERVFAIL "
       << totals.rcodes[2] << ", NXDOMAIN " << totals.rcodes[3] << ", NOTIMP " << totals.rcodes[4]
       << ", REFUSED " << totals.rcodes[5] << ", NOTAUTH " << totals.rcodes[9] << ", BADVERS "

@@ -1,24 +1,18 @@
 #include "server/listener.h"
 
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <algorithm>
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ip/udp.hpp>
 #include <boost/asio/ip/v6_only.hpp>
-#include <boost/asio/read.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/write.hpp>
 #include <chrono>
 #include <cstring>
-#include <set>
 
 #include "core/log.h"
 
@@ -174,17 +168,123 @@ Result<void> claimAddress(ListenAddress& la) {
 
 }  // namespace
 
+// Input carried over between reads of one TCP connection: the start of a message whose end has
+// not arrived, or (while the client is not reading its replies) complete queries not answered yet.
+// A query split by the network fits the inline part, so a connection holds no heap memory for its
+// input unless a message larger than kInline arrives in pieces or its output is blocked; the heap
+// part is released as soon as it is empty again.
+class TcpCarry {
+ public:
+  [[nodiscard]] const uint8_t* data() const { return heap_ ? heap_.get() : inline_; }
+  [[nodiscard]] size_t size() const { return len_; }
+  [[nodiscard]] bool empty() const { return len_ == 0; }
+  // Room for n more octets at the end; commit() the ones written.
+  uint8_t* tail(size_t n) {
+    if (len_ + n > cap_) {
+      const size_t cap = len_ + n;
+      auto grown = std::make_unique_for_overwrite<uint8_t[]>(cap);
+      std::memcpy(grown.get(), data(), len_);
+      heap_ = std::move(grown);
+      cap_ = cap;
+    }
+    return (heap_ ? heap_.get() : inline_) + len_;
+  }
+  void commit(size_t n) { len_ += n; }
+  void append(const uint8_t* p, size_t n) {
+    std::memcpy(tail(n), p, n);
+    commit(n);
+  }
+  // Drops the first n octets.
+  void consume(size_t n) {
+    if (n >= len_) {
+      clear();
+      return;
+    }
+    uint8_t* base = heap_ ? heap_.get() : inline_;
+    std::memmove(base, base + n, len_ - n);
+    len_ -= n;
+    if (heap_ && len_ <= kInline) {
+      std::memcpy(inline_, heap_.get(), len_);
+      heap_.reset();
+      cap_ = kInline;
+    }
+  }
+  void clear() {
+    len_ = 0;
+    heap_.reset();
+    cap_ = kInline;
+  }
+
+ private:
+  // Queries are rarely longer than this (a name of 255 octets, OPT with a cookie and ECS, a TSIG).
+  static constexpr size_t kInline = 512;
+  uint8_t inline_[kInline];
+  std::unique_ptr<uint8_t[]> heap_;
+  size_t cap_ = kInline;
+  size_t len_ = 0;
+};
+
+// One accepted TCP connection, owned by its worker. It sits in exactly one of the worker's two
+// lists while open: `idle` (nothing in progress: no partial message, no unsent output) or `busy`
+// (a message partly received, or output the client has not taken). Each list is ordered by
+// `since`, the time the connection entered its state, so the head is the first to time out and the
+// head of `idle` is the oldest idle connection.
+struct TcpConn {
+  explicit TcpConn(tcp::socket s) : sock(std::move(s)) {}
+  tcp::socket sock;
+  Peer peer;
+  TcpConn* prev = nullptr;
+  TcpConn* next = nullptr;
+  std::chrono::steady_clock::time_point since;
+  bool busy = false;     // in the busy list (else the idle one)
+  bool waiting = false;  // an async_wait or a posted handler refers to this object
+  bool closed = false;   // socket closed; freed when no handler refers to it any more
+  bool eof = false;      // the client sent FIN (or a zero-length message): close once flushed
+  bool failed = false;   // a socket error: close at once
+  TcpCarry in;
+  std::unique_ptr<uint8_t[]> out;  // output the socket would not take yet
+  size_t out_len = 0, out_off = 0;
+};
+
+// Intrusive doubly-linked list of connections; O(1) push at the back and removal.
+struct TcpConnList {
+  TcpConn* head = nullptr;
+  TcpConn* tail = nullptr;
+  void pushBack(TcpConn* c) {
+    c->prev = tail;
+    c->next = nullptr;
+    (tail ? tail->next : head) = c;
+    tail = c;
+  }
+  void remove(TcpConn* c) {
+    (c->prev ? c->prev->next : head) = c->next;
+    (c->next ? c->next->prev : tail) = c->prev;
+    c->prev = c->next = nullptr;
+  }
+};
+
 class Server::Worker {
  public:
-  Worker(const Published<ServingState>& state, const ServerSettings& settings,
-         std::atomic<unsigned>& tcp_active)
+  Worker(const Published<ServingState>& state, const ServerSettings& settings)
       : settings_(settings),
         domain_(state.domain()),
         handler_(state),
-        tcp_active_(tcp_active),
-        quiescent_timer_(io_) {}
+        quiescent_timer_(io_),
+        idle_timeout_(settings.tcp_idle_timeout_ms),
+        io_timeout_(settings.tcp_io_timeout_ms),
+        tcp_limit_(std::max(1u, (settings.tcp_max_connections + settings.threads - 1) /
+                                    std::max(1u, settings.threads))) {}
 
-  ~Worker() { domain_.leave(slot_); }
+  ~Worker() {
+    // run() returns only when no handler is outstanding, so every connection left is in a list.
+    for (TcpConnList* l : {&idle_, &busy_}) {
+      while (TcpConn* c = l->head) {
+        l->remove(c);
+        delete c;
+      }
+    }
+    domain_.leave(slot_);
+  }
 
   Result<void> bind() {
     // Registered before the thread starts (a slot taken early only makes reclamation wait): from
@@ -214,6 +314,7 @@ class Server::Worker {
       if (!ec) a->listen(asio::socket_base::max_listen_connections, ec);
       if (ec) return Error{bindError(la, "TCP", ec)};
       tcp_.push_back(std::move(a));
+      accept_pause_.push_back(std::make_unique<asio::steady_timer>(io_));
     }
     return {};
   }
@@ -221,31 +322,39 @@ class Server::Worker {
   void run() {
     armQuiescent();
     for (auto& u : udp_) armUdp(*u);
-    for (auto& a : tcp_) asio::co_spawn(io_, acceptLoop(*a), asio::detached);
+    for (size_t i = 0; i < tcp_.size(); ++i) accept(i);
     io_.run();
     domain_.leave(slot_);
     slot_ = nullptr;
   }
 
-  // Called from the control thread: close listening sockets and idle connections; run() returns
-  // once the last in-flight exchange is done.
+  // Called from the control thread: close listening sockets and every connection; run() returns
+  // once the handlers still referring to them have run.
   void drain() {
     asio::post(io_, [this] {
       draining_ = true;
       boost::system::error_code ec;
       for (auto& u : udp_) u->close(ec);
       for (auto& a : tcp_) a->close(ec);
-      for (auto* s : sessions_) s->cancel(ec);
       quiescent_timer_.cancel();
+      for (auto& t : accept_pause_) t->cancel();
+      sweep_.cancel();
+      while (idle_.head) close(*idle_.head, false);
+      while (busy_.head) close(*busy_.head, false);
     });
   }
 
   [[nodiscard]] const Counters& counters() const { return handler_.counters(); }
-  [[nodiscard]] uint64_t tcpConnections() const {
-    return tcp_accepted_.load(std::memory_order_relaxed);
+  void addTcpTotals(CounterTotals& t) const {
+    t.tcp_connections += tcp_accepted_.load(std::memory_order_relaxed);
+    t.tcp_evicted += tcp_evicted_.load(std::memory_order_relaxed);
+    t.tcp_io_timeouts += tcp_io_timeouts_.load(std::memory_order_relaxed);
+    t.tcp_refused += tcp_refused_.load(std::memory_order_relaxed);
   }
 
  private:
+  using Clock = std::chrono::steady_clock;
+
   static void reusePort(int fd) {
     const int one = 1;
     ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
@@ -356,68 +465,344 @@ class Server::Worker {
     }
   }
 
-  asio::awaitable<void> acceptLoop(tcp::acceptor& acceptor) {
-    for (;;) {
-      auto [ec, sock] = co_await acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
-      if (ec) {
-        if (ec == asio::error::operation_aborted || draining_) co_return;
-        continue;  // e.g. EMFILE: keep accepting once descriptors free up
+  // ---- TCP (RFC 7766) -------------------------------------------------------------------
+  //
+  // Readiness-driven, without coroutines: a connection waits for "readable" (or, with output
+  // blocked, "writable"), then serve() reads what is there into the worker's scratch buffer,
+  // answers every complete message into the worker's reply scratch and writes the replies in one
+  // send. Only what is left over (the start of a message, output the client has not taken) is
+  // kept on the connection, so an idle connection holds no buffer at all. Timeouts are swept from
+  // the two ordered lists by one timer per worker, so answering a query arms no timer.
+
+  // One read takes up to a largest message and its length prefix; a pipelined burst beyond it is
+  // read in further rounds. Replies collect in tx_ until it could not hold another largest one.
+  static constexpr size_t kRxSize = dns::kMaxMessageSize + 2;
+  static constexpr size_t kTxSize = 2 * (dns::kMaxMessageSize + 2);
+  // Reads per readiness event before the connection yields the loop to the others (64 KiB each).
+  static constexpr int kTcpReadsPerWake = 4;
+  // How long accepting pauses when the process is out of descriptors and no idle connection can
+  // be closed for one: long enough not to spin on EMFILE, short next to any client's retry.
+  static constexpr std::chrono::milliseconds kAcceptPause{100};
+
+  void accept(size_t i) {
+    tcp_[i]->async_accept([this, i](const boost::system::error_code& ec, tcp::socket sock) {
+      if (draining_ || ec == asio::error::operation_aborted) return;
+      if (!ec) {
+        admit(std::move(sock));
+      } else if (ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space ||
+                 ec.value() == ENFILE) {
+        // Out of descriptors: an idle connection gives its one back; otherwise wait a little
+        // rather than spin on a listening socket that stays readable.
+        if (idle_.head) {
+          close(*idle_.head, false);
+          tcp_evicted_.fetch_add(1, std::memory_order_relaxed);
+        } else {
+          accept_pause_[i]->expires_after(kAcceptPause);
+          accept_pause_[i]->async_wait([this, i](const boost::system::error_code& e) {
+            if (!e && !draining_) accept(i);
+          });
+          return;
+        }
       }
-      if (tcp_active_.fetch_add(1) >= settings_.tcp_max_connections) {
-        tcp_active_.fetch_sub(1);
+      accept(i);
+    });
+  }
+
+  // RFC 7766 §6.2.3 lets a server close idle connections to free resources: at the limit, the
+  // connection idle for longest makes room, so a flood of idle connections cannot lock out new
+  // clients. Connections in the middle of a message or of output are never closed for it; they
+  // are bounded by the I/O timeout instead.
+  void admit(tcp::socket sock) {
+    if (tcp_count_ >= tcp_limit_) {
+      if (idle_.head) {
+        close(*idle_.head, false);
+        tcp_evicted_.fetch_add(1, std::memory_order_relaxed);
+      } else {
         boost::system::error_code ignored;
         sock.close(ignored);
+        tcp_refused_.fetch_add(1, std::memory_order_relaxed);
+        return;
+      }
+    }
+    boost::system::error_code ec;
+    sock.non_blocking(true, ec);
+    if (ec) return;
+    auto* c = new TcpConn(std::move(sock));
+    const auto remote = c->sock.remote_endpoint(ec);
+    c->peer = ec ? Peer{} : peerOf(remote.address());
+    ++tcp_count_;
+    tcp_accepted_.fetch_add(1, std::memory_order_relaxed);
+    const auto now = Clock::now();
+    c->since = now;
+    idle_.pushBack(c);
+    if (idle_timeout_.count() > 0) armSweep(now + idle_timeout_);
+    waitReadable(*c);
+  }
+
+  // Moves c (in one of the lists) to the back of the idle or busy list with `since` = now.
+  void enter(TcpConn& c, bool busy, Clock::time_point now) {
+    (c.busy ? busy_ : idle_).remove(&c);
+    c.busy = busy;
+    c.since = now;
+    (busy ? busy_ : idle_).pushBack(&c);
+    const auto timeout = busy ? io_timeout_ : idle_timeout_;
+    if (timeout.count() > 0) armSweep(now + timeout);
+  }
+
+  void armSweep(Clock::time_point at) {
+    if (sweep_armed_ && sweep_at_ <= at) return;
+    sweep_armed_ = true;
+    sweep_at_ = at;
+    sweep_.expires_at(at);
+    sweep_.async_wait([this](const boost::system::error_code& ec) {
+      if (ec || draining_) return;  // re-armed earlier (operation_aborted), or stopping
+      sweep_armed_ = false;
+      sweepNow();
+    });
+  }
+
+  void sweepNow() {
+    const auto now = Clock::now();
+    while (idle_.head && idle_timeout_.count() > 0 && idle_.head->since + idle_timeout_ <= now) {
+      close(*idle_.head, false);
+    }
+    // Knot's tcp-io-timeout: a message that does not arrive, or output the client does not read,
+    // within the I/O timeout resets the connection (RST, so the kernel drops the unsent octets
+    // too).
+    while (busy_.head && io_timeout_.count() > 0 && busy_.head->since + io_timeout_ <= now) {
+      tcp_io_timeouts_.fetch_add(1, std::memory_order_relaxed);
+      close(*busy_.head, true);
+    }
+    if (idle_.head && idle_timeout_.count() > 0) armSweep(idle_.head->since + idle_timeout_);
+    if (busy_.head && io_timeout_.count() > 0) armSweep(busy_.head->since + io_timeout_);
+  }
+
+  void waitReadable(TcpConn& c) {
+    c.waiting = true;
+    c.sock.async_wait(tcp::socket::wait_read, [this, &c](const boost::system::error_code& ec) {
+      c.waiting = false;
+      if (c.closed) {
+        delete &c;
+        return;
+      }
+      if (ec) {
+        close(c, false);
+        return;
+      }
+      serve(c);
+    });
+  }
+
+  void waitWritable(TcpConn& c) {
+    c.waiting = true;
+    c.sock.async_wait(tcp::socket::wait_write, [this, &c](const boost::system::error_code& ec) {
+      c.waiting = false;
+      if (c.closed) {
+        delete &c;
+        return;
+      }
+      if (ec) {
+        close(c, false);
+        return;
+      }
+      sendPending(c);
+    });
+  }
+
+  // The connection yielded after kTcpReadsPerWake reads with data possibly left: continue after
+  // the other ready handlers.
+  void resumeLater(TcpConn& c) {
+    c.waiting = true;
+    asio::post(io_, [this, &c] {
+      c.waiting = false;
+      if (c.closed) {
+        delete &c;
+        return;
+      }
+      serve(c);
+    });
+  }
+
+  // Closes the socket; the object goes once no handler refers to it. `reset`: abortive close
+  // (SO_LINGER 0), so a client that reads nothing does not keep kernel buffers either.
+  void close(TcpConn& c, bool reset) {
+    if (c.closed) return;
+    c.closed = true;
+    (c.busy ? busy_ : idle_).remove(&c);
+    --tcp_count_;
+    boost::system::error_code ignored;
+    if (reset) {
+      c.sock.set_option(asio::socket_base::linger(true, 0), ignored);
+    } else {
+      c.sock.shutdown(tcp::socket::shutdown_both, ignored);
+    }
+    c.sock.close(ignored);  // cancels the pending wait, whose handler then frees c
+    c.in.clear();
+    c.out.reset();
+    if (!c.waiting) delete &c;
+  }
+
+  // Writes tx_ to c. False when the socket did not take it all (the rest moves to c.out) or failed.
+  bool flush(TcpConn& c) {
+    size_t off = 0;
+    while (off < tx_len_) {
+      const ssize_t w = ::send(c.sock.native_handle(), tx_ + off, tx_len_ - off, MSG_NOSIGNAL);
+      if (w > 0) {
+        off += static_cast<size_t>(w);
         continue;
       }
-      tcp_accepted_.fetch_add(1, std::memory_order_relaxed);
-      asio::co_spawn(io_, session(std::move(sock)), asio::detached);
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        c.out_len = tx_len_ - off;
+        c.out_off = 0;
+        c.out = std::make_unique_for_overwrite<uint8_t[]>(c.out_len);
+        std::memcpy(c.out.get(), tx_ + off, c.out_len);
+      } else {
+        c.failed = true;
+      }
+      tx_len_ = 0;
+      return false;
+    }
+    tx_len_ = 0;
+    return true;
+  }
+
+  // Answers the complete messages at the start of [p, p + n) into tx_ and returns the octets they
+  // took. Stops early when output blocks (c.out) or fails, or at a zero-length message.
+  size_t answer(TcpConn& c, const uint8_t* p, size_t n) {
+    size_t off = 0;
+    while (n - off >= 2) {
+      const size_t len = dns::readU16(p + off);
+      if (len == 0) {  // no DNS message is empty: treat it as the end of the conversation
+        c.eof = true;
+        return n;
+      }
+      if (n - off < 2 + len) break;
+      if (tx_len_ + 2 + dns::kMaxMessageSize > kTxSize && !flush(c)) return off;
+      const size_t r = handler_.handle(p + off + 2, len, tx_ + tx_len_ + 2, dns::kMaxMessageSize,
+                                       Transport::kTcp, c.peer);
+      if (r > 0) {
+        dns::writeU16(tx_ + tx_len_, static_cast<uint16_t>(r));
+        tx_len_ += 2 + r;
+      }
+      off += 2 + len;
+    }
+    return off;
+  }
+
+  [[nodiscard]] static bool stalled(const TcpConn& c) { return c.out != nullptr || c.failed; }
+
+  // The connection is readable, or its blocked output has just drained: answer what it sent.
+  void serve(TcpConn& c) {
+    bool answered = false;  // a message completed (a partial one left now started afresh)
+    bool more = false;      // stopped after kTcpReadsPerWake reads, data may be left
+    // Complete queries held back while the output was blocked come first, in order.
+    if (!c.in.empty()) {
+      const size_t before = c.in.size();
+      c.in.consume(answer(c, c.in.data(), c.in.size()));
+      answered = c.in.size() != before;
+    }
+    const int fd = c.sock.native_handle();
+    for (int round = 0; !stalled(c) && !c.eof; ++round) {
+      if (round == kTcpReadsPerWake) {
+        more = true;
+        break;
+      }
+      ssize_t r;
+      if (!c.in.empty()) {
+        // Complete the message begun earlier; read exactly the octets it still needs (prefix
+        // first), so what follows it in the stream is read into the scratch buffer next round.
+        const size_t have = c.in.size();
+        const size_t need = have < 2 ? 2 - have : 2 + dns::readU16(c.in.data()) - have;
+        r = ::recv(fd, c.in.tail(need), need, 0);
+        if (r > 0) {
+          c.in.commit(static_cast<size_t>(r));
+          const size_t before = c.in.size();
+          c.in.consume(answer(c, c.in.data(), c.in.size()));
+          answered = answered || c.in.size() != before;
+          continue;
+        }
+      } else {
+        r = ::recv(fd, rx_, kRxSize, 0);
+        if (r > 0) {
+          const size_t got = static_cast<size_t>(r);
+          const size_t used = answer(c, rx_, got);
+          answered = answered || used > 0;
+          if (used < got && !c.failed) c.in.append(rx_ + used, got - used);
+          if (got < kRxSize) break;  // drained for now; the wait re-checks readiness anyway
+          continue;
+        }
+      }
+      if (r == 0) {
+        c.eof = true;
+      } else if (errno == EINTR) {
+        continue;
+      } else if (errno != EAGAIN && errno != EWOULDBLOCK) {
+        c.failed = true;
+      }
+      break;
+    }
+    if (tx_len_ > 0) flush(c);
+    settle(c, answered, more);
+  }
+
+  // After serving: close, or wait for the socket, in the state the connection is now in.
+  void settle(TcpConn& c, bool answered, bool more) {
+    if (c.failed) {
+      close(c, true);
+      return;
+    }
+    const auto now = Clock::now();
+    if (c.out) {
+      // Blocked output: the I/O timeout runs from when the socket stopped taking it and is not
+      // extended by partial progress, so a client reading a trickle is still cut off.
+      if (!c.busy || answered) enter(c, true, now);
+      waitWritable(c);
+      return;
+    }
+    if (c.eof || draining_) {
+      close(c, false);
+      return;
+    }
+    if (!c.in.empty()) {
+      // The first octets of a message: it must be complete within the I/O timeout (slowloris).
+      if (!c.busy || answered) enter(c, true, now);
+    } else {
+      enter(c, false, now);
+    }
+    if (more) {
+      resumeLater(c);
+    } else {
+      waitReadable(c);
     }
   }
 
-  asio::awaitable<void> session(tcp::socket sock) {
-    using namespace asio::experimental::awaitable_operators;
-    struct Release {
-      Worker* w;
-      tcp::socket* s;
-      ~Release() {
-        w->tcp_active_.fetch_sub(1);
-        w->sessions_.erase(s);
+  // The socket became writable with c.out pending.
+  void sendPending(TcpConn& c) {
+    while (c.out_off < c.out_len) {
+      const ssize_t w = ::send(c.sock.native_handle(), c.out.get() + c.out_off,
+                               c.out_len - c.out_off, MSG_NOSIGNAL);
+      if (w > 0) {
+        c.out_off += static_cast<size_t>(w);
+        continue;
       }
-    } release{this, &sock};
-    sessions_.insert(&sock);
-    // One 64 KiB buffer each way per connection (RFC 1035 §4.2.2: messages up to 65535 octets).
-    auto in = std::make_unique<uint8_t[]>(dns::kMaxMessageSize);
-    auto out = std::make_unique<uint8_t[]>(dns::kMaxMessageSize + 2);
-    asio::steady_timer timer(io_);
-    const auto idle = std::chrono::milliseconds(settings_.tcp_idle_timeout_ms);
-    uint8_t prefix[2];
-    boost::system::error_code peer_ec;
-    const auto remote = sock.remote_endpoint(peer_ec);
-    const Peer peer = peer_ec ? Peer{} : peerOf(remote.address());
-    while (!draining_) {
-      timer.expires_after(idle);
-      auto r1 = co_await (
-          asio::async_read(sock, asio::buffer(prefix, 2), asio::as_tuple(asio::use_awaitable)) ||
-          timer.async_wait(asio::as_tuple(asio::use_awaitable)));
-      if (r1.index() != 0 || std::get<0>(std::get<0>(r1))) break;
-      const size_t len = dns::readU16(prefix);
-      if (len == 0) break;
-      timer.expires_after(idle);
-      auto r2 = co_await (asio::async_read(sock, asio::buffer(in.get(), len),
-                                           asio::as_tuple(asio::use_awaitable)) ||
-                          timer.async_wait(asio::as_tuple(asio::use_awaitable)));
-      if (r2.index() != 0 || std::get<0>(std::get<0>(r2))) break;
-      const size_t n = handler_.handle(in.get(), len, out.get() + 2, dns::kMaxMessageSize,
-                                       Transport::kTcp, peer);
-      if (n == 0) continue;
-      dns::writeU16(out.get(), static_cast<uint16_t>(n));
-      auto [wec, written] = co_await asio::async_write(sock, asio::buffer(out.get(), n + 2),
-                                                       asio::as_tuple(asio::use_awaitable));
-      if (wec) break;
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        waitWritable(c);
+        return;
+      }
+      close(c, true);
+      return;
     }
-    boost::system::error_code ignored;
-    sock.shutdown(tcp::socket::shutdown_both, ignored);
-    sock.close(ignored);
+    c.out.reset();
+    c.out_len = c.out_off = 0;
+    // Drained: carry on with the queries held back, then the socket, from a fresh state.
+    if (c.busy) {
+      busy_.remove(&c);
+      c.busy = false;
+      idle_.pushBack(&c);
+    }
+    serve(c);
   }
 
   const ServerSettings& settings_;
@@ -425,14 +810,28 @@ class Server::Worker {
   QuiescentDomain::Slot* slot_ = nullptr;
   asio::io_context io_{1};
   QueryHandler handler_;
-  std::atomic<unsigned>& tcp_active_;
   asio::steady_timer quiescent_timer_;
-  std::atomic<uint64_t> tcp_accepted_{0};
+  const std::chrono::milliseconds idle_timeout_;
+  const std::chrono::milliseconds io_timeout_;
+  const unsigned tcp_limit_;  // this worker's share of tcp_max_connections
+  unsigned tcp_count_ = 0;
+  std::atomic<uint64_t> tcp_accepted_{0}, tcp_evicted_{0}, tcp_io_timeouts_{0}, tcp_refused_{0};
   std::vector<std::unique_ptr<udp::socket>> udp_;
   std::vector<std::unique_ptr<tcp::acceptor>> tcp_;
-  std::set<tcp::socket*> sessions_;
+  std::vector<std::unique_ptr<asio::steady_timer>> accept_pause_;
+  TcpConnList idle_, busy_;
+  asio::steady_timer sweep_{io_};
+  bool sweep_armed_ = false;
+  Clock::time_point sweep_at_{};
   bool draining_ = false;
   std::unique_ptr<UdpBuffers> udp_buffers_ = makeUdpBuffers();
+  // Per-worker TCP scratch: the read buffer every connection reads into and the replies of one
+  // serve() before they are sent (RFC 1035 §4.2.2: messages up to 65535 octets).
+  std::unique_ptr<uint8_t[]> rx_buf_ = std::make_unique_for_overwrite<uint8_t[]>(kRxSize);
+  std::unique_ptr<uint8_t[]> tx_buf_ = std::make_unique_for_overwrite<uint8_t[]>(kTxSize);
+  uint8_t* const rx_ = rx_buf_.get();
+  uint8_t* const tx_ = tx_buf_.get();
+  size_t tx_len_ = 0;
 };
 
 Server::Server(const Published<ServingState>& state, ServerSettings settings)
@@ -442,13 +841,41 @@ Server::~Server() {
   stop();
 }
 
+namespace {
+
+// Knot's tcp-max-clients default: half the open-file limit, leaving the other half to the UDP
+// sockets, listeners, zone files, health checks and the control side.
+unsigned defaultTcpLimit() {
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return 1000;
+  // RLIM_INFINITY or a huge limit: a million connections is already more than memory allows.
+  const rlim_t soft = std::min<rlim_t>(rl.rlim_cur, 2000000);
+  return std::max<unsigned>(1, static_cast<unsigned>(soft / 2));
+}
+
+}  // namespace
+
 Result<void> Server::start() {
   for (auto& la : settings_.listen) {
     auto r = claimAddress(la);
     if (!r) return r;
   }
+  settings_.threads = std::max(1u, settings_.threads);
+  if (settings_.tcp_max_connections == 0) {
+    settings_.tcp_max_connections = defaultTcpLimit();
+    log::info("tcp: at most " + std::to_string(settings_.tcp_max_connections) +
+              " connections (half the open-file limit)");
+  } else {
+    rlimit rl{};
+    if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        settings_.tcp_max_connections >= rl.rlim_cur) {
+      log::warning("server.tcp_max_connections " + std::to_string(settings_.tcp_max_connections) +
+                   " is not below the open-file limit " + std::to_string(rl.rlim_cur) +
+                   ": accepting will fail with EMFILE before the limit is reached");
+    }
+  }
   for (unsigned i = 0; i < settings_.threads; ++i) {
-    auto w = std::make_unique<Worker>(state_, settings_, tcp_active_);
+    auto w = std::make_unique<Worker>(state_, settings_);
     auto r = w->bind();
     if (!r) {
       workers_.clear();
@@ -478,7 +905,7 @@ CounterTotals Server::totals() const {
     for (size_t i = 0; i < 24; ++i) t.rcodes[i] += c.rcodes[i].load(std::memory_order_relaxed);
     t.rrl_slipped += c.rrl_slipped.load(std::memory_order_relaxed);
     t.rrl_dropped += c.rrl_dropped.load(std::memory_order_relaxed);
-    t.tcp_connections += w->tcpConnections();
+    w->addTcpTotals(t);
   }
   return t;
 }

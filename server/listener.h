@@ -1,14 +1,14 @@
 // The network side of the data plane (RFC 1035 §4.2, RFC 7766): one worker thread per core, each
 // with its own Asio event loop, its own SO_REUSEPORT UDP socket and TCP acceptor per listen
 // address, and its own QueryHandler. UDP datagrams are read and answered in batches
-// (recvmmsg/sendmmsg); TCP connections are length-prefixed, may carry several queries, and close
-// after an idle timeout.
+// (recvmmsg/sendmmsg); TCP connections are length-prefixed, may carry several queries, and are
+// closed after an idle timeout, when one message takes longer than the I/O timeout to arrive or to
+// be taken by the client, or (the oldest idle one) to admit a new connection at the limit.
 //
-// Created and stopped by the control thread (app/); the workers never touch shared mutable state
-// except the connection counter.
+// Created and stopped by the control thread (app/); the workers share no mutable state (each
+// keeps its own share of the TCP connection limit).
 #pragma once
 
-#include <atomic>
 #include <boost/asio/ip/address.hpp>
 #include <memory>
 #include <string>
@@ -37,12 +37,20 @@ struct ServerSettings {
   unsigned threads = 0;  // 0 = CPUs in the affinity mask (resolved by app/config)
   // RFC 7766 §6.2.3: servers should close idle connections; 10 s is Knot's default.
   unsigned tcp_idle_timeout_ms = 10000;
-  // Across all workers; beyond it new connections are closed at once.
-  unsigned tcp_max_connections = 1000;
+  // Longest time one message may take to arrive once its first octet is in, or output the client
+  // does not read may stay unsent (Knot's tcp-io-timeout); then the connection is reset. 0 = never.
+  unsigned tcp_io_timeout_ms = 5000;
+  // Across all workers (each worker admits its share, rounded up). At the limit a new connection
+  // closes the worker's oldest idle one; with none idle it is refused. 0 = half the process's
+  // open-file limit (RLIMIT_NOFILE), as Knot's tcp-max-clients; resolved by Server::start().
+  unsigned tcp_max_connections = 0;
 };
 
 struct CounterTotals {
   uint64_t queries = 0, dropped = 0, truncated = 0, tcp_connections = 0;
+  // TCP connections closed: to admit a newer one (oldest idle first), for the I/O timeout, and
+  // new ones refused because every connection of the worker was busy.
+  uint64_t tcp_evicted = 0, tcp_io_timeouts = 0, tcp_refused = 0;
   uint64_t rcodes[24] = {};
   uint64_t rrl_slipped = 0, rrl_dropped = 0;  // responses limited by RRL (server/rrl.h)
 };
@@ -60,7 +68,8 @@ class Server {
   [[nodiscard]] Result<void> start();
   // The addresses served, with port 0 replaced by the port the kernel chose. Valid after start().
   [[nodiscard]] const std::vector<ListenAddress>& listening() const { return settings_.listen; }
-  // Stops accepting, lets answered-in-progress TCP queries finish, joins the workers.
+  // Stops accepting, closes every TCP connection (a reply already handed to the kernel is still
+  // delivered), joins the workers.
   void stop();
   [[nodiscard]] CounterTotals totals() const;
 
@@ -68,7 +77,6 @@ class Server {
   class Worker;
   const Published<ServingState>& state_;
   ServerSettings settings_;
-  std::atomic<unsigned> tcp_active_{0};
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::thread> threads_;
 };

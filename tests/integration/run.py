@@ -12,8 +12,13 @@ sockets:
                   truncation and payload limits, unknown TSIG key
   3. malformed    malformed packets over UDP and TCP, then a seeded random/mutation
                   fuzz; the server must stay up and keep answering
-  4. tcp          RFC 7766: pipelining, split writes, idle timeout, partial and
-                  zero-length messages
+  4. tcp          RFC 7766: pipelining (100 queries in one write answered in order),
+                  split writes, idle timeout, partial and zero-length messages
+     tcplimits    RFC 7766 §6.2.3 defences: 50 clients that never read are reset after
+                  tcp_io_timeout_ms and a fresh query is answered; 2000 idle connections
+                  over tcp_max_connections=1000 close the oldest idle ones and a fresh query
+                  is answered; the default limit is half the open-file limit; memory per
+                  idle connection (RSS)
   5. listen       IPv6 [::1], several --listen addresses, --threads, CPU affinity
   6. config       --config, SIGHUP and `meridianctl reload/status/stop`, broken zone
                   keeps the old version, `meridian check`, config errors, --set, SIGTERM
@@ -35,6 +40,8 @@ python3-dnspython); dig and kdig are used when installed (skipped otherwise).
 
 import os
 import random
+import resource
+import select
 import re
 import shutil
 import signal
@@ -66,6 +73,7 @@ from common import (  # noqa: E402
 )
 
 IDLE_MS = 500          # server.tcp_idle_timeout_ms of the main server
+IO_MS = 1000           # server.tcp_io_timeout_ms of the main server (a half-sent message lives this long)
 
 # ---------------------------------------------------------------------------
 # bookkeeping, processes and ports (shared ones in common.py)
@@ -1107,14 +1115,15 @@ def section_tcp(ctx):
              ("huge.example.com", 16, 0), ("example.com", 15, 0), ("foo.wild.example.com", 1, 0),
              ("www.example.com", 28, 0)]
 
-    # pipelined: all queries in one send
-    for count in (10, 60):
+    # pipelined: all queries in one send; RFC 7766 §6.2.1.1 allows any order, we answer in order
+    for count in (10, 60, 100):
         msgs = []
         for i in range(count):
             name, qt, _ = names[i % len(names)]
             msgs.append(header(0x7000 + i) + question(name, qt))
         s = tcp_connect(A, timeout=5)
         got = {}
+        order = []
         try:
             s.sendall(b"".join(frame(m) for m in msgs))
             while len(got) < count:
@@ -1122,6 +1131,7 @@ def section_tcp(ctx):
                 if mm is None:
                     break
                 got[struct.unpack("!H", mm[:2])[0]] = mm
+                order.append(struct.unpack("!H", mm[:2])[0])
         except socket.timeout:
             pass
         finally:
@@ -1131,6 +1141,35 @@ def section_tcp(ctx):
                  or got[0x7000 + i][12:12 + len(msgs[i]) - 12] != msgs[i][12:]]
         r.check(f"TCP: {count} pipelined queries in one write: all answered, IDs and questions match",
                 len(got) == count and not wrong, f"{len(got)} answers, wrong: {wrong[:10]}")
+        r.check(f"TCP: {count} pipelined queries in one write: answered in the order sent",
+                order == [0x7000 + i for i in range(count)],
+                f"first out of order at {next((i for i, q in enumerate(order) if q != 0x7000 + i), None)}")
+
+    # more replies than the socket buffers hold (2000 x 3.4 kB): the server's output blocks, it
+    # stops reading, holds the queries already read, and carries on as the client reads; a client
+    # that sends everything first and then reads gets every answer, in order
+    count = 2000
+    stream = b"".join(frame(header(i) + question("huge.example.com", 16)) for i in range(count))
+    s = tcp_connect(A, timeout=5)
+    order = []
+    sender = threading.Thread(target=lambda: s.sendall(stream), daemon=True)
+    try:
+        sender.start()
+        time.sleep(0.2)   # let the server's output block before reading (within tcp_io_timeout_ms)
+        while len(order) < count:
+            mm = tcp_read_msg(s)
+            if mm is None:
+                break
+            order.append((struct.unpack("!H", mm[:2])[0], rcode_of(mm), len(mm) > 1232))
+    except (socket.timeout, OSError):
+        pass
+    finally:
+        sender.join(5)
+        s.close()
+    r.check(f"TCP: {count} pipelined queries for 3.4 kB replies (output blocks and resumes): "
+            "all answered, in order", order == [(i, 0, True) for i in range(count)],
+            f"{len(order)} answers; first wrong at "
+            f"{next((i for i, o in enumerate(order) if o != (i, 0, True)), None)}")
 
     # one query split across several writes
     pkt = frame(header(0x7101) + question("www.example.com"))
@@ -1146,6 +1185,29 @@ def section_tcp(ctx):
         s.close()
     r.check("TCP: query split over four writes is answered", rw is not None and rw[:2] == pkt[2:4]
             and rcode_of(rw) == 0)
+
+    # a query longer than the 512 octets a connection keeps inline (EDNS padding, RFC 7830),
+    # split over writes, between two small pipelined ones: all three answered in order
+    big = header(0x7111, ar=1) + question("www.example.com") + opt_rr(options=edns_opt(12, b"\0" * 1500))
+    pkt = frame(header(0x7110) + question("www.example.com")) + frame(big) + frame(header(0x7112) + question("www.example.com"))
+    cut = len(frame(header(0x7110) + question("www.example.com"))) + 700
+    s = tcp_connect(A)
+    ids = []
+    try:
+        for part in (pkt[:cut], pkt[cut:cut + 1], pkt[cut + 1:-20], pkt[-20:]):
+            s.sendall(part)
+            time.sleep(0.05)
+        for _ in range(3):
+            rw = tcp_read_msg(s)
+            if rw is None:
+                break
+            ids.append((struct.unpack("!H", rw[:2])[0], rcode_of(rw)))
+    except socket.timeout:
+        pass
+    finally:
+        s.close()
+    r.check("TCP: a 1.5 kB query split over writes between two small ones: all answered, in order",
+            ids == [(0x7110, 0), (0x7111, 0), (0x7112, 0)], f"{ids}")
 
     # the connection stays usable for further queries
     s = tcp_connect(A)
@@ -1205,8 +1267,25 @@ def section_tcp(ctx):
         closed, data = wait_closed(s, 6.0)
     finally:
         s.close()
-    r.check("TCP: half-sent message then silence: closed, nothing sent", closed is not None and not data,
+    r.check(f"TCP: half-sent message then silence: closed (tcp_io_timeout_ms {IO_MS}), nothing sent",
+            closed is not None and not data,
             f"closed after {closed}s, data {data[:16]!r}")
+
+    # slowloris: a message trickled one octet per 100 ms (it would take 6.4 s) is cut off by the
+    # I/O timeout, which runs from its first octet and is not extended by each new octet
+    s = tcp_connect(A)
+    sent = 0
+    try:
+        s.sendall(b"\x00\x40")
+        for sent in range(1, 65):
+            time.sleep(0.1)
+            s.sendall(b"\x00")
+    except OSError:   # reset by the server
+        pass
+    finally:
+        s.close()
+    r.check(f"TCP: a message trickled one octet per 100 ms is cut off (tcp_io_timeout_ms {IO_MS})",
+            sent < 64, f"all 64 octets sent over {sent / 10:.1f} s and the connection still open")
 
     # zero-length message: no reply (the connection may be closed or kept)
     s = tcp_connect(A)
@@ -1248,6 +1327,245 @@ def section_tcp(ctx):
     m, _ = ask(A, query("www.example.com."), tcp=True)
     r.check("TCP: after a client reset mid-pipeline the server answers", m is not None and m.rcode() == 0)
     r.check("TCP: server still running", ctx.main.alive(), ctx.main.tail())
+
+
+# ---------------------------------------------------------------------------
+# 4b. TCP defences (RFC 7766 §6.2.3): I/O timeout, connection limit, memory per connection
+
+
+def raise_nofile(need):
+    """Raises this process's soft RLIMIT_NOFILE to at least `need` (the servers started after
+    inherit it). (ok, soft, hard)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < need:
+        if hard != resource.RLIM_INFINITY and hard < need:
+            return False, soft, hard
+        resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
+        soft = need
+    return True, soft, hard
+
+
+def rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return None
+
+
+def peer_closed(socks, limit, pending=None):
+    """Indexes of the sockets the peer has closed (FIN or RST), waiting up to `limit` seconds for
+    all of them; the sockets are not read, so unread replies do not hide the close. pending: per
+    socket, octets still to send (non-blocking) whenever it is writable."""
+    mask = select.POLLRDHUP | select.POLLHUP | select.POLLERR
+    pending = pending or [b""] * len(socks)
+    p = select.poll()
+    by_fd = {}
+    for i, s in enumerate(socks):
+        p.register(s.fileno(), mask | (select.POLLOUT if pending[i] else 0))
+        by_fd[s.fileno()] = i
+    closed = set()
+    deadline = time.monotonic() + limit
+    while len(closed) < len(socks):
+        left = deadline - time.monotonic()
+        if left < 0:
+            break
+        for fd, ev in p.poll(max(0, int(left * 1000))):
+            i = by_fd[fd]
+            if not ev & mask and ev & select.POLLOUT:
+                try:
+                    pending[i] = pending[i][socks[i].send(pending[i][:65536]):]
+                except BlockingIOError:
+                    pass
+                except OSError:   # reset by the server
+                    ev |= select.POLLERR
+                if not pending[i] and not ev & mask:
+                    p.modify(fd, mask)
+            if ev & mask:
+                closed.add(i)
+                p.unregister(fd)
+    return closed
+
+
+def tcp_closed_counts(ctx, sock):
+    """(oldest idle, I/O timeout, refused) from the `tcp closed:` line of `meridianctl status`."""
+    rc, out, _ = run_tool([ctx.meridianctl, "--socket", sock, "status"])
+    m = re.search(r"tcp closed: (\d+) oldest idle .*?, (\d+) reset by the I/O timeout, (\d+) refused",
+                  out or "")
+    return tuple(int(x) for x in m.groups()) if rc == 0 and m else None
+
+
+def query_answered(addr):
+    """One fresh TCP connection and query: True when answered NOERROR."""
+    try:
+        rw = tcp_exchange(addr, header(0x7A01) + question("www.example.com"), timeout=5)
+    except OSError:
+        return False
+    return rw is not None and rw[:2] == b"\x7a\x01" and rcode_of(rw) == 0
+
+
+def open_idle(addr, n, qid_base, timeout=5):
+    """n connections, each answered once (so each has been admitted) and then left idle.
+    (sockets, how many got no answer); after 5 unanswered the rest count as unanswered unopened."""
+    socks, unanswered = [], 0
+    for i in range(n):
+        if unanswered >= 5:
+            return socks, unanswered + n - i
+        try:
+            s = tcp_connect(addr, timeout=timeout)
+        except OSError:
+            unanswered += 1
+            continue
+        socks.append(s)
+        qid = (qid_base + i) & 0xFFFF
+        try:
+            s.sendall(frame(header(qid) + question("www.example.com")))
+            rw = tcp_read_msg(s)
+        except OSError:
+            rw = None
+        unanswered += rw is None or rw[:2] != struct.pack("!H", qid)
+    return socks, unanswered
+
+
+def section_tcplimits(ctx, zone_file):
+    r = ctx.r
+    z = ["--zone", f"example.com={zone_file}", "--threads", "2"]
+
+    # 1. Clients that send queries and never read their replies. Each one's replies fill the
+    # socket buffers, the server's output blocks, and after tcp_io_timeout_ms it resets the
+    # connection; with every slot taken by them, a fresh query must get through once they are gone
+    # (before: they held all 50 slots for as long as they liked).
+    port = pick_port(ctx)
+    A = ("127.0.0.1", port)
+    # One worker, so all 50 are admitted (each worker has its share of the limit).
+    sock = os.path.join(ctx.tmp, "tcp-slow.sock")
+    srv = start_server(ctx, "tcp-slow", ["--listen", f"127.0.0.1:{port}", "--zone", f"example.com={zone_file}",
+                                         "--set", f"control.socket={sock}",
+                                         "--threads", "1", "--set", "server.tcp_max_connections=50", "--set", "server.tcp_io_timeout_ms=300",
+        "--set", "server.tcp_idle_timeout_ms=600000"])
+    if srv is not None:
+        slow = []
+        # 4000 queries, about 14 MB of replies: more than the kernel buffers for one connection
+        # (net.ipv4.tcp_wmem allows 4 MB), so the server's own output blocks.
+        stream = b"".join(frame(header(i & 0xFFFF) + question("huge.example.com", 16)) for i in range(4000))
+        try:
+            for _ in range(50):
+                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)   # a small window
+                s.settimeout(5)
+                s.connect(A)
+                s.setblocking(False)
+                slow.append(s)
+            t0 = time.monotonic()
+            closed = peer_closed(slow, 30.0, [stream] * 50)
+            took = time.monotonic() - t0
+            r.check("TCP: 50 clients that never read their replies are reset by the server "
+                    "(tcp_io_timeout_ms 300, idle timeout 600 s)", len(closed) == 50,
+                    f"{len(closed)}/50 closed within 30 s")
+            log(f"  slow readers: {len(closed)}/50 closed {took:.2f}s after the last connected")
+            counts = tcp_closed_counts(ctx, sock)
+            r.check("TCP: meridianctl status counts the 50 as reset by the I/O timeout, none evicted",
+                    counts is not None and counts[0] == 0 and counts[1] == 50, f"{counts}")
+            r.check("TCP: after the slow readers, a fresh TCP query is answered "
+                    "(tcp_max_connections 50)", query_answered(A))
+        finally:
+            for s in slow:
+                s.close()
+        r.check("TCP: server with slow readers still running", srv.alive(), srv.tail())
+        srv.stop()
+
+    # Out of descriptors: with an open-file limit of 64 and tcp_max_connections far above it,
+    # accept() fails with EMFILE once about 40 connections are open; the worker then closes its
+    # oldest idle connection to take the new one (before: it retried accept() in a tight loop and
+    # the new connection waited in the backlog until an idle timeout freed a descriptor).
+    port = pick_port(ctx)
+    A = ("127.0.0.1", port)
+    srv = start_server(ctx, "tcp-emfile", ["--listen", f"127.0.0.1:{port}", "--zone", f"example.com={zone_file}",
+                                           "--threads", "1", "--set", "server.tcp_max_connections=1000",
+                                           "--set", "server.tcp_idle_timeout_ms=600000"],
+                       prefix=("prlimit", "--nofile=64:64"))
+    if srv is not None:
+        socks, unanswered = open_idle(A, 200, 0x7F00)
+        try:
+            r.check("TCP: out of descriptors (RLIMIT_NOFILE 64), 200 connections each answered "
+                    "(the oldest idle ones closed for them)", unanswered == 0, f"{unanswered} unanswered")
+            r.check("TCP: out of descriptors, the start-up log warned that the limit is not below it",
+                    "is not below the open-file limit 64" in srv.log_text(), srv.tail())
+        finally:
+            for s in socks:
+                s.close()
+        r.check("TCP: server out of descriptors still running", srv.alive(), srv.tail())
+        srv.stop()
+
+    # 2000 connections need descriptors in this process too.
+    ok, soft, hard = raise_nofile(8192)
+    if not r.check("TCP: this test can open 2000 connections (RLIMIT_NOFILE soft limit raised to "
+                   "8192)", ok, f"hard limit {hard} < 8192: raise it (ulimit -Hn) to run these checks"):
+        return
+
+    # 2. The default limit is half the open-file limit (as Knot's tcp-max-clients); 2000 idle
+    # connections fit, and the memory they cost is measured.
+    port = pick_port(ctx)
+    A = ("127.0.0.1", port)
+    srv = start_server(ctx, "tcp-idle", ["--listen", f"127.0.0.1:{port}"] + z + [
+        "--set", "server.tcp_idle_timeout_ms=600000"])
+    if srv is not None:
+        want = f"tcp: at most {soft // 2} connections (half the open-file limit)"
+        r.check(f"TCP: default tcp_max_connections is half the open-file limit ({soft} -> {soft // 2})",
+                want in srv.log_text(), srv.tail())
+        warm, _ = open_idle(A, 20, 0x7C00)   # scratch buffers, allocator arenas
+        for s in warm:
+            s.close()
+        time.sleep(0.2)
+        before = rss_kb(srv.pid)
+        socks, unanswered = open_idle(A, 2000, 0x7D00)
+        try:
+            after = rss_kb(srv.pid)
+            per = (after - before) * 1024 / 2000
+            log(f"  RSS {before} kB -> {after} kB with 2000 idle connections: {per / 1024:.1f} kB each")
+            r.check("TCP: 2000 idle connections all admitted and answered", unanswered == 0,
+                    f"{unanswered} unanswered")
+            r.check("TCP: memory per idle connection at most 16 KiB (server RSS growth / 2000)",
+                    per <= 16 * 1024, f"{per / 1024:.1f} KiB per connection ({before} -> {after} kB)")
+            r.check("TCP: with 2000 idle connections a fresh TCP query is answered", query_answered(A))
+        finally:
+            for s in socks:
+                s.close()
+        r.check("TCP: server with 2000 idle connections still running", srv.alive(), srv.tail())
+        srv.stop()
+
+    # 3. At the limit the oldest idle connection makes room: 2000 idle connections against
+    # tcp_max_connections=1000 (500 per worker); the newest stay, the oldest were closed, and a
+    # fresh query is answered (before: refused until the idle timeout).
+    port = pick_port(ctx)
+    A = ("127.0.0.1", port)
+    sock = os.path.join(ctx.tmp, "tcp-evict.sock")
+    srv = start_server(ctx, "tcp-evict", ["--listen", f"127.0.0.1:{port}"] + z + [
+        "--set", f"control.socket={sock}", "--set", "server.tcp_max_connections=1000", "--set", "server.tcp_idle_timeout_ms=600000"])
+    if srv is not None:
+        socks, unanswered = open_idle(A, 2000, 0x7E00)
+        try:
+            r.check("TCP: 2000 connections over tcp_max_connections=1000: each answered "
+                    "(the oldest idle ones closed to admit them)", unanswered == 0,
+                    f"{unanswered} unanswered")
+            oldest = peer_closed(socks[:100], 5.0)
+            newest = peer_closed(socks[-100:], 0.2)
+            still_open = 2000 - len(peer_closed(socks, 0.2))
+            r.check("TCP: at the limit the oldest idle connections were closed, the newest kept",
+                    len(oldest) == 100 and not newest and still_open <= 1000,
+                    f"oldest 100: {len(oldest)} closed; newest 100: {len(newest)} closed; "
+                    f"{still_open} open")
+            counts = tcp_closed_counts(ctx, sock)
+            r.check("TCP: meridianctl status counts 1000 oldest-idle closes, none refused",
+                    counts is not None and counts[0] == 1000 and counts[2] == 0, f"{counts}")
+            r.check("TCP: at the limit with 2000 idle connections a fresh TCP query is answered",
+                    query_answered(A))
+            r.check("TCP: ... and again from a client that reconnects", query_answered(A))
+        finally:
+            for s in socks:
+                s.close()
+        r.check("TCP: server at the connection limit still running", srv.alive(), srv.tail())
+        srv.stop()
 
 
 # ---------------------------------------------------------------------------
@@ -2004,7 +2322,7 @@ def section_startup(ctx, zone_file):
 # ---------------------------------------------------------------------------
 
 
-SECTIONS = ["answers", "edns", "malformed", "tcp", "listen", "config", "startup", "rrl"]
+SECTIONS = ["answers", "edns", "malformed", "tcp", "tcplimits", "listen", "config", "startup", "rrl"]
 
 
 def main():
@@ -2026,7 +2344,8 @@ def main():
             r.begin("startup")
             ctx.main = start_server(ctx, "main", [
                 "--listen", f"127.0.0.1:{port}", "--zone", f"example.com={zone_file}",
-                "--set", "server.nsid=ns-test", "--set", f"server.tcp_idle_timeout_ms={IDLE_MS}"])
+                "--set", "server.nsid=ns-test", "--set", f"server.tcp_idle_timeout_ms={IDLE_MS}",
+                "--set", f"server.tcp_io_timeout_ms={IO_MS}"])
             if ctx.main is not None:
                 r.check("main server starts and logs 'ready:'", True)
         for name in SECTIONS:
@@ -2045,6 +2364,8 @@ def main():
                     section_malformed(ctx)
                 elif name == "tcp":
                     section_tcp(ctx)
+                elif name == "tcplimits":
+                    section_tcplimits(ctx, zone_file)
                 elif name == "listen":
                     section_listen(ctx, zone_file)
                 elif name == "config":
