@@ -301,6 +301,7 @@ class Server::Worker {
       if (!ec) reusePort(u->native_handle());
       if (!ec) growBuffers(u->native_handle());
       if (!ec) u->bind(udp::endpoint(la.address, la.port), ec);
+      if (!ec && la.address.is_unspecified()) askPacketInfo(u->native_handle(), v6, ec);
       if (!ec) u->non_blocking(true, ec);
       if (ec) return Error{bindError(la, "UDP", ec)};
       udp_.push_back(std::move(u));
@@ -360,6 +361,18 @@ class Server::Worker {
     ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
   }
 
+  // On a wildcard address (0.0.0.0, [::]) the kernel picks a reply's source by routing, which on a
+  // host with several addresses need not be the one the query was sent to, and a client drops a
+  // reply from another address. With IP_PKTINFO / IPV6_RECVPKTINFO every datagram carries its
+  // destination, and drainUdp() sends the reply from it. The v6 socket is IPV6_V6ONLY, so it never
+  // sees v4-mapped queries: 0.0.0.0 is its own socket with IP_PKTINFO.
+  static void askPacketInfo(int fd, bool v6, boost::system::error_code& ec) {
+    const int one = 1;
+    const int r = v6 ? ::setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof one)
+                     : ::setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof one);
+    if (r != 0) ec = boost::system::error_code(errno, boost::system::system_category());
+  }
+
   // The kernel default (~200 KiB) holds only a few hundred queued datagrams, so a burst while the
   // worker is busy is dropped. 4 MiB (as NSD's and gdnsd's tuning guides suggest) absorbs bursts;
   // SO_RCVBUFFORCE lifts the net.core.rmem_max cap when we have CAP_NET_ADMIN.
@@ -381,12 +394,20 @@ class Server::Worker {
   // Batches handled per readiness event before yielding to TCP work on the same loop.
   static constexpr int kRoundsPerWake = 16;
 
+  // Room for one packet-info control message of either family (in6_pktinfo is the larger).
+  union Control {
+    cmsghdr align;
+    uint8_t bytes[CMSG_SPACE(sizeof(in6_pktinfo))];
+  };
+
   struct UdpBuffers {
     mmsghdr in_msgs[kBatch];
     iovec in_iov[kBatch];
     sockaddr_storage addrs[kBatch];
+    Control in_ctrl[kBatch];
     mmsghdr out_msgs[kBatch];
     iovec out_iov[kBatch];
+    Control out_ctrl[kBatch];
     uint8_t in[kBatch][kMaxQuery];
     uint8_t out[kBatch][kMaxReply];
   };
@@ -428,12 +449,56 @@ class Server::Worker {
     return b;
   }
 
+  // Copies the destination of a query (its packet-info control message, present only on wildcard
+  // sockets) into the reply's header as its source; without one the kernel chooses as before.
+  static void replyFrom(msghdr& in, msghdr& out, Control& ctrl) {
+    out.msg_control = nullptr;
+    out.msg_controllen = 0;
+    for (cmsghdr* c = CMSG_FIRSTHDR(&in); c != nullptr; c = CMSG_NXTHDR(&in, c)) {
+      if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+        in_pktinfo got;
+        std::memcpy(&got, CMSG_DATA(c), sizeof got);
+        // ipi_spec_dst is the local address the datagram was for (for a broadcast, the receiving
+        // interface's address); interface 0 lets routing choose the way out.
+        in_pktinfo send{};
+        send.ipi_spec_dst = got.ipi_spec_dst;
+        out.msg_control = &ctrl;
+        out.msg_controllen = CMSG_SPACE(sizeof send);
+        cmsghdr* o = CMSG_FIRSTHDR(&out);
+        o->cmsg_level = IPPROTO_IP;
+        o->cmsg_type = IP_PKTINFO;
+        o->cmsg_len = CMSG_LEN(sizeof send);
+        std::memcpy(CMSG_DATA(o), &send, sizeof send);
+        return;
+      }
+      if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
+        in6_pktinfo got;
+        std::memcpy(&got, CMSG_DATA(c), sizeof got);
+        if (IN6_IS_ADDR_MULTICAST(&got.ipi6_addr)) return;  // not a source address
+        in6_pktinfo send{};
+        send.ipi6_addr = got.ipi6_addr;
+        // A link-local address is only unique with its interface; others route freely.
+        if (IN6_IS_ADDR_LINKLOCAL(&got.ipi6_addr)) send.ipi6_ifindex = got.ipi6_ifindex;
+        out.msg_control = &ctrl;
+        out.msg_controllen = CMSG_SPACE(sizeof send);
+        cmsghdr* o = CMSG_FIRSTHDR(&out);
+        o->cmsg_level = IPPROTO_IPV6;
+        o->cmsg_type = IPV6_PKTINFO;
+        o->cmsg_len = CMSG_LEN(sizeof send);
+        std::memcpy(CMSG_DATA(o), &send, sizeof send);
+        return;
+      }
+    }
+  }
+
   void drainUdp(int fd) {
     UdpBuffers& b = *udp_buffers_;
     for (int round = 0; round < kRoundsPerWake; ++round) {
       quiescent();  // no query of this worker is in progress at the top of a batch
       for (int i = 0; i < kBatch; ++i) {
         b.in_msgs[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
+        b.in_msgs[i].msg_hdr.msg_control = &b.in_ctrl[i];
+        b.in_msgs[i].msg_hdr.msg_controllen = sizeof(Control);
         b.in_msgs[i].msg_hdr.msg_flags = 0;
       }
       const int n = ::recvmmsg(fd, b.in_msgs, kBatch, MSG_DONTWAIT, nullptr);
@@ -447,6 +512,7 @@ class Server::Worker {
         b.out_iov[m] = iovec{b.out[m], len};
         b.out_msgs[m].msg_hdr.msg_name = &b.addrs[i];
         b.out_msgs[m].msg_hdr.msg_namelen = b.in_msgs[i].msg_hdr.msg_namelen;
+        replyFrom(b.in_msgs[i].msg_hdr, b.out_msgs[m].msg_hdr, b.out_ctrl[m]);
         ++m;
       }
       int sent = 0;

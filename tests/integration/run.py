@@ -1676,6 +1676,63 @@ def section_listen(ctx, zone_file):
             r.skip("taskset with two CPUs", "only one CPU in the affinity mask")
     else:
         r.skip("taskset", "taskset not installed")
+    listen_wildcard(ctx, zone_file)
+
+
+def wildcard_exchange(dst, port, qid, connected):
+    """One A query for www.example.com to (dst, port): (reply or None, the reply's source address).
+
+    A connect()ed UDP socket only takes datagrams from the address it is connected to, so a reply
+    sent from another local address is dropped by the kernel, as a real client would."""
+    fam = socket.AF_INET6 if ":" in dst else socket.AF_INET
+    s = socket.socket(fam, socket.SOCK_DGRAM)
+    s.settimeout(TIMEOUT)
+    pkt = header(qid) + question("www.example.com")
+    try:
+        if connected:
+            s.connect((dst, port))
+            s.send(pkt)
+        else:
+            s.sendto(pkt, (dst, port))
+        while True:
+            d, src = s.recvfrom(65535)
+            if d[:2] == pkt[:2]:
+                return d, src[:2]
+    except OSError as e:
+        return None, e
+    finally:
+        s.close()
+
+
+def listen_wildcard(ctx, zone_file):
+    """Issue #7: on 0.0.0.0 / [::] a UDP reply leaves from the address the query was sent to."""
+    r = ctx.r
+    hosts = ("0.0.0.0", "::") if ctx.have_v6 else ("0.0.0.0",)
+    p = pick_port(ctx, hosts)
+    p1 = pick_port(ctx)
+    # Same port on 0.0.0.0 and [::]: both bind only because the v6 socket is IPV6_V6ONLY.
+    args = ["--listen", f"0.0.0.0:{p}", "--listen", f"127.0.0.1:{p1}"]
+    if ctx.have_v6:
+        args += ["--listen", f"[::]:{p}"]
+    args += ["--zone", f"example.com={zone_file}", "--threads", "2"]
+    srv = start_server(ctx, "wildcard", args)
+    if srv is None:
+        return
+    targets = [(d, p) for d in ("127.0.0.1", "127.0.0.2", "127.0.0.3")] + [("127.0.0.1", p1)]
+    if ctx.have_v6:
+        targets.append(("::1", p))
+    qid = 0x7000
+    for dst, port in targets:
+        what = "0.0.0.0" if port == p and ":" not in dst else ("[::]" if port == p else "127.0.0.1")
+        for connected in (True, False):
+            qid += 1
+            d, src = wildcard_exchange(dst, port, qid, connected)
+            how = "connected client" if connected else "recvfrom"
+            r.check(f"listen {what}:{port}, query to {dst} ({how}): answered from {dst}:{port}",
+                    d is not None and rcode_of(d) == 0 and src == (dst, port),
+                    f"reply={'yes' if d is not None else 'no'} source={src}")
+    rc, _ = srv.stop()
+    r.check("wildcard-listen server: SIGTERM -> exit 0", rc == 0, f"rc={rc}\n{srv.tail()}")
 
 
 # ---------------------------------------------------------------------------
