@@ -1733,6 +1733,73 @@ def listen_wildcard(ctx, zone_file):
                     f"reply={'yes' if d is not None else 'no'} source={src}")
     rc, _ = srv.stop()
     r.check("wildcard-listen server: SIGTERM -> exit 0", rc == 0, f"rc={rc}\n{srv.tail()}")
+    listen_wildcard_v6_netns(ctx, zone_file)
+
+
+# Run inside the namespace: a query from a client bound to `src` to each destination, connected
+# and not; prints one line "dst connected answered source" per exchange.
+NETNS_CLIENT = r"""
+import socket, sys
+port, src = int(sys.argv[1]), sys.argv[2]
+pkt = bytes.fromhex(sys.argv[3])
+for dst in sys.argv[4:]:
+    for connected in (1, 0):
+        s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        s.settimeout(2)
+        s.bind((src, 0))
+        try:
+            if connected:
+                s.connect((dst, port)); s.send(pkt)
+            else:
+                s.sendto(pkt, (dst, port))
+            d, a = s.recvfrom(65535)
+            print(dst, connected, int(d[:2] == pkt[:2] and (d[3] & 15) == 0), a[0])
+        except OSError:
+            print(dst, connected, 0, "-")
+        s.close()
+"""
+
+
+def listen_wildcard_v6_netns(ctx, zone_file):
+    """[::] with two more IPv6 addresses: ::1 is the only v6 loopback address of the host, so they
+    live on `lo` of a network namespace made for this check (needs root and `ip netns`)."""
+    r = ctx.r
+    ns = f"meridian-it-{os.getpid()}"
+    if os.geteuid() != 0 or not shutil.which("ip"):
+        r.skip("[::] with two addresses (netns)", "needs root and ip(8) for a network namespace")
+        return
+    rc, _, err = run_tool(["ip", "netns", "add", ns])
+    if rc != 0:
+        r.skip("[::] with two addresses (netns)", f"ip netns add failed: {short(err)}")
+        return
+    try:
+        for cmd in (["link", "set", "lo", "up"], ["addr", "add", "fd00:53::2/128", "dev", "lo", "nodad"],
+                    ["addr", "add", "fd00:53::3/128", "dev", "lo", "nodad"]):
+            rc, _, err = run_tool(["ip", "-n", ns] + cmd)
+            if not r.check(f"netns: ip {' '.join(cmd)}", rc == 0, short(err)):
+                return
+        port = 5353
+        srv = start_server(ctx, "wildcard-netns", ["--listen", f"[::]:{port}", "--zone",
+                                                   f"example.com={zone_file}", "--threads", "1"],
+                           prefix=["ip", "netns", "exec", ns])
+        if srv is None:
+            return
+        pkt = (header(0x7100) + question("www.example.com")).hex()
+        # The client is bound to another local address than the one it queries, so a server that
+        # lets routing choose the source replies from the client's own address.
+        for src, dsts in (("fd00:53::3", ["fd00:53::2", "::1"]), ("fd00:53::2", ["fd00:53::3"])):
+            rc, out, err = run_tool(["ip", "netns", "exec", ns, sys.executable, "-c", NETNS_CLIENT, str(port), src,
+                                     pkt] + dsts, timeout=30)
+            lines = [ln.split() for ln in out.splitlines()]
+            r.check(f"netns client from {src}: ran", rc == 0 and len(lines) == 2 * len(dsts), short(out + err))
+            for dst, connected, answered, source in lines:
+                how = "connected client" if connected == "1" else "recvfrom"
+                r.check(f"netns listen [::]:{port}, query to {dst} from {src} ({how}): answered from {dst}",
+                        answered == "1" and source == dst, f"answered={answered} source={source}")
+        rc, _ = srv.stop()
+        r.check("wildcard-netns server: SIGTERM -> exit 0", rc == 0, f"rc={rc}\n{srv.tail()}")
+    finally:
+        run_tool(["ip", "netns", "del", ns])
 
 
 # ---------------------------------------------------------------------------
