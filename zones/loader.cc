@@ -612,7 +612,6 @@ class Parser {
     if (auto m = checkRdata(t, i, type, type_name, fs, rdata_text); !m.empty()) {
       return error(fs, e.line, m);
     }
-    const std::string where = cat({*fs.path, ":", std::to_string(e.line)});
     if (t[i].text == "\\#" && !knownToLdns(type)) {
       // RFC 3597 RDATA of a type ldns does not know is opaque: decode it here, at any length
       // (ldns reads a token of at most LDNS_MAX_RDFLEN characters, half that many octets).
@@ -626,7 +625,7 @@ class Parser {
           return error(fs, e.line, cat({"odd number of hex digits in ", quote(h)}));
       }
       return builder_.add(owner.data, type, dns::rrclass::kIN, ttl, bytes_.data(), bytes_.size(),
-                          where);
+                          *fs.path, static_cast<uint32_t>(e.line));
     }
     text_.assign(". 0 IN ");
     text_.append(type_name);
@@ -654,7 +653,7 @@ class Parser {
       }
     }
     builder_.add(owner.data, type, dns::rrclass::kIN, ttl, ldns_buffer_begin(buf_),
-                 ldns_buffer_position(buf_), where);
+                 ldns_buffer_position(buf_), *fs.path, static_cast<uint32_t>(e.line));
   }
 
   // The wire RDATA in buf_, read back as `type` and written again: it must be all the octets
