@@ -105,6 +105,29 @@ TEST_CASE("$INCLUDE is read relative to the including file") {
   std::filesystem::remove_all(dir);
 }
 
+TEST_CASE("messages name the file and line of each record across $INCLUDE and back") {
+  // Records keep a file index and a line, not a "file:line" string: main, included and main again.
+  const auto dir = std::filesystem::temp_directory_path() / "meridian-loader-where-test";
+  std::filesystem::create_directories(dir);
+  {
+    std::ofstream(dir / "main.zone") << kHead << "a A 192.0.2.1\n$INCLUDE \"inc.zone\"\n"
+                                     << "a A 192.0.2.1\nb TXT x\nb TXT x\n";
+    std::ofstream(dir / "inc.zone") << "\nc A 192.0.2.2\nc A 192.0.2.2\n";
+  }
+  const std::string main_zone = (dir / "main.zone").string();
+  const std::string inc_zone = (dir / "inc.zone").string();
+  auto r = zones::loadZoneFile("example.com", main_zone);
+  REQUIRE_OK(r);
+  std::vector<std::string> w(r->warnings.begin(), r->warnings.end());
+  std::sort(w.begin(), w.end());
+  std::vector<std::string> want = {main_zone + ":8: duplicate record a.example.com. ignored",
+                                   main_zone + ":10: duplicate record b.example.com. ignored",
+                                   inc_zone + ":3: duplicate record c.example.com. ignored"};
+  std::sort(want.begin(), want.end());
+  CHECK(w == want);
+  std::filesystem::remove_all(dir);
+}
+
 namespace {
 // Every line of a multi-line error message.
 std::vector<std::string> lines(const std::string& s) {
