@@ -232,21 +232,31 @@ Result<std::shared_ptr<const Zone>> ZoneBuilder::build(std::vector<std::string>&
   });
 
   // Every owner and every ancestor down to the apex becomes a node (empty non-terminals included).
-  // Ancestors are suffixes of an owner, so every name is a view into data_ (or apex).
+  // Ancestors are suffixes of an owner, so every name is a view into data_ (or apex). The owners
+  // come sorted from records_ (the apex first: it is the shortest); only the empty non-terminals
+  // need sorting before they are merged in.
   std::vector<std::string_view> names;
+  names.reserve(records_.size() + 1);
+  names.push_back(apex);
+  for (const auto& r : records_) {
+    const std::string_view n = ownerOf(r);
+    if (n != names.back() && n != apex) names.push_back(n);
+  }
   {
-    std::unordered_set<std::string_view> seen;
-    seen.reserve(records_.size() + 1);
-    seen.insert(apex);
-    names.push_back(apex);
-    for (const auto& r : records_) {
-      std::string_view n = ownerOf(r);
-      while (n != apex && seen.insert(n).second) {
+    const size_t owners = names.size();
+    auto isOwner = [&names, owners](std::string_view n) {
+      return std::binary_search(names.begin(), names.begin() + owners, n, nameLess);
+    };
+    std::unordered_set<std::string_view> added;
+    for (size_t k = 1; k < owners; ++k) {
+      std::string_view n = parentOf(names[k]);
+      while (n != apex && !isOwner(n) && added.insert(n).second) {
         names.push_back(n);
         n = parentOf(n);
       }
     }
-    std::sort(names.begin(), names.end(), nameLess);
+    std::sort(names.begin() + owners, names.end(), nameLess);
+    std::inplace_merge(names.begin(), names.begin() + owners, names.end(), nameLess);
   }
 
   auto zone = std::make_shared<Zone>();
