@@ -1,5 +1,6 @@
 #include "app/runtime.h"
 
+#include <malloc.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -201,7 +202,12 @@ void Runtime::startHealth() {
 void Runtime::reclaimSnapshots() {
   // Old snapshots are freed here, on the control loop, once every worker (idle ones too, by their
   // quiescent timer) has moved past them; look again every 100 ms while any is waiting.
-  if (state_.domain().reclaim() == 0 || !reclaim_timer_) return;
+  const uint64_t freed_before = state_.domain().freed();
+  const size_t waiting = state_.domain().reclaim();
+  // A freed zone set leaves its pages in malloc's free lists (the heap only shrinks from its top):
+  // hand them back, or the process keeps the peak of the largest zone it ever loaded.
+  if (state_.domain().freed() != freed_before) ::malloc_trim(0);
+  if (waiting == 0 || !reclaim_timer_) return;
   if (reclaim_armed_) return;
   reclaim_armed_ = true;
   reclaim_timer_->expires_after(std::chrono::milliseconds(100));
@@ -369,6 +375,8 @@ LoadReport Runtime::loadZones(const Config& config) {
     ++report.loaded;
   }
   zones_ = std::move(next);
+  // The loader's working copies (records, names) are freed by now; return their pages.
+  if (report.loaded > 0) ::malloc_trim(0);
   return report;
 }
 

@@ -1,8 +1,8 @@
 #include "zones/zone_builder.h"
 
 #include <algorithm>
-#include <map>
-#include <set>
+#include <string_view>
+#include <unordered_set>
 
 namespace meridian::zones {
 
@@ -55,46 +55,74 @@ void ZoneBuilder::addError(std::string message) {
   errors_.push_back(std::move(message));
 }
 
+std::string ZoneBuilder::where(const Record& r) const {
+  return files_[r.file] + ":" + std::to_string(r.line);
+}
+
 void ZoneBuilder::add(const uint8_t* owner, uint16_t type, uint16_t klass, uint32_t ttl,
-                      const uint8_t* rdata, size_t rdlen, const std::string& where) {
+                      const uint8_t* rdata, size_t rdlen, std::string_view file, uint32_t line) {
+  auto here = [&] { return std::string(file) + ":" + std::to_string(line); };
   dns::NameBuf name;
   size_t end = 0;
   const size_t owner_len = dns::wireLength(owner);
   if (dns::parseName(owner, owner_len, 0, name, &end) != dns::NameStatus::kOk) {
-    return addError(where + ": invalid owner name");
+    return addError(here() + ": invalid owner name");
   }
   dns::lowercase(name);
-  if (klass != dns::rrclass::kIN) return addError(where + ": only class IN is supported");
+  if (klass != dns::rrclass::kIN) return addError(here() + ": only class IN is supported");
   if (!dns::isSubdomain(name.data, name.length, apex_.data, apex_.length)) {
-    early_warnings_.push_back(where + ": " + dns::toText(name.data) + " is outside zone " +
+    early_warnings_.push_back(here() + ": " + dns::toText(name.data) + " is outside zone " +
                               dns::toText(apex_.data) + ", ignored");
     return;
   }
   if (type == dns::rrtype::kOPT || type == dns::rrtype::kTSIG || type == dns::rrtype::kTKEY ||
       type == dns::rrtype::kANY || type == dns::rrtype::kAXFR || type == dns::rrtype::kIXFR ||
       type == dns::rrtype::kMAILA || type == dns::rrtype::kMAILB) {
-    return addError(where + ": meta type cannot appear in a zone");
+    return addError(here() + ": meta type cannot appear in a zone");
   }
   if (rdlen > maxRdataLength(name.length)) {
     // RR::length is 16 bits and a message is at most 65535 octets: such a record can never be sent.
-    return addError(where + ": RDATA of " + std::to_string(rdlen) +
+    return addError(here() + ": RDATA of " + std::to_string(rdlen) +
                     " octets cannot fit in a DNS message (at most " +
                     std::to_string(maxRdataLength(name.length)) + " for this owner name)");
   }
-  records_.push_back(Record{std::string(reinterpret_cast<const char*>(name.data), name.length),
-                            type, ttl, static_cast<uint32_t>(records_.size()),
-                            std::string(reinterpret_cast<const char*>(rdata), rdlen), where});
+  // One copy of each file name ($INCLUDE switches files; records of one file come in a run).
+  if (files_.empty() || files_[last_file_] != file) {
+    auto it = std::find(files_.begin(), files_.end(), file);
+    if (it == files_.end()) it = files_.emplace(files_.end(), file);
+    last_file_ = static_cast<uint32_t>(it - files_.begin());
+  }
+  Record r{};
+  // The owner is shared with the previous record when equal (a name's records usually follow
+  // each other).
+  const std::string_view owner_view(reinterpret_cast<const char*>(name.data), name.length);
+  if (!records_.empty() && ownerOf(records_.back()) == owner_view) {
+    r.owner = records_.back().owner;
+  } else {
+    r.owner = data_.size();
+    data_.insert(data_.end(), name.data, name.data + name.length);
+  }
+  r.owner_length = static_cast<uint8_t>(name.length);
+  r.rdata = data_.size();
+  data_.insert(data_.end(), rdata, rdata + rdlen);
+  r.rdlen = static_cast<uint16_t>(rdlen);
+  r.type = type;
+  r.ttl = ttl;
+  r.seq = static_cast<uint32_t>(records_.size());
+  r.file = last_file_;
+  r.line = line;
+  records_.push_back(r);
 }
 
 namespace {
-bool nameLess(const std::string& a, const std::string& b) {
+bool nameLess(std::string_view a, std::string_view b) {
   return compareNames(reinterpret_cast<const uint8_t*>(a.data()), a.size(),
                       reinterpret_cast<const uint8_t*>(b.data()), b.size()) < 0;
 }
-std::string text(const std::string& wire) {
+std::string text(std::string_view wire) {
   return dns::toText(reinterpret_cast<const uint8_t*>(wire.data()));
 }
-std::string parentOf(const std::string& wire) {
+std::string_view parentOf(std::string_view wire) {
   return wire.substr(1 + static_cast<uint8_t>(wire[0]));
 }
 std::string lowerName(const uint8_t* p) {
@@ -105,8 +133,7 @@ std::string lowerName(const uint8_t* p) {
 
 // FNV-1a over the record, finished with the SplitMix64 mixer so that summing record hashes (an
 // order-independent combination) stays well distributed. Not cryptographic: it detects edits.
-uint64_t recordHash(const std::string& owner, uint16_t type, uint32_t ttl,
-                    const std::string& rdata) {
+uint64_t recordHash(std::string_view owner, uint16_t type, uint32_t ttl, std::string_view rdata) {
   uint64_t h = 0xcbf29ce484222325ull;
   auto mix = [&h](const void* p, size_t n) {
     const auto* b = static_cast<const uint8_t*>(p);
@@ -198,38 +225,70 @@ Result<std::shared_ptr<const Zone>> ZoneBuilder::build(std::vector<std::string>&
   };
 
   // Group by owner, then type; keep file order inside an RRset.
-  std::stable_sort(records_.begin(), records_.end(), [](const Record& a, const Record& b) {
-    if (a.owner != b.owner) return nameLess(a.owner, b.owner);
+  std::stable_sort(records_.begin(), records_.end(), [this](const Record& a, const Record& b) {
+    const std::string_view ao = ownerOf(a), bo = ownerOf(b);
+    if (ao != bo) return nameLess(ao, bo);
     return a.type < b.type;
   });
 
   // Every owner and every ancestor down to the apex becomes a node (empty non-terminals included).
-  std::set<std::string, decltype(&nameLess)> names(&nameLess);
-  names.insert(apex);
+  // Ancestors are suffixes of an owner, so every name is a view into data_ (or apex). The owners
+  // come sorted from records_ (the apex first: it is the shortest); only the empty non-terminals
+  // need sorting before they are merged in.
+  std::vector<std::string_view> names;
+  names.reserve(records_.size() + 1);
+  names.push_back(apex);
   for (const auto& r : records_) {
-    std::string n = r.owner;
-    while (n != apex && names.insert(n).second) n = parentOf(n);
+    const std::string_view n = ownerOf(r);
+    if (n != names.back() && n != apex) names.push_back(n);
+  }
+  {
+    const size_t owners = names.size();
+    auto isOwner = [&names, owners](std::string_view n) {
+      return std::binary_search(names.begin(), names.begin() + owners, n, nameLess);
+    };
+    std::unordered_set<std::string_view> added;
+    for (size_t k = 1; k < owners; ++k) {
+      std::string_view n = parentOf(names[k]);
+      while (n != apex && !isOwner(n) && added.insert(n).second) {
+        names.push_back(n);
+        n = parentOf(n);
+      }
+    }
+    std::sort(names.begin() + owners, names.end(), nameLess);
+    std::inplace_merge(names.begin(), names.begin() + owners, names.end(), nameLess);
   }
 
   auto zone = std::make_shared<Zone>();
   Zone& z = *zone;
   z.origin_ = text(apex);
   z.rrs_.push_back(RR{});  // index 0 unused, so a zero first_rr never aliases a real record
-  std::map<std::string, uint32_t, decltype(&nameLess)> index(&nameLess);
+  size_t names_octets = 0;
+  size_t blob_octets = 10 + maxRdataLength(0);  // and the negative-answer SOA
+  for (const auto& n : names) names_octets += n.size();
+  for (const auto& r : records_) blob_octets += 10 + r.rdlen;
+  // Sized once: a vector grown by doubling keeps up to half its capacity unused for the zone's
+  // life.
+  z.nodes_.reserve(names.size());
+  z.names_.reserve(names_octets);
+  z.blob_.reserve(blob_octets);
+  z.rrs_.reserve(records_.size() + 2);
   for (const auto& n : names) {
     Node node;
     node.name_offset = static_cast<uint32_t>(z.names_.size());
     node.name_length = static_cast<uint8_t>(n.size());
     node.key = nameKey(reinterpret_cast<const uint8_t*>(n.data()), n.size());
     z.names_.insert(z.names_.end(), n.begin(), n.end());
-    index[n] = static_cast<uint32_t>(z.nodes_.size());
     z.nodes_.push_back(node);
   }
-  z.apex_node_ = index[apex];
+  auto index = [&z](std::string_view n) {
+    return z.find(reinterpret_cast<const uint8_t*>(n.data()), n.size());
+  };
+  z.apex_node_ = index(apex);
   z.nodes_[z.apex_node_].flags |= Node::kApex;
 
   bool blob_overflow = false;
-  auto encode = [&z, &blob_overflow](uint16_t type, uint32_t ttl, const std::string& rdata) {
+  auto encode = [&z, &blob_overflow](uint16_t type, uint32_t ttl, std::string_view rdata) {
     // RR::offset is 32 bits; maxRdataLength() keeps 10 + RDLENGTH within RR::length's 16.
     if (z.blob_.size() + 10 + rdata.size() > 0xFFFFFFFFu) blob_overflow = true;
     RR rr;
@@ -256,17 +315,17 @@ Result<std::shared_ptr<const Zone>> ZoneBuilder::build(std::vector<std::string>&
   size_t i = 0;
   for (uint32_t ni = 0; ni < z.nodes_.size(); ++ni) {
     Node& node = z.nodes_[ni];
-    const std::string owner(reinterpret_cast<const char*>(z.names_.data() + node.name_offset),
-                            node.name_length);
+    const std::string_view owner(reinterpret_cast<const char*>(z.names_.data() + node.name_offset),
+                                 node.name_length);
     node.rrset_begin = static_cast<uint32_t>(z.rrsets_.size());
-    if (i < records_.size() && records_[i].owner == owner) {
+    if (i < records_.size() && ownerOf(records_[i]) == owner) {
       node_first_record[ni] = static_cast<uint32_t>(i);
     }
     bool has_cname = false;
     bool has_other = false;
     size_t cname_rec = 0;
     size_t other_rec = 0;
-    while (i < records_.size() && records_[i].owner == owner) {
+    while (i < records_.size() && ownerOf(records_[i]) == owner) {
       const uint16_t type = records_[i].type;
       RRset rs;
       rs.type = type;
@@ -274,19 +333,20 @@ Result<std::shared_ptr<const Zone>> ZoneBuilder::build(std::vector<std::string>&
       rs.first_rr = static_cast<uint32_t>(z.rrs_.size());
       const size_t begin = i;
       size_t end = i;
-      while (end < records_.size() && records_[end].owner == owner && records_[end].type == type) {
+      while (end < records_.size() && ownerOf(records_[end]) == owner &&
+             records_[end].type == type) {
         ++end;
       }
-      const std::string& first_where = records_[begin].where;
+      auto first_where = [this, begin] { return where(records_[begin]); };
       const uint32_t first_seq = records_[begin].seq;
       order.resize(end - begin);
       for (size_t k = 0; k < order.size(); ++k) order[k] = static_cast<uint32_t>(begin + k);
       std::stable_sort(order.begin(), order.end(), [this](uint32_t a, uint32_t b) {
-        return records_[a].rdata < records_[b].rdata;
+        return rdataOf(records_[a]) < rdataOf(records_[b]);
       });
       duplicate.assign(end - begin, false);
       for (size_t k = 1; k < order.size(); ++k) {
-        if (records_[order[k]].rdata == records_[order[k - 1]].rdata) {
+        if (rdataOf(records_[order[k]]) == rdataOf(records_[order[k - 1]])) {
           duplicate[order[k] - begin] = true;  // stable sort: the earlier one in the file stays
         }
       }
@@ -294,22 +354,22 @@ Result<std::shared_ptr<const Zone>> ZoneBuilder::build(std::vector<std::string>&
       for (; i < end; ++i) {
         const Record& r = records_[i];
         if (duplicate[i - begin]) {
-          warnings.push_back(r.where + ": duplicate record " + text(owner) + " ignored");
+          warnings.push_back(where(r) + ": duplicate record " + text(owner) + " ignored");
           continue;
         }
         if (r.ttl != rs.ttl) {
           // RFC 2181 §5.2: TTLs in an RRset must match; use the first one's, as BIND and Knot do.
-          warnings.push_back(r.where + ": TTL " + std::to_string(r.ttl) +
+          warnings.push_back(where(r) + ": TTL " + std::to_string(r.ttl) +
                              " differs from the RRset's " + std::to_string(rs.ttl) + ", using " +
                              std::to_string(rs.ttl));
         }
         ++kept;
-        z.digest_ += recordHash(owner, type, rs.ttl, r.rdata);
-        encode(type, rs.ttl, r.rdata);
+        z.digest_ += recordHash(owner, type, rs.ttl, rdataOf(r));
+        encode(type, rs.ttl, rdataOf(r));
       }
       if (kept > kMaxRRsetSize) {
         // RRset::rr_count and ANCOUNT are 16 bits, and no DNS message could carry it anyway.
-        fail(first_seq, first_where + ": the RRset " + text(owner) + " " + typeText(type) +
+        fail(first_seq, first_where() + ": the RRset " + text(owner) + " " + typeText(type) +
                             " has " + std::to_string(kept) + " records, more than " +
                             std::to_string(kMaxRRsetSize));
       }
@@ -321,7 +381,7 @@ Result<std::shared_ptr<const Zone>> ZoneBuilder::build(std::vector<std::string>&
         has_cname = true;
         cname_rec = begin;
         if (rs.rr_count > 1)
-          fail(first_seq, first_where + ": more than one CNAME at " + text(owner));
+          fail(first_seq, first_where() + ": more than one CNAME at " + text(owner));
         const RR& rr = z.rrs_[rs.first_rr];
         const std::string target = lowerName(z.blob_.data() + rr.offset + 10);
         rs.target_offset = static_cast<uint32_t>(z.names_.size());
@@ -333,18 +393,18 @@ Result<std::shared_ptr<const Zone>> ZoneBuilder::build(std::vector<std::string>&
       if (type == dns::rrtype::kDNAME) {
         // RFC 6672 §2.4: one DNAME per owner; names below it are rewritten, not looked up.
         if (rs.rr_count > 1)
-          fail(first_seq, first_where + ": more than one DNAME at " + text(owner));
+          fail(first_seq, first_where() + ": more than one DNAME at " + text(owner));
         node.flags |= Node::kDname;
         const std::string target = lowerName(z.blob_.data() + z.rrs_[rs.first_rr].offset + 10);
         rs.target_offset = static_cast<uint32_t>(z.names_.size());
         z.names_.insert(z.names_.end(), target.begin(), target.end());
       }
       if (type == dns::rrtype::kSOA && owner != apex) {
-        fail(first_seq, first_where + ": SOA record at " + text(owner) +
+        fail(first_seq, first_where() + ": SOA record at " + text(owner) +
                             " is not at the zone apex " + z.origin_);
       }
       if (type == dns::rrtype::kSOA && rs.rr_count > 1) {
-        fail(first_seq, first_where + ": more than one SOA record at the apex");
+        fail(first_seq, first_where() + ": more than one SOA record at the apex");
       }
       if (type == dns::rrtype::kNS && owner != apex) node.flags |= Node::kDelegation;
       z.rrsets_.push_back(rs);
@@ -352,8 +412,8 @@ Result<std::shared_ptr<const Zone>> ZoneBuilder::build(std::vector<std::string>&
     node.rrset_count = static_cast<uint16_t>(z.rrsets_.size() - node.rrset_begin);
     if (has_cname && has_other) {
       // RFC 1034 §3.6.2 / RFC 2181 §10.1: a CNAME cannot coexist with other data.
-      fail(records_[cname_rec].seq, records_[cname_rec].where + ": CNAME at " + text(owner) +
-                                        " beside other data (" + records_[other_rec].where + ")");
+      fail(records_[cname_rec].seq, where(records_[cname_rec]) + ": CNAME at " + text(owner) +
+                                        " beside other data (" + where(records_[other_rec]) + ")");
     }
   }
   if (blob_overflow) failZone("zone " + z.origin_ + ": more than 4 GiB of record data");
@@ -374,9 +434,9 @@ Result<std::shared_ptr<const Zone>> ZoneBuilder::build(std::vector<std::string>&
   for (uint32_t ni = 0; ni < z.nodes_.size(); ++ni) {
     Node& node = z.nodes_[ni];
     if (ni == z.apex_node_) continue;
-    const std::string owner(reinterpret_cast<const char*>(z.names_.data() + node.name_offset),
-                            node.name_length);
-    const uint32_t parent = index[parentOf(owner)];
+    const std::string_view owner(reinterpret_cast<const char*>(z.names_.data() + node.name_offset),
+                                 node.name_length);
+    const uint32_t parent = index(parentOf(owner));
     const Node& p = z.nodes_[parent];
     if (p.cut != kNone) {
       node.cut = p.cut;
@@ -387,7 +447,7 @@ Result<std::shared_ptr<const Zone>> ZoneBuilder::build(std::vector<std::string>&
     if (dname_above[ni] != kNone && node.rrset_count > 0) {
       // RFC 6672 §2.3: there MUST NOT be data at any subdomain of a DNAME owner.
       const Record& r = records_[node_first_record[ni]];
-      fail(r.seq, r.where + ": " + text(owner) + " is below the DNAME at " +
+      fail(r.seq, where(r) + ": " + text(owner) + " is below the DNAME at " +
                       dns::toText(z.nodeName(z.nodes_[dname_above[ni]])) +
                       "; no data may exist there (RFC 6672 \u00a72.3)");
     }
@@ -439,8 +499,8 @@ Result<std::shared_ptr<const Zone>> ZoneBuilder::build(std::vector<std::string>&
         // At the file:line of the RRset's first record (records_ is sorted by owner, then type).
         size_t r = node_first_record[ni];
         while (r < records_.size() && records_[r].type != t) ++r;
-        const std::string where = r < records_.size() ? records_[r].where + ": " : "";
-        warnings.push_back(where + dns::toText(z.nodeName(node)) + " type " + typeText(t) +
+        const std::string at = r < records_.size() ? where(records_[r]) + ": " : "";
+        warnings.push_back(at + dns::toText(z.nodeName(node)) + " type " + typeText(t) +
                            " is below the delegation at " +
                            dns::toText(z.nodeName(z.nodes_[node.cut])) + " and is not served");
       }
@@ -460,14 +520,14 @@ Result<std::shared_ptr<const Zone>> ZoneBuilder::build(std::vector<std::string>&
       const RR& rr = z.rrs_[rs.first_rr + k];
       if (rr.length < 10 + tpos + 1) continue;
       const std::string target = lowerName(z.blob_.data() + rr.offset + 10 + tpos);
-      auto it = index.find(target);
-      if (it == index.end()) continue;
-      const Node& t = z.nodes_[it->second];
+      const uint32_t found_node = index(target);
+      if (found_node == kNone) continue;
+      const Node& t = z.nodes_[found_node];
       if (rs.type != dns::rrtype::kNS && t.cut != kNone) continue;
       if (z.rrset(t, kA) == nullptr && z.rrset(t, kAAAA) == nullptr) continue;
-      if (added_by[it->second] != si) {
-        added_by[it->second] = si;
-        z.additional_.push_back(it->second);
+      if (added_by[found_node] != si) {
+        added_by[found_node] = si;
+        z.additional_.push_back(found_node);
       }
     }
     rs.additional_count = static_cast<uint16_t>(z.additional_.size() - rs.additional_begin);
@@ -485,6 +545,7 @@ Result<std::shared_ptr<const Zone>> ZoneBuilder::build(std::vector<std::string>&
     if (rdlen != names_len + 20) return Error{"zone " + z.origin_ + ": malformed SOA RDATA"};
     z.serial_ = dns::readU32(rdata + names_len);
     const uint32_t minimum = dns::readU32(rdata + names_len + 16);
+    // Copied: encode() appends to blob_, which holds the SOA read here (capacity is reserved).
     const std::string soa_rdata(reinterpret_cast<const char*>(rdata), rdlen);
     z.negative_soa_ = *soa;
     z.negative_soa_.ttl = std::min(soa->ttl, minimum);

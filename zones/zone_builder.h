@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/result.h"
@@ -22,9 +23,11 @@ class ZoneBuilder {
   // `source` (a file name) prefixes the zone-level messages that have no line ("no SOA").
   explicit ZoneBuilder(const dns::NameBuf& apex, std::string source = {});
 
-  // `owner` is an uncompressed wire name; `rdata` an uncompressed RDATA; `where` is "file:line".
+  // `owner` is an uncompressed wire name; `rdata` an uncompressed RDATA; `file` and `line` say
+  // where the record is (messages read "file:line"). The builder keeps one copy of each file name
+  // and packs owners and RDATA into one buffer: no allocation per record.
   void add(const uint8_t* owner, uint16_t type, uint16_t klass, uint32_t ttl, const uint8_t* rdata,
-           size_t rdlen, const std::string& where);
+           size_t rdlen, std::string_view file, uint32_t line);
 
   // An error found by the record's source (a zone-file syntax error): the zone will be refused.
   // Zone-level checks that such an error may have caused (no SOA, no NS) are then skipped.
@@ -40,16 +43,31 @@ class ZoneBuilder {
 
  private:
   struct Record {
-    std::string owner;  // lowercase wire
-    uint16_t type;
+    size_t owner;  // lowercase wire name, at data_[owner], owner_length octets
+    size_t rdata;  // at data_[rdata], rdlen octets
     uint32_t ttl;
-    uint32_t seq;  // position in the input, for messages in file order
-    std::string rdata;
-    std::string where;
+    uint32_t seq;   // position in the input, for messages in file order
+    uint32_t file;  // index in files_
+    uint32_t line;
+    uint16_t type;
+    uint16_t rdlen;
+    uint8_t owner_length;
   };
+  [[nodiscard]] std::string_view ownerOf(const Record& r) const {
+    return {reinterpret_cast<const char*>(data_.data() + r.owner), r.owner_length};
+  }
+  [[nodiscard]] std::string_view rdataOf(const Record& r) const {
+    return {reinterpret_cast<const char*>(data_.data() + r.rdata), r.rdlen};
+  }
+  // "file:line" of a record, for messages.
+  [[nodiscard]] std::string where(const Record& r) const;
+
   dns::NameBuf apex_;
   std::string source_;
   std::vector<Record> records_;
+  std::vector<uint8_t> data_;       // owners and RDATA of records_
+  std::vector<std::string> files_;  // file names records_ refer to
+  uint32_t last_file_ = 0;
   std::vector<std::string> early_warnings_;
   std::vector<std::string> errors_;
   size_t source_errors_ = 0;

@@ -105,6 +105,57 @@ TEST_CASE("$INCLUDE is read relative to the including file") {
   std::filesystem::remove_all(dir);
 }
 
+TEST_CASE("A and AAAA converted without ldns give the same RDATA as ldns") {
+  // "( 192.0.2.7 )" is two tokens more than the address alone: it takes the ldns path.
+  auto r = zones::loadZoneText("example.com",
+                               std::string(kHead) +
+                                   "a A 192.0.2.7\na6 AAAA 2001:db8::7\n"
+                                   "b A ( 192.0.2.7 )\nb6 AAAA ( 2001:db8::7 )\n",
+                               "z.zone");
+  REQUIRE_OK(r);
+  auto rdata = [&](const char* name, uint16_t type) {
+    dns::NameBuf n;
+    REQUIRE(dns::fromText(name, n));
+    const uint32_t ni = r->zone->find(n.data, n.length);
+    REQUIRE(ni != zones::kNone);
+    const zones::RRset* rs = r->zone->rrset(r->zone->node(ni), type);
+    REQUIRE(rs != nullptr);
+    const zones::RR& rr = r->zone->rr(rs->first_rr);
+    const uint8_t* p = r->zone->blob(rr.offset) + 10;
+    return std::vector<uint8_t>(p, p + rr.length - 10);
+  };
+  CHECK(rdata("a.example.com.", dns::rrtype::kA) == std::vector<uint8_t>{192, 0, 2, 7});
+  CHECK(rdata("a.example.com.", dns::rrtype::kA) == rdata("b.example.com.", dns::rrtype::kA));
+  const auto v6 = rdata("a6.example.com.", dns::rrtype::kAAAA);
+  REQUIRE(v6.size() == 16);
+  CHECK(v6[0] == 0x20);
+  CHECK(v6[15] == 7);
+  CHECK(v6 == rdata("b6.example.com.", dns::rrtype::kAAAA));
+}
+
+TEST_CASE("messages name the file and line of each record across $INCLUDE and back") {
+  // Records keep a file index and a line, not a "file:line" string: main, included and main again.
+  const auto dir = std::filesystem::temp_directory_path() / "meridian-loader-where-test";
+  std::filesystem::create_directories(dir);
+  {
+    std::ofstream(dir / "main.zone") << kHead << "a A 192.0.2.1\n$INCLUDE \"inc.zone\"\n"
+                                     << "a A 192.0.2.1\nb TXT x\nb TXT x\n";
+    std::ofstream(dir / "inc.zone") << "\nc A 192.0.2.2\nc A 192.0.2.2\n";
+  }
+  const std::string main_zone = (dir / "main.zone").string();
+  const std::string inc_zone = (dir / "inc.zone").string();
+  auto r = zones::loadZoneFile("example.com", main_zone);
+  REQUIRE_OK(r);
+  std::vector<std::string> w(r->warnings.begin(), r->warnings.end());
+  std::sort(w.begin(), w.end());
+  std::vector<std::string> want = {main_zone + ":8: duplicate record a.example.com. ignored",
+                                   main_zone + ":10: duplicate record b.example.com. ignored",
+                                   inc_zone + ":3: duplicate record c.example.com. ignored"};
+  std::sort(want.begin(), want.end());
+  CHECK(w == want);
+  std::filesystem::remove_all(dir);
+}
+
 namespace {
 // Every line of a multi-line error message.
 std::vector<std::string> lines(const std::string& s) {
