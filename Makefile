@@ -7,7 +7,7 @@ RELEASE_BUILD ?= build-release
 JOBS ?= $(shell nproc)
 PY := /usr/bin/python3
 
-.PHONY: all deps build release demo test test-unit test-asan test-slow bench clean format
+.PHONY: all deps build release demo test test-unit test-asan test-asan-ci test-slow bench clean format
 
 all: build
 
@@ -32,23 +32,49 @@ release: deps $(RELEASE_BUILD)/build.ninja
 demo: build
 	@./scripts/demo.sh $(BUILD)
 
+# CI (`.ci/run`) is `make test`: every suite on $(BUILD), the Release compile, then the unit tests,
+# the integration and steering suites and every fuzz corpus replayed again under ASan+UBSan
+# (`test-asan-ci`).
 test: build
 	cd $(BUILD) && ctest --output-on-failure
 	$(MAKE) --no-print-directory release
+	$(MAKE) --no-print-directory test-asan-ci
 
 test-unit: build
 	cd $(BUILD) && ctest --output-on-failure -R unit
 
-test-asan: deps
-	cmake --preset asan-ubsan
-	cmake --build $(ASAN_BUILD) -j $(JOBS)
-	cd $(ASAN_BUILD) && ctest --output-on-failure
+# The sanitizer tree: the asan-ubsan preset (Debug, -fsanitize=address,undefined, UBSan aborting),
+# in its own directory so ccache keeps both trees cheap to rebuild. Any report fails the test: in a
+# unit test or a fuzz replay the process aborts, and the integration scripts check each server's log
+# for "AddressSanitizer" / "runtime error:" (common.CRASH_RE).
+SAN_ENV := ASAN_OPTIONS=abort_on_error=1:detect_leaks=1:strict_string_checks=1 \
+           UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+# What CI runs under the sanitizers; `docs` and `differential` only on $(BUILD).
+ASAN_TESTS ?= ^(unit|integration|steering|fuzz_replay_.*)$$
 
+$(ASAN_BUILD)/build.ninja: CMakeLists.txt tests/CMakeLists.txt CMakePresets.json | deps
+	cmake --preset asan-ubsan
+
+test-asan-ci: deps $(ASAN_BUILD)/build.ninja
+	cmake --build $(ASAN_BUILD) -j $(JOBS)
+	cd $(ASAN_BUILD) && $(SAN_ENV) ctest --output-on-failure -R '$(ASAN_TESTS)'
+
+test-asan: deps $(ASAN_BUILD)/build.ninja
+	cmake --build $(ASAN_BUILD) -j $(JOBS)
+	cd $(ASAN_BUILD) && $(SAN_ENV) ctest --output-on-failure
+
+# Each fuzz target for FUZZ_SECONDS (fixed time, not a threshold), on a corpus kept in build-fuzz/
+# and seeded from tests/fuzz/. The fuzz preset instruments every library (CMakeLists.txt).
+FUZZ_SECONDS ?= 300
+FUZZ_TARGETS := fuzz_query:corpus fuzz_zonefile:zonefile_corpus
 test-slow: deps
 	cmake --preset fuzz
-	cmake --build build-fuzz -j $(JOBS) --target fuzz_query
-	mkdir -p build-fuzz/corpus
-	build-fuzz/tests/fuzz_query -max_total_time=600 build-fuzz/corpus tests/fuzz/corpus
+	cmake --build build-fuzz -j $(JOBS) --target $(foreach t,$(FUZZ_TARGETS),$(firstword $(subst :, ,$(t))))
+	set -e; for t in $(FUZZ_TARGETS); do \
+	  name=$${t%%:*}; seeds=$${t#*:}; mkdir -p build-fuzz/corpus-$$name; \
+	  build-fuzz/tests/$$name -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -print_final_stats=1 \
+	    build-fuzz/corpus-$$name tests/fuzz/$$seeds; \
+	done
 
 bench: build
 	$(PY) bench/run.py --meridian $(BUILD)/meridian

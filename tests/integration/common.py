@@ -285,6 +285,22 @@ def stop_all(servers):
             srv.logf.close()
 
 
+# The external DNS tools the checks query with, and the Debian package scripts/deps.sh installs
+# each from.  A missing tool is a failed check, never a skip: a CI machine without kdig would
+# otherwise pass while running none of the kdig checks.
+TOOLS = {"dig": "bind9-dnsutils", "kdig": "knot-dnsutils"}
+
+
+def require_tools(r, tools=tuple(TOOLS)):
+    """One check per tool: installed on PATH.  Returns True when all are."""
+    r.begin("tools")
+    ok = True
+    for tool in tools:
+        ok &= r.check(f"{tool} installed (scripts/deps.sh installs {TOOLS[tool]})",
+                      shutil.which(tool) is not None, f"{tool} not found on PATH={os.environ.get('PATH', '')}")
+    return ok
+
+
 CRASH_RE = r"AddressSanitizer|runtime error:|Segmentation|terminate called"
 
 

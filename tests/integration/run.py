@@ -67,7 +67,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))   # common.py, wh
 import common  # noqa: E402
 from rrl_section import section_rrl  # noqa: E402
 from common import (  # noqa: E402
-    STOP_TIMEOUT, TIMEOUT, BaseCtx, Results, Server, check_log_clean, drop_tmp, ecs_data, edns_opt, fam_of, header,
+    STOP_TIMEOUT, TIMEOUT, BaseCtx, Results, Server, check_log_clean, drop_tmp, require_tools, ecs_data, edns_opt, fam_of, header,
     log, make_tmp, opt_rr, parse_args, pick_port, question, start_server, stop_all, udp_exchange, wire_name,
     write,
 )
@@ -485,10 +485,7 @@ def section_answers(ctx):
     host, port = ctx.main_addr
     have_dig = shutil.which("dig") is not None
     have_kdig = shutil.which("kdig") is not None
-    if not have_dig:
-        r.skip("dig", "dig not installed")
-    if not have_kdig:
-        r.skip("kdig", "kdig not installed")
+    # a missing tool already failed the "tools" check (common.require_tools)
     for case in answer_cases():
         qname = mixcase(case["name"])
         for tcp in (False, True):
@@ -2457,6 +2454,7 @@ def main():
     tmp = make_tmp("meridian-it-")
     ctx = Ctx(args, tmp, r)
     sections = args.only or SECTIONS
+    require_tools(r)
     try:
         zone_file = os.path.join(tmp, "example.com.zone")
         write(zone_file, main_zone())

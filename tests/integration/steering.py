@@ -61,7 +61,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))   # common.py, wh
 
 import common  # noqa: E402
 from common import (  # noqa: E402
-    TIMEOUT, BaseCtx, Results, check_log_clean, drop_tmp, ecs_data, edns_opt, header, log, make_tmp, opt_rr,
+    TIMEOUT, BaseCtx, Results, check_log_clean, drop_tmp, require_tools, ecs_data, edns_opt, header, log, make_tmp, opt_rr,
     parse_args, pick_port, question, stop_all, udp_exchange, write,
 )
 
@@ -1758,8 +1758,7 @@ def main():
     tmp = make_tmp("meridian-steer-")
     ctx = Ctx(args, tmp, r)
     sections = args.only or SECTIONS
-    if not ctx.have_dig:
-        log("dig not installed: dig checks skipped")
+    require_tools(r, ("dig",))  # a missing dig is a failed check, not a skip
     try:
         geo_db = os.path.join(tmp, "geo.mmdb")
         shutil.copyfile(city, geo_db)
