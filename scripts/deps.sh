@@ -16,7 +16,7 @@ PKGS=(
   libboost1.81-all-dev libldns-dev libmaxminddb-dev libc-ares-dev catch2 libtomlplusplus-dev
   knot knot-dnsutils nsd gdnsd bind9-dnsutils python3-dnspython dnsperf
   pdns-server pdns-backend-bind pdns-backend-geoip unbound
-  mmdb-bin util-linux procps libssl-dev
+  mmdb-bin util-linux procps libssl-dev iproute2
 )
 
 # Process names (as `pgrep -x` matches them) of the peer daemons the packages above may start.
