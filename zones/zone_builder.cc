@@ -1,6 +1,7 @@
 #include "zones/zone_builder.h"
 
 #include <algorithm>
+#include <cstring>
 #include <string_view>
 #include <unordered_set>
 
@@ -315,8 +316,10 @@ Result<std::shared_ptr<const Zone>> ZoneBuilder::build(std::vector<std::string>&
   size_t i = 0;
   for (uint32_t ni = 0; ni < z.nodes_.size(); ++ni) {
     Node& node = z.nodes_[ni];
-    const std::string_view owner(reinterpret_cast<const char*>(z.names_.data() + node.name_offset),
-                                 node.name_length);
+    // A copy: CNAME and DNAME targets are appended to z.names_ below, which may move its storage.
+    char owner_buf[dns::kMaxNameLength];
+    std::memcpy(owner_buf, z.names_.data() + node.name_offset, node.name_length);
+    const std::string_view owner(owner_buf, node.name_length);
     node.rrset_begin = static_cast<uint32_t>(z.rrsets_.size());
     if (i < records_.size() && ownerOf(records_[i]) == owner) {
       node_first_record[ni] = static_cast<uint32_t>(i);
