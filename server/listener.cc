@@ -643,49 +643,38 @@ class Server::Worker {
     if (busy_.head && io_timeout_.count() > 0) armSweep(busy_.head->since + io_timeout_);
   }
 
-  void waitReadable(TcpConn& c) {
-    c.waiting = true;
-    c.sock.async_wait(tcp::socket::wait_read, [this, &c](const boost::system::error_code& ec) {
-      c.waiting = false;
-      if (c.closed) {
-        delete &c;
-        return;
-      }
-      if (ec) {
-        close(c, false);
-        return;
-      }
-      serve(c);
-    });
+  // Every handler that refers to a connection starts here: it no longer does, and a connection
+  // closed meanwhile is freed now. True when the connection is still open.
+  static bool settle(TcpConn& c) {
+    c.waiting = false;
+    if (!c.closed) return true;
+    delete &c;
+    return false;
   }
 
-  void waitWritable(TcpConn& c) {
+  // Waits until the socket is readable (then serve()) or writable (then sendPending()).
+  void await(TcpConn& c, tcp::socket::wait_type what) {
     c.waiting = true;
-    c.sock.async_wait(tcp::socket::wait_write, [this, &c](const boost::system::error_code& ec) {
-      c.waiting = false;
-      if (c.closed) {
-        delete &c;
-        return;
-      }
+    c.sock.async_wait(what, [this, &c, what](const boost::system::error_code& ec) {
+      if (!settle(c)) return;
       if (ec) {
         close(c, false);
-        return;
+      } else if (what == tcp::socket::wait_read) {
+        serve(c);
+      } else {
+        sendPending(c);
       }
-      sendPending(c);
     });
   }
+  void waitReadable(TcpConn& c) { await(c, tcp::socket::wait_read); }
+  void waitWritable(TcpConn& c) { await(c, tcp::socket::wait_write); }
 
   // The connection yielded after kTcpReadsPerWake reads with data possibly left: continue after
   // the other ready handlers.
   void resumeLater(TcpConn& c) {
     c.waiting = true;
     asio::post(io_, [this, &c] {
-      c.waiting = false;
-      if (c.closed) {
-        delete &c;
-        return;
-      }
-      serve(c);
+      if (settle(c)) serve(c);
     });
   }
 
