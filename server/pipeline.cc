@@ -20,8 +20,7 @@ class QueryHandler::SteeringHook final : public zones::ChainHook {
   SteeringHook(QueryHandler& handler, const ServingState& state, const Peer& peer, uint8_t* scope)
       : handler_(handler), state_(state), peer_(peer), scope_(scope) {}
 
-  Outcome answerName(const uint8_t* name, size_t len, const uint8_t* owner,
-                     const zones::Zone* zone) override {
+  Outcome answerName(const uint8_t* name, size_t len, const uint8_t* owner) override {
     const uint16_t qtype = handler_.query_.qtype;
     if (qtype != rr::kA && qtype != rr::kAAAA && qtype != rr::kCNAME) return Outcome::kNotMine;
     const georoute::Service* svc = state_.services->find(name, len);
@@ -29,7 +28,7 @@ class QueryHandler::SteeringHook final : public zones::ChainHook {
     // The served zone that holds the name, not necessarily the one the chain is walking: a CNAME
     // or DNAME of a parent zone that leads below its delegation into a served child zone reaches
     // the child's service, not the parent's referral.
-    zone = state_.zones.findZone(name, len);
+    const zones::Zone* zone = state_.zones.findZone(name, len);
     // A service answers only from the zone it was compiled against (a newer child zone wins),
     // and not where that zone now delegates or rewrites the name: a reload whose steering failed
     // keeps the previous services beside the new zone data, and the referral is the truth.

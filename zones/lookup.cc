@@ -193,9 +193,9 @@ AnswerResult answer(const Zone& z, const dns::Query& q, ResponseWriter& w,
   int hops = 0;
 
   // The hook's verdict on a name the chain reached; true when the answer ends there.
-  auto hooked = [&](const uint8_t* at, size_t at_len, const Zone* in_zone, bool* done) {
+  auto hooked = [&](const uint8_t* at, size_t at_len, bool* done) {
     if (hook == nullptr) return false;
-    switch (hook->answerName(at, at_len, owner, in_zone)) {
+    switch (hook->answerName(at, at_len, owner)) {
       case ChainHook::Outcome::kNotMine:
         return false;
       case ChainHook::Outcome::kAnswered:
@@ -214,7 +214,7 @@ AnswerResult answer(const Zone& z, const dns::Query& q, ResponseWriter& w,
 
   for (;;) {
     bool hook_answered = false;
-    if (hooked(name, len, &z, &hook_answered)) {
+    if (hooked(name, len, &hook_answered)) {
       if (!hook_answered) return result;
       break;
     }
@@ -223,7 +223,7 @@ AnswerResult answer(const Zone& z, const dns::Query& q, ResponseWriter& w,
       // A name synthesized from a wildcard (RFC 4592) steers when the wildcard's owner is a
       // service, as gdnsd's wildcard DYNA does; the answer's owner stays the name asked for.
       const Node& wild = z.node(loc.node);
-      if (hooked(z.nodeName(wild), wild.name_length, &z, &hook_answered)) {
+      if (hooked(z.nodeName(wild), wild.name_length, &hook_answered)) {
         if (!hook_answered) return result;
         break;
       }
@@ -258,7 +258,7 @@ AnswerResult answer(const Zone& z, const dns::Query& q, ResponseWriter& w,
       if (hops == kMaxCnameChain) break;
       if (!dns::isSubdomain(next, prefix_len + target_len, z.apex(), z.apexLength())) {
         owner = next;
-        if (hooked(next, prefix_len + target_len, nullptr, &hook_answered) && !hook_answered) {
+        if (hooked(next, prefix_len + target_len, &hook_answered) && !hook_answered) {
           return result;
         }
         break;
@@ -290,7 +290,7 @@ AnswerResult answer(const Zone& z, const dns::Query& q, ResponseWriter& w,
       if (hops == kMaxCnameChain) break;
       if (!dns::isSubdomain(target, target_len, z.apex(), z.apexLength())) {
         owner = target;
-        if (hooked(target, target_len, nullptr, &hook_answered) && !hook_answered) return result;
+        if (hooked(target, target_len, &hook_answered) && !hook_answered) return result;
         break;
       }
       const uint32_t next = z.find(target, target_len);

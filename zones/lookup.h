@@ -41,9 +41,9 @@ class ChainHook {
     kTruncated,  // what the hook had to write did not fit
   };
   // `name` is lowercase wire (`len` octets), reached with owner `owner` (nullptr: the question
-  // name); `zone` is the zone being answered from when the name lies inside it, else nullptr.
-  virtual Outcome answerName(const uint8_t* name, size_t len, const uint8_t* owner,
-                             const Zone* zone) = 0;
+  // name). The hook finds the served zone holding the name itself: a chain may lead from the zone
+  // being answered into a served child or another served zone.
+  virtual Outcome answerName(const uint8_t* name, size_t len, const uint8_t* owner) = 0;
 
  protected:
   ~ChainHook() = default;
