@@ -599,6 +599,8 @@ region): --set 'service[www.example.com].ttl=5', --set 'region[eu].bias_km=-300'
   server.nsid                 RFC 5001 name server identifier (default: none)
   server.cookie_secret        RFC 9018 server cookie secret, 32 hex digits; share it across an anycast
                               set (default: random per process)
+  server.require_cookie       a UDP query with a client cookie but no valid server cookie gets
+                              BADCOOKIE and a fresh cookie instead of the answer (default false)
   server.tcp_idle_timeout_ms  idle TCP connections are closed after this (default 10000)
   server.tcp_io_timeout_ms    a TCP message must arrive, and a reply be taken by the client, within
                               this, else the connection is reset; 0 = never (default 5000)
@@ -705,6 +707,10 @@ Result<Config> loadConfig(const CommandLine& cmd) {
           if (!ok)
             return Error{where(file, sv, full) + " must be 32 hexadecimal digits (128 bits)"};
           cfg.cookie_secret_set = true;
+        } else if (key == "require_cookie") {
+          auto b = sv.value<bool>();
+          if (!b) return Error{where(file, sv, full) + " must be true or false"};
+          cfg.protocol.require_cookie = *b;
         } else if (key == "tcp_idle_timeout_ms") {
           auto t = integer<unsigned>(file, sv, full, 100, 3600000);
           if (!t) return t.error();

@@ -478,7 +478,9 @@ std::string Runtime::status() const {
   out << "rcodes: NOERROR " << totals.rcodes[0] << ", FORMERR " << totals.rcodes[1] << ", SERVFAIL "
       << totals.rcodes[2] << ", NXDOMAIN " << totals.rcodes[3] << ", NOTIMP " << totals.rcodes[4]
       << ", REFUSED " << totals.rcodes[5] << ", NOTAUTH " << totals.rcodes[9] << ", BADVERS "
-      << totals.rcodes[16] << "\n";
+      << totals.rcodes[16] << ", BADCOOKIE " << totals.rcodes[23] << "\n";
+  out << "cookies: client only " << totals.cookie_client_only << ", valid " << totals.cookie_valid
+      << ", invalid " << totals.cookie_invalid << "\n";
   if (config_.protocol.rrl.enabled || totals.rrl_slipped + totals.rrl_dropped > 0) {
     out << "rrl: limited " << totals.rrl_slipped + totals.rrl_dropped << ", slipped "
         << totals.rrl_slipped << ", dropped " << totals.rrl_dropped << "\n";

@@ -101,4 +101,14 @@ bool validServerCookie(const uint8_t secret[16], const uint8_t* client_cookie,
   return true;
 }
 
+CookieStatus checkCookie(const uint8_t secret[16], const uint8_t* cookie, size_t len,
+                         const uint8_t* address, size_t address_len, uint32_t now) {
+  if (len == 0) return CookieStatus::kNone;
+  if (len == 8) return CookieStatus::kClientOnly;
+  if (len < 16 || len > 40) return CookieStatus::kInvalid;
+  return validServerCookie(secret, cookie, cookie + 8, len - 8, address, address_len, now)
+             ? CookieStatus::kValid
+             : CookieStatus::kInvalid;
+}
+
 }  // namespace meridian::dns

@@ -960,6 +960,9 @@ CounterTotals Server::totals() const {
     for (size_t i = 0; i < 24; ++i) t.rcodes[i] += c.rcodes[i].load(std::memory_order_relaxed);
     t.rrl_slipped += c.rrl_slipped.load(std::memory_order_relaxed);
     t.rrl_dropped += c.rrl_dropped.load(std::memory_order_relaxed);
+    t.cookie_client_only += c.cookie_client_only.load(std::memory_order_relaxed);
+    t.cookie_valid += c.cookie_valid.load(std::memory_order_relaxed);
+    t.cookie_invalid += c.cookie_invalid.load(std::memory_order_relaxed);
     w->addTcpTotals(t);
   }
   return t;

@@ -192,6 +192,19 @@ size_t QueryHandler::handle(const uint8_t* in, size_t in_len, uint8_t* out, size
   const bool send_nsid = opt_ok && q.nsid_requested && !proto.nsid.empty();
   const bool send_ecs = opt_ok && q.ecs.present;
   const bool send_cookie = opt_ok && q.cookie_len != 0;
+  // RFC 7873 §5.2.3-§5.2.5: every reply to a client cookie carries a fresh server cookie; without
+  // a valid one, a UDP query is refused with BADCOOKIE only where policy requires cookies.
+  uint32_t now = 0;
+  bool bad_cookie = false;
+  if (send_cookie) {
+    now = cookie_clock_ ? cookie_clock_() : static_cast<uint32_t>(std::time(nullptr));
+    const dns::CookieStatus cs = dns::checkCookie(proto.cookie_secret, q.cookie, q.cookie_len,
+                                                  peer.address, peer.ipv6 ? 16 : 4, now);
+    counters_.add(cs == dns::CookieStatus::kValid        ? counters_.cookie_valid
+                  : cs == dns::CookieStatus::kClientOnly ? counters_.cookie_client_only
+                                                         : counters_.cookie_invalid);
+    bad_cookie = proto.require_cookie && !tcp && cs != dns::CookieStatus::kValid;
+  }
   // Room kept for the records written after the sections: OPT (11 octets + options) and TSIG.
   size_t reserve = 0;
   if (edns) {
@@ -221,6 +234,8 @@ size_t QueryHandler::handle(const uint8_t* in, size_t in_len, uint8_t* out, size
     rcode = rc::kBadVers;  // RFC 6891 §6.1.3: we implement version 0 only
   } else if (q.tsig.present) {
     rcode = rc::kNotAuth;  // RFC 8945 §5.2.1: no key of that name is configured
+  } else if (bad_cookie) {
+    rcode = rc::kBadCookie;  // RFC 7873 §5.2.3: with the new server cookie written below
   } else {
     if (q.qclass != dns::rrclass::kIN) {
       rcode = rc::kRefused;
@@ -287,8 +302,8 @@ size_t QueryHandler::handle(const uint8_t* in, size_t in_len, uint8_t* out, size
     uint8_t cookie[8 + dns::kServerCookieSize];
     if (send_cookie) {
       std::memcpy(cookie, q.cookie, 8);
-      dns::makeServerCookie(proto.cookie_secret, q.cookie, peer.address, peer.ipv6 ? 16 : 4,
-                            static_cast<uint32_t>(std::time(nullptr)), cookie + 8);
+      dns::makeServerCookie(proto.cookie_secret, q.cookie, peer.address, peer.ipv6 ? 16 : 4, now,
+                            cookie + 8);
     }
     (void)w.writeOpt(proto.max_udp_payload, rcode, q.dnssec_ok, nsid, proto.nsid.size(),
                      send_ecs && rcode != rc::kBadVers ? &ecs : nullptr,

@@ -35,6 +35,11 @@ struct ProtocolSettings {
   // RFC 7873/9018 server cookie secret: random per process unless configured (anycast sites share
   // it).
   uint8_t cookie_secret[16] = {};
+  // server.require_cookie (BIND's require-server-cookie): a UDP query with a COOKIE option but no
+  // valid server cookie gets BADCOOKIE and a fresh cookie instead of the answer (RFC 7873 §5.2.3,
+  // §5.2.4). Off: it is answered as usual, with a fresh cookie. TCP and cookieless queries are
+  // always answered.
+  bool require_cookie = false;
   RrlSettings rrl;  // response rate limiting of UDP answers (server/rrl.h)
 };
 
@@ -71,6 +76,10 @@ struct Counters {
   // Responses over the RRL limit (server/rrl.h): sent truncated (slipped) or not at all.
   std::atomic<uint64_t> rrl_slipped{0};
   std::atomic<uint64_t> rrl_dropped{0};
+  // Queries with a COOKIE option, by what its server cookie was (dns::CookieStatus).
+  std::atomic<uint64_t> cookie_client_only{0};
+  std::atomic<uint64_t> cookie_valid{0};
+  std::atomic<uint64_t> cookie_invalid{0};
   void add(std::atomic<uint64_t>& c) {
     c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   }
@@ -90,6 +99,9 @@ class QueryHandler {
   void setRrlClock(RrlTable::Clock clock) {
     if (rrl_) rrl_->setClock(clock);
   }
+  // Tests set the clock that stamps and checks server cookies (seconds; default time()).
+  using CookieClock = uint32_t (*)();
+  void setCookieClock(CookieClock clock) { cookie_clock_ = clock; }
 
  private:
   class SteeringHook;
@@ -110,6 +122,7 @@ class QueryHandler {
   dns::ResponseWriter writer_;
   Counters counters_;
   std::unique_ptr<RrlTable> rrl_;
+  CookieClock cookie_clock_ = nullptr;
 };
 
 }  // namespace meridian::server
