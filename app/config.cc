@@ -521,8 +521,10 @@ Result<void> parseRrl(const std::string& file, const toml::node& v, server::RrlS
     const std::string key(k.str());
     const std::string full = "rrl." + key;
     // Upper bounds keep responses_per_second x window x 1000 within 32 bits (server/rrl.cc).
+    // `node`, not the binding `n`: clang 14 (the fuzz build) cannot capture structured bindings.
+    const toml::node& node = n;
     auto set = [&](auto& field, int64_t lo, int64_t hi) -> Result<void> {
-      auto x = integer<std::remove_reference_t<decltype(field)>>(file, n, full, lo, hi);
+      auto x = integer<std::remove_reference_t<decltype(field)>>(file, node, full, lo, hi);
       if (!x) return x.error();
       field = *x;
       return {};
