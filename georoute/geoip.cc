@@ -249,6 +249,13 @@ struct Aggregator {
   unsigned max_depth;  // bits in the client's family
   unsigned skip;       // tree bits above the family's subtree (96 for IPv4 in an IPv6 tree)
   std::vector<Block>* out;
+  // Nodes left to visit. open() checks that every node is reachable and well-formed, not that the
+  // tree is a tree: records of a crafted file may share subtrees, and a walk by path then visits a
+  // chain of n shared nodes 2^n times (fuzz_mmdb). A real database visits each node once, or a few
+  // times where MaxMind aliases the IPv4 subtree (::ffff:0:0/96, 2001::/32, 2002::/16), so the
+  // walk gives up beyond kVisitsPerNode visits per node.
+  mutable uint64_t budget;
+  mutable bool exhausted = false;
 
   uint32_t leaf(uint8_t type, const MMDB_entry_s& entry) const {
     if (type != MMDB_RECORD_TYPE_DATA) return (*leaf_class)(-1);
@@ -263,6 +270,11 @@ struct Aggregator {
   // Class of the subtree at `node` (depth bits of `addr` fixed), emitting uniform children of
   // mixed nodes as blocks.
   uint32_t visit(uint32_t node, unsigned depth, const uint8_t* addr) const {
+    if (budget == 0) {
+      exhausted = true;
+      return kMixed;
+    }
+    --budget;
     MMDB_search_node_s n;
     if (MMDB_read_node(const_cast<MMDB_s*>(mmdb), node, &n) != MMDB_SUCCESS) return kMixed;
     uint32_t cls[2];
@@ -297,7 +309,14 @@ void GeoDatabase::aggregateImpl(bool ipv6, const std::function<uint32_t(int32_t)
                                 std::vector<Block>& out) const {
   const bool tree_v6 = mmdb_.metadata.ip_version == 6;
   if (ipv6 && !tree_v6) return;  // no IPv6 data: callers keep the lookup's prefix
-  Aggregator ag{&mmdb_, &offsets_, &leaf_class, ipv6 ? 128u : 32u, 0, &out};
+  constexpr uint64_t kVisitsPerNode = 8;
+  Aggregator ag{&mmdb_,
+                &offsets_,
+                &leaf_class,
+                ipv6 ? 128u : 32u,
+                0,
+                &out,
+                kVisitsPerNode * mmdb_.metadata.node_count + 2};
   // Find the IPv4 subtree: 96 left turns from the root in an IPv6 tree.
   uint32_t node = 0;
   if (!ipv6 && tree_v6) {
@@ -313,6 +332,10 @@ void GeoDatabase::aggregateImpl(bool ipv6, const std::function<uint32_t(int32_t)
   }
   const uint8_t zero[16] = {};
   if (ag.visit(node, 0, zero) != kMixed) out.push_back(Block{});
+  if (ag.exhausted) {
+    out.clear();  // the walk gave up: no blocks, so callers keep the lookup's prefix
+    return;
+  }
   std::sort(out.begin(), out.end(), [](const Block& a, const Block& b) {
     return std::memcmp(a.address, b.address, 16) < 0;
   });

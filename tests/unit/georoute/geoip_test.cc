@@ -90,3 +90,91 @@ TEST_CASE("an open database is a private copy: rewriting the file in place chang
   CHECK(empty.error().message.find("city.mmdb") != std::string::npos);
   std::filesystem::remove_all(dir);
 }
+
+namespace {
+
+// A MaxMind DB whose search tree is a chain of `n` nodes that each point both ways at the next one
+// (a DAG: 2^(n-1) paths through n nodes), IPv4, 24-bit records. The last node maps its left half
+// to one data record (an empty map) and leaves its right half empty. libmaxminddb and open()
+// accept it: every node is well-formed and reachable, and no path is longer than 32 bits.
+std::string sharedChainDb(uint32_t n) {
+  std::string f;
+  auto rec24 = [&](uint32_t v) {
+    f.push_back(static_cast<char>(v >> 16));
+    f.push_back(static_cast<char>(v >> 8));
+    f.push_back(static_cast<char>(v));
+  };
+  for (uint32_t i = 0; i + 1 < n; ++i) {
+    rec24(i + 1);
+    rec24(i + 1);
+  }
+  rec24(n + 16);  // data section offset 0
+  rec24(n);       // empty
+  f.append(16, '\0');
+  f.push_back(static_cast<char>(0xE0));  // the data record: an empty map
+  f += "\xAB\xCD\xEFMaxMind.com";
+  auto key = [&](const std::string& k) {
+    f.push_back(static_cast<char>(0x40 | k.size()));
+    f += k;
+  };
+  f.push_back(static_cast<char>(0xE0 | 9));  // metadata: a map of 9 pairs
+  key("node_count");
+  f.push_back(static_cast<char>(0xC4));  // uint32, 4 octets
+  f.push_back(static_cast<char>(n >> 24));
+  f.push_back(static_cast<char>(n >> 16));
+  f.push_back(static_cast<char>(n >> 8));
+  f.push_back(static_cast<char>(n));
+  key("record_size");
+  f += "\xA1\x18";  // uint16 24
+  key("ip_version");
+  f += "\xA1\x04";
+  key("binary_format_major_version");
+  f += "\xA1\x02";
+  key("binary_format_minor_version");
+  f += std::string("\xA0", 1);
+  key("build_epoch");
+  f += std::string("\x04\x02\x65\x53\xF1\x00", 6);  // uint64 (extended type 9)
+  key("database_type");
+  key("Shared-Chain");
+  key("languages");
+  f += std::string("\x00\x04", 2);  // empty array (extended type 11)
+  key("description");
+  f.push_back(static_cast<char>(0xE0));
+  return f;
+}
+
+}  // namespace
+
+// fuzz_mmdb: a tree whose nodes share subtrees made aggregate() walk every path (2^19 visits and
+// 2^20 blocks here; a 128-node chain would never end), on the control thread that compiles
+// steering. The walk now stops after a few visits per node and leaves the ECS scope to the lookup.
+TEST_CASE("aggregate gives up on a tree that shares its subtrees, lookups still work", "[geoip]") {
+  const auto path = std::filesystem::temp_directory_path() / "meridian-shared-chain.mmdb";
+  {
+    const std::string bytes = sharedChainDb(20);
+    FILE* f = std::fopen(path.c_str(), "wb");
+    REQUIRE(f != nullptr);
+    REQUIRE(std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size());
+    std::fclose(f);
+  }
+  auto db = GeoDatabase::open(path.string());
+  std::filesystem::remove(path);
+  REQUIRE_OK(db);
+  const auto hit = find(**db, "0.0.0.1");  // the 20th bit clear: left at the last node
+  CHECK(hit.found);
+  CHECK(hit.prefix == 20);
+  CHECK(find(**db, "85.85.64.0").found);      // any 19 bits, then left
+  CHECK_FALSE(find(**db, "0.0.16.0").found);  // the 20th bit set: the empty right half
+  const auto blocks =
+      (*db)->aggregate(false, [](int32_t i) { return static_cast<uint32_t>(i + 1); });
+  CHECK(blocks.empty());
+
+  // A real database, whose IPv4 subtree is aliased several times, is still aggregated.
+  auto city = GeoDatabase::open(kGeo + "GeoIP2-City-Test.mmdb");
+  REQUIRE_OK(city);
+  for (const bool v6 : {false, true}) {
+    INFO((v6 ? "IPv6" : "IPv4"));
+    CHECK((*city)->aggregate(v6, [](int32_t i) { return static_cast<uint32_t>(i + 1); }).size() >
+          10);
+  }
+}
