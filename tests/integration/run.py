@@ -9,7 +9,9 @@ sockets:
   1. answers      A, MX + additional, NXDOMAIN/NODATA + SOA, REFUSED, CNAME chain,
                   wildcard, referral with glue, ANY, AXFR; UDP and TCP; 0x20 case echo
   2. edns         RFC 6891 / RFC 8906 / ISC EDNS-compliance style checks, NSID, ECS,
-                  truncation and payload limits, unknown TSIG key
+                  truncation and payload limits, unknown TSIG key; cookies: a server
+                  cookie we did not issue (dig +cookie=HEX) is answered with a fresh one,
+                  or BADCOOKIE with server.require_cookie (UDP only)
   3. malformed    malformed packets over UDP and TCP, then a seeded random/mutation
                   fuzz; the server must stay up and keep answering
   4. tcp          RFC 7766: pipelining (100 queries in one write answered in order),
@@ -566,6 +568,84 @@ def section_answers(ctx):
 # 2. EDNS
 
 
+# A client cookie with a server cookie this server never issued (RFC 9018 A.1's, made with another
+# secret for another client), as dig sends it back with +cookie=HEX.
+BAD_COOKIE = "0102030405060708" + "010000005cf79f111f8130c3eee29480"
+
+
+def dig_cookie(addr, *extra):
+    """dig's output for www.example.com with BAD_COOKIE ("" when dig cannot run: a failed check)."""
+    return run_tool(["dig", f"@{addr[0]}", "-p", str(addr[1]), f"+cookie={BAD_COOKIE}", "+time=2", "+tries=1",
+                     *extra, "www.example.com"])[1]
+
+
+def dig_server_cookie(out):
+    """The server cookie of dig's `; COOKIE: HEX (good)` line, or None."""
+    m = re.search(r"; COOKIE: ([0-9a-f]{16})([0-9a-f]+) \(good\)", out)
+    return m.group(2) if m and m.group(1) == BAD_COOKIE[:16] else None
+
+
+def edns_cookies(ctx):
+    """RFC 7873 §5.2.3-§5.2.5: server cookies sent back are validated. The main server (default
+    server.require_cookie = false) answers a bad one with the answer and a fresh cookie; a server with
+    require_cookie = true answers it over UDP with BADCOOKIE and a fresh cookie (dig retries with it),
+    over TCP with the answer; the counters show in `meridianctl status`."""
+    r = ctx.r
+    A = ctx.main_addr
+    r.check("dig installed (the cookie checks need it)", shutil.which("dig") is not None)
+    out = dig_cookie(A)
+    fresh = dig_server_cookie(out)
+    r.check("dig +cookie=<client><bad server cookie>, default: NOERROR with the answer, no BADCOOKIE",
+            "status: NOERROR" in out and "192.0.2.30" in out and "BADCOOKIE" not in out, short(out, 600))
+    r.check("dig +cookie=<bad>: a fresh 16-octet version-1 server cookie, shown as (good)",
+            fresh is not None and fresh != BAD_COOKIE[16:] and len(fresh) == 32 and fresh.startswith("01"),
+            short(out, 600))
+
+    port = pick_port(ctx)
+    B = ("127.0.0.1", port)
+    sock = os.path.join(ctx.tmp, "cookie.sock")
+    srv = start_server(ctx, "require-cookie", [
+        "--listen", f"127.0.0.1:{port}", "--zone", f"example.com={os.path.join(ctx.tmp, 'example.com.zone')}",
+        "--threads", "1", "--set", "server.require_cookie=true", "--set", f"control.socket={sock}"])
+    if srv is None:
+        return
+    try:
+        out = dig_cookie(B, "+nobadcookie")
+        fresh = dig_server_cookie(out)
+        r.check("require_cookie, dig +nobadcookie +cookie=<bad>: status BADCOOKIE, no answer, a fresh cookie",
+                "status: BADCOOKIE" in out and "ANSWER: 0" in out and fresh is not None
+                and fresh != BAD_COOKIE[16:], short(out, 600))
+        out = dig_cookie(B)
+        r.check("require_cookie, dig +cookie=<bad>: BADCOOKIE, dig retries with the new cookie and gets the answer",
+                "BADCOOKIE, retrying" in out and "status: NOERROR" in out and "192.0.2.30" in out, short(out, 600))
+        out = dig_cookie(B, "+tcp")
+        r.check("require_cookie, dig +tcp +cookie=<bad>: TCP is answered (NOERROR, answer)",
+                "status: NOERROR" in out and "192.0.2.30" in out and "BADCOOKIE" not in out, short(out, 600))
+        client = bytes(range(8))
+        m, _ = ask(B, query("www.example.com.", use_edns=0, options=[dns.edns.GenericOption(10, client)]))
+        cookies = [d for c, d in msg_options(m) if c == 10] if m else []
+        r.check("require_cookie, a client cookie alone over UDP: BADCOOKIE (23) with a 24-octet cookie",
+                m is not None and m.rcode() == 23 and not m.answer and len(cookies) == 1 and len(cookies[0]) == 24,
+                f"rcode={m.rcode() if m else None} cookies={[c.hex() for c in cookies]}")
+        if len(cookies) == 1 and len(cookies[0]) == 24:
+            m, _ = ask(B, query("www.example.com.", use_edns=0, options=[dns.edns.GenericOption(10, cookies[0])]))
+            r.check("require_cookie, the cookie it issued sent back: NOERROR with the answer",
+                    m is not None and m.rcode() == 0 and len(m.answer) == 1, f"{m}")
+        m, _ = ask(B, query("www.example.com.", use_edns=0))
+        r.check("require_cookie, a query without a COOKIE option: answered", m is not None and m.rcode() == 0
+                and len(m.answer) == 1, f"{m}")
+        rc, out, _ = run_tool([ctx.meridianctl, "--socket", sock, "status"])
+        m = re.search(r"cookies: client only (\d+), valid (\d+), invalid (\d+)", out)
+        counts = tuple(int(x) for x in m.groups()) if m else None
+        bad = re.search(r"BADCOOKIE (\d+)", out)
+        # dig: bad x3 (UDP, UDP then its retry with a valid one, TCP); dnspython: client only, valid.
+        r.check("meridianctl status: cookies client only 1, valid 2, invalid 3; BADCOOKIE 3",
+                rc == 0 and counts == (1, 2, 3) and bad is not None and int(bad.group(1)) == 3, short(out, 600))
+        r.check("require-cookie server still running", srv.alive(), srv.tail())
+    finally:
+        srv.stop()
+
+
 def section_edns(ctx):
     r = ctx.r
     A = ctx.main_addr
@@ -680,6 +760,7 @@ def section_edns(ctx):
     if shutil.which("dig"):
         out = run_tool(["dig", "@127.0.0.1", "-p", str(A[1]), "+cookie", "+time=2", "+tries=1", "www.example.com"])[1]
         r.check("dig +cookie: server cookie accepted as (good)", "COOKIE:" in out and "(good)" in out, short(out))
+    edns_cookies(ctx)
 
     # option list (ISC 'optlist'): NSID + ECS + COOKIE + EXPIRE together
     opts = [nsid, dns.edns.GenericOption(8, ecs_data(1, 24, 0, bytes([192, 0, 2]))),
