@@ -25,9 +25,10 @@
 namespace meridian::app {
 
 struct LoadReport {
-  int loaded = 0;     // zones (re)loaded from their files
-  int unchanged = 0;  // files not modified since the last load
-  int failed = 0;     // errors; the previous version (if any) keeps serving
+  int loaded = 0;                     // zones (re)loaded from their files
+  int unchanged = 0;                  // files not modified since the last load
+  int failed = 0;                     // errors; the previous version (if any) keeps serving
+  std::vector<std::string> warnings;  // restart-only keys changed (restartOnlyChanges)
   std::string text() const;
 };
 
