@@ -1,7 +1,7 @@
-// SteadyClock and ManualClock (clock.h). A ManualClock timer parks its coroutine on an Asio timer
-// that never expires by itself: advance() wakes it by cancelling that wait after marking it fired,
-// so the coroutine resumes through the io_context like any other completion, and a per-operation
-// cancellation (the losing side of `||`) ends it the same way with "not fired".
+// SteadyClock and ManualClock (clock.h). A ManualClock timer parks its waiter on an Asio timer that
+// never expires by itself: advance() wakes it by cancelling that wait after marking it fired, so
+// the waiter resumes through the io_context like any other completion, and a per-operation
+// cancellation (the losing side of `||`) ends it the same way, "not fired".
 #include "healthcheck/clock.h"
 
 #include <algorithm>
@@ -21,11 +21,11 @@ constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 class SteadyTimer final : public Timer {
  public:
   explicit SteadyTimer(asio::io_context& io) : timer_(io) {}
-  asio::awaitable<bool> waitUntil(std::chrono::steady_clock::time_point at) override {
+  asio::steady_timer& arm(std::chrono::steady_clock::time_point at) override {
     timer_.expires_at(at);
-    const auto [ec] = co_await timer_.async_wait(kTuple);
-    co_return !ec;
+    return timer_;
   }
+  [[nodiscard]] bool reached(const boost::system::error_code& ec) const override { return !ec; }
   void cancel() override { timer_.cancel(); }
 
  private:
@@ -52,15 +52,20 @@ class ManualTimer final : public Timer {
       : wake_(io), state_(std::move(state)) {}
   ~ManualTimer() override { forget(); }
 
-  asio::awaitable<bool> waitUntil(std::chrono::steady_clock::time_point at) override {
-    if (at <= state_->now) co_return true;
-    at_ = at;
-    fired_ = false;
-    state_->waiting.push_back(this);
-    wake_.expires_at(asio::steady_timer::time_point::max());
-    (void)co_await wake_.async_wait(kTuple);
+  asio::steady_timer& arm(std::chrono::steady_clock::time_point at) override {
     forget();
-    co_return fired_;
+    at_ = at;
+    fired_ = at <= state_->now;
+    if (fired_) {
+      wake_.expires_at(asio::steady_timer::time_point::min());  // completes at once
+    } else {
+      state_->waiting.push_back(this);
+      wake_.expires_at(asio::steady_timer::time_point::max());
+    }
+    return wake_;
+  }
+  [[nodiscard]] bool reached(const boost::system::error_code& /*ec*/) const override {
+    return fired_;
   }
   void cancel() override {
     fired_ = false;
@@ -85,6 +90,11 @@ class ManualTimer final : public Timer {
 };
 
 }  // namespace
+
+asio::awaitable<bool> waitUntil(Timer& timer, std::chrono::steady_clock::time_point at) {
+  const auto [ec] = co_await timer.arm(at).async_wait(kTuple);
+  co_return timer.reached(ec);
+}
 
 Clock::TimePoint SteadyClock::now() const {
   return std::chrono::steady_clock::now();

@@ -160,7 +160,8 @@ class Monitor::Core {
     const Target& target = self->targets_[id];
     Clock& clock = *self->clock_;
     try {
-      if (delay.count() > 0) (void)co_await runner->interval->waitUntil(clock.now() + delay);
+      if (delay.count() > 0)
+        (void)co_await runner->interval->arm(clock.now() + delay).async_wait(kTuple);
       while (!runner->stopped) {
         const auto started = clock.now();
         ProbeResult result = co_await self->probe(
@@ -169,8 +170,9 @@ class Monitor::Core {
         self->record(id, result);
         // Fixed rate from the start of the probe; a probe longer than the interval is followed at
         // once by the next.
-        (void)co_await runner->interval->waitUntil(
-            started + std::chrono::milliseconds(target.spec.interval_ms));
+        (void)co_await runner->interval
+            ->arm(started + std::chrono::milliseconds(target.spec.interval_ms))
+            .async_wait(kTuple);
       }
     } catch (const std::exception& e) {
       // Probes do not throw; this would be a bug (or bad_alloc). The target keeps its verdict.
@@ -183,10 +185,12 @@ class Monitor::Core {
   asio::awaitable<ProbeResult> probe(const Target& target, Timer& deadline, Clock::TimePoint at) {
     using namespace asio::experimental::awaitable_operators;
     try {
-      auto outcome =
-          co_await (transport_->attempt(target.spec, target.address) || deadline.waitUntil(at));
+      auto outcome = co_await (transport_->attempt(target.spec, target.address) ||
+                               deadline.arm(at).async_wait(kTuple));
       if (outcome.index() == 0) co_return std::get<0>(std::move(outcome));
-      if (!std::get<1>(outcome)) co_return ProbeResult{false, 0, "cancelled"};
+      if (!deadline.reached(std::get<0>(std::get<1>(outcome)))) {
+        co_return ProbeResult{false, 0, "cancelled"};
+      }
       co_return ProbeResult{false, 0,
                             "timeout after " + std::to_string(target.spec.timeout_ms) + " ms"};
     } catch (const std::exception& e) {

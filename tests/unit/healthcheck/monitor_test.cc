@@ -112,7 +112,7 @@ class FakeTransport final : public Transport {
     if (o.hang || o.takes.count() > 0) {
       auto timer = clock_->makeTimer();
       const bool reached =
-          co_await timer->waitUntil(o.hang ? Clock::TimePoint::max() : begun + o.takes);
+          co_await waitUntil(*timer, o.hang ? Clock::TimePoint::max() : begun + o.takes);
       if (!reached) {
         --in_flight;
         ++abandoned;
