@@ -834,4 +834,36 @@ Result<Config> loadConfig(const CommandLine& cmd) {
   return cfg;
 }
 
+std::vector<std::string> restartOnlyChanges(const Config& running, const Config& next) {
+  auto listen = [](const server::ServerSettings& s) {
+    std::string out = "[";
+    for (const auto& l : s.listen) out += (out.size() > 1 ? ", " : "") + l.text();
+    return out + "]";
+  };
+  auto quoted = [](const std::string& s) {
+    return s.empty() ? std::string("none") : '"' + s + '"';
+  };
+  const server::ServerSettings &was = running.server, &now = next.server;
+  // Listen addresses in order: a moved port or a reordered list is as much a change (the workers
+  // bind them in order).
+  const std::pair<const char*, std::pair<std::string, std::string>> keys[] = {
+      {"server.listen", {listen(was), listen(now)}},
+      {"server.threads", {std::to_string(was.threads), std::to_string(now.threads)}},
+      {"server.tcp_idle_timeout_ms",
+       {std::to_string(was.tcp_idle_timeout_ms), std::to_string(now.tcp_idle_timeout_ms)}},
+      {"server.tcp_io_timeout_ms",
+       {std::to_string(was.tcp_io_timeout_ms), std::to_string(now.tcp_io_timeout_ms)}},
+      {"server.tcp_max_connections",
+       {std::to_string(was.tcp_max_connections), std::to_string(now.tcp_max_connections)}},
+      {"control.socket", {quoted(running.control_socket), quoted(next.control_socket)}},
+  };
+  std::vector<std::string> out;
+  for (const auto& [key, values] : keys) {
+    if (values.first == values.second) continue;
+    out.push_back(std::string(key) + " changed from " + values.first + " to " + values.second +
+                  ": applies at restart");
+  }
+  return out;
+}
+
 }  // namespace meridian::app

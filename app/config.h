@@ -48,6 +48,14 @@ struct CommandLine {
 // log.level (both already validated). Called at start-up and on every reload.
 void applyLogLevel(const CommandLine& cmd, const Config& config);
 
+// The keys that a reload reads but cannot apply (the sockets, workers and TCP limits are set up
+// once, at start), one line per key whose value differs between the `running` configuration and
+// the reloaded `next` one: "server.tcp_io_timeout_ms changed from 5000 to 2000: applies at
+// restart". The reload logs each line and returns them in its LoadReport (meridianctl reload).
+// rrl.enabled and rrl.table_size, which depend on what ran at start, are reported by the runtime.
+[[nodiscard]] std::vector<std::string> restartOnlyChanges(const Config& running,
+                                                          const Config& next);
+
 // The configuration keys, for `meridian --help` and docs/configuration.md.
 [[nodiscard]] const char* configKeysHelp();
 

@@ -434,27 +434,19 @@ LoadReport Runtime::reload() {
     zone_errors_["(config)"] = next.error().message;
     return r;
   }
-  // Any change, not only in the number of addresses: a moved port is as much a change.
-  auto addresses = [](const server::ServerSettings& s) {
-    std::string out;
-    for (const auto& l : s.listen) out += l.text() + " ";
-    return out;
-  };
-  if (addresses(next->server) != addresses(config_.server) ||
-      next->server.threads != config_.server.threads) {
-    log::warning("reload: listen addresses and threads take effect at the next restart (serving " +
-                 addresses(config_.server) + "with " + std::to_string(config_.server.threads) +
-                 " worker(s))");
-  }
+  std::vector<std::string> restart_only = restartOnlyChanges(config_, *next);
+  for (const auto& w : restart_only) log::warning("reload: " + w);
   const server::RrlSettings& now = next->protocol.rrl;
   if (now.enabled && (!rrl_started_ || now.table_size != rrl_table_size_)) {
     log::warning(rrl_started_ ? "reload: rrl.table_size takes effect at the next restart"
                               : "reload: rrl was off at start-up; enabling it takes a restart");
   }
-  next->server = config_.server;
+  next->server = config_.server;  // what runs until a restart (restartOnlyChanges)
+  next->control_socket = config_.control_socket;
   config_ = std::move(*next);
   applyLogLevel(cmd_, config_);  // log.level applies at once (unless --log-level was given)
   LoadReport report = loadZones(config_);
+  report.warnings = std::move(restart_only);
   (void)loadGeo(config_);
   if (!publish()) {
     ++report.failed;
@@ -609,6 +601,7 @@ void Runtime::acceptControl() {
           if (command == "reload") {
             const LoadReport r = reload();
             reply = (r.failed == 0 ? "ok " : "error ") + r.text() + "\n";
+            for (const auto& w : r.warnings) reply += "  warning: " + w + "\n";
             for (const auto& [name, err] : zone_errors_) reply += "  " + name + ": " + err + "\n";
           } else if (command == "status") {
             reply = "ok\n" + status();

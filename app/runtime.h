@@ -28,6 +28,8 @@ struct LoadReport {
   int loaded = 0;     // zones (re)loaded from their files
   int unchanged = 0;  // files not modified since the last load
   int failed = 0;     // errors; the previous version (if any) keeps serving
+  // Restart-only keys the reload found changed (restartOnlyChanges), one line each.
+  std::vector<std::string> warnings;
   std::string text() const;
 };
 

@@ -1,8 +1,11 @@
 #!/usr/bin/python3
 """Zone-load figures: Meridian beside Knot DNS and NSD, same machine, same zone.
 
-A zone of about --records records (bench/gen_zone.py's bench.test. layout: A for every host,
-AAAA for every second, MX for every tenth, TXT for every seventh) is written once. Each server is
+A zone of about --records records is written once: with --mix hosts (the default) in
+bench/gen_zone.py's bench.test. layout (A for every host, AAAA for every second, MX for every
+tenth, TXT for every seventh); with --mix names mostly records whose RDATA is names and strings
+(per host: one A, one MX, one TXT of two strings with spaces and a quoted ';', one CNAME alias and
+one delegation NS: 4 of every 5 records are MX/TXT/CNAME/NS). Each server is
 then started on it, one after another (loopback, own config in a temporary directory, pinned to
 CPU 0 as bench/run.py does, stopped by PID), and measured:
 
@@ -18,7 +21,7 @@ reported again, beside the RSS of a fresh Meridian started on that small zone.
 Ratios are against Knot. Benchmarks measure, they assert nothing.
 
 Usage: bench/zone_load.py [--meridian PATH] [--servers meridian,knot,nsd] [--records 1000000]
-                          [--small-records 1000] [--settle 2] [--json FILE]
+                          [--mix hosts|names] [--small-records 1000] [--settle 2] [--json FILE]
 """
 
 import argparse
@@ -47,12 +50,41 @@ def log(msg):
     print(msg, file=sys.stderr, flush=True)
 
 
-def names_for(records):
+def names_for(records, mix="hosts"):
     """The number of hostN names whose records (plus the 7 apex ones) come closest to `records`."""
+    if mix == "names":
+        return max(1, round((records - 7) / NAMES_PER_HOST))
     per = 0
     for i in range(70):
         per += len(gen_zone.host_types(i))
     return max(1, round((records - 7) * 70 / per))
+
+
+NAMES_PER_HOST = 5
+
+
+def write_names_zone(path, n):
+    """bench.test. with n hosts of NAMES_PER_HOST records each, 4 of them MX/TXT/CNAME/NS."""
+    origin = gen_zone.ORIGIN
+    with open(path, "w") as f:
+        f.write("$ORIGIN %s\n$TTL 3600\n" % origin)
+        f.write("@ IN SOA ns1.%s hostmaster.%s 2024010101 7200 3600 1209600 3600\n"
+                % (origin, origin))
+        f.write("@ IN NS ns1.%s\n@ IN NS ns2.%s\n" % (origin, origin))
+        f.write("ns1 IN A 127.0.0.1\nns2 IN A 127.0.0.2\nmail IN A 192.0.2.25\n")
+        out = []
+        for i in range(n):
+            name = "host%d" % i
+            out.append("%s IN A 10.%d.%d.%d\n" % (name, (i >> 16) & 255, (i >> 8) & 255, i & 255))
+            out.append("%s IN MX %d mx%d.provider.example.net.\n" % (name, 10 + i % 3, i % 50))
+            out.append('%s IN TXT "v=spf1 ip4:10.%d.%d.0/24 include:_spf.example.net ~all" '
+                       '"id=%d; tier=%d"\n' % (name, (i >> 16) & 255, (i >> 8) & 255, i, i % 4))
+            out.append("www%d IN CNAME %s\n" % (i, name))
+            out.append("sub%d IN NS ns%d.dns-host.example.org.\n" % (i, i % 20))
+            if len(out) >= 10000:
+                f.write("".join(out))
+                out = []
+        f.write("".join(out))
 
 
 def count_records(path):
@@ -198,6 +230,8 @@ def main():
     ap.add_argument("--meridian-arg", action="append", default=[])
     ap.add_argument("--servers", default="meridian,knot,nsd")
     ap.add_argument("--records", type=int, default=1000000)
+    ap.add_argument("--mix", choices=("hosts", "names"), default="hosts",
+                    help="hosts: gen_zone.py's A/AAAA-heavy zone; names: mostly MX/TXT/CNAME/NS")
     ap.add_argument("--small-records", type=int, default=1000)
     ap.add_argument("--settle", type=float, default=2.0, help="seconds before reading RSS")
     ap.add_argument("--timeout", type=int, default=300)
@@ -208,8 +242,9 @@ def main():
     try:
         zonefile = os.path.join(workroot, "big.zone")
         small = os.path.join(workroot, "small.zone")
-        gen_zone.write_zone(zonefile, names_for(args.records))
-        gen_zone.write_zone(small, names_for(args.small_records))
+        write = write_names_zone if args.mix == "names" else gen_zone.write_zone
+        write(zonefile, names_for(args.records, args.mix))
+        write(small, names_for(args.small_records, args.mix))
         with open(small) as f:
             text = f.read().replace("2024010101", str(SMALL_SERIAL), 1)
         with open(small, "w") as f:
@@ -232,8 +267,8 @@ def main():
         a, b = results[name].get(key), knot.get(key)
         return "%.2fx" % (a / b) if a and b else "-"
 
-    print("zone-load: %d records, ready = first authoritative SOA answer; RSS of the largest "
-          "process, %.0f s after ready" % (records, args.settle))
+    print("zone-load: %d records (--mix %s), ready = first authoritative SOA answer; RSS of the "
+          "largest process, %.0f s after ready" % (records, args.mix, args.settle))
     print("%-9s %8s %8s %9s %8s %9s %9s" % ("server", "ready s", "vs knot", "peak MB", "RSS MB",
                                            "vs knot", "peak/knot"))
     for name, r in results.items():
@@ -252,7 +287,7 @@ def main():
                  m["rss_small_fresh_mb"]))
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"records": records, "results": results}, f, indent=1)
+            json.dump({"records": records, "mix": args.mix, "results": results}, f, indent=1)
 
 
 if __name__ == "__main__":

@@ -1,13 +1,12 @@
-// Checker implementations. Every probe is a coroutine on the control loop; the timeout races the
-// probe with `||` (awaitable operators), which cancels the losing side: the probe's socket
-// operation completes with operation_aborted and the probe returns. Socket errors are read as error
-// codes (as_tuple), so the usual failures (refused, reset, bad status) cost no exception.
+// Checker implementations. Every probe is a coroutine on the control loop; the Monitor races it
+// against the timeout with `||` (awaitable operators), which cancels the losing side: the probe's
+// socket operation completes with operation_aborted and the probe returns. Socket errors are read
+// as error codes (as_tuple), so the usual failures (refused, reset, bad status) cost no exception.
 #include "healthcheck/check.h"
 
 #include <algorithm>
 #include <array>
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ip/udp.hpp>
 #include <boost/asio/ssl.hpp>
@@ -336,23 +335,6 @@ struct Prober::Tls {
 
 Prober::Prober() : tls_(std::make_unique<Tls>()), ids_(std::random_device{}()) {}
 Prober::~Prober() = default;
-
-asio::awaitable<ProbeResult> Prober::probe(CheckSpec spec, asio::ip::address address,
-                                           asio::steady_timer& deadline) {
-  using namespace asio::experimental::awaitable_operators;
-  try {
-    deadline.expires_after(std::chrono::milliseconds(spec.timeout_ms));
-    // attempt() never throws, so `||` completes with whichever side finishes first and cancels
-    // the other; the timer is awaited as a tuple so that its cancellation (stop) also completes.
-    auto outcome = co_await (attempt(spec, address) || deadline.async_wait(kTuple));
-    if (outcome.index() == 0) co_return std::get<0>(std::move(outcome));
-    const auto [ec] = std::get<1>(outcome);
-    if (ec) co_return failure("cancelled");
-    co_return failure("timeout after " + std::to_string(spec.timeout_ms) + " ms");
-  } catch (const std::exception& e) {
-    co_return failure(std::string("internal error: ") + e.what());
-  }
-}
 
 asio::awaitable<ProbeResult> Prober::attempt(const CheckSpec& spec,
                                              const asio::ip::address& address) {

@@ -6,7 +6,6 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/address.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -77,26 +76,34 @@ enum class DnsReplyStatus {
                                            const uint8_t* qname_wire, uint16_t qtype,
                                            std::string& error);
 
-// Runs probes. Holds the TLS client contexts shared by all HTTPS probes, and the generator of DNS
-// query IDs. Used from the control loop thread only.
-class Prober {
+// What the Monitor runs for one probe: one attempt, with no deadline of its own. The Monitor races
+// it against the check's timeout on its Clock (clock.h) and abandons it through per-operation
+// cancellation when the timeout or Monitor::stop comes first, so an attempt must complete when its
+// pending operation is cancelled. Prober is the real one; tests give a scripted fake
+// (MonitorOptions::transport). Never throws.
+class Transport {
+ public:
+  virtual ~Transport() = default;
+  [[nodiscard]] virtual boost::asio::awaitable<ProbeResult> attempt(
+      const CheckSpec& spec, const boost::asio::ip::address& address) = 0;
+};
+
+// Runs probes over real sockets. Holds the TLS client contexts shared by all HTTPS probes, and the
+// generator of DNS query IDs. Used from the control loop thread only. RTTs are measured on the
+// steady clock around the network exchange (see README).
+class Prober final : public Transport {
  public:
   Prober();
-  ~Prober();
+  ~Prober() override;
   Prober(const Prober&) = delete;
   Prober& operator=(const Prober&) = delete;
 
-  // One probe of `spec` against `address`. Arms `deadline` for spec.timeout_ms: when it fires the
-  // probe is abandoned with "timeout after N ms"; cancelling `deadline` from outside
-  // (Monitor::stop) abandons it with "cancelled". The caller keeps `deadline` and this Prober alive
-  // until the awaitable completes. Never throws.
-  [[nodiscard]] boost::asio::awaitable<ProbeResult> probe(CheckSpec spec,
-                                                          boost::asio::ip::address address,
-                                                          boost::asio::steady_timer& deadline);
+  // One probe of `spec` against `address`. The caller keeps `spec`, `address` and this Prober
+  // alive until the awaitable completes.
+  [[nodiscard]] boost::asio::awaitable<ProbeResult> attempt(
+      const CheckSpec& spec, const boost::asio::ip::address& address) override;
 
  private:
-  boost::asio::awaitable<ProbeResult> attempt(const CheckSpec& spec,
-                                              const boost::asio::ip::address& address);
   boost::asio::awaitable<ProbeResult> probeTcp(const CheckSpec& spec,
                                                const boost::asio::ip::address& address);
   boost::asio::awaitable<ProbeResult> probeHttp(const CheckSpec& spec,

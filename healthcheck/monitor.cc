@@ -2,15 +2,16 @@
 // Core holding targets, their states and the hot Verdicts words is shared with those coroutines, so
 // a probe in flight when the Monitor goes away finishes against live memory and is then dropped.
 // Each start() creates one Runner per target (its two timers and a stopped flag); stop() cancels
-// the timers, which ends the waits and abandons in-flight probes (Prober::probe races its deadline
-// timer).
+// the timers, which ends the waits and abandons in-flight probes (each probe races its deadline
+// timer). All time is read from the Clock in MonitorOptions, and probes run through its Transport,
+// so tests drive the whole schedule with a ManualClock and a fake transport.
 #include "healthcheck/monitor.h"
 
 #include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <chrono>
 #include <cmath>
@@ -23,7 +24,6 @@
 namespace meridian::healthcheck {
 
 namespace asio = boost::asio;
-using Clock = std::chrono::steady_clock;
 
 namespace {
 
@@ -31,12 +31,6 @@ constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 // RTT smoothing: new = 0.3 × sample + 0.7 × old, so a sample's weight halves in about two probes;
 // one slow probe moves the estimate by less than a third of its excess.
 constexpr double kRttAlpha = 0.3;
-
-uint64_t wallMs() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                   std::chrono::system_clock::now().time_since_epoch())
-                                   .count());
-}
 
 std::string endpointText(const Target& t) {
   const std::string a = t.address.to_string();
@@ -56,9 +50,9 @@ std::string plural(uint32_t n, const char* one, const char* many) {
 
 // One start()..stop() period of one target's probe loop.
 struct Runner {
-  explicit Runner(asio::io_context& io) : interval(io), deadline(io) {}
-  asio::steady_timer interval;  // the wait between probes (and the start jitter)
-  asio::steady_timer deadline;  // the probe timeout, armed by Prober::probe
+  explicit Runner(Clock& clock) : interval(clock.makeTimer()), deadline(clock.makeTimer()) {}
+  std::unique_ptr<Timer> interval;  // the wait between probes (and the start jitter)
+  std::unique_ptr<Timer> deadline;  // the probe timeout
   bool stopped = false;
 };
 
@@ -70,8 +64,10 @@ class Monitor::Core {
        std::shared_ptr<Verdicts> verdicts)
       : io_(io),
         targets_(std::move(targets)),
-        options_(options),
-        states_(initialStates(targets_, options_)),
+        options_(std::move(options)),
+        clock_(options_.clock ? options_.clock : std::make_shared<SteadyClock>(io)),
+        transport_(options_.transport ? options_.transport : std::make_shared<Prober>()),
+        states_(initialStates(targets_, options_, *clock_)),
         verdicts_(verdicts && verdicts->size() == targets_.size()
                       ? std::move(verdicts)
                       : std::make_shared<Verdicts>(targets_.size())) {
@@ -79,9 +75,9 @@ class Monitor::Core {
   }
 
   static std::vector<TargetState> initialStates(const std::vector<Target>& targets,
-                                                const MonitorOptions& options) {
+                                                const MonitorOptions& options, const Clock& clock) {
     std::vector<TargetState> states(targets.size());
-    const uint64_t now = wallMs();
+    const uint64_t now = clock.wallMs();
     for (auto& s : states) {
       s.up = options.initial_up;
       s.changed_at_ms = now;
@@ -98,7 +94,7 @@ class Monitor::Core {
       if (!targets_[id].checked) continue;
       ++checked;
       const std::chrono::milliseconds delay(delays[id]);
-      auto runner = std::make_shared<Runner>(io_);
+      auto runner = std::make_shared<Runner>(*clock_);
       runners_.push_back(runner);
       asio::co_spawn(io_, run(self, runner, id, delay), asio::detached);
     }
@@ -109,8 +105,8 @@ class Monitor::Core {
   void stop() {
     for (auto& r : runners_) {
       r->stopped = true;
-      r->interval.cancel();
-      r->deadline.cancel();
+      r->interval->cancel();
+      r->deadline->cancel();
     }
     runners_.clear();
     started_ = false;
@@ -162,25 +158,43 @@ class Monitor::Core {
   static asio::awaitable<void> run(std::shared_ptr<Core> self, std::shared_ptr<Runner> runner,
                                    uint32_t id, std::chrono::milliseconds delay) {
     const Target& target = self->targets_[id];
+    Clock& clock = *self->clock_;
     try {
-      if (delay.count() > 0) {
-        runner->interval.expires_after(delay);
-        co_await runner->interval.async_wait(kTuple);
-      }
+      if (delay.count() > 0)
+        (void)co_await runner->interval->arm(clock.now() + delay).async_wait(kTuple);
       while (!runner->stopped) {
-        const auto started = Clock::now();
-        ProbeResult result =
-            co_await self->prober_.probe(target.spec, target.address, runner->deadline);
+        const auto started = clock.now();
+        ProbeResult result = co_await self->probe(
+            target, *runner->deadline, started + std::chrono::milliseconds(target.spec.timeout_ms));
         if (runner->stopped) break;
         self->record(id, result);
         // Fixed rate from the start of the probe; a probe longer than the interval is followed at
         // once by the next.
-        runner->interval.expires_at(started + std::chrono::milliseconds(target.spec.interval_ms));
-        co_await runner->interval.async_wait(kTuple);
+        (void)co_await runner->interval
+            ->arm(started + std::chrono::milliseconds(target.spec.interval_ms))
+            .async_wait(kTuple);
       }
     } catch (const std::exception& e) {
       // Probes do not throw; this would be a bug (or bad_alloc). The target keeps its verdict.
       log::error("health: " + target.label + ": probe loop ended: " + e.what());
+    }
+  }
+
+  // One attempt raced against its deadline: `||` completes with whichever side finishes first and
+  // cancels the other; a deadline ended by stop() (not reached) reads as "cancelled".
+  asio::awaitable<ProbeResult> probe(const Target& target, Timer& deadline, Clock::TimePoint at) {
+    using namespace asio::experimental::awaitable_operators;
+    try {
+      auto outcome = co_await (transport_->attempt(target.spec, target.address) ||
+                               deadline.arm(at).async_wait(kTuple));
+      if (outcome.index() == 0) co_return std::get<0>(std::move(outcome));
+      if (!deadline.reached(std::get<0>(std::get<1>(outcome)))) {
+        co_return ProbeResult{false, 0, "cancelled"};
+      }
+      co_return ProbeResult{false, 0,
+                            "timeout after " + std::to_string(target.spec.timeout_ms) + " ms"};
+    } catch (const std::exception& e) {
+      co_return ProbeResult{false, 0, std::string("internal error: ") + e.what()};
     }
   }
 
@@ -221,7 +235,7 @@ class Monitor::Core {
       s.up = !s.up;
       s.consecutive = s.opposing;
       s.opposing = 0;
-      s.changed_at_ms = wallMs();
+      s.changed_at_ms = clock_->wallMs();
       std::string line = "health: " + target.label + (s.up ? " UP after " : " DOWN after ") +
                          (s.up ? plural(s.consecutive, "success", "successes")
                                : plural(s.consecutive, "failure", "failures"));
@@ -248,7 +262,8 @@ class Monitor::Core {
   asio::io_context& io_;
   std::vector<Target> targets_;
   MonitorOptions options_;
-  Prober prober_;
+  std::shared_ptr<Clock> clock_;
+  std::shared_ptr<Transport> transport_;
   std::vector<TargetState> states_;     // the control side's view, with counters and errors
   std::shared_ptr<Verdicts> verdicts_;  // the hot words the workers read (see state.h)
   Listener listener_;

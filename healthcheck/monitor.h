@@ -27,6 +27,7 @@
 
 #include "core/result.h"
 #include "healthcheck/check.h"
+#include "healthcheck/clock.h"
 #include "healthcheck/state.h"
 
 namespace meridian::healthcheck {
@@ -48,6 +49,11 @@ struct MonitorOptions {
   // from `seed` in target order, so a given seed always gives the same schedule.
   uint32_t max_start_jitter_ms = 1000;
   uint64_t seed = 1;
+  // Where time comes from (schedule, timeouts, verdict timestamps); null: a SteadyClock on the
+  // Monitor's io_context. Tests pass a ManualClock.
+  std::shared_ptr<Clock> clock;
+  // What runs each probe; null: a Prober (real sockets). Tests pass a scripted fake.
+  std::shared_ptr<Transport> transport;
 };
 
 // Each target's first-probe delay for `options` (what start() uses), in target order.

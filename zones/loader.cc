@@ -2,10 +2,15 @@
 // comments, quoted strings, backslash escapes, parentheses that join lines, a blank owner repeating
 // the previous one, $ORIGIN, $TTL, $INCLUDE), and every entry is checked here: owner name, TTL,
 // class and type, then the RDATA fields whose meaning does not depend on the type's special syntax
-// (names, integers, SOA timers, field counts, RFC 3597 "\#" lengths). ldns converts the RDATA to
-// wire form; when it refuses, the fields are tried one by one so the message names the field and
-// the offending text. Errors are collected, not returned at the first one: the caller gets every
-// problem of the file, each as "file:line: message" at the line where the entry starts.
+// (names, integers, SOA timers, field counts, RFC 3597 "\#" lengths). The RDATA of the common
+// types (A, AAAA, NS, CNAME, DNAME, PTR, MX, TXT, SPF, SOA, SRV, CAA) is converted to wire form
+// here, straight from the tokens; every other type, and any record the native conversion does not
+// accept, goes through ldns's text parser, which gives the same octets (the unit tests compare the
+// two on every supported form) and, when it refuses, the fields are tried one by one so the
+// message names the field and the offending text. A record with an error therefore always reaches
+// the ldns path and keeps the message it had before the native conversion existed. Errors are
+// collected, not returned at the first one: the caller gets every problem of the file, each as
+// "file:line: message" at the line where the entry starts.
 //
 // Runs on the control thread (startup, reload, `meridian check`); linear in the size of the file.
 #include "zones/loader.h"
@@ -30,6 +35,8 @@ namespace {
 
 // RFC 7208 §3.1's SPF type: TXT's format.
 constexpr uint16_t kSpf = 99;
+// RFC 8659 §4.1 (not among dns/wire.h's types: nothing but the loader reads it).
+constexpr uint16_t kCaa = 257;
 // $INCLUDE nesting beyond this is almost certainly a loop.
 constexpr int kMaxIncludeDepth = 8;
 // RFC 2181 §8: TTLs are unsigned 32-bit values whose top bit must be zero.
@@ -372,8 +379,13 @@ struct FileState {
 
 class Parser {
  public:
-  Parser(ZoneBuilder& builder, std::vector<SourceFile>& includes)
-      : builder_(builder), includes_(includes), buf_(ldns_buffer_new(4096)) {}
+  Parser(ZoneBuilder& builder, std::vector<SourceFile>& includes, RdataPath path,
+         uint64_t& via_ldns)
+      : builder_(builder),
+        includes_(includes),
+        native_(path == RdataPath::kNative),
+        via_ldns_(via_ldns),
+        buf_(ldns_buffer_new(4096)) {}
   ~Parser() { ldns_buffer_free(buf_); }
   Parser(const Parser&) = delete;
   Parser& operator=(const Parser&) = delete;
@@ -609,6 +621,11 @@ class Parser {
     ++i;
     if (i >= t.size()) return error(fs, e.line, cat({"missing RDATA for ", type_name}));
 
+    if (native_ && nativeRdata(t, i, type, fs)) {
+      return builder_.add(owner.data, type, dns::rrclass::kIN, ttl, bytes_.data(), bytes_.size(),
+                          *fs.path, static_cast<uint32_t>(e.line));
+    }
+    ++via_ldns_;
     std::string rdata_text;
     if (auto m = checkRdata(t, i, type, type_name, fs, rdata_text); !m.empty()) {
       return error(fs, e.line, m);
@@ -627,21 +644,6 @@ class Parser {
       }
       return builder_.add(owner.data, type, dns::rrclass::kIN, ttl, bytes_.data(), bytes_.size(),
                           *fs.path, static_cast<uint32_t>(e.line));
-    }
-    if ((type == dns::rrtype::kA || type == dns::rrtype::kAAAA) && i + 1 == t.size() &&
-        !t[i].quoted && t[i].text.size() < 64) {
-      // Addresses are most of a large zone: convert them here with inet_pton, as ldns does
-      // (ldns_str2rdf_a/_aaaa), without its text round trip. Anything it refuses goes to ldns
-      // below for the same conversion and message.
-      char addr_text[64];
-      std::memcpy(addr_text, t[i].text.data(), t[i].text.size());
-      addr_text[t[i].text.size()] = '\0';
-      uint8_t addr[16];
-      const bool v4 = type == dns::rrtype::kA;
-      if (::inet_pton(v4 ? AF_INET : AF_INET6, addr_text, addr) == 1) {
-        return builder_.add(owner.data, type, dns::rrclass::kIN, ttl, addr, v4 ? 4 : 16, *fs.path,
-                            static_cast<uint32_t>(e.line));
-      }
     }
     text_.assign(". 0 IN ");
     text_.append(type_name);
@@ -670,6 +672,143 @@ class Parser {
     }
     builder_.add(owner.data, type, dns::rrclass::kIN, ttl, ldns_buffer_begin(buf_),
                  ldns_buffer_position(buf_), *fs.path, static_cast<uint32_t>(e.line));
+  }
+
+  // The RDATA of the common types straight from the tokens into bytes_, as ldns would write it.
+  // True when done; false (bytes_ then undefined) sends the record to the ldns path, which either
+  // converts it (forms this does not take on, such as a quoted number) or reports the error, so
+  // this never has to produce a message. It accepts nothing that path would refuse.
+  bool nativeRdata(const std::vector<Token>& t, size_t first, uint16_t type, const FileState& fs) {
+    const size_t count = t.size() - first;
+    const Token* f = t.data() + first;
+    bytes_.clear();
+    if (f[0].text == "\\#") return false;
+    switch (type) {
+      case dns::rrtype::kA:
+      case dns::rrtype::kAAAA:
+        return count == 1 && putAddress(f[0], type == dns::rrtype::kA);
+      case dns::rrtype::kNS:
+      case dns::rrtype::kCNAME:
+      case dns::rrtype::kDNAME:
+      case dns::rrtype::kPTR:
+        return count == 1 && putName(f[0], fs);
+      case dns::rrtype::kMX:
+        return count == 2 && putNumber(f[0], 2) && putName(f[1], fs);
+      case dns::rrtype::kSRV:
+        return count == 4 && putNumber(f[0], 2) && putNumber(f[1], 2) && putNumber(f[2], 2) &&
+               putName(f[3], fs);
+      case dns::rrtype::kSOA:
+        // RFC 1035 §3.3.13: MNAME RNAME SERIAL REFRESH RETRY EXPIRE MINIMUM; timers may carry
+        // BIND units, as checkRdata converts them for ldns.
+        if (count != 7 || !putName(f[0], fs) || !putName(f[1], fs) || !putNumber(f[2], 4)) {
+          return false;
+        }
+        for (size_t k = 3; k < 7; ++k) {
+          uint32_t v = 0;
+          if (f[k].quoted || parseTtl(f[k].text, v) != TtlStatus::kOk) return false;
+          putU32(v);
+        }
+        return true;
+      case dns::rrtype::kTXT:
+      case kSpf:
+        for (size_t k = 0; k < count; ++k) {
+          if (!putStrings(f[k])) return false;
+        }
+        return bytes_.size() <= 65535;
+      case kCaa:
+        // RFC 8659 §4.1: flags, tag (letters and digits; ldns takes up to 255 of them), value.
+        if (count != 3 || !putNumber(f[0], 1) || f[1].quoted || f[1].text.size() > 255) {
+          return false;
+        }
+        bytes_.push_back(static_cast<uint8_t>(f[1].text.size()));
+        for (const char c : f[1].text) {
+          if (std::isalnum(static_cast<unsigned char>(c)) == 0) return false;
+          bytes_.push_back(static_cast<uint8_t>(c));
+        }
+        // The value quoted: ldns refuses it bare, and the native path accepts no more than it.
+        return f[2].quoted && putOctets(unquoted(f[2])) && bytes_.size() <= 65535;
+      default:
+        return false;
+    }
+  }
+
+  static std::string_view unquoted(const Token& tok) {
+    return tok.quoted ? tok.text.substr(1, tok.text.size() - 2) : tok.text;
+  }
+
+  void putU32(uint32_t v) {
+    for (int shift = 24; shift >= 0; shift -= 8) bytes_.push_back(static_cast<uint8_t>(v >> shift));
+  }
+
+  // inet_pton, as ldns_str2rdf_a/_aaaa use.
+  bool putAddress(const Token& tok, bool v4) {
+    if (tok.quoted || tok.text.size() >= 64) return false;
+    char text[64];
+    std::memcpy(text, tok.text.data(), tok.text.size());
+    text[tok.text.size()] = '\0';
+    uint8_t addr[16];
+    if (::inet_pton(v4 ? AF_INET : AF_INET6, text, addr) != 1) return false;
+    bytes_.insert(bytes_.end(), addr, addr + (v4 ? 4 : 16));
+    return true;
+  }
+
+  // A domain name, relative to the origin unless absolute ("@" is the origin), uncompressed.
+  bool putName(const Token& tok, const FileState& fs) {
+    dns::NameBuf name;
+    if (tok.quoted || !parseNameText(tok.text, fs.origin, name).empty()) return false;
+    bytes_.insert(bytes_.end(), name.data, name.data + name.length);
+    return true;
+  }
+
+  // An unsigned decimal of `octets` (1, 2 or 4) octets, network order.
+  bool putNumber(const Token& tok, int octets) {
+    uint64_t v = 0;
+    if (tok.quoted || !parseDecimal(tok.text, (uint64_t{1} << (8 * octets)) - 1, v)) return false;
+    for (int k = octets - 1; k >= 0; --k) bytes_.push_back(static_cast<uint8_t>(v >> (8 * k)));
+    return true;
+  }
+
+  // Decodes a string token's text (quotes removed) into octets: \DDD (three digits, at most 255)
+  // and \X escapes, RFC 1035 §5.1. False on a malformed escape.
+  template <typename Sink>
+  static bool decodeText(std::string_view text, Sink&& sink) {
+    for (size_t p = 0; p < text.size(); ++p) {
+      uint8_t c = static_cast<uint8_t>(text[p]);
+      if (c == '\\') {
+        if (p + 1 >= text.size()) return false;
+        if (isDigit(text[p + 1])) {
+          uint64_t v = 0;
+          if (p + 3 >= text.size()) return false;  // fewer than three digits follow
+          if (!parseDecimal(text.substr(p + 1, 3), 255, v)) return false;
+          c = static_cast<uint8_t>(v);
+          p += 3;
+        } else {
+          c = static_cast<uint8_t>(text[++p]);
+        }
+      }
+      sink(c);
+    }
+    return true;
+  }
+
+  bool putOctets(std::string_view text) {
+    return decodeText(text, [this](uint8_t c) { bytes_.push_back(c); });
+  }
+
+  // One TXT token as <character-string>s (RFC 1035 §3.3.14): a length octet and up to 255 octets;
+  // a longer text is split every 255 octets, as splitLongString does for ldns. "" is one empty
+  // string.
+  bool putStrings(const Token& tok) {
+    size_t length_at = bytes_.size();
+    bytes_.push_back(0);
+    return decodeText(unquoted(tok), [this, &length_at](uint8_t c) {
+      if (bytes_[length_at] == 255) {
+        length_at = bytes_.size();
+        bytes_.push_back(0);
+      }
+      ++bytes_[length_at];
+      bytes_.push_back(c);
+    });
   }
 
   // The wire RDATA in buf_, read back as `type` and written again: it must be all the octets
@@ -931,13 +1070,15 @@ class Parser {
 
   ZoneBuilder& builder_;
   std::vector<SourceFile>& includes_;
+  bool native_;
+  uint64_t& via_ldns_;
   ldns_buffer* buf_;
   std::string text_;            // reused: the record handed to ldns
   std::vector<uint8_t> bytes_;  // reused: RFC 3597 RDATA decoded here
 };
 
-Result<LoadedZone> load(const std::string& origin, std::string_view text,
-                        const std::string& label) {
+Result<LoadedZone> load(const std::string& origin, std::string_view text, const std::string& label,
+                        RdataPath path) {
   dns::NameBuf apex;
   if (!dns::fromText(origin.empty() || origin.back() != '.' ? origin + "." : origin, apex)) {
     return Error{cat({"invalid zone name ", quote(origin)})};
@@ -945,7 +1086,7 @@ Result<LoadedZone> load(const std::string& origin, std::string_view text,
   ZoneBuilder builder(apex, label);
   LoadedZone loaded;
   {
-    Parser parser(builder, loaded.includes);
+    Parser parser(builder, loaded.includes, path, loaded.rdata_via_ldns);
     // RFC 2308 §4 recommends $TTL; without it 3600 applies, as it always has here.
     parser.parseFile(text, label, apex, 3600, 0);
   }
@@ -1022,12 +1163,12 @@ TtlStatus parseTtl(std::string_view s, uint32_t& out) {
 Result<LoadedZone> loadZoneFile(const std::string& origin, const std::string& path) {
   std::string text;
   if (auto m = readRegularFile(path, text); !m.empty()) return Error{cat({path, ": ", m})};
-  return load(origin, text, path);
+  return load(origin, text, path, RdataPath::kNative);
 }
 
 Result<LoadedZone> loadZoneText(const std::string& origin, const std::string& text,
-                                const std::string& label) {
-  return load(origin, text, label);
+                                const std::string& label, RdataPath path) {
+  return load(origin, text, label, path);
 }
 
 }  // namespace meridian::zones

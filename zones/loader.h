@@ -1,9 +1,11 @@
 // Zone-file loading: RFC 1035 §5 master files. Our own tokenizer splits the file into entries
 // (comments, quoted strings, escapes, parentheses, $ORIGIN / $TTL / $INCLUDE, owner inheritance)
-// and checks owner, TTL, class and type with precise messages; ldns converts only the RDATA (with
-// RFC 3597 "\#" support), after the numeric and name fields have been checked here as strictly as
-// kzonecheck does. Every error of a file is reported in one run. The records then go to
-// ZoneBuilder. ldns is used only here, on the control thread, never per query.
+// and checks owner, TTL, class and type with precise messages. The RDATA of the common types (A,
+// AAAA, NS, CNAME, DNAME, PTR, MX, TXT, SPF, SOA, SRV, CAA) is converted here; ldns converts the
+// rest (with RFC 3597 "\#" support) and every record the native conversion declines, after the
+// numeric and name fields have been checked here as strictly as kzonecheck does. Every error of a
+// file is reported in one run. The records then go to ZoneBuilder. ldns is used only here, on the
+// control thread, never per query.
 #pragma once
 
 #include <cstdint>
@@ -33,7 +35,13 @@ struct LoadedZone {
   std::vector<std::string> warnings;
   // Every $INCLUDE'd file (nested ones too), so that a reload notices an edit to one of them.
   std::vector<SourceFile> includes;
+  // Records whose RDATA went through ldns's text parser (types without a native conversion).
+  uint64_t rdata_via_ldns = 0;
 };
+
+// kNative: the common types' RDATA converted by the loader itself (the default). kLdns: every
+// record through ldns's text parser, as before the native conversion (tests compare the two).
+enum class RdataPath { kNative, kLdns };
 
 // Errors read "file:line: what is wrong", one per line (every error of the file, in file order,
 // then the zone-level checks); the first line is the first error.
@@ -41,7 +49,8 @@ struct LoadedZone {
 
 // The same from text in memory (tests, tools); `label` stands in for the file name in messages.
 [[nodiscard]] Result<LoadedZone> loadZoneText(const std::string& origin, const std::string& text,
-                                              const std::string& label = "<text>");
+                                              const std::string& label = "<text>",
+                                              RdataPath path = RdataPath::kNative);
 
 enum class TtlStatus { kOk, kSyntax, kRange };
 

@@ -2155,11 +2155,32 @@ def section_config(ctx):
     write(conf, base_conf.replace(f"127.0.0.1:{port}", f"127.0.0.1:{moved}")
           + "\n[[zone]]\nname = \"example.info\"\nfile = \"zones/example.info.zone\"\n")
     rc, out, err = run_tool(ctl + ["reload"])
-    r.check("reload with the listen port moved: the log says it takes effect at the next restart",
-            rc == 0 and poll(lambda: "take effect at the next restart" in srv.log_text(), True) is True,
-            srv.tail(3))
+    said = f"server.listen changed from [127.0.0.1:{port}] to [127.0.0.1:{moved}]: applies at restart"
+    r.check("reload with the listen port moved: the log and the reply say it applies at restart",
+            rc == 0 and f"warning: {said}" in out and poll(lambda: said in srv.log_text(), True) is True,
+            f"{short(out + err)} {srv.tail(3)}")
     r.check("... and the running port still answers", a_of(A, "www.example.org.") == ["192.0.2.2"])
+
+    # a TCP limit changed in the file: the same, per key, with the old and new values; the
+    # restart-only keys keep their running values, so the next reload says it again
+    write(conf, base_conf.replace("tcp_idle_timeout_ms = 3000", "tcp_idle_timeout_ms = 3000\n"
+                                  "tcp_io_timeout_ms = 2000\ntcp_max_connections = 64")
+          + "\n[[zone]]\nname = \"example.info\"\nfile = \"zones/example.info.zone\"\n")
+    said = ["server.tcp_io_timeout_ms changed from 5000 to 2000: applies at restart",
+            "server.tcp_max_connections changed from 0 to 64: applies at restart"]
+    for attempt in ("", " (again)"):
+        mark = len(srv.log_text())
+        rc, out, err = run_tool(ctl + ["reload"])
+        r.check(f"reload with server.tcp_io_timeout_ms/tcp_max_connections changed{attempt}: "
+                "meridianctl reload prints a warning per key",
+                rc == 0 and out.startswith("ok") and all(f"warning: {w}" in out for w in said)
+                and "server.listen" not in out, short(out + err, 600))
+        r.check(f"... and the log has them{attempt}",
+                poll(lambda: all(w in srv.log_text()[mark:] for w in said), True) is True, srv.tail(4))
     write(conf, base_conf + "\n[[zone]]\nname = \"example.info\"\nfile = \"zones/example.info.zone\"\n")
+    rc, out, err = run_tool(ctl + ["reload"])
+    r.check("reload with the running values back in the file: no warning", rc == 0 and "warning" not in out,
+            short(out + err))
 
     # log.level is applied by a reload: at "warning", a later reload logs no info lines
     write(conf, base_conf.replace('level = "info"', 'level = "warning"')
