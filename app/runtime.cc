@@ -599,7 +599,12 @@ std::string Runtime::status() const {
   std::ostringstream out;
   const auto totals = server_ ? server_->totals() : server::CounterTotals{};
   out << "uptime " << (std::time(nullptr) - started_) << "s, workers " << config_.server.threads
-      << ", reloads " << reloads_ << "\n";
+      << ", reloads " << reloads_ << " (loads run " << loads_.finished() << ")\n";
+  if (server_) {
+    out << "listening";
+    for (const auto& l : server_->listening()) out << " " << l.text();
+    out << "\n";
+  }
   out << "queries " << totals.queries << ", dropped " << totals.dropped << ", truncated "
       << totals.truncated << ", tcp connections " << totals.tcp_connections << "\n";
   out << "tcp closed: " << totals.tcp_evicted << " oldest idle (at the limit), "
@@ -848,6 +853,7 @@ int Runtime::run() {
   // unrun in the stopped loop, and what it carries is freed with it, on this thread.
   pool_->stop();
   run_.reset();
+  loads_.abandon();  // a client waiting for that reload sees its connection closed, no reply
   monitor_.reset();
   geo_timer_.reset();
   reclaim_timer_.reset();

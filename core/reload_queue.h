@@ -57,6 +57,15 @@ class ReloadQueue {
     return true;
   }
 
+  // Shutdown: forgets the running and the queued run; their waiters are dropped unanswered (what
+  // they hold, e.g. a client's connection, is released).
+  void abandon() {
+    running_ = 0;
+    again_ = false;
+    waiting_.clear();
+    queued_.clear();
+  }
+
   [[nodiscard]] bool running() const { return running_ != 0; }
   [[nodiscard]] bool queued() const { return again_; }
   [[nodiscard]] uint64_t requests() const { return requests_; }

@@ -46,6 +46,11 @@ void WorkPool::stop() {
   // What the queued jobs captured is destroyed here, on the caller's thread, after the join.
 }
 
+bool WorkPool::stopped() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return stopping_;
+}
+
 bool WorkPool::onPoolThread() const {
   return t_pool == this;
 }

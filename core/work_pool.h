@@ -58,6 +58,8 @@ class WorkPool {
   bool run(Task task);
 
   void stop();
+  // True once stop() has begun: no job starts after this.
+  [[nodiscard]] bool stopped() const;
   // True on one of this pool's threads.
   [[nodiscard]] bool onPoolThread() const;
   [[nodiscard]] size_t size() const { return threads_.size(); }
