@@ -472,9 +472,15 @@ void Runtime::beginLoad(uint64_t ticket) {
   ++r.outstanding;
   pool_->post(
       [geo = r.geo, asn = r.asn, steering = r.config.steering]() mutable {
-        const bool a = loadDb(geo, steering.geoip, "geoip");
-        const bool b = loadDb(asn, steering.asn_database, "geoip asn");
-        return std::make_tuple(std::move(geo), std::move(asn), a || b);
+        bool changed = false;
+        try {
+          changed = loadDb(geo, steering.geoip, "geoip");
+          changed = loadDb(asn, steering.asn_database, "geoip asn") || changed;
+        } catch (const std::exception& e) {
+          // Out of memory, say: what was loaded before keeps serving.
+          log::error(std::string("geoip: ") + e.what());
+        }
+        return std::make_tuple(std::move(geo), std::move(asn), changed);
       },
       [this, ticket](std::tuple<GeoSlot, GeoSlot, bool> result) {
         if (!run_ || run_->ticket != ticket) return;
@@ -508,27 +514,33 @@ void Runtime::compileLoad() {
   // the control loop adds the health table and publishes.
   pool_->post(
       [list = std::move(list), missing = std::move(missing), steering = std::move(steering),
-       protocol, geo = r.geo.db, asn = r.asn.db, previous = targets_]() mutable {
-        auto state = std::make_shared<server::ServingState>();
-        state->zones = zones::ZoneSet(std::move(list));
-        for (const auto& name : missing) {
-          dns::NameBuf apex;
-          if (dns::fromText(name, apex)) {
-            dns::lowercase(apex);
-            state->unavailable_zones.emplace_back(reinterpret_cast<const char*>(apex.data),
-                                                  apex.length);
+       protocol, geo = r.geo.db, asn = r.asn.db, previous = targets_]() mutable
+      -> std::pair<std::shared_ptr<server::ServingState>, std::optional<Result<CompiledSteering>>> {
+        try {
+          auto state = std::make_shared<server::ServingState>();
+          state->zones = zones::ZoneSet(std::move(list));
+          for (const auto& name : missing) {
+            dns::NameBuf apex;
+            if (dns::fromText(name, apex)) {
+              dns::lowercase(apex);
+              state->unavailable_zones.emplace_back(reinterpret_cast<const char*>(apex.data),
+                                                    apex.length);
+            }
           }
-        }
-        state->protocol = protocol;
-        std::optional<Result<CompiledSteering>> compiled;
-        if (steering) {
-          try {
-            compiled = compileSteering(*steering, state->zones, geo, asn, &previous);
-          } catch (const std::exception& e) {
-            compiled = Result<CompiledSteering>(Error{e.what()});
+          state->protocol = protocol;
+          std::optional<Result<CompiledSteering>> compiled;
+          if (steering) {
+            try {
+              compiled = compileSteering(*steering, state->zones, geo, asn, &previous);
+            } catch (const std::exception& e) {
+              compiled = Result<CompiledSteering>(Error{e.what()});
+            }
           }
+          return {std::move(state), std::move(compiled)};
+        } catch (const std::exception& e) {
+          // No state: applyLoad keeps everything as it is.
+          return {nullptr, Result<CompiledSteering>(Error{e.what()})};
         }
-        return std::make_pair(std::move(state), std::move(compiled));
       },
       [this, ticket = r.ticket](
           std::pair<std::shared_ptr<server::ServingState>, std::optional<Result<CompiledSteering>>>
@@ -541,6 +553,15 @@ void Runtime::compileLoad() {
 void Runtime::applyLoad(std::shared_ptr<server::ServingState> state,
                         std::optional<Result<CompiledSteering>> steering) {
   LoadRun& r = *run_;
+  if (!state) {
+    const std::string message = steering && !*steering ? steering->error().message : "";
+    log::error("reload: " + message + "; nothing changed");
+    zone_errors_["(load)"] = message;
+    ++r.report.failed;
+    if (r.startup) startup_failed_ = true;
+    finishLoad(r.report);
+    return;
+  }
   if (r.zones) {
     applyLogLevel(cmd_, r.config);  // log.level applies at once (unless --log-level was given)
     config_ = std::move(r.config);
@@ -569,6 +590,8 @@ void Runtime::applyLoad(std::shared_ptr<server::ServingState> state,
   if (!ok) {
     ++r.report.failed;
     zone_errors_["(steering)"] = steering_error_;
+  } else {
+    zone_errors_.erase("(steering)");  // a GeoIP reload keeps the zones' errors, not a fixed one
   }
   if (r.startup && !ok) {
     startup_failed_ = true;

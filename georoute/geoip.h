@@ -86,7 +86,8 @@ class GeoDatabase {
   // The maximal networks over which `leaf_class` is constant, sorted by address, for IPv4 (the
   // ::/96 subtree of an IPv6 tree) or IPv6. `leaf_class` gets a locations() index, or -1 for
   // addresses the database does not map. Used to widen the ECS scope where neighbouring networks
-  // get the same answer (RFC 7871 §7.2.1). Control thread only.
+  // get the same answer (RFC 7871 §7.2.1). Control side only (app runs it on its load pool, off
+  // the control loop): a read-only walk, never on the query path.
   template <typename LeafClass>
   [[nodiscard]] std::vector<Block> aggregate(bool ipv6, LeafClass&& leaf_class) const {
     std::vector<Block> out;
