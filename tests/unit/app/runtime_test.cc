@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <latch>
 #include <regex>
 #include <string>
 #include <thread>
@@ -241,4 +242,50 @@ TEST_CASE("stopping while a zone parse is in flight joins it and exits cleanly",
   CHECK(h.rc == 0);
   // The reload's completion never ran: the client gets no reply, just the closed connection.
   CHECK(readAll(fd).empty());
+}
+
+TEST_CASE("start-up parses several zones in parallel on the pool", "[runtime]") {
+  char tmpl[] = "/tmp/meridian-runtime-test-XXXXXX";
+  REQUIRE(::mkdtemp(tmpl) != nullptr);
+  const fs::path dir = tmpl;
+  writeFile(dir / "a.zone", zoneText(1));
+  app::CommandLine cmd;
+  writeFile(dir / "b.zone",
+            "$ORIGIN b.test.\n$TTL 300\n@ IN SOA ns hostmaster 7 3600 600 86400 "
+            "300\n@ IN NS ns\nns IN A 192.0.2.1\n");
+  cmd.zones = {"a.test.=" + (dir / "a.zone").string(), "b.test.=" + (dir / "b.zone").string()};
+  cmd.listen = {"127.0.0.1:0"};
+  cmd.threads = 1;
+  const std::string socket = (dir / "ctl.sock").string();
+  cmd.sets = {"control.socket=" + socket};
+  auto config = app::loadConfig(cmd);
+  REQUIRE(config.has_value());
+  app::Runtime runtime(cmd, std::move(*config));
+  // Each parse waits until the other has started: parsed one after the other, start-up would
+  // never finish.
+  std::latch both(2);
+  std::atomic<int> parses{0};
+  std::atomic<std::thread::id> threads[2];
+  runtime.setParseHook([&](const std::string&) {
+    const int i = parses.fetch_add(1);
+    if (i < 2) {
+      threads[i].store(std::this_thread::get_id());
+      both.arrive_and_wait();
+    }
+  });
+  int rc = -1;
+  std::thread t([&] { rc = runtime.run(); });
+  int fd;
+  while ((fd = connectControl(socket)) < 0) std::this_thread::yield();
+  ::close(fd);
+  const std::string st = command(socket, "status");
+  CHECK(st.find("zone a.test. serial 1 ") != std::string::npos);
+  CHECK(st.find("zone b.test. serial 7 ") != std::string::npos);
+  CHECK(parses.load() == 2);
+  CHECK(threads[0].load() != threads[1].load());
+  CHECK(threads[0].load() != t.get_id());
+  runtime.requestStop();
+  t.join();
+  CHECK(rc == 0);
+  fs::remove_all(dir);
 }
