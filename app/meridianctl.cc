@@ -27,7 +27,8 @@ int main(int argc, char** argv) {
       std::printf(
           "usage: meridianctl [--socket PATH] COMMAND\n"
           "       meridianctl --version\n"
-          "  reload                 re-read configuration, zones and the GeoIP database\n"
+          "  reload                 re-read configuration, zones and the GeoIP database; answers\n"
+          "                         once the reload is published (one during another: coalesced)\n"
           "  status                 counters, zones, GeoIP and steering state\n"
           "  health                 every health-checked endpoint: verdict, RTT, override\n"
           "  override WHAT MODE     WHAT = target label or endpoint address (as `health` prints\n"

@@ -18,6 +18,8 @@
 #include <map>
 #include <random>
 #include <sstream>
+#include <thread>
+#include <tuple>
 
 #include "core/log.h"
 #include "zones/loader.h"
@@ -41,16 +43,22 @@ Runtime::Runtime(CommandLine cmd, Config config)
   for (auto& b : cookie_secret_) b = static_cast<uint8_t>(rd());
 }
 
+bool Runtime::geoChanged(const GeoSlot& slot, const std::string& path) {
+  if (path.empty()) return slot.db != nullptr || !slot.path.empty();
+  struct stat st {};
+  const bool have = ::stat(path.c_str(), &st) == 0;
+  return !(path == slot.path && have && st.st_mtime == slot.mtime && st.st_size == slot.size);
+}
+
 bool Runtime::loadDb(GeoSlot& slot, const std::string& path, const char* what) {
   if (path.empty()) {
     const bool changed = slot.db != nullptr;
     slot = GeoSlot{};
     return changed;
   }
+  if (!geoChanged(slot, path)) return false;
   struct stat st {};
   const bool have = ::stat(path.c_str(), &st) == 0;
-  if (path == slot.path && have && st.st_mtime == slot.mtime && st.st_size == slot.size)
-    return false;
   auto db = georoute::GeoDatabase::open(path);
   // Remember the file's stamp either way, so a bad file is not re-read until it changes again.
   slot.path = path;
@@ -72,18 +80,16 @@ bool Runtime::loadDb(GeoSlot& slot, const std::string& path, const char* what) {
   return true;
 }
 
-bool Runtime::loadGeo(const Config& config) {
-  const bool a = loadDb(geo_, config.steering.geoip, "geoip");
-  const bool b = loadDb(asn_, config.steering.asn_database, "geoip asn");
-  return a || b;
-}
-
 void Runtime::watchGeo() {
-  // GeoIP files are replaced by updaters (geoipupdate) on their own schedule: look every 5 s.
+  // GeoIP files are replaced by updaters (geoipupdate) on their own schedule: look every 5 s. The
+  // look is a stat(); opening and walking a changed file is a load of its own, on the pool.
   geo_timer_->expires_after(std::chrono::seconds(5));
   geo_timer_->async_wait([this](boost::system::error_code ec) {
     if (ec) return;
-    if (loadGeo(config_)) publish();
+    if (!loads_.running() && (geoChanged(geo_, config_.steering.geoip) ||
+                              geoChanged(asn_, config_.steering.asn_database))) {
+      loads_.request();
+    }
     watchGeo();
   });
 }
@@ -323,145 +329,295 @@ void warnSerial(const std::string& name, const zones::Zone& before, const zones:
 }
 }  // namespace
 
-LoadReport Runtime::loadZones(const Config& config) {
-  LoadReport report;
-  std::map<std::string, LoadedZone> next;
-  zone_errors_.clear();
-  for (const auto& zc : config.zones) {
-    struct stat st {};
-    const bool have_stat = ::stat(zc.file.c_str(), &st) == 0;
-    auto old = zones_.find(zc.name);
-    if (have_stat && old != zones_.end() && old->second.file == zc.file &&
-        old->second.mtime == st.st_mtime && old->second.mtime_nsec == st.st_mtim.tv_nsec &&
-        old->second.size == st.st_size && old->second.inode == st.st_ino &&
-        std::all_of(old->second.includes.begin(), old->second.includes.end(),
-                    [](const zones::SourceFile& f) { return f.unchanged(); })) {
-      next[zc.name] = old->second;
-      ++report.unchanged;
-      continue;
-    }
-    auto loaded = zones::loadZoneFile(zc.name, zc.file);
-    if (!loaded) {
-      ++report.failed;
-      const std::string& message = loaded.error().message;
-      zone_errors_[zc.name] = message;
-      // One log line per error (a broken file may have many), then the verdict.
-      size_t errors = 0;
-      for (size_t pos = 0; pos < message.size();) {
-        size_t end = message.find('\n', pos);
-        if (end == std::string::npos) end = message.size();
-        log::error("zone " + zc.name + ": " + message.substr(pos, end - pos));
-        ++errors;
-        pos = end + 1;
-      }
-      const std::string count = errors > 1 ? " (" + std::to_string(errors) + " errors)" : "";
-      if (old != zones_.end()) {
-        log::error("zone " + zc.name + ": not reloaded" + count + "; keeping serial " +
-                   std::to_string(old->second.zone->serial()));
-        next[zc.name] = old->second;
-      } else {
-        log::error("zone " + zc.name + ": not loaded" + count + "; not served");
-      }
-      continue;
-    }
-    for (const auto& w : loaded->warnings) log::warning("zone " + zc.name + ": " + w);
-    LoadedZone lz{loaded->zone,       zc.file,         st.st_mtime, st.st_size, st.st_ino,
-                  st.st_mtim.tv_nsec, loaded->includes};
-    if (old != zones_.end()) warnSerial(zc.name, *old->second.zone, *lz.zone);
-    log::info("zone " + zc.name + " loaded from " + zc.file + ": serial " +
-              std::to_string(lz.zone->serial()) + ", " + std::to_string(lz.zone->recordCount()) +
-              " records");
-    next[zc.name] = std::move(lz);
-    ++report.loaded;
-  }
-  zones_ = std::move(next);
-  // The loader's working copies (records, names) are freed by now; return their pages.
-  if (report.loaded > 0) ::malloc_trim(0);
-  return report;
+void Runtime::requestReload(std::function<void(const LoadReport&)> done) {
+  ++reloads_;
+  next_full_ = true;
+  loads_.request(std::move(done));
 }
 
-bool Runtime::publish(bool startup) {
-  std::vector<std::shared_ptr<const zones::Zone>> list;
-  for (const auto& [name, lz] : zones_) list.push_back(lz.zone);
-  auto state = std::make_shared<server::ServingState>();
-  state->zones = zones::ZoneSet(std::move(list));
-  for (const auto& zc : config_.zones) {
-    dns::NameBuf apex;
-    if (zones_.count(zc.name) == 0 && dns::fromText(zc.name, apex)) {
-      dns::lowercase(apex);
-      state->unavailable_zones.emplace_back(reinterpret_cast<const char*>(apex.data), apex.length);
+void Runtime::requestStop() {
+  io_.stop();
+}
+
+namespace {
+// Logs a zone's errors, one line each (a broken file may have many); returns how many.
+size_t logZoneErrors(const std::string& zone, const std::string& message) {
+  size_t errors = 0;
+  for (size_t pos = 0; pos < message.size();) {
+    size_t end = message.find('\n', pos);
+    if (end == std::string::npos) end = message.size();
+    log::error("zone " + zone + ": " + message.substr(pos, end - pos));
+    ++errors;
+    pos = end + 1;
+  }
+  return errors;
+}
+}  // namespace
+
+void Runtime::beginLoad(uint64_t ticket) {
+  auto run = std::make_unique<LoadRun>();
+  run->ticket = ticket;
+  run->startup = server_ == nullptr;
+  // A GeoIP file that changed (watchGeo) reloads the databases alone; a reload (SIGHUP, control
+  // socket) queued at the same time covers it.
+  run->zones = run->startup || next_full_;
+  next_full_ = false;
+  run->geo = geo_;
+  run->asn = asn_;
+  if (run->startup) {
+    run->config = config_;
+  } else if (run->zones) {
+    auto next = loadConfig(cmd_);
+    if (!next) {
+      log::error("reload: " + next.error().message + "; keeping the running configuration");
+      zone_errors_["(config)"] = next.error().message;
+      LoadReport r;
+      r.failed = 1;
+      // Answered from the loop, not from inside the request that started this load.
+      asio::post(io_, [this, ticket, r] {
+        if (loads_.current(ticket)) finishLoad(r);
+      });
+      run_ = std::move(run);
+      return;
+    }
+    run->report.warnings = restartOnlyChanges(config_, *next);
+    for (const auto& w : run->report.warnings) log::warning("reload: " + w);
+    const server::RrlSettings& now = next->protocol.rrl;
+    if (now.enabled && (!rrl_started_ || now.table_size != rrl_table_size_)) {
+      log::warning(rrl_started_ ? "reload: rrl.table_size takes effect at the next restart"
+                                : "reload: rrl was off at start-up; enabling it takes a restart");
+    }
+    next->server = config_.server;  // what runs until a restart (restartOnlyChanges)
+    next->control_socket = config_.control_socket;
+    run->config = std::move(*next);
+  } else {
+    run->config = config_;
+    run->errors = zone_errors_;
+    run->next = zones_;
+  }
+  run_ = std::move(run);
+  LoadRun& r = *run_;
+  if (r.zones) {
+    for (const auto& zc : r.config.zones) {
+      struct stat st {};
+      const bool have_stat = ::stat(zc.file.c_str(), &st) == 0;
+      auto old = zones_.find(zc.name);
+      if (have_stat && old != zones_.end() && old->second.file == zc.file &&
+          old->second.mtime == st.st_mtime && old->second.mtime_nsec == st.st_mtim.tv_nsec &&
+          old->second.size == st.st_size && old->second.inode == st.st_ino &&
+          std::all_of(old->second.includes.begin(), old->second.includes.end(),
+                      [](const zones::SourceFile& f) { return f.unchanged(); })) {
+        r.next[zc.name] = old->second;
+        ++r.report.unchanged;
+        continue;
+      }
+      // One job per changed zone: with several, they parse in parallel.
+      ++r.outstanding;
+      pool_->post(
+          [zc, hook = parse_hook_]() -> Result<zones::LoadedZone> {
+            if (hook) hook(zc.name);
+            try {
+              auto loaded = zones::loadZoneFile(zc.name, zc.file);
+              // The loader's working copies (records, names) were freed on this thread: return
+              // their pages here rather than on the control loop.
+              ::malloc_trim(0);
+              return loaded;
+            } catch (const std::exception& e) {
+              return Error{zc.file + ": " + e.what()};
+            }
+          },
+          [this, ticket, zc, st](Result<zones::LoadedZone> loaded) {
+            if (!run_ || run_->ticket != ticket) return;
+            LoadRun& r = *run_;
+            auto old = zones_.find(zc.name);
+            if (!loaded) {
+              ++r.report.failed;
+              const std::string& message = loaded.error().message;
+              r.errors[zc.name] = message;
+              const size_t errors = logZoneErrors(zc.name, message);
+              const std::string count =
+                  errors > 1 ? " (" + std::to_string(errors) + " errors)" : "";
+              if (old != zones_.end()) {
+                log::error("zone " + zc.name + ": not reloaded" + count + "; keeping serial " +
+                           std::to_string(old->second.zone->serial()));
+                r.next[zc.name] = old->second;
+              } else {
+                log::error("zone " + zc.name + ": not loaded" + count + "; not served");
+              }
+            } else {
+              for (const auto& w : loaded->warnings) log::warning("zone " + zc.name + ": " + w);
+              LoadedZone lz{loaded->zone,       zc.file,         st.st_mtime, st.st_size, st.st_ino,
+                            st.st_mtim.tv_nsec, loaded->includes};
+              if (old != zones_.end()) warnSerial(zc.name, *old->second.zone, *lz.zone);
+              log::info("zone " + zc.name + " loaded from " + zc.file + ": serial " +
+                        std::to_string(lz.zone->serial()) + ", " +
+                        std::to_string(lz.zone->recordCount()) + " records");
+              r.next[zc.name] = std::move(lz);
+              ++r.report.loaded;
+            }
+            if (--r.outstanding == 0) compileLoad();
+          });
     }
   }
-  state->protocol = config_.protocol;
-  if (!config_.cookie_secret_set) std::memcpy(state->protocol.cookie_secret, cookie_secret_, 16);
+  ++r.outstanding;
+  pool_->post(
+      [geo = r.geo, asn = r.asn, steering = r.config.steering]() mutable {
+        bool changed = false;
+        try {
+          changed = loadDb(geo, steering.geoip, "geoip");
+          changed = loadDb(asn, steering.asn_database, "geoip asn") || changed;
+        } catch (const std::exception& e) {
+          // Out of memory, say: what was loaded before keeps serving.
+          log::error(std::string("geoip: ") + e.what());
+        }
+        return std::make_tuple(std::move(geo), std::move(asn), changed);
+      },
+      [this, ticket](std::tuple<GeoSlot, GeoSlot, bool> result) {
+        if (!run_ || run_->ticket != ticket) return;
+        LoadRun& r = *run_;
+        r.geo = std::move(std::get<0>(result));
+        r.asn = std::move(std::get<1>(result));
+        if (!r.zones && !std::get<2>(result)) {
+          // A GeoIP look that found nothing new to load: nothing to publish.
+          geo_ = r.geo;
+          asn_ = r.asn;
+          finishLoad(r.report);
+          return;
+        }
+        if (--r.outstanding == 0) compileLoad();
+      });
+}
+
+void Runtime::compileLoad() {
+  LoadRun& r = *run_;
+  std::vector<std::shared_ptr<const zones::Zone>> list;
+  for (const auto& [name, lz] : r.next) list.push_back(lz.zone);
+  std::vector<std::string> missing;
+  for (const auto& zc : r.config.zones) {
+    if (r.next.count(zc.name) == 0) missing.push_back(zc.name);
+  }
+  std::optional<SteeringConfig> steering;
+  if (!r.config.steering.empty()) steering = r.config.steering;
+  server::ProtocolSettings protocol = r.config.protocol;
+  if (!r.config.cookie_secret_set) std::memcpy(protocol.cookie_secret, cookie_secret_, 16);
+  // The zone set and the steering (GeoIP walks for the ECS scope included) are built on the pool;
+  // the control loop adds the health table and publishes.
+  pool_->post(
+      [list = std::move(list), missing = std::move(missing), steering = std::move(steering),
+       protocol, geo = r.geo.db, asn = r.asn.db, previous = targets_]() mutable
+      -> std::pair<std::shared_ptr<server::ServingState>, std::optional<Result<CompiledSteering>>> {
+        try {
+          auto state = std::make_shared<server::ServingState>();
+          state->zones = zones::ZoneSet(std::move(list));
+          for (const auto& name : missing) {
+            dns::NameBuf apex;
+            if (dns::fromText(name, apex)) {
+              dns::lowercase(apex);
+              state->unavailable_zones.emplace_back(reinterpret_cast<const char*>(apex.data),
+                                                    apex.length);
+            }
+          }
+          state->protocol = protocol;
+          std::optional<Result<CompiledSteering>> compiled;
+          if (steering) {
+            try {
+              compiled = compileSteering(*steering, state->zones, geo, asn, &previous);
+            } catch (const std::exception& e) {
+              compiled = Result<CompiledSteering>(Error{e.what()});
+            }
+          }
+          return {std::move(state), std::move(compiled)};
+        } catch (const std::exception& e) {
+          // No state: applyLoad keeps everything as it is.
+          return {nullptr, Result<CompiledSteering>(Error{e.what()})};
+        }
+      },
+      [this, ticket = r.ticket](
+          std::pair<std::shared_ptr<server::ServingState>, std::optional<Result<CompiledSteering>>>
+              result) {
+        if (!run_ || run_->ticket != ticket || !loads_.current(ticket)) return;
+        applyLoad(std::move(result.first), std::move(result.second));
+      });
+}
+
+void Runtime::applyLoad(std::shared_ptr<server::ServingState> state,
+                        std::optional<Result<CompiledSteering>> steering) {
+  LoadRun& r = *run_;
+  if (!state) {
+    const std::string message = steering && !*steering ? steering->error().message : "";
+    log::error("reload: " + message + "; nothing changed");
+    zone_errors_["(load)"] = message;
+    ++r.report.failed;
+    if (r.startup) startup_failed_ = true;
+    finishLoad(r.report);
+    return;
+  }
+  if (r.zones) {
+    applyLogLevel(cmd_, r.config);  // log.level applies at once (unless --log-level was given)
+    config_ = std::move(r.config);
+  }
+  zones_ = std::move(r.next);
+  zone_errors_ = std::move(r.errors);
+  geo_ = std::move(r.geo);
+  asn_ = std::move(r.asn);
   bool ok = true;
-  if (!config_.steering.empty()) {
-    auto compiled = compileSteering(config_.steering, state->zones, geo_.db, asn_.db, &targets_);
-    if (compiled) {
-      for (const auto& w : compiled->warnings) log::warning("steering: " + w);
-      services_ = compiled->services;
-      targets_ = compiled->targets;
+  if (steering) {
+    if (*steering) {
+      for (const auto& w : (*steering)->warnings) log::warning("steering: " + w);
+      services_ = (*steering)->services;
+      targets_ = (*steering)->targets;
       steering_error_.clear();
     } else {
-      steering_error_ = compiled.error().message;
+      steering_error_ = steering->error().message;
       log::error("steering: " + steering_error_ +
-                 (startup ? "" : "; keeping the previous steering"));
+                 (r.startup ? "" : "; keeping the previous steering"));
       ok = false;
     }
   } else {
     services_.reset();
     targets_.clear();
   }
-  if (startup && !ok) return false;
+  if (!ok) {
+    ++r.report.failed;
+    zone_errors_["(steering)"] = steering_error_;
+  } else {
+    zone_errors_.erase("(steering)");  // a GeoIP reload keeps the zones' errors, not a fixed one
+  }
+  if (r.startup && !ok) {
+    startup_failed_ = true;
+    finishLoad(r.report);
+    return;
+  }
   // The health table the services index goes into the same snapshot (rebuilt with the adopted
   // verdicts first when the targets changed), so no health id reaches a table of other targets.
   rebuildHealth();
   state->services = services_;
   if (services_) state->health = verdicts_;
   state_.publish(std::move(state));
-  if (!startup) startHealth();
+  if (!r.startup) {
+    startHealth();
+    if (r.zones) log::info("reload: " + r.report.text());
+  }
   reclaimSnapshots();
-  return ok;
+  finishLoad(r.report);
 }
 
-LoadReport Runtime::reload() {
-  ++reloads_;
-  auto next = loadConfig(cmd_);
-  if (!next) {
-    log::error("reload: " + next.error().message + "; keeping the running configuration");
-    LoadReport r;
-    r.failed = 1;
-    zone_errors_["(config)"] = next.error().message;
-    return r;
-  }
-  std::vector<std::string> restart_only = restartOnlyChanges(config_, *next);
-  for (const auto& w : restart_only) log::warning("reload: " + w);
-  const server::RrlSettings& now = next->protocol.rrl;
-  if (now.enabled && (!rrl_started_ || now.table_size != rrl_table_size_)) {
-    log::warning(rrl_started_ ? "reload: rrl.table_size takes effect at the next restart"
-                              : "reload: rrl was off at start-up; enabling it takes a restart");
-  }
-  next->server = config_.server;  // what runs until a restart (restartOnlyChanges)
-  next->control_socket = config_.control_socket;
-  config_ = std::move(*next);
-  applyLogLevel(cmd_, config_);  // log.level applies at once (unless --log-level was given)
-  LoadReport report = loadZones(config_);
-  report.warnings = std::move(restart_only);
-  (void)loadGeo(config_);
-  if (!publish()) {
-    ++report.failed;
-    zone_errors_["(steering)"] = steering_error_;
-  }
-  startHealth();
-  log::info("reload: " + report.text());
-  return report;
+void Runtime::finishLoad(const LoadReport& report) {
+  const uint64_t ticket = run_ ? run_->ticket : 0;
+  run_.reset();
+  (void)loads_.finish(ticket, report);
 }
 
 std::string Runtime::status() const {
   std::ostringstream out;
   const auto totals = server_ ? server_->totals() : server::CounterTotals{};
   out << "uptime " << (std::time(nullptr) - started_) << "s, workers " << config_.server.threads
-      << ", reloads " << reloads_ << "\n";
+      << ", reloads " << reloads_ << " (loads run " << loads_.finished() << ")\n";
+  if (server_) {
+    out << "listening";
+    for (const auto& l : server_->listening()) out << " " << l.text();
+    out << "\n";
+  }
   out << "queries " << totals.queries << ", dropped " << totals.dropped << ", truncated "
       << totals.truncated << ", tcp connections " << totals.tcp_connections << "\n";
   out << "tcp closed: " << totals.tcp_evicted << " oldest idle (at the limit), "
@@ -495,6 +651,9 @@ std::string Runtime::status() const {
   if (!steering_error_.empty()) out << "error steering: " << steering_error_ << "\n";
   out << "snapshots retired " << state_.domain().freed() << ", waiting "
       << state_.domain().pending() << "\n";
+  if (loads_.running()) {
+    out << "reload in progress" << (loads_.queued() ? ", another queued" : "") << "\n";
+  }
   return out.str();
 }
 
@@ -585,53 +744,88 @@ void Runtime::removeControlSocket() {
 }
 
 void Runtime::acceptControl() {
-  {
-    control_->async_accept([this](boost::system::error_code aec, stream_protocol::socket sock) {
-      if (aec) return;
-      auto s = std::make_shared<stream_protocol::socket>(std::move(sock));
-      auto buf = std::make_shared<asio::streambuf>(4096);
-      asio::async_read_until(*s, *buf, '\n', [this, s, buf](boost::system::error_code rec, size_t) {
-        std::string reply;
-        if (rec) {
-          reply = "error: no command\n";
-        } else {
-          std::istream in(buf.get());
-          std::string command;
-          std::getline(in, command);
-          if (command == "reload") {
-            const LoadReport r = reload();
-            reply = (r.failed == 0 ? "ok " : "error ") + r.text() + "\n";
-            for (const auto& w : r.warnings) reply += "  warning: " + w + "\n";
-            for (const auto& [name, err] : zone_errors_) reply += "  " + name + ": " + err + "\n";
-          } else if (command == "status") {
-            reply = "ok\n" + status();
-          } else if (command == "health") {
-            reply = "ok\n" + (monitor_ ? monitor_->describe()
-                                       : std::string("no health-checked endpoints\n"));
-          } else if (command.rfind("override ", 0) == 0) {
-            reply = overrideCommand(command.substr(9));
-          } else if (command == "stop") {
-            reply = "ok stopping\n";
-            std::raise(SIGTERM);
+  control_->async_accept([this](boost::system::error_code aec, stream_protocol::socket sock) {
+    if (aec) return;
+    auto s = std::make_shared<stream_protocol::socket>(std::move(sock));
+    auto buf = std::make_shared<asio::streambuf>(4096);
+    auto send = [s](std::string reply) {
+      auto out = std::make_shared<std::string>(std::move(reply));
+      asio::async_write(*s, asio::buffer(*out), [s, out](boost::system::error_code, size_t) {});
+    };
+    asio::async_read_until(
+        *s, *buf, '\n', [this, buf, send](boost::system::error_code rec, size_t) {
+          std::string reply;
+          if (rec) {
+            reply = "error: no command\n";
           } else {
-            reply = "error: unknown command '" + command +
-                    "' (try reload, status, health, override, stop)\n";
+            std::istream in(buf.get());
+            std::string command;
+            std::getline(in, command);
+            if (command == "reload") {
+              // Answered when the reload is published (or coalesced into one that is); the loop
+              // serves other connections meanwhile.
+              requestReload([this, send](const LoadReport& r) {
+                std::string text = (r.failed == 0 ? "ok " : "error ") + r.text() + "\n";
+                for (const auto& w : r.warnings) text += "  warning: " + w + "\n";
+                for (const auto& [name, err] : zone_errors_)
+                  text += "  " + name + ": " + err + "\n";
+                send(std::move(text));
+              });
+              return;
+            }
+            if (command == "status") {
+              reply = "ok\n" + status();
+            } else if (command == "health") {
+              reply = "ok\n" + (monitor_ ? monitor_->describe()
+                                         : std::string("no health-checked endpoints\n"));
+            } else if (command.rfind("override ", 0) == 0) {
+              reply = overrideCommand(command.substr(9));
+            } else if (command == "stop") {
+              reply = "ok stopping\n";
+              std::raise(SIGTERM);
+            } else {
+              reply = "error: unknown command '" + command +
+                      "' (try reload, status, health, override, stop)\n";
+            }
           }
-        }
-        auto out = std::make_shared<std::string>(std::move(reply));
-        asio::async_write(*s, asio::buffer(*out), [s, out](boost::system::error_code, size_t) {});
-      });
-      acceptControl();
-    });
-  }
+          send(std::move(reply));
+        });
+    acceptControl();
+  });
 }
 
 int Runtime::run() {
   started_ = std::time(nullptr);
-  const LoadReport report = loadZones(config_);
   if (config_.zones.empty()) log::warning("no zones configured: every query will be REFUSED");
-  (void)loadGeo(config_);
-  if (!publish(true)) return 1;
+  // Zones are built on the pool's threads, so in glibc malloc arenas of their own, and
+  // malloc_trim() returns only free chunks inside an arena's heap, never its top (only the main
+  // arena's); with glibc's dynamic mmap threshold (raised to 32 MiB after the first big free, the
+  // trim threshold with it) a replaced zone's arrays would stay in those heaps and RSS would keep
+  // the largest zone ever loaded. A fixed threshold keeps blocks of 256 KiB and more in their own
+  // mappings (given back when freed) and lets free() trim each heap's top.
+  ::mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+  ::mallopt(M_TRIM_THRESHOLD, 256 * 1024);
+  // Up to two threads for loads: several changed zones parse in parallel, and a second thread
+  // does not take a core from the DNS workers for longer than a load lasts.
+  pool_ = std::make_unique<core::WorkPool>(
+      std::clamp(std::thread::hardware_concurrency(), 1u, 2u),
+      [this](core::WorkPool::Task task) { asio::post(io_, std::move(task)); });
+  // Start-up waits for the first load (on the pool, zones in parallel) before binding.
+  LoadReport report;
+  {
+    auto work = asio::make_work_guard(io_);
+    bool loaded = false;
+    loads_.request([&](const LoadReport& r) {
+      report = r;
+      loaded = true;
+    });
+    while (!loaded && io_.run_one() > 0) {
+    }
+    if (!loaded) return 1;  // stopped (requestStop) before the first load was in
+  }
+  // The guard's release left the loop without work, which stops it: make it runnable again.
+  io_.restart();
+  if (startup_failed_) return 1;
   // Before health checks and the DNS sockets, so a second instance pointed at a live server's
   // socket stops here.
   if (!startControlSocket()) return 1;
@@ -657,7 +851,7 @@ int Runtime::run() {
       if (ec) return;
       if (sig == SIGHUP) {
         log::info("SIGHUP: reloading");
-        reload();
+        requestReload();
         wait();
         return;
       }
@@ -671,6 +865,11 @@ int Runtime::run() {
   reclaim_timer_ = std::make_unique<asio::steady_timer>(io_);
   reclaimSnapshots();
   io_.run();
+  // A load still running finishes first (a zone parse cannot be cut short); its completion stays
+  // unrun in the stopped loop, and what it carries is freed with it, on this thread.
+  pool_->stop();
+  run_.reset();
+  loads_.abandon();  // a client waiting for that reload sees its connection closed, no reply
   monitor_.reset();
   geo_timer_.reset();
   reclaim_timer_.reset();

@@ -1,19 +1,27 @@
 // The control side of a running server: owns the configuration, loads zones, publishes the serving
 // snapshot, runs the data-plane workers, and handles SIGHUP/SIGTERM and the local control socket.
-// Everything here runs on the main thread's event loop; it is the only writer of snapshots.
+// Everything here runs on the main thread's event loop (the control loop), the only writer of
+// snapshots, except the heavy parts of a load: zone parsing (one job per changed zone, in
+// parallel), opening and walking the GeoIP databases and compiling the steering run on a small
+// core::WorkPool, and their results come back to the control loop to be published. So health
+// probes and the control socket keep their pace during a big reload.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <ctime>
+#include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "app/config.h"
 #include "app/steering_config.h"
+#include "core/reload_queue.h"
 #include "core/snapshot.h"
+#include "core/work_pool.h"
 #include "georoute/geoip.h"
 #include "healthcheck/monitor.h"
 #include "healthcheck/state.h"
@@ -39,9 +47,19 @@ class Runtime {
   // Loads zones, binds sockets, serves until SIGTERM/SIGINT. Returns the process exit status.
   int run();
 
-  // Re-reads configuration and zone files; a zone that fails keeps its previous version.
-  LoadReport reload();
+  // Re-reads configuration and zone files, off the control loop; a zone that fails keeps its
+  // previous version. `done` (control loop) gets the report once the result is published. A request
+  // made while a reload runs is coalesced into the one reload queued behind it (see
+  // core/reload_queue.h). Control thread only.
+  void requestReload(std::function<void(const LoadReport&)> done = {});
   [[nodiscard]] std::string status() const;
+  // Any thread: makes run() return (as SIGTERM does).
+  void requestStop();
+  // Tests: called on a pool thread before each zone file is parsed, with the zone's name (a test
+  // blocks it to hold a reload in progress). Set before run().
+  void setParseHook(std::function<void(const std::string& zone)> hook) {
+    parse_hook_ = std::move(hook);
+  }
 
  private:
   struct LoadedZone {
@@ -53,12 +71,44 @@ class Runtime {
     long mtime_nsec = 0;  // two same-size edits within one second still count as a change
     std::vector<zones::SourceFile> includes;  // an edit to one of them reloads the zone too
   };
-  LoadReport loadZones(const Config& config);
-  // Opens the GeoIP database if its file changed; a failure keeps the previous one.
-  bool loadGeo(const Config& config);
-  // Builds the zone set and the steering tables from what is loaded and publishes them together;
+  // A GeoIP database file and what was last loaded from it.
+  struct GeoSlot {
+    std::shared_ptr<const georoute::GeoDatabase> db;
+    std::string path;
+    std::time_t mtime = 0;
+    off_t size = 0;
+    std::string error;
+  };
+  // One load (start-up, reload, or a GeoIP file that changed) from its start on the control loop to
+  // its publication; the pool jobs work on copies, their completions fill this in.
+  struct LoadRun {
+    uint64_t ticket = 0;
+    bool startup = false;
+    bool zones =
+        true;       // re-read the configuration and look at every zone file (not for GeoIP alone)
+    Config config;  // the configuration this load publishes
+    LoadReport report;
+    std::map<std::string, LoadedZone> next;  // by origin, as the zone jobs finish
+    std::map<std::string, std::string> errors;
+    size_t outstanding = 0;  // pool jobs of the first stage (zones, GeoIP) still running
+    GeoSlot geo, asn;
+  };
+  // ReloadQueue's start: reads the configuration, stats the zone files, and posts one pool job per
+  // changed zone and one for the GeoIP databases.
+  void beginLoad(uint64_t ticket);
+  // The first stage is done: posts the compile job (zone set, steering) to the pool.
+  void compileLoad();
+  // On the control loop: swaps what the load made into the runtime and publishes one snapshot;
   // steering that fails to compile keeps its previous version (and is fatal at start-up).
-  bool publish(bool startup = false);
+  void applyLoad(std::shared_ptr<server::ServingState> state,
+                 std::optional<Result<CompiledSteering>> steering);
+  // Ends the running load with its report (waiters answered, a queued reload starts).
+  void finishLoad(const LoadReport& report);
+  // Opens the GeoIP database at `path` into `slot` if the file changed; a failure keeps the
+  // previous one. Runs on a pool thread (on a copy of the slot).
+  static bool loadDb(GeoSlot& slot, const std::string& path, const char* what);
+  // Whether loadDb() would look at the file again (control loop: one stat()).
+  static bool geoChanged(const GeoSlot& slot, const std::string& path);
   void watchGeo();
   // Rebuilds the Monitor and its Verdicts table when the set of targets changed (adopting what the
   // old one knew); publish() calls it before publishing, so services and table go out together.
@@ -82,15 +132,6 @@ class Runtime {
   std::map<std::string, LoadedZone> zones_;  // by origin
   std::map<std::string, std::string> zone_errors_;
   Published<server::ServingState> state_;
-  // A GeoIP database file and what was last loaded from it.
-  struct GeoSlot {
-    std::shared_ptr<const georoute::GeoDatabase> db;
-    std::string path;
-    std::time_t mtime = 0;
-    off_t size = 0;
-    std::string error;
-  };
-  bool loadDb(GeoSlot& slot, const std::string& path, const char* what);
   GeoSlot geo_;  // [geoip] database
   GeoSlot asn_;  // [geoip] asn_database
   std::shared_ptr<const georoute::ServiceSet> services_;
@@ -120,6 +161,15 @@ class Runtime {
   // for a restart.
   bool rrl_started_ = false;
   uint32_t rrl_table_size_ = 0;
+
+  // Loads: one at a time (ReloadQueue), the heavy parts on pool_. run_ is the running one.
+  std::unique_ptr<LoadRun> run_;
+  bool next_full_ = false;  // the queued load re-reads configuration and zones (not GeoIP alone)
+  bool startup_failed_ = false;
+  std::function<void(const std::string&)> parse_hook_;
+  core::ReloadQueue<LoadReport> loads_{[this](uint64_t ticket) { beginLoad(ticket); }};
+  // Last: destroyed (stopped and joined) first, before anything its jobs' completions touch.
+  std::unique_ptr<core::WorkPool> pool_;
 };
 
 }  // namespace meridian::app

@@ -1,6 +1,6 @@
 // Steering configuration ([geoip], [[region]], [[check]], [[service]]) as parsed from TOML, and its
-// compilation into a georoute::ServiceSet plus the list of health-check targets. Control thread
-// only.
+// compilation into a georoute::ServiceSet plus the list of health-check targets. Control side:
+// the runtime compiles on its load pool (compileSteering reads only its arguments).
 #pragma once
 
 #include <map>

@@ -87,7 +87,8 @@ class GeoDatabase {
   // ::/96 subtree of an IPv6 tree) or IPv6. `leaf_class` gets a locations() index, or -1 for
   // addresses the database does not map. Used to widen the ECS scope where neighbouring networks
   // get the same answer (RFC 7871 §7.2.1). Empty when the tree shares subtrees so much that
-  // walking it by path would not end (a crafted file; see Aggregator::budget). Control thread only.
+  // walking it by path would not end (a crafted file; see Aggregator::budget). Control side only
+  // (app runs it on its load pool, off the control loop): a read-only walk, never on the query path.
   template <typename LeafClass>
   [[nodiscard]] std::vector<Block> aggregate(bool ipv6, LeafClass&& leaf_class) const {
     std::vector<Block> out;
