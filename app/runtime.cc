@@ -602,7 +602,8 @@ void Runtime::applyLoad(std::shared_ptr<server::ServingState> state,
   finishLoad(r.report);
 }
 
-void Runtime::finishLoad(const LoadReport& report) {
+void Runtime::finishLoad(LoadReport report) {
+  // By value: the report is usually run_->report, which the reset below destroys.
   const uint64_t ticket = run_ ? run_->ticket : 0;
   run_.reset();
   (void)loads_.finish(ticket, report);

@@ -103,7 +103,7 @@ class Runtime {
   void applyLoad(std::shared_ptr<server::ServingState> state,
                  std::optional<Result<CompiledSteering>> steering);
   // Ends the running load with its report (waiters answered, a queued reload starts).
-  void finishLoad(const LoadReport& report);
+  void finishLoad(LoadReport report);
   // Opens the GeoIP database at `path` into `slot` if the file changed; a failure keeps the
   // previous one. Runs on a pool thread (on a copy of the slot).
   static bool loadDb(GeoSlot& slot, const std::string& path, const char* what);
