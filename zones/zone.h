@@ -126,6 +126,9 @@ class ZoneSet {
 
  private:
   std::vector<std::shared_ptr<const Zone>> zones_;  // sorted like Zone's nodes, by apex
+  // The longest apex (octets): a name's longer suffixes cannot be a zone, so the per-query search
+  // starts at this length (for one zone, one comparison instead of one per label).
+  size_t longest_apex_ = 0;
 };
 
 using dns::compareNames;
