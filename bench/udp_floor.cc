@@ -60,7 +60,9 @@ int main(int argc, char** argv) {
       msgs[i].msg_hdr.msg_iov = &iov[i];
       msgs[i].msg_hdr.msg_iovlen = 1;
     }
-    const int n = ::recvmmsg(fd, msgs, kBatch, 0, nullptr);
+    // MSG_WAITFORONE: block for the first datagram only, then take what is queued (without it
+    // recvmmsg waits for all kBatch).
+    const int n = ::recvmmsg(fd, msgs, kBatch, MSG_WAITFORONE, nullptr);
     if (n < 0) {
       if (errno == EINTR) continue;
       std::perror("udp_floor: recvmmsg");
