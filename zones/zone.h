@@ -62,6 +62,7 @@ class Zone {
     return names_.data() + nodes_[apex_node_].name_offset;
   }
   [[nodiscard]] size_t apexLength() const { return nodes_[apex_node_].name_length; }
+  [[nodiscard]] uint32_t apexNode() const { return apex_node_; }
   [[nodiscard]] const std::string& origin() const { return origin_; }
   [[nodiscard]] uint32_t serial() const { return serial_; }
 
