@@ -38,7 +38,7 @@ import geo_gen  # noqa: E402
 import geo_verify  # noqa: E402
 
 ZONE = "bench.test"
-ALL_SERVERS = ["meridian", "knot", "nsd", "gdnsd", "pdns"]
+ALL_SERVERS = ["floor", "meridian", "knot", "nsd", "gdnsd", "pdns"]
 # Query set -> (file in the data dir, setup).  A setup is one server configuration: "plain" is the
 # 100k-name zone (gen_zone.py), "geo" the steered service over the generated map (geo_gen.py).
 # .bin files are dnsperf -B wire-format queries (each carries its own ECS option).
@@ -76,6 +76,7 @@ def log(msg):
 class Server:
     name = "?"
     binary = None
+    checks_answers = True  # geo answers are compared with the map (geo_verify.py)
 
     def __init__(self, args):
         self.args = args
@@ -94,6 +95,45 @@ class Server:
     def geo_command(self, workdir, port, geodir):
         """Command line for the geo setup (files from geo_gen.py in geodir)."""
         raise NotImplementedError
+
+    def ready(self, port):
+        """True once the server answers on port."""
+        return soa_probe(port)
+
+    def answer_problem(self, qset, rcodes, completed):
+        """What is wrong with the answers of a run (None: nothing)."""
+        return rcode_problem(qset, rcodes, completed)
+
+
+class Floor(Server):
+    """The UDP floor: bench/udp_floor.cc echoes each query back as its reply (QR and AA set)
+    with blocking recvmmsg/sendmmsg batches of 32 on one thread, doing no DNS work.  Its CPU
+    time per query is what the kernel and the batching cost any server here; a DNS server's
+    figure above it is its own work.  It runs in both setups (the queries differ, the work
+    does not)."""
+    name = "floor"
+    checks_answers = False  # an echo has no answers to check
+
+    def __init__(self, args):
+        super().__init__(args)
+        self.binary = os.path.abspath(args.floor)
+
+    def available(self, setup="plain"):
+        if not os.access(self.binary, os.X_OK):
+            return "binary not found at %s (cmake --build build --target udp_floor)" % self.binary
+        return None
+
+    def command(self, workdir, port, zonefile):
+        return [self.binary, "127.0.0.1", str(port)]
+
+    def geo_command(self, workdir, port, geodir):
+        return self.command(workdir, port, None)
+
+    def ready(self, port):
+        return echo_probe(port)
+
+    def answer_problem(self, qset, rcodes, completed):
+        return None if completed else "no answers"  # echoes carry the query's rcode, 0
 
 
 class Meridian(Server):
@@ -271,13 +311,13 @@ api=no
                 "--socket-dir=%s" % workdir]
 
 
-SERVER_CLASSES = {c.name: c for c in (Meridian, Knot, Nsd, Gdnsd, Pdns)}
+SERVER_CLASSES = {c.name: c for c in (Floor, Meridian, Knot, Nsd, Gdnsd, Pdns)}
 
 
 # --------------------------------------------------------------------------- /proc helpers
 
 def proc_stat(pid):
-    """(ppid, starttime, utime+stime ticks, state) of a process, or None if gone."""
+    """(ppid, starttime, (utime, stime) ticks, state) of a process, or None if gone."""
     try:
         with open("/proc/%d/stat" % pid) as f:
             data = f.read()
@@ -285,7 +325,7 @@ def proc_stat(pid):
         return None
     fields = data[data.rindex(")") + 2:].split()
     # fields[0] is field 3 (state); utime/stime are fields 14/15; starttime is field 22.
-    return int(fields[1]), int(fields[19]), int(fields[11]) + int(fields[12]), fields[0]
+    return int(fields[1]), int(fields[19]), (int(fields[11]), int(fields[12])), fields[0]
 
 
 def process_tree(root):
@@ -306,7 +346,8 @@ def process_tree(root):
 
 
 def tree_cpu(root):
-    """{(pid, starttime): ticks} for the whole tree.  /proc/PID/stat sums all threads."""
+    """{(pid, starttime): (utime, stime) ticks} for the whole tree.  /proc/PID/stat sums all
+    threads."""
     snap = {}
     for p in process_tree(root):
         st = proc_stat(p)
@@ -316,8 +357,10 @@ def tree_cpu(root):
 
 
 def cpu_delta_seconds(before, after):
-    ticks = sum(t - before.get(k, 0) for k, t in after.items())
-    return ticks / CLK_TCK
+    """(user, system) CPU seconds the tree used between the two snapshots."""
+    user = sum(t[0] - before.get(k, (0, 0))[0] for k, t in after.items())
+    system = sum(t[1] - before.get(k, (0, 0))[1] for k, t in after.items())
+    return user / CLK_TCK, system / CLK_TCK
 
 
 # --------------------------------------------------------------------------- DNS probe
@@ -347,6 +390,21 @@ def soa_probe(port, timeout=0.3):
     finally:
         s.close()
     return False
+
+
+def echo_probe(port, timeout=0.3):
+    """True if 127.0.0.1:port sends back a reply with our ID (the floor's echo)."""
+    qid = random.randrange(65536)
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.settimeout(timeout)
+        s.sendto(struct.pack(">HHHHHH", qid, 0, 0, 0, 0, 0), ("127.0.0.1", port))
+        data = s.recv(4096)
+        return len(data) >= 12 and struct.unpack(">H", data[:2])[0] == qid and bool(data[2] & 0x80)
+    except OSError:
+        return False
+    finally:
+        s.close()
 
 
 def free_port():
@@ -400,7 +458,7 @@ class Running:
             if self.proc.poll() is not None:
                 raise BenchError("%s exited with status %s during startup\n%s"
                                  % (server.name, self.proc.returncode, self.log_tail()))
-            if soa_probe(port):
+            if server.ready(port):
                 break
             if time.monotonic() - t0 > start_timeout:
                 raise BenchError("%s did not answer SOA %s on port %d within %ds\n%s"
@@ -487,10 +545,10 @@ def parse_dnsperf(out):
     return r
 
 
-def run_dnsperf(args, port, qfile, duration, outpath):
+def run_dnsperf(args, port, qfile, duration, outpath, extra=()):
     argv = ["taskset", "-c", CLIENT_CPU, "dnsperf", "-s", "127.0.0.1", "-p", str(port),
             "-d", qfile, "-l", str(duration), "-c", str(args.clients), "-q", str(args.outstanding),
-            "-t", str(args.timeout)]
+            "-t", str(args.timeout)] + list(extra)
     if qfile.endswith(".bin"):
         argv.append("-B")  # wire-format queries with their own EDNS/ECS (geo_gen.py)
     with open(outpath, "w") as f:
@@ -548,7 +606,7 @@ def measure_server(args, server, round_no, setup, qsets, data, workroot):
         log("  %-8s %s up on 127.0.0.1:%d (pid %d, %.1fs to answer)"
             % (server.name, setup, port, run.proc.pid, run.startup_s))
         verify_before = None
-        if setup == "geo":
+        if setup == "geo" and server.checks_answers:
             verify_before = verify_geo(server, port, geodir)
             log("    geo answers: %d/%d as the map says, ECS scopes %s"
                 % (verify_before[0]["ok"], verify_before[0]["checked"], verify_before[0]["scopes"]))
@@ -563,17 +621,21 @@ def measure_server(args, server, round_no, setup, qsets, data, workroot):
             after = run.cpu()
             if run.proc.poll() is not None:
                 raise BenchError("%s died during the run\n%s" % (server.name, run.log_tail()))
-            cpu_s = cpu_delta_seconds(before, after)
+            user_s, sys_s = cpu_delta_seconds(before, after)
+            cpu_s = user_s + sys_s
             r["cpu_s"] = cpu_s
             r["cpu_util"] = cpu_s / r["runtime"] if r["runtime"] else 0.0
-            r["us_per_q"] = cpu_s * 1e6 / r["completed"] if r["completed"] else float("inf")
+            per_q = (1e6 / r["completed"]) if r["completed"] else float("inf")
+            r["us_per_q"] = cpu_s * per_q
+            r["user_us_per_q"] = user_s * per_q
+            r["sys_us_per_q"] = sys_s * per_q
             r["wall"] = wall
-            r["problem"] = rcode_problem(qs, r["rcodes"], r["completed"])
+            r["problem"] = server.answer_problem(qs, r["rcodes"], r["completed"])
             results[qs] = r
-            log("    %-6s qps %10.0f  cpu %5.1f%%  %6.2f us/q  lost %d%s"
-                % (qs, r["qps"], r["cpu_util"] * 100, r["us_per_q"], r["lost"],
-                   ("  !! " + r["problem"]) if r["problem"] else ""))
-        if setup == "geo" and "geo" in results:
+            log("    %-6s qps %10.0f  cpu %5.1f%%  %6.2f us/q (user %.2f, sys %.2f)  lost %d%s"
+                % (qs, r["qps"], r["cpu_util"] * 100, r["us_per_q"], r["user_us_per_q"],
+                   r["sys_us_per_q"], r["lost"], ("  !! " + r["problem"]) if r["problem"] else ""))
+        if verify_before and "geo" in results:
             # Checked again with warm caches: a cache that ignored ECS would show here.
             verify_after = verify_geo(server, port, geodir)
             r = results["geo"]
@@ -614,8 +676,9 @@ def report(args, names, qsets, results, skipped, failed):
     for qs in qsets:
         out.append("")
         out.append("== %s (%s) ==" % (qs, QUERY_TITLES[qs]))
-        hdr = "%-9s %11s %9s %8s %9s %7s %10s %6s  %s" % (
-            "server", "QPS", "QPS ratio", "us/q", "us/q ratio", "srvCPU", "lost", "resp", "notes")
+        hdr = "%-9s %11s %9s %8s %6s %6s %9s %7s %10s %6s  %s" % (
+            "server", "QPS", "QPS ratio", "us/q", "user", "sys", "us/q ratio", "srvCPU", "lost",
+            "resp", "notes")
         out.append(hdr)
         out.append("-" * len(hdr))
         med = {}
@@ -626,6 +689,8 @@ def report(args, names, qsets, results, skipped, failed):
             med[n] = {
                 "qps": statistics.median(r["qps"] for r in rs),
                 "us_per_q": statistics.median(r["us_per_q"] for r in rs),
+                "user_us_per_q": statistics.median(r["user_us_per_q"] for r in rs),
+                "sys_us_per_q": statistics.median(r["sys_us_per_q"] for r in rs),
                 "cpu_util": statistics.median(r["cpu_util"] for r in rs),
                 "lost": sum(r["lost"] for r in rs),
                 "sent": sum(r["sent"] for r in rs),
@@ -651,8 +716,9 @@ def report(args, names, qsets, results, skipped, failed):
             notes.extend("!! " + p for p in m["problems"])
             if m["rounds"] < args.rounds:
                 notes.append("%d/%d rounds" % (m["rounds"], args.rounds))
-            out.append("%-9s %11.0f %9s %8.2f %10s %6.0f%% %10s %5dB  %s" % (
-                n, m["qps"], fmt_ratio(qr), m["us_per_q"], fmt_ratio(ur), m["cpu_util"] * 100,
+            out.append("%-9s %11.0f %9s %8.2f %6.2f %6.2f %10s %6.0f%% %10s %5dB  %s" % (
+                n, m["qps"], fmt_ratio(qr), m["us_per_q"], m["user_us_per_q"], m["sys_us_per_q"],
+                fmt_ratio(ur), m["cpu_util"] * 100,
                 "%d" % m["lost"], m["resp_size"], "; ".join(notes)))
         if not base:
             out.append("(no ratios: baseline '%s' was not measured)" % args.baseline)
@@ -710,6 +776,8 @@ def main():
                          "answers, meridian/gdnsd/pdns only) or all")
     ap.add_argument("--meridian", default=os.path.join(ROOT, "build", "meridian"),
                     help="Meridian binary (default: build/meridian in the repo root)")
+    ap.add_argument("--floor", default=os.path.join(ROOT, "build", "udp_floor"),
+                    help="the UDP floor (echo) binary (default: build/udp_floor in the repo root)")
     ap.add_argument("--meridian-arg", action="append", default=[],
                     help="extra argument for Meridian (repeatable)")
     ap.add_argument("--baseline", default="meridian", help="server the ratios are against (default meridian)")

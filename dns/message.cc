@@ -1,5 +1,6 @@
 #include "dns/message.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace meridian::dns {
@@ -122,7 +123,7 @@ ParseStatus parseQuery(const uint8_t* p, size_t size, Query& q) {
   // Lowercase copy of just the used octets (a whole NameBuf is ~400 bytes).
   q.qname_lower.length = q.qname.length;
   q.qname_lower.label_count = q.qname.label_count;
-  for (size_t i = 0; i < q.qname.length; ++i) q.qname_lower.data[i] = asciiLower(q.qname.data[i]);
+  lowerCopy(q.qname_lower.data, q.qname.data, q.qname.length);
   std::memcpy(q.qname_lower.label_offset, q.qname.label_offset, q.qname.label_count);
   if (q.opcode != opcode::kQuery) return ParseStatus::kNotImp;
 
@@ -160,16 +161,6 @@ ParseStatus parseQuery(const uint8_t* p, size_t size, Query& q) {
   return ParseStatus::kOk;
 }
 
-void ResponseWriter::reset(uint8_t* buffer, size_t limit, size_t reserve) {
-  buf_ = buffer;
-  limit_ = limit;
-  end_ = limit > reserve ? limit - reserve : 0;
-  size_ = 0;
-  counts_[0] = counts_[1] = counts_[2] = 0;
-  entry_count_ = 0;
-  has_question_ = false;
-}
-
 void ResponseWriter::begin(const Query& q, bool echo_question) {
   dns::writeU16(buf_, q.id);
   // RFC 1035 §4.1.1: RD is copied; RFC 4035 §3.1.6: so is CD. Everything else starts clear.
@@ -181,9 +172,15 @@ void ResponseWriter::begin(const Query& q, bool echo_question) {
   if (echo_question && q.has_question && size_ + q.qname.length + 4 <= end_) {
     qname_offset_ = size_;
     std::memcpy(buf_ + size_, q.qname.data, q.qname.length);
-    for (size_t i = 0; i < q.qname.label_count; ++i) {
-      remember(size_ + q.qname.label_offset[i], static_cast<uint8_t>(q.qname.label_count - i));
+    // The question's suffixes are the first dictionary entries (begin() starts it afresh), all
+    // at offsets below 0x4000, so remember()'s checks come down to the entry limit.
+    const uint8_t labels = q.qname.label_count;
+    const uint8_t kept = static_cast<uint8_t>(std::min<size_t>(labels, kMaxEntries));
+    for (uint8_t i = 0; i < kept; ++i) {
+      entries_[i] = Entry{static_cast<uint16_t>(kHeaderSize + q.qname.label_offset[i]),
+                          static_cast<uint8_t>(labels - i)};
     }
+    entry_count_ = kept;
     size_ += q.qname.length;
     dns::writeU16(buf_ + size_, q.qtype);
     dns::writeU16(buf_ + size_ + 2, q.qclass);
@@ -191,28 +188,6 @@ void ResponseWriter::begin(const Query& q, bool echo_question) {
     dns::writeU16(buf_ + 4, 1);
     has_question_ = true;
   }
-}
-
-void ResponseWriter::setRcode(uint16_t rcode) {
-  buf_[3] = static_cast<uint8_t>((buf_[3] & 0xF0) | (rcode & 0x0F));
-}
-
-void ResponseWriter::setFlag(uint16_t bit, bool on) {
-  uint16_t flags = readU16(buf_ + 2);
-  flags = on ? static_cast<uint16_t>(flags | bit) : static_cast<uint16_t>(flags & ~bit);
-  dns::writeU16(buf_ + 2, flags);
-}
-
-ResponseWriter::Mark ResponseWriter::mark() const {
-  return Mark{size_, {counts_[0], counts_[1], counts_[2]}, entry_count_};
-}
-
-void ResponseWriter::rollback(const Mark& m) {
-  size_ = m.size;
-  counts_[0] = m.counts[0];
-  counts_[1] = m.counts[1];
-  counts_[2] = m.counts[2];
-  entry_count_ = m.entries;
 }
 
 void ResponseWriter::remember(size_t offset, uint8_t labels) {
@@ -269,35 +244,6 @@ bool ResponseWriter::writeName(const uint8_t* name) {
   for (size_t k = 0; k < labels; ++k)
     remember(size_ + offsets[k], static_cast<uint8_t>(labels - k));
   size_ += len;
-  return true;
-}
-
-bool ResponseWriter::writeQnamePointer() {
-  if (!has_question_) return false;
-  if (size_ + 2 > end_) return false;
-  dns::writeU16(buf_ + size_, static_cast<uint16_t>(0xC000 | qname_offset_));
-  size_ += 2;
-  return true;
-}
-
-bool ResponseWriter::writeBytes(const void* data, size_t len) {
-  if (size_ + len > end_) return false;
-  std::memcpy(buf_ + size_, data, len);
-  size_ += len;
-  return true;
-}
-
-bool ResponseWriter::writeU16(uint16_t v) {
-  if (size_ + 2 > end_) return false;
-  dns::writeU16(buf_ + size_, v);
-  size_ += 2;
-  return true;
-}
-
-bool ResponseWriter::writeU32(uint32_t v) {
-  if (size_ + 4 > end_) return false;
-  dns::writeU32(buf_ + size_, v);
-  size_ += 4;
   return true;
 }
 

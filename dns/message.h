@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include "dns/name.h"
 #include "dns/wire.h"
@@ -67,16 +68,33 @@ enum class ParseStatus {
 
 // Builds a response in a fixed buffer. Sections are written in order (answer, authority,
 // additional); an RRset either fits whole or is rolled back (RFC 2181 §9: never a partial RRset).
+// The small writers are defined here, inline: every answer calls them a dozen times from
+// zones/lookup.cc and server/pipeline.cc.
 class ResponseWriter {
  public:
   // `limit` is the largest message the client accepts; `reserve` bytes at the end are kept free for
   // the OPT and TSIG records written last.
-  void reset(uint8_t* buffer, size_t limit, size_t reserve);
+  void reset(uint8_t* buffer, size_t limit, size_t reserve) {
+    buf_ = buffer;
+    limit_ = limit;
+    end_ = limit > reserve ? limit - reserve : 0;
+    size_ = 0;
+    counts_[0] = counts_[1] = counts_[2] = 0;
+    entry_count_ = 0;
+    has_question_ = false;
+  }
 
   // Header and question from the query (question echoed with the client's letter case).
   void begin(const Query& query, bool echo_question);
-  void setRcode(uint16_t rcode);  // low 4 bits into the header; higher bits go into OPT
-  void setFlag(uint16_t bit, bool on);
+  // Low 4 bits into the header; higher bits go into OPT.
+  void setRcode(uint16_t rcode) {
+    buf_[3] = static_cast<uint8_t>((buf_[3] & 0xF0) | (rcode & 0x0F));
+  }
+  void setFlag(uint16_t bit, bool on) {
+    uint16_t flags = readU16(buf_ + 2);
+    flags = on ? static_cast<uint16_t>(flags | bit) : static_cast<uint16_t>(flags & ~bit);
+    dns::writeU16(buf_ + 2, flags);
+  }
 
   enum class Section { kAnswer, kAuthority, kAdditional };
 
@@ -85,16 +103,44 @@ class ResponseWriter {
     uint16_t counts[3];
     uint16_t entries;
   };
-  [[nodiscard]] Mark mark() const;
-  void rollback(const Mark& m);
+  [[nodiscard]] Mark mark() const {
+    return Mark{size_, {counts_[0], counts_[1], counts_[2]}, entry_count_};
+  }
+  void rollback(const Mark& m) {
+    size_ = m.size;
+    counts_[0] = m.counts[0];
+    counts_[1] = m.counts[1];
+    counts_[2] = m.counts[2];
+    entry_count_ = m.entries;
+  }
 
   // Appends a compressed name; false when it does not fit (the caller rolls back).
   [[nodiscard]] bool writeName(const uint8_t* name);
-  // Appends a pointer to the question name (the common owner), or the name itself if no question.
-  [[nodiscard]] bool writeQnamePointer();
-  [[nodiscard]] bool writeBytes(const void* data, size_t len);
-  [[nodiscard]] bool writeU16(uint16_t v);
-  [[nodiscard]] bool writeU32(uint32_t v);
+  // Appends a pointer to the question name (the common owner); false without a question.
+  [[nodiscard]] bool writeQnamePointer() {
+    if (!has_question_ || size_ + 2 > end_) return false;
+    dns::writeU16(buf_ + size_, static_cast<uint16_t>(0xC000 | qname_offset_));
+    size_ += 2;
+    return true;
+  }
+  [[nodiscard]] bool writeBytes(const void* data, size_t len) {
+    if (size_ + len > end_) return false;
+    std::memcpy(buf_ + size_, data, len);
+    size_ += len;
+    return true;
+  }
+  [[nodiscard]] bool writeU16(uint16_t v) {
+    if (size_ + 2 > end_) return false;
+    dns::writeU16(buf_ + size_, v);
+    size_ += 2;
+    return true;
+  }
+  [[nodiscard]] bool writeU32(uint32_t v) {
+    if (size_ + 4 > end_) return false;
+    dns::writeU32(buf_ + size_, v);
+    size_ += 4;
+    return true;
+  }
   [[nodiscard]] size_t size() const { return size_; }
   [[nodiscard]] uint8_t* data() { return buf_; }
   void countRecord(Section s) { ++counts_[static_cast<int>(s)]; }

@@ -13,8 +13,21 @@ NameStatus parseName(const uint8_t* packet, size_t size, size_t pos, NameBuf& ou
   // Pointers must go strictly backwards (each jump lowers `limit`), so any loop is refused.
   size_t limit = pos;
   for (;;) {
-    if (cursor >= size) return NameStatus::kTruncated;
-    const uint8_t len = packet[cursor];
+    // A run of labels up to the root or a pointer is checked first, then copied in one go.
+    const size_t run = cursor;
+    const size_t run_out = out_len;
+    uint8_t len;
+    for (;;) {
+      if (cursor >= size) return NameStatus::kTruncated;
+      len = packet[cursor];
+      if ((len & 0xC0) != 0 || len == 0) break;
+      if (cursor + 1 + len > size) return NameStatus::kTruncated;
+      if (out_len + 1 + len + 1 > kMaxNameLength) return NameStatus::kTooLong;
+      out.label_offset[out.label_count++] = static_cast<uint8_t>(out_len);
+      out_len += 1 + len;
+      cursor += 1 + len;
+    }
+    std::memcpy(out.data + run_out, packet + run, out_len - run_out);
     if ((len & 0xC0) == 0xC0) {
       if (cursor + 1 >= size) return NameStatus::kTruncated;
       const size_t target = (static_cast<size_t>(len & 0x3F) << 8) | packet[cursor + 1];
@@ -27,20 +40,12 @@ NameStatus parseName(const uint8_t* packet, size_t size, size_t pos, NameBuf& ou
       cursor = target;
       continue;
     }
-    if ((len & 0xC0) != 0) return NameStatus::kBadLabel;  // RFC 6891 §5: extended labels are gone
-    if (len == 0) {
-      if (out_len + 1 > kMaxNameLength) return NameStatus::kTooLong;
-      out.data[out_len++] = 0;
-      if (!jumped) *end = cursor + 1;
-      out.length = static_cast<uint8_t>(out_len);
-      return NameStatus::kOk;
-    }
-    if (cursor + 1 + len > size) return NameStatus::kTruncated;
-    if (out_len + 1 + len + 1 > kMaxNameLength) return NameStatus::kTooLong;
-    out.label_offset[out.label_count++] = static_cast<uint8_t>(out_len);
-    std::memcpy(out.data + out_len, packet + cursor, 1 + len);
-    out_len += 1 + len;
-    cursor += 1 + len;
+    if (len != 0) return NameStatus::kBadLabel;  // RFC 6891 §5: extended labels are gone
+    if (out_len + 1 > kMaxNameLength) return NameStatus::kTooLong;
+    out.data[out_len++] = 0;
+    if (!jumped) *end = cursor + 1;
+    out.length = static_cast<uint8_t>(out_len);
+    return NameStatus::kOk;
   }
 }
 
@@ -76,7 +81,42 @@ NameStatus skipName(const uint8_t* packet, size_t size, size_t pos, size_t* end)
 }
 
 void lowercase(NameBuf& name) {
-  for (size_t i = 0; i < name.length; ++i) name.data[i] = asciiLower(name.data[i]);
+  lowerCopy(name.data, name.data, name.length);
+}
+
+namespace {
+
+// The eight octets of x with 'A'..'Z' turned into 'a'..'z' (SWAR: each octet's top bit says
+// whether it is an uppercase ASCII letter, shifted down to the 0x20 bit). No carry crosses an
+// octet: the 7-bit values plus 0x3F or 0x25 stay below 0x100.
+uint64_t lower8(uint64_t x) {
+  constexpr uint64_t k01 = 0x0101010101010101ULL;
+  constexpr uint64_t k80 = 0x8080808080808080ULL;
+  const uint64_t low7 = x & ~k80;
+  const uint64_t at_least_a = low7 + k01 * (0x80 - 'A');
+  const uint64_t above_z = low7 + k01 * (0x7F - 'Z');
+  const uint64_t upper = at_least_a & ~above_z & ~x & k80;
+  return x | (upper >> 2);
+}
+
+}  // namespace
+
+void lowerCopy(uint8_t* dst, const uint8_t* src, size_t n) {
+  if (n < 8) {
+    for (size_t i = 0; i < n; ++i) dst[i] = asciiLower(src[i]);
+    return;
+  }
+  // Whole words, then the last eight octets (overlapping the previous word; lowercasing twice
+  // changes nothing, and each word is read from src before it is written to dst).
+  uint64_t w;
+  for (size_t i = 0; i + 8 <= n; i += 8) {
+    std::memcpy(&w, src + i, 8);
+    w = lower8(w);
+    std::memcpy(dst + i, &w, 8);
+  }
+  std::memcpy(&w, src + n - 8, 8);
+  w = lower8(w);
+  std::memcpy(dst + n - 8, &w, 8);
 }
 
 size_t wireLength(const uint8_t* p) {

@@ -39,6 +39,10 @@ enum class NameStatus { kOk, kTruncated, kBadLabel, kTooLong, kPointerLoop };
 // Lowercases ASCII letters in place (labels' length octets are < 64 so they are never touched).
 void lowercase(NameBuf& name);
 
+// dst[0, n) = src[0, n) with ASCII letters lowercased, eight octets at a time (the query path
+// lowercases every question name). dst and src may be the same buffer.
+void lowerCopy(uint8_t* dst, const uint8_t* src, size_t n);
+
 // Length of an uncompressed wire name starting at p (trusted data), including the root label.
 [[nodiscard]] size_t wireLength(const uint8_t* p);
 

@@ -1,8 +1,10 @@
 #include "server/listener.h"
 
 #include <netinet/in.h>
+#include <pthread.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <boost/asio/io_context.hpp>
@@ -166,6 +168,279 @@ Result<void> claimAddress(ListenAddress& la) {
   return Error{"cannot listen on " + la.text() + ": no port free for both UDP and TCP"};
 }
 
+void reusePort(int fd) {
+  const int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+}
+
+// A thread that gets no queries still passes a quiescent point this often (a UDP thread's receive
+// timeout, a worker loop's timer), so a reload is retired within that (plus the control side's
+// reclaim timer) instead of pinned forever.
+constexpr long kQuiescentMs = 100;
+
+// Sums one QueryHandler's counters into t (the control side reads while workers write).
+void addCounters(CounterTotals& t, const Counters& c) {
+  t.queries += c.queries.load(std::memory_order_relaxed);
+  t.dropped += c.dropped.load(std::memory_order_relaxed);
+  t.truncated += c.truncated.load(std::memory_order_relaxed);
+  for (size_t i = 0; i < 24; ++i) t.rcodes[i] += c.rcodes[i].load(std::memory_order_relaxed);
+  t.rrl_slipped += c.rrl_slipped.load(std::memory_order_relaxed);
+  t.rrl_dropped += c.rrl_dropped.load(std::memory_order_relaxed);
+  t.cookie_client_only += c.cookie_client_only.load(std::memory_order_relaxed);
+  t.cookie_valid += c.cookie_valid.load(std::memory_order_relaxed);
+  t.cookie_invalid += c.cookie_invalid.load(std::memory_order_relaxed);
+}
+
+boost::system::error_code lastError() {
+  return {errno, boost::system::system_category()};
+}
+
+// ---- UDP ----------------------------------------------------------------------------------
+//
+// Each UDP socket is served by a thread of its own that blocks in recvmmsg, as gdnsd's UDP
+// threads do: under load the steady state is one recvmmsg and one sendmmsg per batch and nothing
+// else (no readiness wait, no re-arming of an event loop: on Asio those cost an epoll_wait and an
+// epoll_ctl about every second batch). The socket is never registered with an Asio loop.
+//
+// Quiescent points: the thread holds no snapshot between batches and passes one at the top of
+// each. An idle one is woken by SO_RCVTIMEO every kQuiescentMs and passes one then, so it never
+// pins a retired snapshot for longer.
+//
+// Stopping: the control thread sets stop_ and calls shutdown(SHUT_RD) on the socket. On Linux that
+// wakes a recvmmsg blocked on an unconnected UDP socket at once (it returns 0 once the queue is
+// empty; shutdown itself reports ENOTCONN, which is expected). The receive timeout bounds the stop
+// by kQuiescentMs even where shutdown would not wake it. The thread sees stop_ at the top of its
+// next batch; the socket is closed after the join, so no descriptor number is reused under a
+// running recvmmsg.
+class UdpThread {
+ public:
+  explicit UdpThread(const Published<ServingState>& state)
+      : domain_(state.domain()), handler_(state) {}
+  ~UdpThread() {
+    requestStop();
+    join();
+    if (fd_ >= 0) ::close(fd_);
+    domain_.leave(slot_);
+  }
+  UdpThread(const UdpThread&) = delete;
+  UdpThread& operator=(const UdpThread&) = delete;
+
+  Result<void> bind(const ListenAddress& la) {
+    // Registered before the thread starts, as the workers are (see Worker::bind).
+    slot_ = domain_.enter();
+    if (slot_ == nullptr) return Error{"more worker threads than snapshot reader slots"};
+    const bool v6 = la.address.is_v6();
+    boost::system::error_code ec;
+    fd_ = ::socket(v6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd_ < 0) ec = lastError();
+    const int one = 1;
+    if (!ec && v6 && ::setsockopt(fd_, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) != 0) {
+      ec = lastError();
+    }
+    if (!ec) reusePort(fd_);
+    if (!ec) growBuffers(fd_);
+    if (!ec) {
+      const udp::endpoint ep(la.address, la.port);
+      if (::bind(fd_, ep.data(), static_cast<socklen_t>(ep.size())) != 0) ec = lastError();
+    }
+    pktinfo_ = la.address.is_unspecified();
+    if (!ec && pktinfo_) askPacketInfo(fd_, v6, ec);
+    if (!ec) {
+      const timeval tv{0, kQuiescentMs * 1000};
+      if (::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0) ec = lastError();
+    }
+    if (ec) return Error{bindError(la, "UDP", ec)};
+    return {};
+  }
+
+  void start() {
+    thread_ = std::thread([this] { run(); });
+    ::pthread_setname_np(thread_.native_handle(), "meridian-udp");
+  }
+  // Control thread; returns at once, join() waits.
+  void requestStop() {
+    stop_.store(true, std::memory_order_relaxed);
+    if (fd_ >= 0) (void)::shutdown(fd_, SHUT_RD);
+  }
+  void join() {
+    if (thread_.joinable()) thread_.join();
+  }
+  [[nodiscard]] const Counters& counters() const { return handler_.counters(); }
+
+ private:
+  // Datagrams per recvmmsg/sendmmsg call: 32 amortises the syscall over a burst without holding
+  // replies back long; buffers hold the largest query we accept and the largest reply we send.
+  static constexpr int kBatch = 32;
+  static constexpr size_t kMaxQuery = 4096;
+  static constexpr size_t kMaxReply = 4096;
+
+  // On a wildcard address (0.0.0.0, [::]) the kernel picks a reply's source by routing, which on a
+  // host with several addresses need not be the one the query was sent to, and a client drops a
+  // reply from another address. With IP_PKTINFO / IPV6_RECVPKTINFO every datagram carries its
+  // destination, and the reply is sent from it (replyFrom). The v6 socket is IPV6_V6ONLY, so it
+  // never sees v4-mapped queries: 0.0.0.0 is its own socket with IP_PKTINFO.
+  static void askPacketInfo(int fd, bool v6, boost::system::error_code& ec) {
+    const int one = 1;
+    const int r = v6 ? ::setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof one)
+                     : ::setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof one);
+    if (r != 0) ec = lastError();
+  }
+
+  // The kernel default (~200 KiB) holds only a few hundred queued datagrams, so a burst while the
+  // thread is busy is dropped. 4 MiB (as NSD's and gdnsd's tuning guides suggest) absorbs bursts;
+  // SO_RCVBUFFORCE lifts the net.core.rmem_max cap when we have CAP_NET_ADMIN.
+  static void growBuffers(int fd) {
+    const int size = 4 << 20;
+    if (::setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size) != 0) {
+      ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+    }
+    if (::setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof size) != 0) {
+      ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+    }
+  }
+
+  // Room for one packet-info control message of either family (in6_pktinfo is the larger).
+  union Control {
+    cmsghdr align;
+    uint8_t bytes[CMSG_SPACE(sizeof(in6_pktinfo))];
+  };
+
+  struct UdpBuffers {
+    mmsghdr in_msgs[kBatch];
+    iovec in_iov[kBatch];
+    sockaddr_storage addrs[kBatch];
+    Control in_ctrl[kBatch];
+    mmsghdr out_msgs[kBatch];
+    iovec out_iov[kBatch];
+    Control out_ctrl[kBatch];
+    uint8_t in[kBatch][kMaxQuery];
+    uint8_t out[kBatch][kMaxReply];
+  };
+
+  // The message headers point at fixed per-slot buffers; set them up once.
+  static std::unique_ptr<UdpBuffers> makeUdpBuffers() {
+    auto b = std::make_unique<UdpBuffers>();
+    std::memset(b->in_msgs, 0, sizeof b->in_msgs);
+    std::memset(b->out_msgs, 0, sizeof b->out_msgs);
+    for (int i = 0; i < kBatch; ++i) {
+      b->in_iov[i] = iovec{b->in[i], kMaxQuery};
+      b->in_msgs[i].msg_hdr.msg_name = &b->addrs[i];
+      b->in_msgs[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
+      b->in_msgs[i].msg_hdr.msg_iov = &b->in_iov[i];
+      b->in_msgs[i].msg_hdr.msg_iovlen = 1;
+      b->in_msgs[i].msg_hdr.msg_control = &b->in_ctrl[i];
+      b->in_msgs[i].msg_hdr.msg_controllen = sizeof(Control);
+      b->out_msgs[i].msg_hdr.msg_iov = &b->out_iov[i];
+      b->out_msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+    return b;
+  }
+
+  // Makes `ctrl` the reply's one control message, carrying `value`.
+  template <typename T>
+  static void setControl(msghdr& out, Control& ctrl, int level, int type, const T& value) {
+    out.msg_control = &ctrl;
+    out.msg_controllen = CMSG_SPACE(sizeof value);
+    cmsghdr* o = CMSG_FIRSTHDR(&out);
+    o->cmsg_level = level;
+    o->cmsg_type = type;
+    o->cmsg_len = CMSG_LEN(sizeof value);
+    std::memcpy(CMSG_DATA(o), &value, sizeof value);
+  }
+
+  // Copies the destination of a query (its packet-info control message, present only on wildcard
+  // sockets) into the reply's header as its source; without one the kernel chooses as before.
+  static void replyFrom(msghdr& in, msghdr& out, Control& ctrl) {
+    out.msg_control = nullptr;
+    out.msg_controllen = 0;
+    for (cmsghdr* c = CMSG_FIRSTHDR(&in); c != nullptr; c = CMSG_NXTHDR(&in, c)) {
+      if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+        in_pktinfo got;
+        std::memcpy(&got, CMSG_DATA(c), sizeof got);
+        // ipi_spec_dst is the local address the datagram was for (for a broadcast, the receiving
+        // interface's address); interface 0 lets routing choose the way out.
+        in_pktinfo send{};
+        send.ipi_spec_dst = got.ipi_spec_dst;
+        setControl(out, ctrl, IPPROTO_IP, IP_PKTINFO, send);
+        return;
+      }
+      if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
+        in6_pktinfo got;
+        std::memcpy(&got, CMSG_DATA(c), sizeof got);
+        if (IN6_IS_ADDR_MULTICAST(&got.ipi6_addr)) return;  // not a source address
+        in6_pktinfo send{};
+        send.ipi6_addr = got.ipi6_addr;
+        // A link-local address is only unique with its interface; others route freely.
+        if (IN6_IS_ADDR_LINKLOCAL(&got.ipi6_addr)) send.ipi6_ifindex = got.ipi6_ifindex;
+        setControl(out, ctrl, IPPROTO_IPV6, IPV6_PKTINFO, send);
+        return;
+      }
+    }
+  }
+
+  void run() {
+    UdpBuffers& b = *buffers_;
+    int used = kBatch;  // headers the last recvmmsg wrote into (all of them before the first)
+    while (!stop_.load(std::memory_order_relaxed)) {
+      domain_.quiescent(*slot_);  // no query is in progress at the top of a batch
+      // The kernel rewrote the name length, control length and flags of the datagrams it filled.
+      for (int i = 0; i < used; ++i) {
+        msghdr& h = b.in_msgs[i].msg_hdr;
+        h.msg_namelen = sizeof(sockaddr_storage);
+        h.msg_controllen = pktinfo_ ? sizeof(Control) : 0;
+        h.msg_flags = 0;
+      }
+      // MSG_WAITFORONE: block for the first datagram only, then take what else is queued.
+      const int n = ::recvmmsg(fd_, b.in_msgs, kBatch, MSG_WAITFORONE, nullptr);
+      // < 0: the receive timeout (EAGAIN, a quiescent point is due), EINTR, or a transient error.
+      // After shutdown() the kernel reports an empty "datagram" (length 0) rather than none, so
+      // a batch that returns once stopping is not answered (nor counted as dropped queries).
+      used = n > 0 ? n : 0;
+      if (n > 0 && !stop_.load(std::memory_order_relaxed)) answer(b, n);
+    }
+    domain_.leave(slot_);
+    slot_ = nullptr;
+  }
+
+  void answer(UdpBuffers& b, int n) {
+    int m = 0;
+    for (int i = 0; i < n; ++i) {
+      const msghdr& in = b.in_msgs[i].msg_hdr;
+      if (in.msg_flags & MSG_TRUNC) continue;  // larger than any sane query
+      const size_t len = handler_.handle(b.in[i], b.in_msgs[i].msg_len, b.out[m], kMaxReply,
+                                         Transport::kUdp, peerOf(b.addrs[i]));
+      if (len == 0) continue;
+      msghdr& out = b.out_msgs[m].msg_hdr;
+      b.out_iov[m] = iovec{b.out[m], len};
+      out.msg_name = &b.addrs[i];
+      out.msg_namelen = in.msg_namelen;
+      if (pktinfo_) replyFrom(b.in_msgs[i].msg_hdr, out, b.out_ctrl[m]);
+      ++m;
+    }
+    int sent = 0;
+    while (sent < m) {
+      const int r = ::sendmmsg(fd_, b.out_msgs + sent, static_cast<unsigned>(m - sent), 0);
+      if (r <= 0) {
+        if (r < 0 && errno == EINTR) continue;
+        // A full socket buffer or an unreachable client: the reply is lost as UDP allows; skip
+        // the datagram that failed and carry on with the rest.
+        ++sent;
+        continue;
+      }
+      sent += r;
+    }
+  }
+
+  QuiescentDomain& domain_;
+  QuiescentDomain::Slot* slot_ = nullptr;
+  QueryHandler handler_;
+  int fd_ = -1;
+  bool pktinfo_ = false;  // a wildcard address: datagrams carry their destination
+  std::atomic<bool> stop_{false};
+  std::unique_ptr<UdpBuffers> buffers_ = makeUdpBuffers();
+  std::thread thread_;
+};
+
 }  // namespace
 
 // Input carried over between reads of one TCP connection: the start of a message whose end has
@@ -266,7 +541,8 @@ struct TcpConnList {
 class Server::Worker {
  public:
   Worker(const Published<ServingState>& state, const ServerSettings& settings)
-      : settings_(settings),
+      : state_(state),
+        settings_(settings),
         domain_(state.domain()),
         handler_(state),
         quiescent_timer_(io_),
@@ -293,19 +569,12 @@ class Server::Worker {
     if (slot_ == nullptr) slot_ = domain_.enter();
     if (slot_ == nullptr) return Error{"more worker threads than snapshot reader slots"};
     for (const auto& la : settings_.listen) {
+      udp_.push_back(std::make_unique<UdpThread>(state_));
+      auto r = udp_.back()->bind(la);
+      if (!r) return r;
+
       boost::system::error_code ec;
       const bool v6 = la.address.is_v6();
-      auto u = std::make_unique<udp::socket>(io_);
-      u->open(v6 ? udp::v6() : udp::v4(), ec);
-      if (!ec && v6) u->set_option(asio::ip::v6_only(true), ec);
-      if (!ec) reusePort(u->native_handle());
-      if (!ec) growBuffers(u->native_handle());
-      if (!ec) u->bind(udp::endpoint(la.address, la.port), ec);
-      if (!ec && la.address.is_unspecified()) askPacketInfo(u->native_handle(), v6, ec);
-      if (!ec) u->non_blocking(true, ec);
-      if (ec) return Error{bindError(la, "UDP", ec)};
-      udp_.push_back(std::move(u));
-
       auto a = std::make_unique<tcp::acceptor>(io_);
       a->open(v6 ? tcp::v6() : tcp::v4(), ec);
       if (!ec && v6) a->set_option(asio::ip::v6_only(true), ec);
@@ -320,22 +589,27 @@ class Server::Worker {
     return {};
   }
 
+  // The UDP threads, before this worker's own loop runs on the calling thread.
+  void startUdp() {
+    for (auto& u : udp_) u->start();
+  }
+
   void run() {
     armQuiescent();
-    for (auto& u : udp_) armUdp(*u);
     for (size_t i = 0; i < tcp_.size(); ++i) accept(i);
     io_.run();
     domain_.leave(slot_);
     slot_ = nullptr;
   }
 
-  // Called from the control thread: close listening sockets and every connection; run() returns
-  // once the handlers still referring to them have run.
+  // Called from the control thread: stop the UDP threads, close listening sockets and every
+  // connection; run() returns once the handlers still referring to them have run, joinUdp() once
+  // the UDP threads have finished their batch.
   void drain() {
+    for (auto& u : udp_) u->requestStop();
     asio::post(io_, [this] {
       draining_ = true;
       boost::system::error_code ec;
-      for (auto& u : udp_) u->close(ec);
       for (auto& a : tcp_) a->close(ec);
       quiescent_timer_.cancel();
       for (auto& t : accept_pause_) t->cancel();
@@ -345,8 +619,13 @@ class Server::Worker {
     });
   }
 
-  [[nodiscard]] const Counters& counters() const { return handler_.counters(); }
-  void addTcpTotals(CounterTotals& t) const {
+  void joinUdp() {
+    for (auto& u : udp_) u->join();
+  }
+
+  void addTotals(CounterTotals& t) const {
+    addCounters(t, handler_.counters());
+    for (const auto& u : udp_) addCounters(t, u->counters());
     t.tcp_connections += tcp_accepted_.load(std::memory_order_relaxed);
     t.tcp_evicted += tcp_evicted_.load(std::memory_order_relaxed);
     t.tcp_io_timeouts += tcp_io_timeouts_.load(std::memory_order_relaxed);
@@ -356,179 +635,14 @@ class Server::Worker {
  private:
   using Clock = std::chrono::steady_clock;
 
-  static void reusePort(int fd) {
-    const int one = 1;
-    ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-  }
-
-  // On a wildcard address (0.0.0.0, [::]) the kernel picks a reply's source by routing, which on a
-  // host with several addresses need not be the one the query was sent to, and a client drops a
-  // reply from another address. With IP_PKTINFO / IPV6_RECVPKTINFO every datagram carries its
-  // destination, and drainUdp() sends the reply from it. The v6 socket is IPV6_V6ONLY, so it never
-  // sees v4-mapped queries: 0.0.0.0 is its own socket with IP_PKTINFO.
-  static void askPacketInfo(int fd, bool v6, boost::system::error_code& ec) {
-    const int one = 1;
-    const int r = v6 ? ::setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof one)
-                     : ::setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof one);
-    if (r != 0) ec = boost::system::error_code(errno, boost::system::system_category());
-  }
-
-  // The kernel default (~200 KiB) holds only a few hundred queued datagrams, so a burst while the
-  // worker is busy is dropped. 4 MiB (as NSD's and gdnsd's tuning guides suggest) absorbs bursts;
-  // SO_RCVBUFFORCE lifts the net.core.rmem_max cap when we have CAP_NET_ADMIN.
-  static void growBuffers(int fd) {
-    const int size = 4 << 20;
-    if (::setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size) != 0) {
-      ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
-    }
-    if (::setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof size) != 0) {
-      ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
-    }
-  }
-
-  // Datagrams per recvmmsg/sendmmsg call: 32 amortises the syscall over a burst without holding
-  // replies back long; buffers hold the largest query we accept and the largest reply we send.
-  static constexpr int kBatch = 32;
-  static constexpr size_t kMaxQuery = 4096;
-  static constexpr size_t kMaxReply = 4096;
-  // Batches handled per readiness event before yielding to TCP work on the same loop.
-  static constexpr int kRoundsPerWake = 16;
-
-  // Room for one packet-info control message of either family (in6_pktinfo is the larger).
-  union Control {
-    cmsghdr align;
-    uint8_t bytes[CMSG_SPACE(sizeof(in6_pktinfo))];
-  };
-
-  struct UdpBuffers {
-    mmsghdr in_msgs[kBatch];
-    iovec in_iov[kBatch];
-    sockaddr_storage addrs[kBatch];
-    Control in_ctrl[kBatch];
-    mmsghdr out_msgs[kBatch];
-    iovec out_iov[kBatch];
-    Control out_ctrl[kBatch];
-    uint8_t in[kBatch][kMaxQuery];
-    uint8_t out[kBatch][kMaxReply];
-  };
-
-  // A worker that gets no queries still passes a quiescent point every kQuiescentMs, so a reload
-  // is retired within that (plus the control side's reclaim timer) instead of pinned forever.
-  // Between two handlers of this loop no snapshot is held.
-  static constexpr int kQuiescentMs = 100;
+  // The worker's loop passes a quiescent point from a timer when its TCP work alone would not
+  // bring it there: between two handlers of this loop no snapshot is held.
   void armQuiescent() {
     domain_.quiescent(*slot_);
     quiescent_timer_.expires_after(std::chrono::milliseconds(kQuiescentMs));
     quiescent_timer_.async_wait([this](const boost::system::error_code& ec) {
       if (!ec && !draining_) armQuiescent();
     });
-  }
-  void quiescent() { domain_.quiescent(*slot_); }
-
-  void armUdp(udp::socket& s) {
-    s.async_wait(udp::socket::wait_read, [this, &s](const boost::system::error_code& ec) {
-      if (ec || draining_) return;
-      drainUdp(s.native_handle());
-      armUdp(s);
-    });
-  }
-
-  // The message headers point at fixed per-slot buffers; set them up once.
-  static std::unique_ptr<UdpBuffers> makeUdpBuffers() {
-    auto b = std::make_unique<UdpBuffers>();
-    std::memset(b->in_msgs, 0, sizeof b->in_msgs);
-    std::memset(b->out_msgs, 0, sizeof b->out_msgs);
-    for (int i = 0; i < kBatch; ++i) {
-      b->in_iov[i] = iovec{b->in[i], kMaxQuery};
-      b->in_msgs[i].msg_hdr.msg_name = &b->addrs[i];
-      b->in_msgs[i].msg_hdr.msg_iov = &b->in_iov[i];
-      b->in_msgs[i].msg_hdr.msg_iovlen = 1;
-      b->out_msgs[i].msg_hdr.msg_iov = &b->out_iov[i];
-      b->out_msgs[i].msg_hdr.msg_iovlen = 1;
-    }
-    return b;
-  }
-
-  // Copies the destination of a query (its packet-info control message, present only on wildcard
-  // sockets) into the reply's header as its source; without one the kernel chooses as before.
-  static void replyFrom(msghdr& in, msghdr& out, Control& ctrl) {
-    out.msg_control = nullptr;
-    out.msg_controllen = 0;
-    for (cmsghdr* c = CMSG_FIRSTHDR(&in); c != nullptr; c = CMSG_NXTHDR(&in, c)) {
-      if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
-        in_pktinfo got;
-        std::memcpy(&got, CMSG_DATA(c), sizeof got);
-        // ipi_spec_dst is the local address the datagram was for (for a broadcast, the receiving
-        // interface's address); interface 0 lets routing choose the way out.
-        in_pktinfo send{};
-        send.ipi_spec_dst = got.ipi_spec_dst;
-        out.msg_control = &ctrl;
-        out.msg_controllen = CMSG_SPACE(sizeof send);
-        cmsghdr* o = CMSG_FIRSTHDR(&out);
-        o->cmsg_level = IPPROTO_IP;
-        o->cmsg_type = IP_PKTINFO;
-        o->cmsg_len = CMSG_LEN(sizeof send);
-        std::memcpy(CMSG_DATA(o), &send, sizeof send);
-        return;
-      }
-      if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
-        in6_pktinfo got;
-        std::memcpy(&got, CMSG_DATA(c), sizeof got);
-        if (IN6_IS_ADDR_MULTICAST(&got.ipi6_addr)) return;  // not a source address
-        in6_pktinfo send{};
-        send.ipi6_addr = got.ipi6_addr;
-        // A link-local address is only unique with its interface; others route freely.
-        if (IN6_IS_ADDR_LINKLOCAL(&got.ipi6_addr)) send.ipi6_ifindex = got.ipi6_ifindex;
-        out.msg_control = &ctrl;
-        out.msg_controllen = CMSG_SPACE(sizeof send);
-        cmsghdr* o = CMSG_FIRSTHDR(&out);
-        o->cmsg_level = IPPROTO_IPV6;
-        o->cmsg_type = IPV6_PKTINFO;
-        o->cmsg_len = CMSG_LEN(sizeof send);
-        std::memcpy(CMSG_DATA(o), &send, sizeof send);
-        return;
-      }
-    }
-  }
-
-  void drainUdp(int fd) {
-    UdpBuffers& b = *udp_buffers_;
-    for (int round = 0; round < kRoundsPerWake; ++round) {
-      quiescent();  // no query of this worker is in progress at the top of a batch
-      for (int i = 0; i < kBatch; ++i) {
-        b.in_msgs[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
-        b.in_msgs[i].msg_hdr.msg_control = &b.in_ctrl[i];
-        b.in_msgs[i].msg_hdr.msg_controllen = sizeof(Control);
-        b.in_msgs[i].msg_hdr.msg_flags = 0;
-      }
-      const int n = ::recvmmsg(fd, b.in_msgs, kBatch, MSG_DONTWAIT, nullptr);
-      if (n <= 0) return;
-      int m = 0;
-      for (int i = 0; i < n; ++i) {
-        if (b.in_msgs[i].msg_hdr.msg_flags & MSG_TRUNC) continue;  // larger than any sane query
-        const size_t len = handler_.handle(b.in[i], b.in_msgs[i].msg_len, b.out[m], kMaxReply,
-                                           Transport::kUdp, peerOf(b.addrs[i]));
-        if (len == 0) continue;
-        b.out_iov[m] = iovec{b.out[m], len};
-        b.out_msgs[m].msg_hdr.msg_name = &b.addrs[i];
-        b.out_msgs[m].msg_hdr.msg_namelen = b.in_msgs[i].msg_hdr.msg_namelen;
-        replyFrom(b.in_msgs[i].msg_hdr, b.out_msgs[m].msg_hdr, b.out_ctrl[m]);
-        ++m;
-      }
-      int sent = 0;
-      while (sent < m) {
-        const int r = ::sendmmsg(fd, b.out_msgs + sent, static_cast<unsigned>(m - sent), 0);
-        if (r <= 0) {
-          if (r < 0 && errno == EINTR) continue;
-          // A full socket buffer or an unreachable client: the reply is lost as UDP allows; skip
-          // the datagram that failed and carry on with the rest.
-          ++sent;
-          continue;
-        }
-        sent += r;
-      }
-      if (n < kBatch) return;
-    }
   }
 
   // ---- TCP (RFC 7766) -------------------------------------------------------------------
@@ -860,6 +974,7 @@ class Server::Worker {
     serve(c);
   }
 
+  const Published<ServingState>& state_;
   const ServerSettings& settings_;
   QuiescentDomain& domain_;
   QuiescentDomain::Slot* slot_ = nullptr;
@@ -871,7 +986,7 @@ class Server::Worker {
   const unsigned tcp_limit_;  // this worker's share of tcp_max_connections
   unsigned tcp_count_ = 0;
   std::atomic<uint64_t> tcp_accepted_{0}, tcp_evicted_{0}, tcp_io_timeouts_{0}, tcp_refused_{0};
-  std::vector<std::unique_ptr<udp::socket>> udp_;
+  std::vector<std::unique_ptr<UdpThread>> udp_;  // one per listen address
   std::vector<std::unique_ptr<tcp::acceptor>> tcp_;
   std::vector<std::unique_ptr<asio::steady_timer>> accept_pause_;
   TcpConnList idle_, busy_;
@@ -879,7 +994,6 @@ class Server::Worker {
   bool sweep_armed_ = false;
   Clock::time_point sweep_at_{};
   bool draining_ = false;
-  std::unique_ptr<UdpBuffers> udp_buffers_ = makeUdpBuffers();
   // Per-worker TCP scratch: the read buffer every connection reads into and the replies of one
   // serve() before they are sent (RFC 1035 §4.2.2: messages up to 65535 octets).
   std::unique_ptr<uint8_t[]> rx_buf_ = std::make_unique_for_overwrite<uint8_t[]>(kRxSize);
@@ -938,12 +1052,16 @@ Result<void> Server::start() {
     }
     workers_.push_back(std::move(w));
   }
-  for (auto& w : workers_) threads_.emplace_back([wp = w.get()] { wp->run(); });
+  for (auto& w : workers_) {
+    w->startUdp();
+    threads_.emplace_back([wp = w.get()] { wp->run(); });
+  }
   return {};
 }
 
 void Server::stop() {
   for (auto& w : workers_) w->drain();
+  for (auto& w : workers_) w->joinUdp();
   for (auto& t : threads_) {
     if (t.joinable()) t.join();
   }
@@ -952,19 +1070,7 @@ void Server::stop() {
 
 CounterTotals Server::totals() const {
   CounterTotals t;
-  for (const auto& w : workers_) {
-    const Counters& c = w->counters();
-    t.queries += c.queries.load(std::memory_order_relaxed);
-    t.dropped += c.dropped.load(std::memory_order_relaxed);
-    t.truncated += c.truncated.load(std::memory_order_relaxed);
-    for (size_t i = 0; i < 24; ++i) t.rcodes[i] += c.rcodes[i].load(std::memory_order_relaxed);
-    t.rrl_slipped += c.rrl_slipped.load(std::memory_order_relaxed);
-    t.rrl_dropped += c.rrl_dropped.load(std::memory_order_relaxed);
-    t.cookie_client_only += c.cookie_client_only.load(std::memory_order_relaxed);
-    t.cookie_valid += c.cookie_valid.load(std::memory_order_relaxed);
-    t.cookie_invalid += c.cookie_invalid.load(std::memory_order_relaxed);
-    w->addTcpTotals(t);
-  }
+  for (const auto& w : workers_) w->addTotals(t);
   return t;
 }
 

@@ -1,12 +1,14 @@
-// The network side of the data plane (RFC 1035 §4.2, RFC 7766): one worker thread per core, each
-// with its own Asio event loop, its own SO_REUSEPORT UDP socket and TCP acceptor per listen
-// address, and its own QueryHandler. UDP datagrams are read and answered in batches
-// (recvmmsg/sendmmsg); TCP connections are length-prefixed, may carry several queries, and are
-// closed after an idle timeout, when one message takes longer than the I/O timeout to arrive or to
-// be taken by the client, or (the oldest idle one) to admit a new connection at the limit.
+// The network side of the data plane (RFC 1035 §4.2, RFC 7766): `threads` workers, each with its
+// own SO_REUSEPORT UDP socket and TCP acceptor per listen address. Each UDP socket is served by a
+// thread of its own with its own QueryHandler, blocking in recvmmsg and answering in batches with
+// sendmmsg (no event loop around it, as gdnsd does). The worker's Asio event loop, with another
+// QueryHandler, serves TCP and timers: connections are length-prefixed, may carry several queries,
+// and are closed after an idle timeout, when one message takes longer than the I/O timeout to
+// arrive or to be taken by the client, or (the oldest idle one) to admit a new connection at the
+// limit.
 //
-// Created and stopped by the control thread (app/); the workers share no mutable state (each
-// keeps its own share of the TCP connection limit).
+// Created and stopped by the control thread (app/); the threads share no mutable state (each
+// worker keeps its own share of the TCP connection limit).
 #pragma once
 
 #include <boost/asio/ip/address.hpp>
@@ -70,7 +72,7 @@ class Server {
   // The addresses served, with port 0 replaced by the port the kernel chose. Valid after start().
   [[nodiscard]] const std::vector<ListenAddress>& listening() const { return settings_.listen; }
   // Stops accepting, closes every TCP connection (a reply already handed to the kernel is still
-  // delivered), joins the workers.
+  // delivered), wakes the UDP threads out of recvmmsg, joins every thread.
   void stop();
   [[nodiscard]] CounterTotals totals() const;
 

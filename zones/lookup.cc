@@ -27,16 +27,19 @@ Location locate(const Zone& z, const uint8_t* name, size_t len, uint16_t qtype) 
     }
     return {Found::kExact, n};
   }
-  // Closest encloser: strip labels until a node exists; the apex always does.
+  // Closest encloser: strip labels until a node exists; the apex always does. The name is at or
+  // below the apex (the zone was chosen for it), so the suffix of the apex's length is the apex
+  // and needs no search (for NXDOMAIN right below the apex, the common case, none at all).
   const uint8_t* p = name;
   size_t rest = len;
-  do {
+  n = kNone;
+  while (n == kNone && rest > z.apexLength()) {
     const size_t step = 1u + p[0];
     p += step;
     rest -= step;
-    n = z.find(p, rest);
-  } while (n == kNone && rest > z.apexLength());
-  if (n == kNone) n = z.find(z.apex(), z.apexLength());
+    if (rest > z.apexLength()) n = z.find(p, rest);
+  }
+  if (n == kNone) n = z.apexNode();
   const Node& ce = z.node(n);
   if (ce.cut != kNone) return {Found::kReferral, ce.cut};
   if (ce.flags & Node::kDname) return {Found::kDname, n};

@@ -62,6 +62,7 @@ class Zone {
     return names_.data() + nodes_[apex_node_].name_offset;
   }
   [[nodiscard]] size_t apexLength() const { return nodes_[apex_node_].name_length; }
+  [[nodiscard]] uint32_t apexNode() const { return apex_node_; }
   [[nodiscard]] const std::string& origin() const { return origin_; }
   [[nodiscard]] uint32_t serial() const { return serial_; }
 
@@ -126,6 +127,9 @@ class ZoneSet {
 
  private:
   std::vector<std::shared_ptr<const Zone>> zones_;  // sorted like Zone's nodes, by apex
+  // The longest apex (octets): a name's longer suffixes cannot be a zone, so the per-query search
+  // starts at this length (for one zone, one comparison instead of one per label).
+  size_t longest_apex_ = 0;
 };
 
 using dns::compareNames;

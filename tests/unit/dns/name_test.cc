@@ -80,3 +80,28 @@ TEST_CASE("isSubdomain is label aligned") {
   REQUIRE(fromText("xample.com.", d));
   CHECK_FALSE(isSubdomain(b.data, b.length, d.data, d.length));
 }
+
+// lowerCopy lowercases eight octets at a time (the question name of every query); it must agree
+// with the octet-by-octet rule for every octet value (non-ASCII octets and the label lengths are
+// left alone), at every length and alignment, in place too.
+TEST_CASE("lowerCopy agrees with asciiLower for every octet, length and offset", "[name]") {
+  uint8_t src[300];
+  for (size_t i = 0; i < sizeof src; ++i) src[i] = static_cast<uint8_t>((i * 167u + 13u) & 0xFF);
+  for (size_t off = 0; off < 8; ++off) {
+    for (size_t n = 0; n + off <= sizeof src && n <= 255 + 8; ++n) {
+      uint8_t got[300];
+      lowerCopy(got, src + off, n);
+      bool same = true;
+      for (size_t i = 0; i < n; ++i) same = same && got[i] == asciiLower(src[off + i]);
+      INFO("offset " << off << " length " << n);
+      REQUIRE(same);
+    }
+  }
+  uint8_t all[256];
+  for (int i = 0; i < 256; ++i) all[i] = static_cast<uint8_t>(i);
+  lowerCopy(all, all, sizeof all);  // in place
+  for (int i = 0; i < 256; ++i) {
+    INFO("octet " << i);
+    CHECK(all[i] == ((i >= 'A' && i <= 'Z') ? i + 32 : i));
+  }
+}

@@ -5,10 +5,15 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <cstring>
+#include <future>
 #include <memory>
+#include <thread>
 
+#include "../testutil.h"
 #include "server/listener.h"
+#include "zones/loader.h"
 
 using namespace meridian;
 
@@ -121,4 +126,82 @@ TEST_CASE("a second Server on the same address is refused; port 0 becomes one po
   REQUIRE_FALSE(r.has_value());
   CHECK_THAT(r.error().message, Catch::Contains("address in use"));
   first.stop();
+}
+
+// UDP sockets are served by threads blocked in recvmmsg (server/listener.cc, UdpThread). Each
+// has its own QueryHandler, so their answers must reach Server::totals(); and stop() must wake
+// every one of them out of its blocking receive and return.
+TEST_CASE("UDP threads answer, count, and stop while blocked in recvmmsg", "[listener]") {
+  auto z = zones::loadZoneText("example.com",
+                               "$ORIGIN example.com.\n$TTL 300\n@ SOA ns1 h 1 2 3 4 5\n@ NS ns1\n"
+                               "ns1 A 192.0.2.1\nwww A 192.0.2.3\n");
+  REQUIRE(z.has_value());
+  auto st = std::make_shared<server::ServingState>();
+  st->zones = zones::ZoneSet({z->zone});
+  Published<server::ServingState> state{st};
+  server::ServerSettings settings;
+  // Two addresses, three workers: six UDP threads.
+  settings.listen.push_back(*server::parseListenAddress("127.0.0.1:0"));
+  settings.listen.push_back(*server::parseListenAddress("127.0.0.2:0"));
+  settings.threads = 3;
+  auto srv = std::make_unique<server::Server>(state, settings);
+  auto started = srv->start();
+  REQUIRE(started.has_value());
+
+  // Several client sockets per address, so SO_REUSEPORT spreads them over the workers.
+  const auto q = test::makeQuery("www.example.com.", dns::rrtype::kA);
+  int answered = 0;
+  for (const auto& la : srv->listening()) {
+    for (int c = 0; c < 8; ++c) {
+      const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+      const timeval tv{5, 0};
+      ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+      sockaddr_in sa{};
+      sa.sin_family = AF_INET;
+      sa.sin_port = htons(la.port);
+      std::memcpy(&sa.sin_addr, la.address.to_v4().to_bytes().data(), 4);
+      REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0);
+      REQUIRE(::send(fd, q.data(), q.size(), 0) == static_cast<ssize_t>(q.size()));
+      uint8_t buf[512];
+      const ssize_t r = ::recv(fd, buf, sizeof buf, 0);
+      if (r > 0) {
+        const auto d = test::decode(buf, static_cast<size_t>(r));
+        if (d.ok && d.rcode == 0 && d.aa) ++answered;
+      }
+      ::close(fd);
+    }
+  }
+  CHECK(answered == 16);
+  const auto t = srv->totals();
+  CHECK(t.queries == 16);
+  CHECK(t.rcodes[0] == 16);
+
+  // Every UDP thread is idle in recvmmsg now. stop() runs on another thread so that a hang fails
+  // the test instead of blocking it (the bound is generous, not a timing threshold).
+  std::promise<void> done;
+  auto stopped = done.get_future();
+  std::thread stopper([&] {
+    srv->stop();
+    done.set_value();
+  });
+  const bool returned = stopped.wait_for(std::chrono::seconds(30)) == std::future_status::ready;
+  if (!returned) {  // leak the server rather than hang the suite in its destructor
+    stopper.detach();
+    (void)srv.release();
+  }
+  REQUIRE(returned);
+  stopper.join();
+  // Nothing answers after stop().
+  const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+  const timeval tv{0, 300000};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(srv->listening()[0].port);
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  (void)::sendto(fd, q.data(), q.size(), 0, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
+  uint8_t buf[512];
+  CHECK(::recv(fd, buf, sizeof buf, 0) < 0);
+  ::close(fd);
+  srv.reset();
 }

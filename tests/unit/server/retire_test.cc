@@ -40,6 +40,15 @@ std::shared_ptr<const server::ServingState> makeState(Deaths& d, int n) {
   });
 }
 
+// Reclaims until nothing is left retired. Polls (not a timing threshold: the bound is generous);
+// normally done within one quiescent period of the workers (100 ms).
+void reclaimAll(QuiescentDomain& domain) {
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (domain.reclaim() != 0 && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
 }  // namespace
 
 TEST_CASE("reloads under load: old snapshots are freed on the control thread, idle workers too",
@@ -91,12 +100,7 @@ TEST_CASE("reloads under load: old snapshots are freed on the control thread, id
   const auto me = std::this_thread::get_id();
   for (int n = 1; n <= 20; ++n) {
     state.publish(makeState(deaths, n));
-    // Poll (not a timing threshold: the bound is generous); normally within one worker timer
-    // period (100 ms).
-    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (domain.reclaim() != 0 && std::chrono::steady_clock::now() < give_up) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
+    reclaimAll(domain);
     INFO("reload " << n);
     REQUIRE(deaths.live.load() == 1);
   }
@@ -106,5 +110,34 @@ TEST_CASE("reloads under load: old snapshots are freed on the control thread, id
   CHECK(answers.load() > 0);
   std::lock_guard<std::mutex> lock(deaths.mutex);
   REQUIRE(deaths.threads.size() == 20);
+  for (const auto& t : deaths.threads) CHECK(t == me);
+}
+
+// No query at all: every UDP thread stays blocked in recvmmsg and the worker loops see no TCP. Each
+// must still pass quiescent points (the UDP threads when their receive timeout expires), or the
+// first reload would stay pinned for as long as the server is idle.
+TEST_CASE("reloads with no queries at all: idle UDP threads do not pin old snapshots",
+          "[snapshot][listener]") {
+  QuiescentDomain domain;
+  Deaths deaths;
+  Published<server::ServingState> state(makeState(deaths, 0), domain);
+  server::ServerSettings settings;
+  settings.listen.push_back(*server::parseListenAddress("127.0.0.1:0"));
+  settings.listen.push_back(*server::parseListenAddress("127.0.0.2:0"));
+  settings.threads = 2;
+  server::Server srv(state, settings);
+  REQUIRE(srv.start().has_value());
+  const auto me = std::this_thread::get_id();
+  for (int n = 1; n <= 5; ++n) {
+    state.publish(makeState(deaths, n));
+    reclaimAll(domain);
+    INFO("reload " << n);
+    REQUIRE(deaths.live.load() == 1);
+  }
+  srv.stop();
+  // Waking the threads to stop is not a query (shutdown() makes recvmmsg report an empty one).
+  CHECK(srv.totals().queries == 0);
+  std::lock_guard<std::mutex> lock(deaths.mutex);
+  REQUIRE(deaths.threads.size() == 5);
   for (const auto& t : deaths.threads) CHECK(t == me);
 }

@@ -1,5 +1,7 @@
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <string>
+#include <vector>
 
 #include "../testutil.h"
 #include "zones/loader.h"
@@ -149,4 +151,34 @@ TEST_CASE("the zone digest changes with the served data, not with record order")
   CHECK(load("a 60 A 192.0.2.1\na 60 A 192.0.2.2\nb TXT x\n") != base);     // TTL
   CHECK(load("a A 192.0.2.1\na A 192.0.2.2\nc TXT x\n") != base);           // owner
   CHECK(load("a A 192.0.2.1\na A 192.0.2.2\n") != base);                    // removed record
+}
+
+// Zone::find compares names that share their first 8 octets (the search key) word by word from
+// octet 8 on; every name of such a run must be found, and its near misses (one octet more, less or
+// changed past octet 8, at every length from 9 to beyond 24) must not.
+TEST_CASE("Zone::find tells apart names that share their first 8 octets", "[zone]") {
+  std::string text = kHead;
+  std::vector<std::string> names;
+  for (int i = 0; i < 400; ++i) {
+    names.push_back("hostname" + std::to_string(i * 7919 % 100000) + "x" +
+                    std::string(i % 13, 'q'));
+    text += names.back() + " A 192.0.2.9\n";
+  }
+  auto z = zones::loadZoneText("example.com", text);
+  REQUIRE_OK(z);
+  for (const auto& name : names) {
+    dns::NameBuf n;
+    REQUIRE(dns::fromText(name + ".example.com.", n));
+    INFO(name);
+    const uint32_t i = z->zone->find(n.data, n.length);
+    REQUIRE(i != zones::kNone);
+    CHECK(dns::toText(z->zone->nodeName(z->zone->node(i))) == name + ".example.com.");
+    for (const std::string& miss :
+         {name + "z", name.substr(0, name.size() - 1) + "!", name.substr(0, name.size() - 1)}) {
+      if (std::find(names.begin(), names.end(), miss) != names.end()) continue;
+      REQUIRE(dns::fromText(miss + ".example.com.", n));
+      INFO(miss);
+      CHECK(z->zone->find(n.data, n.length) == zones::kNone);
+    }
+  }
 }
