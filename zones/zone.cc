@@ -13,13 +13,11 @@ uint64_t loadBigEndian64(const uint8_t* p) {
   return __builtin_bswap64(v);
 }
 
-// memcmp's sign for two names of `len` octets whose first 8 (the key) are equal, compared 8
-// octets at a time as big-endian words; the last word overlaps the previous one (equal octets
-// compare equal again). The names in a zone often share their first 8 octets ("\x09host123"),
-// so the last steps of every search come here: inline words instead of a memcmp call each.
-int compareAfterKey(const uint8_t* a, const uint8_t* b, size_t len) {
-  if (len <= 8) return 0;
-  size_t i = 8;
+// memcmp's sign for two names of `len` octets whose first `from` octets are equal (the key's 15),
+// compared 8 octets at a time as big-endian words; the last word overlaps the previous one (equal
+// octets compare equal again).
+int compareFrom(const uint8_t* a, const uint8_t* b, size_t len, size_t from) {
+  size_t i = from;
   for (; i + 8 <= len; i += 8) {
     const uint64_t x = loadBigEndian64(a + i);
     const uint64_t y = loadBigEndian64(b + i);
@@ -33,29 +31,58 @@ int compareAfterKey(const uint8_t* a, const uint8_t* b, size_t len) {
   return 0;
 }
 
+constexpr size_t kKeyOctets = 15;
+
 }  // namespace
 
+// A fixed 16-octet copy of the name's length and head (not a hash: the key orders names).
+Zone::IndexKey Zone::makeKey(const uint8_t* name, size_t length) {
+  uint8_t buf[16] = {};
+  buf[0] = static_cast<uint8_t>(length);
+  std::memcpy(buf + 1, name, std::min(length, kKeyOctets));
+  return {loadBigEndian64(buf), loadBigEndian64(buf + 8)};
+}
+
+void Zone::buildIndex() {
+  const size_t n = nodes_.size();
+  index_.assign((n + 1 + 3) / 4, IndexBlock{});
+  index_nodes_.assign(n + 1, kNone);
+  // An in-order walk of the implicit tree visits its positions in sorted order.
+  uint32_t next = 0;
+  auto fill = [&](auto&& self, size_t k) -> void {
+    if (k > n) return;
+    self(self, 2 * k);
+    const Node& node = nodes_[next];
+    index_[k / 4].key[k % 4] = makeKey(names_.data() + node.name_offset, node.name_length);
+    index_nodes_[k] = next++;
+    self(self, 2 * k + 1);
+  };
+  fill(fill, 1);
+}
+
 uint32_t Zone::find(const uint8_t* name, size_t length) const {
-  const uint64_t key = nameKey(name, length);
-  size_t lo = 0;
-  size_t hi = nodes_.size();
-  while (lo < hi) {
-    const size_t mid = lo + (hi - lo) / 2;
-    const Node& n = nodes_[mid];
+  const IndexKey key = makeKey(name, length);
+  const size_t n = index_nodes_.size() - 1;
+  const size_t last_block = index_.size() - 1;
+  size_t k = 1;
+  while (k <= n) {
+    // Position k's descendants three levels down are 8k .. 8k+7: blocks 2k and 2k+1.
+    __builtin_prefetch(&index_[std::min(2 * k, last_block)]);
+    __builtin_prefetch(&index_[std::min(2 * k + 1, last_block)]);
+    const IndexKey& e = indexKey(k);
     int c;
-    if (n.name_length != length) {
-      c = n.name_length < length ? -1 : 1;
-    } else if (n.key != key) {
-      c = n.key < key ? -1 : 1;
+    if (e.hi != key.hi) {
+      c = e.hi < key.hi ? -1 : 1;
+    } else if (e.lo != key.lo) {
+      c = e.lo < key.lo ? -1 : 1;
+    } else if (length <= kKeyOctets) {
+      c = 0;
     } else {
-      c = compareAfterKey(names_.data() + n.name_offset, name, length);
+      const Node& node = nodes_[index_nodes_[k]];
+      c = compareFrom(names_.data() + node.name_offset, name, length, kKeyOctets);
     }
-    if (c == 0) return static_cast<uint32_t>(mid);
-    if (c < 0) {
-      lo = mid + 1;
-    } else {
-      hi = mid;
-    }
+    if (c == 0) return index_nodes_[k];
+    k = 2 * k + (c < 0 ? 1 : 0);
   }
   return kNone;
 }
