@@ -62,26 +62,33 @@ void Zone::buildIndex() {
 
 uint32_t Zone::find(const uint8_t* name, size_t length) const {
   const IndexKey key = makeKey(name, length);
+  const IndexKey* keys = index_.data()->key;
+  const uint32_t* nodes = index_nodes_.data();
   const size_t n = index_nodes_.size() - 1;
-  const size_t last_block = index_.size() - 1;
+  // Prefetch addresses are computed as integers: past the last level they point beyond the array,
+  // which a prefetch may do (it never faults) but pointer arithmetic may not.
+  const uintptr_t base = reinterpret_cast<uintptr_t>(keys);
   size_t k = 1;
   while (k <= n) {
-    // Position k's descendants three levels down are 8k .. 8k+7: blocks 2k and 2k+1.
-    __builtin_prefetch(&index_[std::min(2 * k, last_block)]);
-    __builtin_prefetch(&index_[std::min(2 * k + 1, last_block)]);
-    const IndexKey& e = indexKey(k);
+    // Position k's descendants four levels down are 16k .. 16k+15: four cache lines.
+    const uintptr_t ahead = base + 16 * k * sizeof(IndexKey);
+    __builtin_prefetch(reinterpret_cast<const void*>(ahead));
+    __builtin_prefetch(reinterpret_cast<const void*>(ahead + 64));
+    __builtin_prefetch(reinterpret_cast<const void*>(ahead + 128));
+    __builtin_prefetch(reinterpret_cast<const void*>(ahead + 192));
+    const IndexKey& e = keys[k];
     int c;
     if (e.hi != key.hi) {
       c = e.hi < key.hi ? -1 : 1;
     } else if (e.lo != key.lo) {
       c = e.lo < key.lo ? -1 : 1;
     } else if (length <= kKeyOctets) {
-      c = 0;
+      return nodes[k];
     } else {
-      const Node& node = nodes_[index_nodes_[k]];
+      const Node& node = nodes_[nodes[k]];
       c = compareFrom(names_.data() + node.name_offset, name, length, kKeyOctets);
+      if (c == 0) return nodes[k];
     }
-    if (c == 0) return index_nodes_[k];
     k = 2 * k + (c < 0 ? 1 : 0);
   }
   return kNone;
