@@ -2,7 +2,7 @@
 // every worker thread. Records are pre-encoded in wire form at load (type, class, TTL, RDLENGTH,
 // RDATA), so answering is copying bytes plus name compression. Names are resolved to node indices
 // at load: delegation cuts, wildcard children and additional-section targets (RFC 1034 §4.3.2 step
-// 6) are precomputed per node or RRset, so a lookup is a few binary searches over a sorted array.
+// 6) are precomputed per node or RRset, so a lookup is a few searches of the name index.
 //
 // Built by ZoneBuilder (zone_builder.h) on the control thread; published inside a ZoneSet.
 #pragma once
