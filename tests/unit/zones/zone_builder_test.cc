@@ -205,7 +205,7 @@ TEST_CASE("Zone::find finds every node of a large zone and nothing else", "[zone
     present.push_back(s + ".sub");
     present.push_back("prefix" + s);  // 10..15 octets sharing their first 7: key only // two labels
                                       // under "sub"
-    absent.push_back("n" + s + "0");                  // a longer neighbour
+    absent.push_back("n" + s + "0");  // a longer neighbour
     absent.push_back("sharedprefixlabel" + s + "y");  // differs in the last octet
     absent.push_back("sharedprefixlabel" + s);        // one octet shorter
     absent.push_back(s + ".sub2");
@@ -240,4 +240,5 @@ TEST_CASE("Zone::find finds every node of a large zone and nothing else", "[zone
   dns::NameBuf root;
   REQUIRE(dns::fromText(".", root));
   CHECK(zone.find(root.data, root.length) == zones::kNone);
+  CHECK(zones::Zone().find(root.data, root.length) == zones::kNone);  // no nodes, no index
 }
