@@ -13,13 +13,11 @@ uint64_t loadBigEndian64(const uint8_t* p) {
   return __builtin_bswap64(v);
 }
 
-// memcmp's sign for two names of `len` octets whose first 8 (the key) are equal, compared 8
-// octets at a time as big-endian words; the last word overlaps the previous one (equal octets
-// compare equal again). The names in a zone often share their first 8 octets ("\x09host123"),
-// so the last steps of every search come here: inline words instead of a memcmp call each.
-int compareAfterKey(const uint8_t* a, const uint8_t* b, size_t len) {
-  if (len <= 8) return 0;
-  size_t i = 8;
+// memcmp's sign for two names of `len` octets whose first `from` octets are equal (the key's 15),
+// compared 8 octets at a time as big-endian words; the last word overlaps the previous one (equal
+// octets compare equal again).
+int compareFrom(const uint8_t* a, const uint8_t* b, size_t len, size_t from) {
+  size_t i = from;
   for (; i + 8 <= len; i += 8) {
     const uint64_t x = loadBigEndian64(a + i);
     const uint64_t y = loadBigEndian64(b + i);
@@ -33,29 +31,65 @@ int compareAfterKey(const uint8_t* a, const uint8_t* b, size_t len) {
   return 0;
 }
 
+constexpr size_t kKeyOctets = 15;
+
 }  // namespace
 
+// A fixed 16-octet copy of the name's length and head (not a hash: the key orders names).
+Zone::IndexKey Zone::makeKey(const uint8_t* name, size_t length) {
+  uint8_t buf[16] = {};
+  buf[0] = static_cast<uint8_t>(length);
+  std::memcpy(buf + 1, name, std::min(length, kKeyOctets));
+  return {loadBigEndian64(buf), loadBigEndian64(buf + 8)};
+}
+
+void Zone::buildIndex() {
+  const size_t n = nodes_.size();
+  index_.assign((n + 1 + 3) / 4, IndexBlock{});
+  index_nodes_.assign(n + 1, kNone);
+  // An in-order walk of the implicit tree visits its positions in sorted order.
+  uint32_t next = 0;
+  auto fill = [&](auto&& self, size_t k) -> void {
+    if (k > n) return;
+    self(self, 2 * k);
+    const Node& node = nodes_[next];
+    index_[k / 4].key[k % 4] = makeKey(names_.data() + node.name_offset, node.name_length);
+    index_nodes_[k] = next++;
+    self(self, 2 * k + 1);
+  };
+  fill(fill, 1);
+}
+
 uint32_t Zone::find(const uint8_t* name, size_t length) const {
-  const uint64_t key = nameKey(name, length);
-  size_t lo = 0;
-  size_t hi = nodes_.size();
-  while (lo < hi) {
-    const size_t mid = lo + (hi - lo) / 2;
-    const Node& n = nodes_[mid];
+  const IndexKey key = makeKey(name, length);
+  const IndexKey* keys = index_.data()->key;
+  const uint32_t* nodes = index_nodes_.data();
+  const size_t n = index_nodes_.size() - 1;
+  // Prefetch addresses are computed as integers: past the last level they point beyond the array,
+  // which a prefetch may do (it never faults) but pointer arithmetic may not.
+  const uintptr_t base = reinterpret_cast<uintptr_t>(keys);
+  size_t k = 1;
+  while (k <= n) {
+    // Position k's descendants four levels down are 16k .. 16k+15: four cache lines.
+    const uintptr_t ahead = base + 16 * k * sizeof(IndexKey);
+    __builtin_prefetch(reinterpret_cast<const void*>(ahead));
+    __builtin_prefetch(reinterpret_cast<const void*>(ahead + 64));
+    __builtin_prefetch(reinterpret_cast<const void*>(ahead + 128));
+    __builtin_prefetch(reinterpret_cast<const void*>(ahead + 192));
+    const IndexKey& e = keys[k];
     int c;
-    if (n.name_length != length) {
-      c = n.name_length < length ? -1 : 1;
-    } else if (n.key != key) {
-      c = n.key < key ? -1 : 1;
+    if (e.hi != key.hi) {
+      c = e.hi < key.hi ? -1 : 1;
+    } else if (e.lo != key.lo) {
+      c = e.lo < key.lo ? -1 : 1;
+    } else if (length <= kKeyOctets) {
+      return nodes[k];
     } else {
-      c = compareAfterKey(names_.data() + n.name_offset, name, length);
+      const Node& node = nodes_[nodes[k]];
+      c = compareFrom(names_.data() + node.name_offset, name, length, kKeyOctets);
+      if (c == 0) return nodes[k];
     }
-    if (c == 0) return static_cast<uint32_t>(mid);
-    if (c < 0) {
-      lo = mid + 1;
-    } else {
-      hi = mid;
-    }
+    k = 2 * k + (c < 0 ? 1 : 0);
   }
   return kNone;
 }

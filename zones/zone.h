@@ -2,7 +2,7 @@
 // every worker thread. Records are pre-encoded in wire form at load (type, class, TTL, RDLENGTH,
 // RDATA), so answering is copying bytes plus name compression. Names are resolved to node indices
 // at load: delegation cuts, wildcard children and additional-section targets (RFC 1034 §4.3.2 step
-// 6) are precomputed per node or RRset, so a lookup is a few binary searches over a sorted array.
+// 6) are precomputed per node or RRset, so a lookup is a few searches of the name index.
 //
 // Built by ZoneBuilder (zone_builder.h) on the control thread; published inside a ZoneSet.
 #pragma once
@@ -42,9 +42,6 @@ struct RRset {
 };
 
 struct Node {
-  // The name's first 8 octets as a big-endian integer: binary search compares this (and the length)
-  // and only touches the name pool on a tie, saving most cache misses on large zones.
-  uint64_t key = 0;
   uint32_t name_offset = 0;  // lowercase wire owner name in the name pool
   uint8_t name_length = 0;
   uint8_t flags = 0;
@@ -66,7 +63,9 @@ class Zone {
   [[nodiscard]] const std::string& origin() const { return origin_; }
   [[nodiscard]] uint32_t serial() const { return serial_; }
 
-  // Exact lookup of a lowercase wire name; returns the node index or kNone.
+  // Exact lookup of a lowercase wire name; returns the node index or kNone. Searches index_ (see
+  // IndexKey): about log2(nodes) steps down a compact implicit tree, the next levels prefetched,
+  // touching the name pool only for names that tie on their first 15 octets.
   [[nodiscard]] uint32_t find(const uint8_t* name, size_t length) const;
 
   [[nodiscard]] const Node& node(uint32_t i) const { return nodes_[i]; }
@@ -97,6 +96,24 @@ class Zone {
  private:
   friend class ZoneBuilder;
 
+  // A node's search key: the name's length and its first 15 octets (zero-padded) as two big-endian
+  // words, so comparing keys orders names like nodes_ (length, then octets); names of up to 15
+  // octets are told apart by the key alone.
+  struct IndexKey {
+    uint64_t hi = 0;  // length, then octets 0..6
+    uint64_t lo = 0;  // octets 7..14
+  };
+  // Four keys to a cache line: index_ keeps one tree level's children (and, three levels down,
+  // eight grandchildren in two lines) together.
+  struct alignas(64) IndexBlock {
+    IndexKey key[4];
+  };
+
+  [[nodiscard]] static IndexKey makeKey(const uint8_t* name, size_t length);
+  // Fills index_ and index_nodes_ from nodes_ (sorted); called once by ZoneBuilder.
+  void buildIndex();
+  [[nodiscard]] const IndexKey& indexKey(size_t k) const { return index_[k / 4].key[k % 4]; }
+
   std::string origin_;
   uint32_t serial_ = 0;
   uint32_t apex_node_ = 0;
@@ -109,6 +126,10 @@ class Zone {
   std::vector<uint8_t> names_;
   std::vector<uint32_t> additional_;
   RRset negative_soa_;
+  // nodes_' keys in Eytzinger (BFS) order: position k's children are 2k and 2k+1, position 0 is
+  // unused; index_nodes_[k] is the node at position k. 20 octets per node, read only by find().
+  std::vector<IndexBlock> index_;
+  std::vector<uint32_t> index_nodes_ = std::vector<uint32_t>(1, kNone);  // empty zone: n = 0
 };
 
 // All zones served, immutable; the longest-match zone for a name is found by exact lookups of the

@@ -278,10 +278,10 @@ Result<std::shared_ptr<const Zone>> ZoneBuilder::build(std::vector<std::string>&
     Node node;
     node.name_offset = static_cast<uint32_t>(z.names_.size());
     node.name_length = static_cast<uint8_t>(n.size());
-    node.key = nameKey(reinterpret_cast<const uint8_t*>(n.data()), n.size());
     z.names_.insert(z.names_.end(), n.begin(), n.end());
     z.nodes_.push_back(node);
   }
+  z.buildIndex();
   auto index = [&z](std::string_view n) {
     return z.find(reinterpret_cast<const uint8_t*>(n.data()), n.size());
   };

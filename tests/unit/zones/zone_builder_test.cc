@@ -182,3 +182,63 @@ TEST_CASE("Zone::find tells apart names that share their first 8 octets", "[zone
     }
   }
 }
+
+// Zone::find's index on a large zone: every node (owners and empty non-terminals) is found at its
+// own index, and absent names between, around and beside them are not. Short names (told apart by
+// the index key alone, some sharing their first 7 octets), long names that share their first 15
+// octets or more (compared in the name pool), and lengths from 3 to past 40 octets; the node count
+// is not a power of two, so the implicit tree has a partial last level.
+TEST_CASE("Zone::find finds every node of a large zone and nothing else", "[zone]") {
+  std::string text = "$ORIGIN t.\n$TTL 3600\n@ SOA ns hm 1 7200 3600 1209600 300\n@ NS ns\n";
+  std::vector<std::string> present, absent;
+  for (int i = 0; i < 12000; ++i) {
+    const std::string s = std::to_string(i * 7919 % 12007);
+    if (i % 3 == 0) {
+      absent.push_back("n" + s);
+      absent.push_back("sharedprefixlabel" + s + "x");
+      absent.push_back(s + ".sub");
+      absent.push_back("prefix" + s);
+      continue;
+    }
+    present.push_back("n" + s);                        // 4..8 octets: key only
+    present.push_back("sharedprefixlabel" + s + "x");  // shares 18 octets with its run
+    present.push_back(s + ".sub");
+    present.push_back("prefix" + s);  // 10..15 octets sharing their first 7: key only // two labels
+                                      // under "sub"
+    absent.push_back("n" + s + "0");  // a longer neighbour
+    absent.push_back("sharedprefixlabel" + s + "y");  // differs in the last octet
+    absent.push_back("sharedprefixlabel" + s);        // one octet shorter
+    absent.push_back(s + ".sub2");
+    absent.push_back("prefix" + s + "!");
+  }
+  present.push_back("ns");
+  for (const auto& name : present) text += name + " A 192.0.2.9\n";
+  absent.push_back(std::string(60, 'z') + "." + std::string(60, 'z'));  // longest
+  absent.push_back("a");                                                // shortest
+  absent.push_back("sub.sub");
+  auto z = zones::loadZoneText("t", text);
+  REQUIRE_OK(z);
+  const zones::Zone& zone = *z->zone;
+  REQUIRE(zone.nodeCount() == present.size() + 2);  // and the apex and "sub"
+  size_t found = 0;
+  for (uint32_t i = 0; i < zone.nodeCount(); ++i) {
+    const zones::Node& node = zone.node(i);
+    if (zone.find(zone.nodeName(node), node.name_length) == i) ++found;
+  }
+  CHECK(found == zone.nodeCount());
+  size_t missed = 0;
+  for (const auto& name : absent) {
+    if (std::find(present.begin(), present.end(), name) != present.end()) continue;
+    dns::NameBuf n;
+    REQUIRE(dns::fromText(name + ".t.", n));
+    if (zone.find(n.data, n.length) != zones::kNone) {
+      UNSCOPED_INFO(name);
+      ++missed;
+    }
+  }
+  CHECK(missed == 0);
+  dns::NameBuf root;
+  REQUIRE(dns::fromText(".", root));
+  CHECK(zone.find(root.data, root.length) == zones::kNone);
+  CHECK(zones::Zone().find(root.data, root.length) == zones::kNone);  // no nodes, no index
+}
