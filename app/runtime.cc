@@ -26,6 +26,35 @@
 #include "zones/serial.h"
 
 namespace meridian::app {
+namespace {
+// glibc's malloc tuning and trimming. Under AddressSanitizer glibc's allocator is not the one in
+// use, and calling into it from threads that never allocated through it trips glibc's arena
+// bookkeeping at thread exit (malloc assertion in __malloc_arena_thread_freeres): do nothing.
+#if defined(__SANITIZE_ADDRESS__)
+#define MERIDIAN_GLIBC_MALLOC 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define MERIDIAN_GLIBC_MALLOC 0
+#endif
+#endif
+#ifndef MERIDIAN_GLIBC_MALLOC
+#define MERIDIAN_GLIBC_MALLOC 1
+#endif
+void trimMalloc() {
+#if MERIDIAN_GLIBC_MALLOC
+  ::malloc_trim(0);
+#endif
+}
+void tuneMalloc() {
+#if MERIDIAN_GLIBC_MALLOC
+  ::mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+  ::mallopt(M_TRIM_THRESHOLD, 256 * 1024);
+#endif
+}
+}  // namespace
+}  // namespace meridian::app
+
+namespace meridian::app {
 
 namespace asio = boost::asio;
 using asio::local::stream_protocol;
@@ -212,7 +241,7 @@ void Runtime::reclaimSnapshots() {
   const size_t waiting = state_.domain().reclaim();
   // A freed zone set leaves its pages in malloc's free lists (the heap only shrinks from its top):
   // hand them back, or the process keeps the peak of the largest zone it ever loaded.
-  if (state_.domain().freed() != freed_before) ::malloc_trim(0);
+  if (state_.domain().freed() != freed_before) trimMalloc();
   if (waiting == 0 || !reclaim_timer_) return;
   if (reclaim_armed_) return;
   reclaim_armed_ = true;
@@ -420,7 +449,7 @@ void Runtime::beginLoad(uint64_t ticket) {
               auto loaded = zones::loadZoneFile(zc.name, zc.file);
               // The loader's working copies (records, names) were freed on this thread: return
               // their pages here rather than on the control loop.
-              ::malloc_trim(0);
+              trimMalloc();
               return loaded;
             } catch (const std::exception& e) {
               return Error{zc.file + ": " + e.what()};
@@ -804,8 +833,7 @@ int Runtime::run() {
   // trim threshold with it) a replaced zone's arrays would stay in those heaps and RSS would keep
   // the largest zone ever loaded. A fixed threshold keeps blocks of 256 KiB and more in their own
   // mappings (given back when freed) and lets free() trim each heap's top.
-  ::mallopt(M_MMAP_THRESHOLD, 256 * 1024);
-  ::mallopt(M_TRIM_THRESHOLD, 256 * 1024);
+  tuneMalloc();
   // Up to two threads for loads: several changed zones parse in parallel, and a second thread
   // does not take a core from the DNS workers for longer than a load lasts.
   pool_ = std::make_unique<core::WorkPool>(

@@ -128,7 +128,7 @@ class Zone {
   RRset negative_soa_;
   // nodes_' keys in Eytzinger (BFS) order: position k's children are 2k and 2k+1, position 0 is
   // unused; index_nodes_[k] is the node at position k. 20 octets per node, read only by find().
-  std::vector<IndexBlock> index_;
+  std::vector<IndexBlock> index_ = std::vector<IndexBlock>(1);  // empty zone: one block, unread
   std::vector<uint32_t> index_nodes_ = std::vector<uint32_t>(1, kNone);  // empty zone: n = 0
 };
 
