@@ -60,16 +60,9 @@ void lowerCopy(uint8_t* dst, const uint8_t* src, size_t n);
 [[nodiscard]] bool isSubdomain(const uint8_t* name, size_t name_len, const uint8_t* apex,
                                size_t apex_len);
 
-// The search key of a name: its first 8 octets, big-endian, zero-padded.
-[[nodiscard]] inline uint64_t nameKey(const uint8_t* name, size_t len) {
-  uint64_t k = 0;
-  for (size_t i = 0; i < 8; ++i) k = (k << 8) | (i < len ? name[i] : 0u);
-  return k;
-}
-
 // Order of names in sorted tables (zones, zone sets, services): any total order works for exact
 // matching; comparing lengths first makes most comparisons a single integer compare. Equivalent to
-// ordering by (length, nameKey, remaining bytes).
+// ordering by (length, octets).
 [[nodiscard]] inline int compareNames(const uint8_t* a, size_t alen, const uint8_t* b,
                                       size_t blen) {
   if (alen != blen) return alen < blen ? -1 : 1;

@@ -154,6 +154,5 @@ class ZoneSet {
 };
 
 using dns::compareNames;
-using dns::nameKey;
 
 }  // namespace meridian::zones
