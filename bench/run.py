@@ -38,7 +38,7 @@ import geo_gen  # noqa: E402
 import geo_verify  # noqa: E402
 
 ZONE = "bench.test"
-ALL_SERVERS = ["floor", "meridian", "knot", "nsd", "gdnsd", "pdns"]
+ALL_SERVERS = ["floor", "meridian", "meridian-before", "knot", "nsd", "gdnsd", "pdns"]
 # Query set -> (file in the data dir, setup).  A setup is one server configuration: "plain" is the
 # 100k-name zone (gen_zone.py), "geo" the steered service over the generated map (geo_gen.py).
 # .bin files are dnsperf -B wire-format queries (each carries its own ECS option).
@@ -156,6 +156,20 @@ class Meridian(Server):
         # Zone, [geoip], regions and the service come from the generated file; flags win over it.
         return [self.binary, "--config", os.path.join(geodir, "meridian-geo.toml"),
                 "--listen", "127.0.0.1:%d" % port, "--threads", "1"] + list(self.args.meridian_arg)
+
+
+class MeridianBefore(Meridian):
+    """A second Meridian binary (--meridian-before), e.g. an older commit, measured in the same run."""
+    name = "meridian-before"
+
+    def __init__(self, args):
+        Server.__init__(self, args)
+        self.binary = os.path.abspath(args.meridian_before) if args.meridian_before else ""
+
+    def available(self, setup="plain"):
+        if not self.binary:
+            return "no --meridian-before binary given"
+        return super().available(setup)
 
 
 class Knot(Server):
@@ -311,7 +325,7 @@ api=no
                 "--socket-dir=%s" % workdir]
 
 
-SERVER_CLASSES = {c.name: c for c in (Floor, Meridian, Knot, Nsd, Gdnsd, Pdns)}
+SERVER_CLASSES = {c.name: c for c in (Floor, Meridian, MeridianBefore, Knot, Nsd, Gdnsd, Pdns)}
 
 
 # --------------------------------------------------------------------------- /proc helpers
@@ -778,6 +792,8 @@ def main():
                     help="Meridian binary (default: build/meridian in the repo root)")
     ap.add_argument("--floor", default=os.path.join(ROOT, "build", "udp_floor"),
                     help="the UDP floor (echo) binary (default: build/udp_floor in the repo root)")
+    ap.add_argument("--meridian-before", default="",
+                    help="a second Meridian binary (an older build) measured as server meridian-before")
     ap.add_argument("--meridian-arg", action="append", default=[],
                     help="extra argument for Meridian (repeatable)")
     ap.add_argument("--baseline", default="meridian", help="server the ratios are against (default meridian)")
