@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -217,4 +218,74 @@ endpoints = ["192.0.2.1", { cname = "eu.cdn.example.net.", weight = 3, check = "
   REQUIRE_FALSE(r.has_value());
   CHECK(r.error().message ==
         "body:4: service.pool.endpoints: give exactly one of address or cname");
+}
+
+// The defaults the reference shows are the structs' (a default changed in one place only fails).
+TEST_CASE("config schema: documented defaults are the structs' defaults", "[config][schema]") {
+  std::map<std::string, std::string> def;
+  for (const auto& s : app::configSchema()) {
+    for (const auto& k : s.keys) def[k.path] = k.default_value;
+  }
+  auto text = [](auto v) {
+    if constexpr (std::is_same_v<decltype(v), bool>) {
+      return std::string(v ? "true" : "false");
+    } else if constexpr (std::is_same_v<decltype(v), std::string>) {
+      return v.empty() ? std::string("none") : v;
+    } else {
+      return std::to_string(v);
+    }
+  };
+  auto c = app::loadConfig(app::CommandLine{});
+  REQUIRE(c.has_value());
+  const server::ServerSettings server;
+  const server::ProtocolSettings& p = c->protocol;
+  const server::RrlSettings& rrl = p.rrl;
+  const app::CheckConfig check;
+  const app::ServiceConfig service;
+  const app::EndpointConfig endpoint;
+  const georoute::Region region;
+  for (const auto& [path, value] : std::vector<std::pair<std::string, std::string>>{
+           {"server.threads", text(server.threads)},
+           {"server.udp_max_payload", text(p.max_udp_payload)},
+           {"server.nsid", text(p.nsid)},
+           {"server.require_cookie", text(p.require_cookie)},
+           {"server.tcp_idle_timeout_ms", text(server.tcp_idle_timeout_ms)},
+           {"server.tcp_io_timeout_ms", text(server.tcp_io_timeout_ms)},
+           {"server.tcp_max_connections", text(server.tcp_max_connections)},
+           {"server.listen", "[\"" + c->server.listen.at(0).text() + "\"]"},
+           {"rrl.enabled", text(rrl.enabled)},
+           {"rrl.responses_per_second", text(rrl.responses_per_second)},
+           {"rrl.slip", text(rrl.slip)},
+           {"rrl.window", text(rrl.window)},
+           {"rrl.ipv4_prefix_length", text(static_cast<int>(rrl.ipv4_prefix_length))},
+           {"rrl.ipv6_prefix_length", text(static_cast<int>(rrl.ipv6_prefix_length))},
+           {"rrl.table_size", text(rrl.table_size)},
+           {"control.socket", text(c->control_socket)},
+           {"log.level", text(c->log_level)},
+           {"geoip.use_registered_country", text(c->steering.use_registered_country)},
+           {"region.bias_km", text(static_cast<int>(region.bias_km))},
+           {"check.type", text(check.type)},
+           {"check.path", text(check.path)},
+           {"check.expect_status", "[" + text(check.expect_status.at(0)) + "]"},
+           {"check.verify_tls", text(check.verify_tls)},
+           {"check.qname", text(check.dns_qname)},
+           {"check.qtype", check.dns_qtype == 6 ? "SOA" : "?"},
+           {"check.interval_ms", text(check.interval_ms)},
+           {"check.timeout_ms", text(check.timeout_ms)},
+           {"check.rise", text(check.rise)},
+           {"check.fall", text(check.fall)},
+           {"service.ttl", text(service.ttl)},
+           {"service.first_n", text(service.first_n)},
+           {"service.when_all_down", text(service.when_all_down)},
+           {"service.weighted_prefix_v4", text(service.weighted_prefix_v4)},
+           {"service.weighted_prefix_v6", text(service.weighted_prefix_v6)},
+           {"service.policy", "[\"" + service.policy.at(0) + "\", \"" + service.policy.at(1) +
+                                  "\", \"" + service.policy.at(2) + "\"]"},
+           {"service.pool.endpoints.weight", text(endpoint.weight)},
+       }) {
+    INFO(path);
+    REQUIRE(def.count(path) == 1);
+    CHECK(def[path] == value);
+  }
+  CHECK_THAT(def["check.port"], Catch::StartsWith(text(check.port) + " "));
 }
