@@ -200,7 +200,8 @@ R checkValue(const Field<T>& f, Read& r) {
     case Kind::kNumber: {
       const auto d = n.value<double>();
       const bool ranged = f.lo < f.hi;
-      if (!d || (ranged && (*d < static_cast<double>(f.lo) || *d > static_cast<double>(f.hi)))) {
+      // Written so that nan is out of every range.
+      if (!d || (ranged && !(*d >= static_cast<double>(f.lo) && *d <= static_cast<double>(f.hi)))) {
         return r.fail(ranged ? " must be a number from " + std::to_string(f.lo) + " to " +
                                    std::to_string(f.hi)
                              : std::string(" must be a number"));

@@ -139,6 +139,9 @@ TEST_CASE("config schema: one rule per kind of value", "[config][schema]") {
            {"[[check]]\nname = \"w\"\ntype = \"icmp\"\n",
             ":3: check.type must be tcp, http, https or dns"},
            {"[log]\nlevel = \"loud\"\n", ":2: log.level must be debug, info, warning or error"},
+           // nan is a number, and out of every range (as before).
+           {"[[region]]\nname = \"eu\"\nlatitude = nan\n",
+            ":3: region.latitude must be a number from -90 to 90"},
            // One rule for every array of tables.
            {"zone = [1]\n", ":1: zone must be an array of tables ([[zone]])"},
            {"region = 1\n", ":1: region must be an array of tables ([[region]])"},
