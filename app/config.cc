@@ -89,10 +89,12 @@ Result<void> applySet(toml::table& root, const std::string& assignment) {
   if (parts->back().has_select)
     return Error{"--set " + key + ": a [NAME] entry cannot be replaced whole; set its keys"};
   toml::table* table = &root;
-  std::string path;  // what has been walked, for messages
+  std::string path;   // what has been walked, for messages
+  std::string plain;  // the same without the [NAME] selectors: the schema's path
   for (size_t i = 0; i + 1 < parts->size(); ++i) {
     const KeyPart& part = (*parts)[i];
     path += (path.empty() ? "" : ".") + part.key;
+    plain += (plain.empty() ? "" : ".") + part.key;
     toml::node* next = table->get(part.key);
     if (next != nullptr && next->is_array_of_tables()) {
       if (!part.has_select) {
@@ -100,17 +102,19 @@ Result<void> applySet(toml::table& root, const std::string& assignment) {
                      "e.g. --set '" + part.key + "[NAME]." + (*parts)[i + 1].key +
                      "=...' (NAME is " + "its name, or its region for a pool)"};
       }
+      // The entry's naming key, from the schema ("name"; "region" for a pool). An array the
+      // schema does not know is an unknown section anyway: "name" finds the entry, the reader
+      // reports it.
+      std::string id = entryIdKey(plain);
+      if (id.empty()) id = "name";
       toml::table* found = nullptr;
       std::string names;
       for (auto& item : *next->as_array()) {
         toml::table* t = item.as_table();
-        for (const char* id : {"name", "region"}) {
-          const auto v = t->get(id) ? t->get(id)->value<std::string>() : std::nullopt;
-          if (!v) continue;
-          names += (names.empty() ? "" : ", ") + *v;
-          if (sameName(*v, part.select) && found == nullptr) found = t;
-          break;
-        }
+        const auto v = t->get(id) ? t->get(id)->value<std::string>() : std::nullopt;
+        if (!v) continue;
+        names += (names.empty() ? "" : ", ") + *v;
+        if (sameName(*v, part.select) && found == nullptr) found = t;
       }
       if (found == nullptr) {
         return Error{"--set " + key + ": no [[" + path + "]] named '" + part.select + "'" +

@@ -1088,6 +1088,8 @@ struct Section {
   std::vector<KeyDoc> (*keys)();
   // A top-level section's reader; nullptr for one read by a key of another (service.pool).
   R (*read)(const Ctx&, const toml::node&, Config&);
+  // An array of tables: the key that names an entry for --set (service[NAME], pool[REGION]).
+  const char* id = nullptr;
 };
 
 const Section kSections[] = {
@@ -1125,7 +1127,8 @@ const Section kSections[] = {
                             c.zones.push_back(std::move(z));
                             return {};
                           });
-     }},
+     },
+     "name"},
     {"geoip", "[geoip]", "GeoIP databases and EDNS Client Subnet (docs/steering.md).",
      [] { return keyDocs(kGeoipFields); },
      [](const Ctx& ctx, const toml::node& v, Config& c) {
@@ -1159,7 +1162,8 @@ const Section kSections[] = {
              st.regions.push_back(r);
              return {};
            });
-     }},
+     },
+     "name"},
     {"check", "[[check]]", "A health check, named by services, pools and endpoints.",
      [] { return keyDocs(kCheckFields); },
      [](const Ctx& ctx, const toml::node& v, Config& c) {
@@ -1174,7 +1178,8 @@ const Section kSections[] = {
                             c.steering.checks.push_back(std::move(ch));
                             return {};
                           });
-     }},
+     },
+     "name"},
     {"service", "[[service]]", "A steered name (docs/steering.md).",
      [] { return keyDocs(kServiceFields); },
      [](const Ctx& ctx, const toml::node& v, Config& c) {
@@ -1184,10 +1189,11 @@ const Section kSections[] = {
                             c.steering.services.push_back(std::move(s));
                             return {};
                           });
-     }},
+     },
+     "name"},
     {"service.pool", "[[service.pool]]",
      "A service's endpoints in one region; --set names a pool by its region.",
-     [] { return keyDocs(kPoolFields); }, nullptr},
+     [] { return keyDocs(kPoolFields); }, nullptr, "region"},
     {"service.pool.endpoints", "endpoints = [...]",
      "An endpoint written as a table (a string is its address). Exactly one of address or cname.",
      [] { return keyDocs(kEndpointFields); }, nullptr},
@@ -1220,6 +1226,13 @@ Result<void> readConfigTree(const toml::table& root, const std::string& file,
   }
   listen_set = root.at_path("server.listen").node() != nullptr;
   return {};
+}
+
+std::string entryIdKey(const std::string& array) {
+  for (const Section& s : kSections) {
+    if (s.id != nullptr && array == s.name) return s.id;
+  }
+  return "";
 }
 
 std::vector<std::pair<std::string, std::string>> restartOnlyValues(const Config& c) {

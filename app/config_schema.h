@@ -59,6 +59,11 @@ struct SectionDoc {
                                           const std::filesystem::path& base, Config& cfg,
                                           bool& listen_set);
 
+// The key that names an entry of the array of tables `array` ("service" -> "name",
+// "service.pool" -> "region"), as --set selects it (service[NAME].pool[REGION].check); "" for one
+// that is not an array of tables.
+[[nodiscard]] std::string entryIdKey(const std::string& array);
+
 // The keys whose reload is Reload::kRestart, each with its value as read ("5000", "[127.0.0.1:53]",
 // "none"), in schema order: what restartOnlyChanges compares.
 [[nodiscard]] std::vector<std::pair<std::string, std::string>> restartOnlyValues(const Config& c);

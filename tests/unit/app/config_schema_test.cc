@@ -292,3 +292,25 @@ TEST_CASE("config schema: documented defaults are the structs' defaults", "[conf
   }
   CHECK_THAT(def["check.port"], Catch::StartsWith(text(check.port) + " "));
 }
+
+// --set KEY[NAME] selects an entry of an array of tables by the key the schema names.
+TEST_CASE("config schema: every array of tables has the key --set names its entries by",
+          "[config][schema]") {
+  size_t arrays = 0;
+  for (const auto& s : app::configSchema()) {
+    INFO(s.name);
+    const std::string id = app::entryIdKey(s.name);
+    if (s.header.rfind("[[", 0) != 0) {
+      CHECK(id.empty());
+      continue;
+    }
+    ++arrays;
+    REQUIRE_FALSE(id.empty());
+    bool documented = false;
+    for (const auto& k : s.keys) documented = documented || k.path == s.name + "." + id;
+    CHECK(documented);
+  }
+  CHECK(arrays == 5);
+  CHECK(app::entryIdKey("service.pool") == "region");
+  CHECK(app::entryIdKey("service") == "name");
+}
