@@ -1,3 +1,7 @@
+// The key table (config_schema.h) and the readers that walk a TOML tree against it. To add a key:
+// one Field in the array of its section; the parser, --help, docs/configuration.md (regenerate it
+// with `meridian config-reference`) and, for a Reload::kRestart key (give it `show`), the
+// reload report follow.
 #include "app/config_schema.h"
 
 #include <cstring>
