@@ -151,6 +151,10 @@ TEST_CASE("config schema: one rule per kind of value", "[config][schema]") {
     REQUIRE_FALSE(c.has_value());
     CHECK_THAT(c.error().message, Catch::EndsWith(want));
   }
+  // An empty array of tables is no entries, for every one (it was for zone only).
+  auto empty = fromText("zone = []\nregion = []\ncheck = []\nservice = []\n");
+  REQUIRE(empty.has_value());
+  CHECK(empty->steering.empty());
 }
 
 TEST_CASE("validateService: one service as the API receives it, with the parser's messages",
