@@ -184,10 +184,11 @@ TEST_CASE("Zone::find tells apart names that share their first 8 octets", "[zone
 }
 
 // Zone::find's index on a large zone: every node (owners and empty non-terminals) is found at its
-// own index, and absent names between, around and beside them are not. Short names (told apart by
-// the index key alone, some sharing their first 7 octets), long names that share their first 15
-// octets or more (compared in the name pool), and lengths from 3 to past 40 octets; the node count
-// is not a power of two, so the implicit tree has a partial last level.
+// own index, and absent names between, around and beside them are not: short and long names,
+// names that share long prefixes or differ in one octet or in their length, lengths from 3 to past
+// 40 octets. Checked on the zone as loaded (random seed) and on copies whose index keeps 1 or 0
+// tag bits: there most or all slots' tags match any name, so find() is right only because it
+// compares the names themselves on a tag match.
 TEST_CASE("Zone::find finds every node of a large zone and nothing else", "[zone]") {
   std::string text = "$ORIGIN t.\n$TTL 3600\n@ SOA ns hm 1 7200 3600 1209600 300\n@ NS ns\n";
   std::vector<std::string> present, absent;
@@ -200,14 +201,13 @@ TEST_CASE("Zone::find finds every node of a large zone and nothing else", "[zone
       absent.push_back("prefix" + s);
       continue;
     }
-    present.push_back("n" + s);                        // 4..8 octets: key only
+    present.push_back("n" + s);                        // short names
     present.push_back("sharedprefixlabel" + s + "x");  // shares 18 octets with its run
-    present.push_back(s + ".sub");
-    present.push_back("prefix" + s);  // 10..15 octets sharing their first 7: key only // two labels
-                                      // under "sub"
-    absent.push_back("n" + s + "0");  // a longer neighbour
-    absent.push_back("sharedprefixlabel" + s + "y");  // differs in the last octet
-    absent.push_back("sharedprefixlabel" + s);        // one octet shorter
+    present.push_back(s + ".sub");                     // two labels under "sub"
+    present.push_back("prefix" + s);                   // 10..15 octets sharing their first 7
+    absent.push_back("n" + s + "0");                   // a longer neighbour
+    absent.push_back("sharedprefixlabel" + s + "y");   // differs in the last octet
+    absent.push_back("sharedprefixlabel" + s);         // one octet shorter
     absent.push_back(s + ".sub2");
     absent.push_back("prefix" + s + "!");
   }
@@ -218,27 +218,56 @@ TEST_CASE("Zone::find finds every node of a large zone and nothing else", "[zone
   absent.push_back("sub.sub");
   auto z = zones::loadZoneText("t", text);
   REQUIRE_OK(z);
-  const zones::Zone& zone = *z->zone;
-  REQUIRE(zone.nodeCount() == present.size() + 2);  // and the apex and "sub"
-  size_t found = 0;
-  for (uint32_t i = 0; i < zone.nodeCount(); ++i) {
-    const zones::Node& node = zone.node(i);
-    if (zone.find(zone.nodeName(node), node.name_length) == i) ++found;
-  }
-  CHECK(found == zone.nodeCount());
-  size_t missed = 0;
-  for (const auto& name : absent) {
-    if (std::find(present.begin(), present.end(), name) != present.end()) continue;
-    dns::NameBuf n;
-    REQUIRE(dns::fromText(name + ".t.", n));
-    if (zone.find(n.data, n.length) != zones::kNone) {
-      UNSCOPED_INFO(name);
-      ++missed;
+  REQUIRE(z->zone->nodeCount() == present.size() + 2);  // and the apex and "sub"
+  std::sort(present.begin(), present.end());
+  absent.erase(std::remove_if(absent.begin(), absent.end(),
+                              [&](const std::string& name) {
+                                return std::binary_search(present.begin(), present.end(), name);
+                              }),
+               absent.end());
+  auto check = [&](const zones::Zone& zone) {
+    size_t found = 0;
+    for (uint32_t i = 0; i < zone.nodeCount(); ++i) {
+      const zones::Node& node = zone.node(i);
+      if (zone.find(zone.nodeName(node), node.name_length) == i) ++found;
     }
+    CHECK(found == zone.nodeCount());
+    size_t missed = 0;
+    for (const auto& name : absent) {
+      dns::NameBuf n;
+      REQUIRE(dns::fromText(name + ".t.", n));
+      if (zone.find(n.data, n.length) != zones::kNone) {
+        UNSCOPED_INFO(name);
+        ++missed;
+      }
+    }
+    CHECK(missed == 0);
+  };
+  check(*z->zone);
+  for (const uint32_t tag_mask : {1u, 0u}) {
+    INFO("tag mask " << tag_mask);
+    zones::Zone colliding = *z->zone;
+    colliding.rebuildIndexForTesting(7, tag_mask);
+    check(colliding);
   }
-  CHECK(missed == 0);
+  const zones::Zone& zone = *z->zone;
   dns::NameBuf root;
   REQUIRE(dns::fromText(".", root));
   CHECK(zone.find(root.data, root.length) == zones::kNone);
   CHECK(zones::Zone().find(root.data, root.length) == zones::kNone);  // no nodes, no index
+}
+
+// The index's hash is keyed per zone from std::random_device, so names chosen (through a zone
+// file, the API or a transfer) to collide under one load's keys do not collide under the next's.
+TEST_CASE("each loaded zone's name index has its own random seed", "[zone]") {
+  const std::string text = std::string(kHead) + "www A 192.0.2.2\n";
+  auto a = zones::loadZoneText("example.com", text);
+  auto b = zones::loadZoneText("example.com", text);
+  REQUIRE_OK(a);
+  REQUIRE_OK(b);
+  CHECK(a->zone->indexSeed() != b->zone->indexSeed());
+  dns::NameBuf n;
+  REQUIRE(dns::fromText("www.example.com.", n));
+  CHECK(a->zone->find(n.data, n.length) == b->zone->find(n.data, n.length));
+  CHECK(a->zone->find(n.data, n.length) != zones::kNone);
 }
