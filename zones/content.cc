@@ -234,6 +234,9 @@ void ZoneContent::compactIfSparse() {
 }
 
 Result<void> ZoneContent::replace(const RRsetSpec& rs) {
+  if (rs.owner.length == 0 || dns::wireLength(rs.owner.data) != rs.owner.length) {
+    return Error{"invalid owner name (not a wire-form name of its stated length)"};
+  }
   dns::NameBuf lower = rs.owner;
   dns::lowercase(lower);
   const std::string name = dns::toText(rs.owner.data);

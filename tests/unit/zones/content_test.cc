@@ -103,6 +103,8 @@ TEST_CASE("content: find is case-insensitive, replace and delete are REPLACE sem
   CHECK(out.error().message == "type 255 cannot appear in a zone");
   out = c.replace({name("x.example."), dns::rrtype::kA, 0x80000000u, {bytes({1, 2, 3, 4})}});
   REQUIRE_FALSE(out);
+  out = c.replace({dns::NameBuf{}, dns::rrtype::kA, 60, {bytes({1, 2, 3, 4})}});
+  REQUIRE_FALSE(out);
   CHECK(c == before);
 }
 
