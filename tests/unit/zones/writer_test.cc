@@ -252,6 +252,24 @@ TEST_CASE("writer: atomic replacement of a file", "[zones][writer]") {
   REQUIRE_FALSE(r);
   CHECK(r.error().message == dir + ": not a regular file");
 
+  // $INCLUDEd records are written into the file itself; the directive and comments are gone.
+  {
+    std::ofstream(dir + "/inc.zone") << "; included\nmail A 192.0.2.25\n";
+    std::ofstream(dir + "/main.zone") << kHead << "$INCLUDE inc.zone\nwww A 192.0.2.7 ; web\n";
+    auto with_include = zones::loadZoneContentFile("example.com", dir + "/main.zone");
+    REQUIRE_OK(with_include);
+    CHECK(with_include->loaded.includes.size() == 1);
+    REQUIRE(zones::writeZoneFile(with_include->content, dir + "/main.zone"));
+    const std::string written = readFile(dir + "/main.zone");
+    CHECK(written.find("$INCLUDE") == std::string::npos);
+    CHECK(written.find("; web") == std::string::npos);
+    CHECK(written.find("\nmail\t3600\tIN\tA\t192.0.2.25\n") != std::string::npos);
+    auto again = zones::loadZoneContentFile("example.com", dir + "/main.zone");
+    REQUIRE_OK(again);
+    CHECK(again->content == with_include->content);
+    CHECK(again->loaded.includes.empty());
+  }
+
   // A whole zone.
   const auto c = contentOf("example.com", kHead + "www A 192.0.2.7\n");
   REQUIRE(zones::writeZoneFile(c, path));
