@@ -302,22 +302,6 @@ uint16_t parseType(std::string_view t) {
   return static_cast<uint16_t>(ldns_get_rr_type_by_name(s.c_str()));
 }
 
-bool isQueryOnlyType(uint16_t type) {
-  switch (type) {
-    case dns::rrtype::kOPT:
-    case dns::rrtype::kTSIG:
-    case dns::rrtype::kTKEY:
-    case dns::rrtype::kIXFR:
-    case dns::rrtype::kAXFR:
-    case dns::rrtype::kMAILB:
-    case dns::rrtype::kMAILA:
-    case dns::rrtype::kANY:
-      return true;
-    default:
-      return false;
-  }
-}
-
 // Reads a whole regular file. Refuses directories, devices and FIFOs before opening them (a FIFO
 // would block the control thread).
 SourceFile stamp(const std::string& path, const struct stat& st) {
@@ -380,8 +364,9 @@ struct FileState {
 class Parser {
  public:
   Parser(ZoneBuilder& builder, std::vector<SourceFile>& includes, RdataPath path,
-         uint64_t& via_ldns)
+         uint64_t& via_ldns, RecordObserver* observer)
       : builder_(builder),
+        observer_(observer),
         includes_(includes),
         native_(path == RdataPath::kNative),
         via_ldns_(via_ldns),
@@ -614,7 +599,7 @@ class Parser {
     if (i >= t.size()) return error(fs, e.line, "record without a type");
     const uint16_t type = t[i].quoted ? 0 : parseType(t[i].text);
     if (type == 0) return error(fs, e.line, cat({"unknown type ", quote(t[i].text)}));
-    if (isQueryOnlyType(type)) {
+    if (isMetaType(type)) {
       return error(fs, e.line, cat({"type ", t[i].text, " exists only in queries, not in zones"}));
     }
     const std::string type_name = typeName(type);
@@ -622,8 +607,7 @@ class Parser {
     if (i >= t.size()) return error(fs, e.line, cat({"missing RDATA for ", type_name}));
 
     if (native_ && nativeRdata(t, i, type, fs)) {
-      return builder_.add(owner.data, type, dns::rrclass::kIN, ttl, bytes_.data(), bytes_.size(),
-                          *fs.path, static_cast<uint32_t>(e.line));
+      return add(owner, type, ttl, bytes_.data(), bytes_.size(), fs, e.line);
     }
     ++via_ldns_;
     std::string rdata_text;
@@ -642,8 +626,7 @@ class Parser {
         if (h.size() % 2 != 0)
           return error(fs, e.line, cat({"odd number of hex digits in ", quote(h)}));
       }
-      return builder_.add(owner.data, type, dns::rrclass::kIN, ttl, bytes_.data(), bytes_.size(),
-                          *fs.path, static_cast<uint32_t>(e.line));
+      return add(owner, type, ttl, bytes_.data(), bytes_.size(), fs, e.line);
     }
     text_.assign(". 0 IN ");
     text_.append(type_name);
@@ -670,8 +653,14 @@ class Parser {
         return error(fs, e.line, m);
       }
     }
-    builder_.add(owner.data, type, dns::rrclass::kIN, ttl, ldns_buffer_begin(buf_),
-                 ldns_buffer_position(buf_), *fs.path, static_cast<uint32_t>(e.line));
+    add(owner, type, ttl, ldns_buffer_begin(buf_), ldns_buffer_position(buf_), fs, e.line);
+  }
+
+  void add(const dns::NameBuf& owner, uint16_t type, uint32_t ttl, const uint8_t* rdata,
+           size_t rdlen, const FileState& fs, int line) {
+    builder_.add(owner.data, type, dns::rrclass::kIN, ttl, rdata, rdlen, *fs.path,
+                 static_cast<uint32_t>(line));
+    if (observer_ != nullptr) observer_->record(owner.data, type, ttl, rdata, rdlen);
   }
 
   // The RDATA of the common types straight from the tokens into bytes_, as ldns would write it.
@@ -1069,6 +1058,7 @@ class Parser {
   }
 
   ZoneBuilder& builder_;
+  RecordObserver* observer_;  // nullptr for a plain load
   std::vector<SourceFile>& includes_;
   bool native_;
   uint64_t& via_ldns_;
@@ -1078,7 +1068,7 @@ class Parser {
 };
 
 Result<LoadedZone> load(const std::string& origin, std::string_view text, const std::string& label,
-                        RdataPath path) {
+                        RdataPath path, RecordObserver* observer) {
   dns::NameBuf apex;
   if (!dns::fromText(origin.empty() || origin.back() != '.' ? origin + "." : origin, apex)) {
     return Error{cat({"invalid zone name ", quote(origin)})};
@@ -1086,7 +1076,7 @@ Result<LoadedZone> load(const std::string& origin, std::string_view text, const 
   ZoneBuilder builder(apex, label);
   LoadedZone loaded;
   {
-    Parser parser(builder, loaded.includes, path, loaded.rdata_via_ldns);
+    Parser parser(builder, loaded.includes, path, loaded.rdata_via_ldns, observer);
     // RFC 2308 §4 recommends $TTL; without it 3600 applies, as it always has here.
     parser.parseFile(text, label, apex, 3600, 0);
   }
@@ -1160,15 +1150,32 @@ TtlStatus parseTtl(std::string_view s, uint32_t& out) {
   return TtlStatus::kOk;
 }
 
-Result<LoadedZone> loadZoneFile(const std::string& origin, const std::string& path) {
+namespace {
+Result<LoadedZone> loadFile(const std::string& origin, const std::string& path,
+                            RecordObserver* observer) {
   std::string text;
   if (auto m = readRegularFile(path, text); !m.empty()) return Error{cat({path, ": ", m})};
-  return load(origin, text, path, RdataPath::kNative);
+  return load(origin, text, path, RdataPath::kNative, observer);
+}
+}  // namespace
+
+Result<LoadedZone> loadZoneFile(const std::string& origin, const std::string& path) {
+  return loadFile(origin, path, nullptr);
+}
+
+Result<LoadedZone> loadZoneFile(const std::string& origin, const std::string& path,
+                                RecordObserver& observer) {
+  return loadFile(origin, path, &observer);
 }
 
 Result<LoadedZone> loadZoneText(const std::string& origin, const std::string& text,
                                 const std::string& label, RdataPath path) {
-  return load(origin, text, label, path);
+  return load(origin, text, label, path, nullptr);
+}
+
+Result<LoadedZone> loadZoneText(const std::string& origin, const std::string& text,
+                                const std::string& label, RecordObserver& observer) {
+  return load(origin, text, label, RdataPath::kNative, &observer);
 }
 
 }  // namespace meridian::zones

@@ -52,6 +52,24 @@ enum class RdataPath { kNative, kLdns };
                                               const std::string& label = "<text>",
                                               RdataPath path = RdataPath::kNative);
 
+// Sees every record the loader hands to ZoneBuilder, its owner as written (the builder keeps it
+// lowercase): how loadZoneContentFile() (content.h) reads a file into a ZoneContent in the same
+// pass. Records of a file with errors may have been seen; the load's result says whether they
+// count.
+class RecordObserver {
+ public:
+  virtual void record(const uint8_t* owner, uint16_t type, uint32_t ttl, const uint8_t* rdata,
+                      size_t rdlen) = 0;
+
+ protected:
+  ~RecordObserver() = default;
+};
+
+[[nodiscard]] Result<LoadedZone> loadZoneFile(const std::string& origin, const std::string& path,
+                                              RecordObserver& observer);
+[[nodiscard]] Result<LoadedZone> loadZoneText(const std::string& origin, const std::string& text,
+                                              const std::string& label, RecordObserver& observer);
+
 enum class TtlStatus { kOk, kSyntax, kRange };
 
 // A TTL or SOA timer as BIND and Knot read it: a decimal number ("3600"), or numbers each followed

@@ -35,6 +35,22 @@ size_t compressibleNames(uint16_t type, const uint8_t* rdata, size_t rdlen, uint
   }
 }
 
+bool isMetaType(uint16_t type) {
+  switch (type) {
+    case dns::rrtype::kOPT:
+    case dns::rrtype::kTSIG:
+    case dns::rrtype::kTKEY:
+    case dns::rrtype::kIXFR:
+    case dns::rrtype::kAXFR:
+    case dns::rrtype::kMAILB:
+    case dns::rrtype::kMAILA:
+    case dns::rrtype::kANY:
+      return true;
+    default:
+      return false;
+  }
+}
+
 int additionalTargetPos(uint16_t type) {
   switch (type) {
     case dns::rrtype::kNS:
@@ -59,12 +75,15 @@ void ZoneBuilder::addError(std::string message) {
 }
 
 std::string ZoneBuilder::where(const Record& r) const {
+  if (r.line == 0) return files_[r.file];  // records without a line (built from a ZoneContent)
   return files_[r.file] + ":" + std::to_string(r.line);
 }
 
 void ZoneBuilder::add(const uint8_t* owner, uint16_t type, uint16_t klass, uint32_t ttl,
                       const uint8_t* rdata, size_t rdlen, std::string_view file, uint32_t line) {
-  auto here = [&] { return std::string(file) + ":" + std::to_string(line); };
+  auto here = [&] {
+    return line == 0 ? std::string(file) : std::string(file) + ":" + std::to_string(line);
+  };
   dns::NameBuf name;
   size_t end = 0;
   const size_t owner_len = dns::wireLength(owner);
@@ -78,9 +97,7 @@ void ZoneBuilder::add(const uint8_t* owner, uint16_t type, uint16_t klass, uint3
                               dns::toText(apex_.data) + ", ignored");
     return;
   }
-  if (type == dns::rrtype::kOPT || type == dns::rrtype::kTSIG || type == dns::rrtype::kTKEY ||
-      type == dns::rrtype::kANY || type == dns::rrtype::kAXFR || type == dns::rrtype::kIXFR ||
-      type == dns::rrtype::kMAILA || type == dns::rrtype::kMAILB) {
+  if (isMetaType(type)) {
     return addError(here() + ": meta type cannot appear in a zone");
   }
   if (rdlen > maxRdataLength(name.length)) {

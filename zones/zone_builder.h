@@ -24,8 +24,8 @@ class ZoneBuilder {
   explicit ZoneBuilder(const dns::NameBuf& apex, std::string source = {});
 
   // `owner` is an uncompressed wire name; `rdata` an uncompressed RDATA; `file` and `line` say
-  // where the record is (messages read "file:line"). The builder keeps one copy of each file name
-  // and packs owners and RDATA into one buffer: no allocation per record.
+  // where the record is (messages read "file:line", or "file" for line 0). The builder keeps one
+  // copy of each file name and packs owners and RDATA into one buffer: no allocation per record.
   void add(const uint8_t* owner, uint16_t type, uint16_t klass, uint32_t ttl, const uint8_t* rdata,
            size_t rdlen, std::string_view file, uint32_t line);
 
@@ -83,6 +83,10 @@ class ZoneBuilder {
 // Positions of the names inside an RDATA of `type` that are compressible (RFC 3597 §4). Returns how
 // many (0..2). Assumes well-formed RDATA.
 size_t compressibleNames(uint16_t type, const uint8_t* rdata, size_t rdlen, uint16_t pos[2]);
+
+// Types that exist only in queries and transfers, never in a zone (OPT, TSIG, TKEY, IXFR, AXFR,
+// MAILB, MAILA, ANY).
+[[nodiscard]] bool isMetaType(uint16_t type);
 
 // Position of the name whose addresses go in the additional section (NS, MX, SRV targets), or -1.
 int additionalTargetPos(uint16_t type);
