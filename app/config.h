@@ -8,8 +8,8 @@
 
 #include "app/steering_config.h"
 #include "core/result.h"
-#include "server/listener.h"
 #include "server/pipeline.h"
+#include "server/server.h"
 
 namespace meridian::app {
 

@@ -25,8 +25,8 @@
 #include "georoute/geoip.h"
 #include "healthcheck/monitor.h"
 #include "healthcheck/state.h"
-#include "server/listener.h"
 #include "server/pipeline.h"
+#include "server/server.h"
 #include "zones/loader.h"
 #include "zones/zone.h"
 

@@ -19,8 +19,8 @@
 #include "../georoute/steering_fixture.h"
 #include "../testutil.h"
 #include "app/steering_config.h"
-#include "server/listener.h"
 #include "server/pipeline.h"
+#include "server/server.h"
 #include "zones/loader.h"
 
 namespace {

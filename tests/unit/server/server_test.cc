@@ -12,7 +12,7 @@
 #include <thread>
 
 #include "../testutil.h"
-#include "server/listener.h"
+#include "server/server.h"
 #include "zones/loader.h"
 
 using namespace meridian;
