@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "app/steering_config.h"
 #include "core/result.h"
+#include "georoute/steering_config.h"
 #include "server/pipeline.h"
 #include "server/server.h"
 

@@ -11,10 +11,10 @@
 
 #include "app/config.h"
 #include "app/runtime.h"
-#include "app/steering_config.h"
 #include "core/log.h"
 #include "georoute/geoip.h"
 #include "georoute/mmdb_writer.h"
+#include "georoute/steering_config.h"
 #include "zones/loader.h"
 
 using meridian::app::CommandLine;

@@ -18,11 +18,11 @@
 #include <string>
 
 #include "app/config.h"
-#include "app/steering_config.h"
 #include "core/reload_queue.h"
 #include "core/snapshot.h"
 #include "core/work_pool.h"
 #include "georoute/geoip.h"
+#include "georoute/steering_config.h"
 #include "healthcheck/monitor.h"
 #include "healthcheck/state.h"
 #include "server/pipeline.h"

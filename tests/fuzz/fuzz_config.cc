@@ -13,8 +13,8 @@
 #include <string_view>
 
 #include "app/config.h"
-#include "app/steering_config.h"
 #include "fuzz_util.h"
+#include "georoute/steering_config.h"
 #include "zones/loader.h"
 
 namespace {

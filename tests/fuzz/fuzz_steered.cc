@@ -16,8 +16,8 @@
 #include <string>
 
 #include "app/config.h"
-#include "app/steering_config.h"
 #include "fuzz_util.h"
+#include "georoute/steering_config.h"
 #include "healthcheck/state.h"
 #include "server/pipeline.h"
 #include "zones/loader.h"

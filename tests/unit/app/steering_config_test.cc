@@ -10,8 +10,8 @@
 #include <fstream>
 
 #include "app/config.h"
-#include "app/steering_config.h"
 #include "georoute/service.h"
+#include "georoute/steering_config.h"
 #include "zones/loader.h"
 
 using namespace meridian;

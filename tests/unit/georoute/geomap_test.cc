@@ -17,7 +17,7 @@
 
 #include "../testutil.h"
 #include "app/config.h"
-#include "app/steering_config.h"
+#include "georoute/steering_config.h"
 #include "steering_fixture.h"
 #include "zones/loader.h"
 

@@ -7,8 +7,8 @@
 #include <map>
 
 #include "../testutil.h"
-#include "app/steering_config.h"
 #include "georoute/service.h"
+#include "georoute/steering_config.h"
 #include "steering_fixture.h"
 #include "zones/loader.h"
 

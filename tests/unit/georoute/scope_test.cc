@@ -11,7 +11,7 @@
 #include <filesystem>
 
 #include "../testutil.h"
-#include "app/steering_config.h"
+#include "georoute/steering_config.h"
 #include "steering_fixture.h"
 #include "zones/loader.h"
 

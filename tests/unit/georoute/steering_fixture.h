@@ -3,7 +3,7 @@
 
 #include <string>
 
-#include "app/steering_config.h"
+#include "georoute/steering_config.h"
 
 namespace meridian::test {
 

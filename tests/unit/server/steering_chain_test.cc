@@ -5,7 +5,7 @@
 
 #include "../georoute/steering_fixture.h"
 #include "../testutil.h"
-#include "app/steering_config.h"
+#include "georoute/steering_config.h"
 #include "server/pipeline.h"
 #include "zones/loader.h"
 

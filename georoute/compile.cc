@@ -1,4 +1,4 @@
-#include "app/steering_config.h"
+#include "georoute/steering_config.h"
 
 #include <arpa/inet.h>
 
