@@ -13,8 +13,8 @@
 #include "app/runtime.h"
 #include "core/log.h"
 #include "georoute/geoip.h"
-#include "georoute/mmdb_writer.h"
 #include "georoute/steering_config.h"
+#include "tools/mmdb_writer.h"
 #include "zones/loader.h"
 
 using meridian::app::CommandLine;

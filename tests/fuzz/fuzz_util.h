@@ -13,7 +13,7 @@
 #include <string>
 
 #include "georoute/geoip.h"
-#include "georoute/mmdb_writer.h"
+#include "tools/mmdb_writer.h"
 
 namespace meridian::fuzz {
 

@@ -7,7 +7,7 @@
 #include <cstdio>
 #include <string>
 
-#include "georoute/mmdb_writer.h"
+#include "tools/mmdb_writer.h"
 
 namespace {
 

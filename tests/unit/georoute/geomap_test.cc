@@ -4,7 +4,7 @@
 // only when asked, and named [lists]. Databases are the MaxMind City test data or built here with
 // the mmdb writer.
 // (mmdb_writer.h comes before catch.hpp: Catch 2 and <optional>'s operator<=> do not mix in C++20.)
-#include "georoute/mmdb_writer.h"
+#include "tools/mmdb_writer.h"
 // clang-format off
 #include <catch2/catch.hpp>
 // clang-format on

@@ -1,7 +1,7 @@
 // ECS scope widening (RFC 7871 §7.2.1): neighbouring networks that get the same answer share one
 // scope, computed over the database's tree. Uses a database built with the mmdb writer.
 // (mmdb_writer.h comes before catch.hpp: Catch 2 and <optional>'s operator<=> do not mix in C++20.)
-#include "georoute/mmdb_writer.h"
+#include "tools/mmdb_writer.h"
 // clang-format off
 #include <catch2/catch.hpp>
 // clang-format on

@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "georoute/mmdb_writer.h"
+#include "tools/mmdb_writer.h"
 
 namespace {
 

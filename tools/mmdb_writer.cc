@@ -10,7 +10,7 @@
 //     temporary file that is renamed over the target.
 // 200k IPv4 /24s make about 1.5M trie nodes (12 MB) and a few MB of data section.
 
-#include "georoute/mmdb_writer.h"
+#include "tools/mmdb_writer.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
