@@ -13,6 +13,7 @@
 #include "app/runtime.h"
 #include "core/log.h"
 #include "georoute/geoip.h"
+#include "georoute/policy.h"
 #include "georoute/steering_config.h"
 #include "tools/mmdb_writer.h"
 #include "zones/loader.h"

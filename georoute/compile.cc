@@ -7,6 +7,8 @@
 #include <set>
 #include <string_view>
 
+#include "georoute/policy.h"
+
 namespace meridian::app {
 
 using georoute::CidrEntry;

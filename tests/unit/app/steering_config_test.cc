@@ -10,7 +10,7 @@
 #include <fstream>
 
 #include "app/config.h"
-#include "georoute/service.h"
+#include "georoute/policy.h"
 #include "georoute/steering_config.h"
 #include "zones/loader.h"
 

@@ -17,6 +17,7 @@
 
 #include "../testutil.h"
 #include "app/config.h"
+#include "georoute/policy.h"
 #include "georoute/steering_config.h"
 #include "steering_fixture.h"
 #include "zones/loader.h"

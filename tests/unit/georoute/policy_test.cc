@@ -7,7 +7,7 @@
 #include <map>
 
 #include "../testutil.h"
-#include "georoute/service.h"
+#include "georoute/policy.h"
 #include "georoute/steering_config.h"
 #include "steering_fixture.h"
 #include "zones/loader.h"

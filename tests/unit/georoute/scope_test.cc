@@ -11,6 +11,7 @@
 #include <filesystem>
 
 #include "../testutil.h"
+#include "georoute/policy.h"
 #include "georoute/steering_config.h"
 #include "steering_fixture.h"
 #include "zones/loader.h"
