@@ -11,8 +11,20 @@
 #include <sstream>
 
 #include "core/log.h"
+#include "georoute/compile.h"
 
 namespace meridian::app {
+
+// The steering structs are georoute's (georoute/steering_config.h); this file fills them from TOML.
+using georoute::CheckConfig;
+using georoute::EndpointConfig;
+using georoute::GeoMapConfig;
+using georoute::NamedListConfig;
+using georoute::parseCidr;
+using georoute::PoolConfig;
+using georoute::ServiceConfig;
+using georoute::SteeringConfig;
+
 namespace {
 
 std::string where(const std::string& file, const toml::node& n, const std::string& key) {

@@ -26,7 +26,7 @@ struct Config {
   std::vector<ZoneConfig> zones;
   std::string control_socket;
   std::string log_level = "info";
-  SteeringConfig steering;
+  georoute::SteeringConfig steering;
 };
 
 struct CommandLine {

@@ -1,4 +1,4 @@
-#include "georoute/steering_config.h"
+#include "georoute/compile.h"
 
 #include <arpa/inet.h>
 
@@ -9,9 +9,7 @@
 
 #include "georoute/policy.h"
 
-namespace meridian::app {
-
-using georoute::CidrEntry;
+namespace meridian::georoute {
 
 Result<CidrEntry> parseCidr(const std::string& text) {
   CidrEntry e;
@@ -480,4 +478,4 @@ Result<CompiledSteering> loadSteering(const SteeringConfig& cfg, const zones::Zo
   return compileSteering(cfg, zones, dbs[0], dbs[1]);
 }
 
-}  // namespace meridian::app
+}  // namespace meridian::georoute

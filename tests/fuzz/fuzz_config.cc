@@ -1,6 +1,6 @@
 // libFuzzer target: arbitrary bytes as the TOML configuration file through app::loadConfig (toml++,
 // [server], [rrl], [[zone]], [geoip], [[region]], [[check]], [[service]] with its pools and geo
-// map, [lists]) and, when it loads, app::compileSteering (app/steering_config.cc: geo maps, named
+// map, [lists]) and, when it loads, georoute::compileSteering (georoute/compile.cc: geo maps, named
 // lists, CIDR and ASN keys, policies) against a fixed zone set and GeoIP database. Lines of the
 // form "#set KEY=VALUE" (TOML comments, so the file is unchanged by them) are also passed as
 // --set overrides. The API must return every error, never throw or crash: an exception escaping
@@ -14,7 +14,7 @@
 
 #include "app/config.h"
 #include "fuzz_util.h"
-#include "georoute/steering_config.h"
+#include "georoute/compile.h"
 #include "zones/loader.h"
 
 namespace {
@@ -92,7 +92,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     report("loaded, no steering", "");
     return 0;
   }
-  auto compiled = app::compileSteering(cfg->steering, f.zones, f.geo, f.asn);
+  auto compiled = georoute::compileSteering(cfg->steering, f.zones, f.geo, f.asn);
   if (!compiled) {
     report("steering refused: ", compiled.error().message);
     check(!compiled.error().message.empty());

@@ -1,14 +1,14 @@
 // libFuzzer target: arbitrary query bytes through the query pipeline (server::QueryHandler) over
 // zones with steered services, the way the server runs them: the steering configuration below is
-// parsed by app::loadConfig and compiled by app::compileSteering against a GeoIP database written
-// by georoute::MmdbWriter. The zones have geo, weighted, nearest and latency services, a wildcard
-// service, a service in a served child zone below a delegation, DNAMEs and CNAME chains (within
-// a zone and across zones) into steered names, wildcards and a CNAME loop; ECS, cookies and TSIG
-// come from the input. Each input is answered four times: over UDP from an IPv4 peer (a trusted
-// ECS resolver) with every target up, over TCP from an IPv6 peer with the eu targets down and RTTs
-// measured, from an IPv4-mapped peer, and once more over UDP with a 512-octet reply buffer.
-// Any crash, sanitizer report, or reply larger than its limit is a bug; every reply must start
-// with the query's ID and QR set.
+// parsed by app::loadConfig and compiled by georoute::compileSteering against a GeoIP database
+// written by georoute::MmdbWriter. The zones have geo, weighted, nearest and latency services, a
+// wildcard service, a service in a served child zone below a delegation, DNAMEs and CNAME chains
+// (within a zone and across zones) into steered names, wildcards and a CNAME loop; ECS, cookies and
+// TSIG come from the input. Each input is answered four times: over UDP from an IPv4 peer (a
+// trusted ECS resolver) with every target up, over TCP from an IPv6 peer with the eu targets down
+// and RTTs measured, from an IPv4-mapped peer, and once more over UDP with a 512-octet reply
+// buffer. Any crash, sanitizer report, or reply larger than its limit is a bug; every reply must
+// start with the query's ID and QR set.
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -17,7 +17,7 @@
 
 #include "app/config.h"
 #include "fuzz_util.h"
-#include "georoute/steering_config.h"
+#include "georoute/compile.h"
 #include "healthcheck/state.h"
 #include "server/pipeline.h"
 #include "zones/loader.h"
@@ -233,7 +233,7 @@ struct Harness {
     auto cfg = app::loadConfig(cmd);
     if (!cfg) std::fprintf(stderr, "fuzz_steered: %s\n", cfg.error().message.c_str());
     check(cfg.has_value());
-    auto compiled = app::compileSteering(cfg->steering, s->zones, makeGeo());
+    auto compiled = georoute::compileSteering(cfg->steering, s->zones, makeGeo());
     if (!compiled) std::fprintf(stderr, "fuzz_steered: %s\n", compiled.error().message.c_str());
     check(compiled.has_value());
     s->services = compiled->services;

@@ -17,8 +17,8 @@
 
 #include "../testutil.h"
 #include "app/config.h"
+#include "georoute/compile.h"
 #include "georoute/policy.h"
-#include "georoute/steering_config.h"
 #include "steering_fixture.h"
 #include "zones/loader.h"
 
@@ -45,12 +45,12 @@ zones::ZoneSet zoneSet() {
 
 // One service www.example.com with one endpoint per region (198.51.100.1, .2, ... in order).
 struct Setup {
-  app::SteeringConfig cfg;
-  app::ServiceConfig& service() { return cfg.services.at(0); }
+  georoute::SteeringConfig cfg;
+  georoute::ServiceConfig& service() { return cfg.services.at(0); }
   explicit Setup(const std::vector<std::string>& regions) {
     for (size_t i = 0; i < regions.size(); ++i)
       cfg.regions.push_back({regions[i], 10.0 * static_cast<double>(i), 0, 0});
-    app::ServiceConfig s;
+    georoute::ServiceConfig s;
     s.name = "www.example.com";
     s.where = "test";
     s.policy = {"geo", "first_n"};
@@ -62,24 +62,24 @@ struct Setup {
 
 struct Compiled {
   zones::ZoneSet zones = zoneSet();
-  app::CompiledSteering c;
+  georoute::CompiledSteering c;
   healthcheck::StateTable health;
 
-  Compiled(const app::SteeringConfig& cfg, const std::string& db_path) {
+  Compiled(const georoute::SteeringConfig& cfg, const std::string& db_path) {
     std::shared_ptr<const georoute::GeoDatabase> db;
     if (!db_path.empty()) {
       auto opened = georoute::GeoDatabase::open(db_path);
       REQUIRE_OK(opened);
       db = *opened;
     }
-    auto r = app::compileSteering(cfg, zones, db);
+    auto r = georoute::compileSteering(cfg, zones, db);
     REQUIRE_OK(r);
     c = *r;
     health.targets.resize(c.targets.size());
   }
   const georoute::Service& service() const { return c.services->services.at(0); }
   Decision ask(const std::string& client, georoute::Trace* trace = nullptr) const {
-    auto cidr = app::parseCidr(client);
+    auto cidr = georoute::parseCidr(client);
     REQUIRE_OK(cidr);
     georoute::Client cl;
     cl.ipv6 = cidr->ipv6;
@@ -99,8 +99,8 @@ struct Compiled {
 // Does the block (client address, scope) overlap the CIDR entry `net`? A cached answer for that
 // block would reach the entry's clients.
 bool covers(const std::string& client, unsigned scope, const std::string& net) {
-  auto a = app::parseCidr(client);
-  auto c = app::parseCidr(net);
+  auto a = georoute::parseCidr(client);
+  auto c = georoute::parseCidr(net);
   REQUIRE_OK(a);
   REQUIRE_OK(c);
   if (a->ipv6 != c->ipv6) return false;
@@ -237,7 +237,7 @@ TEST_CASE("the ECS scope leaves out CIDR entries also with a separate ASN databa
   REQUIRE_OK(city);
   REQUIRE_OK(asn);
   auto zs = zoneSet();
-  auto c = app::compileSteering(s.cfg, zs, *city, *asn);
+  auto c = georoute::compileSteering(s.cfg, zs, *city, *asn);
   REQUIRE_OK(c);
   healthcheck::StateTable health;
   georoute::Client cl;
@@ -336,7 +336,7 @@ TEST_CASE("geo map keys: unknown codes and malformed keys are warned, case dupli
   auto dup = s.cfg;
   dup.services[0].geo.country = {{"DE", {"eu"}}, {"de", {"us"}}};
   auto zs = zoneSet();
-  auto r = app::compileSteering(dup, zs, nullptr);
+  auto r = georoute::compileSteering(dup, zs, nullptr);
   REQUIRE_FALSE(r.has_value());
   CHECK(r.error().message.find("same place as service.geo.country.DE") != std::string::npos);
 }
@@ -422,7 +422,7 @@ TEST_CASE(
   };
   app::CommandLine cmd;
   cmd.config_file = (dir / "m.toml").string();
-  auto compile = [&]() -> Result<app::CompiledSteering> {
+  auto compile = [&]() -> Result<georoute::CompiledSteering> {
     auto cfg = app::loadConfig(cmd);
     if (!cfg) return cfg.error();
     std::vector<std::shared_ptr<const zones::Zone>> zs;
@@ -431,7 +431,7 @@ TEST_CASE(
       REQUIRE_OK(loaded);
       zs.push_back(loaded->zone);
     }
-    return app::loadSteering(cfg->steering, zones::ZoneSet(zs));
+    return georoute::loadSteering(cfg->steering, zones::ZoneSet(zs));
   };
   write("");
   auto c = compile();

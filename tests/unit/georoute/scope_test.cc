@@ -11,8 +11,8 @@
 #include <filesystem>
 
 #include "../testutil.h"
+#include "georoute/compile.h"
 #include "georoute/policy.h"
-#include "georoute/steering_config.h"
 #include "steering_fixture.h"
 #include "zones/loader.h"
 
@@ -51,10 +51,10 @@ TEST_CASE("the scope covers neighbouring networks with the same answer, and no o
       "$ORIGIN example.com.\n$TTL 300\n@ SOA ns h 1 2 3 4 5\n@ NS ns\nwww A 192.0.2.1\n");
   REQUIRE_OK(z);
   zones::ZoneSet zs({z->zone});
-  app::SteeringConfig cfg;
+  georoute::SteeringConfig cfg;
   cfg.geoip = path;
   cfg.regions = {{"eu", 50, 8, 0}, {"us", 39, -77, 0}, {"ap", 35, 139, 0}};
-  app::ServiceConfig s;
+  georoute::ServiceConfig s;
   s.name = "www.example.com";
   s.policy = {"geo", "first_n"};
   s.geo.default_list = {"us"};
@@ -64,7 +64,7 @@ TEST_CASE("the scope covers neighbouring networks with the same answer, and no o
     s.pools.push_back(test::pool(region, addr));
   }
   cfg.services.push_back(s);
-  auto compiled = app::loadSteering(cfg, zs);
+  auto compiled = georoute::loadSteering(cfg, zs);
   REQUIRE_OK(compiled);
   const auto& set = *compiled->services;
   healthcheck::StateTable health;
