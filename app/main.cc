@@ -342,7 +342,7 @@ int mmdb(int argc, char** argv) {
                  "CSV columns: network,region,country,continent,latitude,longitude,asn\n");
     return 2;
   }
-  auto r = meridian::georoute::buildMmdbFromCsv(argv[3], argv[4]);
+  auto r = meridian::tools::buildMmdbFromCsv(argv[3], argv[4]);
   if (!r) {
     std::fprintf(stderr, "%s\n", r.error().message.c_str());
     return 1;

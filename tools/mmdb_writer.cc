@@ -27,7 +27,7 @@
 #include <string_view>
 #include <system_error>
 
-namespace meridian::georoute {
+namespace meridian::tools {
 namespace {
 
 using Bits = std::array<uint8_t, 16>;
@@ -749,4 +749,4 @@ Result<size_t> buildMmdbFromCsv(const std::string& csv_path, const std::string& 
   return writer.networkCount();
 }
 
-}  // namespace meridian::georoute
+}  // namespace meridian::tools

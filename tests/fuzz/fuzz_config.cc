@@ -52,12 +52,12 @@ struct Fixture {
     auto z = zones::loadZoneText("example.com", kZone);
     check(z.has_value());
     zones = zones::ZoneSet({z->zone});
-    georoute::MmdbWriter city("GeoIP2-City");
+    tools::MmdbWriter city("GeoIP2-City");
     fuzz::addNetwork(city, "192.0.2.0", 24,
                      {"", "DE", "EU", 50.1, 8.7, std::nullopt, "DE", {"HE"}});
     geo = fuzz::openWritten(city, "city");
-    georoute::MmdbWriter as("GeoLite2-ASN");
-    georoute::MmdbRecord r;
+    tools::MmdbWriter as("GeoLite2-ASN");
+    tools::MmdbRecord r;
     r.asn = 64500;
     fuzz::addNetwork(as, "192.0.2.0", 24, r);
     asn = fuzz::openWritten(as, "asn");

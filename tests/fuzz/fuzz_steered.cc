@@ -1,7 +1,7 @@
 // libFuzzer target: arbitrary query bytes through the query pipeline (server::QueryHandler) over
 // zones with steered services, the way the server runs them: the steering configuration below is
 // parsed by app::loadConfig and compiled by georoute::compileSteering against a GeoIP database
-// written by georoute::MmdbWriter. The zones have geo, weighted, nearest and latency services, a
+// written by tools::MmdbWriter. The zones have geo, weighted, nearest and latency services, a
 // wildcard service, a service in a served child zone below a delegation, DNAMEs and CNAME chains
 // (within a zone and across zones) into steered names, wildcards and a CNAME loop; ECS, cookies and
 // TSIG come from the input. Each input is answered four times: over UDP from an IPv4 peer (a
@@ -197,7 +197,7 @@ endpoints = ["203.0.113.52"]
 )";
 
 std::shared_ptr<const georoute::GeoDatabase> makeGeo() {
-  georoute::MmdbWriter w("GeoIP2-City");
+  tools::MmdbWriter w("GeoIP2-City");
   fuzz::addNetwork(w, "192.0.2.0", 24, {"", "DE", "EU", 50.1, 8.7, 3320, "DE", {"HE"}});
   fuzz::addNetwork(w, "198.51.100.0", 24, {"", "GB", "EU", 51.5, -0.1, 2856, "GB", {"ENG", "WBK"}});
   fuzz::addNetwork(w, "203.0.113.0", 24, {"", "JP", "AS", 35.7, 139.7, std::nullopt, "", {}});

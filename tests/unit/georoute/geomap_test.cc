@@ -113,8 +113,8 @@ bool covers(const std::string& client, unsigned scope, const std::string& net) {
   return true;
 }
 
-georoute::MmdbNetwork net(const char* addr, unsigned prefix, georoute::MmdbRecord rec) {
-  georoute::MmdbNetwork n;
+tools::MmdbNetwork net(const char* addr, unsigned prefix, tools::MmdbRecord rec) {
+  tools::MmdbNetwork n;
   n.address = boost::asio::ip::make_address(addr);
   n.prefix = prefix;
   n.record = std::move(rec);
@@ -127,8 +127,8 @@ TEST_CASE("the ECS scope never covers a geo.cidr entry the client is not in, on 
           "[geomap]") {
   const auto dir = tempDir("paths");
   const std::string path = (dir / "paths.mmdb").string();
-  georoute::MmdbWriter w;
-  georoute::MmdbRecord r;
+  tools::MmdbWriter w;
+  tools::MmdbRecord r;
   r.region = "eu";  // database region
   REQUIRE_OK(w.add(net("10.0.0.0", 16, r)));
   r = {};
@@ -345,8 +345,8 @@ TEST_CASE("registered_country maps a location only with [geoip] use_registered_c
           "[geomap]") {
   const auto dir = tempDir("registered");
   const std::string path = (dir / "registered.mmdb").string();
-  georoute::MmdbWriter w;
-  georoute::MmdbRecord r;
+  tools::MmdbWriter w;
+  tools::MmdbRecord r;
   r.registered_country_iso = "JP";  // e.g. an anycast or satellite network: no `country`
   REQUIRE_OK(w.add(net("10.9.0.0", 16, r)));
   r = {};

@@ -20,9 +20,9 @@ using namespace meridian;
 
 namespace {
 
-georoute::MmdbNetwork net(const char* addr, unsigned prefix, const char* country,
-                          const char* continent) {
-  georoute::MmdbNetwork n;
+tools::MmdbNetwork net(const char* addr, unsigned prefix, const char* country,
+                       const char* continent) {
+  tools::MmdbNetwork n;
   n.address = boost::asio::ip::make_address(addr);
   n.prefix = prefix;
   n.record.country_iso = country;
@@ -36,7 +36,7 @@ TEST_CASE("the scope covers neighbouring networks with the same answer, and no o
   const auto dir = std::filesystem::temp_directory_path() / "meridian-scope-test";
   std::filesystem::create_directories(dir);
   const std::string path = (dir / "map.mmdb").string();
-  georoute::MmdbWriter writer;
+  tools::MmdbWriter writer;
   // 10.0.0.0/24 and 10.0.1.0/24: both GB (same answer) -> one /23.
   REQUIRE_OK(writer.add(net("10.0.0.0", 24, "GB", "EU")));
   REQUIRE_OK(writer.add(net("10.0.1.0", 24, "FR", "EU")));

@@ -19,10 +19,10 @@
 
 namespace {
 
-using meridian::georoute::buildMmdbFromCsv;
-using meridian::georoute::MmdbNetwork;
-using meridian::georoute::MmdbRecord;
-using meridian::georoute::MmdbWriter;
+using meridian::tools::buildMmdbFromCsv;
+using meridian::tools::MmdbNetwork;
+using meridian::tools::MmdbRecord;
+using meridian::tools::MmdbWriter;
 namespace fs = std::filesystem;
 
 struct TempDir {
