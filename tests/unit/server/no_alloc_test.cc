@@ -157,7 +157,7 @@ TEST_CASE("no allocation per query on the answer path", "[alloc]") {
 
   SECTION("a worker thread answering across reloads neither allocates nor frees") {
     // The worker: its own QueryHandler on its own thread, registered with the domain, passing a
-    // quiescent point before each batch of queries as server/listener.cc's workers do.
+    // quiescent point before each batch of queries as server/server.cc's workers do.
     std::atomic<bool> measuring{false};
     std::atomic<bool> stop{false};
     std::atomic<uint64_t> rounds{0};
