@@ -1,6 +1,7 @@
 // Meridian's configuration: a TOML file (toml++) plus command-line flags (--listen, --zone,
 // --threads) and --set key=value overrides. Parsed and validated on the control thread at start-up
-// and on every reload; every error names the file, line and key.
+// and on every reload, against the key table of config_schema.h; every error names the file, line
+// and key.
 #pragma once
 
 #include <string>
@@ -49,14 +50,16 @@ struct CommandLine {
 void applyLogLevel(const CommandLine& cmd, const Config& config);
 
 // The keys that a reload reads but cannot apply (the sockets, workers and TCP limits are set up
-// once, at start), one line per key whose value differs between the `running` configuration and
-// the reloaded `next` one: "server.tcp_io_timeout_ms changed from 5000 to 2000: applies at
-// restart". The reload logs each line and returns them in its LoadReport (meridianctl reload).
-// rrl.enabled and rrl.table_size, which depend on what ran at start, are reported by the runtime.
+// once, at start: the key table's Reload::kRestart keys), one line per key whose value differs
+// between the `running` configuration and the reloaded `next` one: "server.tcp_io_timeout_ms
+// changed from 5000 to 2000: applies at restart". The reload logs each line and returns them in its
+// LoadReport (meridianctl reload). rrl.enabled and rrl.table_size, which depend on what ran at
+// start, are reported by the runtime.
 [[nodiscard]] std::vector<std::string> restartOnlyChanges(const Config& running,
                                                           const Config& next);
 
-// The configuration keys, for `meridian --help` and docs/configuration.md.
+// The configuration keys, for `meridian --help`: generated from the key table (config_schema.h),
+// like docs/configuration.md.
 [[nodiscard]] const char* configKeysHelp();
 
 }  // namespace meridian::app

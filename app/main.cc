@@ -1,6 +1,7 @@
 // meridian: the server binary. `meridian [options]` serves; `meridian check` validates the
 // configuration, every zone file and every GeoIP database it names, and exits non-zero listing
-// every problem with file:line (2 when there is nothing to check). `explain` and `mmdb` are tools;
+// every problem with file:line (2 when there is nothing to check). `explain` and `mmdb` are tools,
+// `config-reference` prints docs/configuration.md;
 // `--version` prints the project version that CMake passes in as MERIDIAN_VERSION.
 #include <algorithm>
 #include <cstdio>
@@ -10,6 +11,7 @@
 #include <string>
 
 #include "app/config.h"
+#include "app/config_schema.h"
 #include "app/runtime.h"
 #include "core/log.h"
 #include "georoute/compile.h"
@@ -30,6 +32,7 @@ void usage(FILE* out) {
       "       meridian check [--config FILE] [--zone NAME=FILE]... [--set KEY=VALUE]...\n"
       "       meridian explain --config FILE --client IP[/PREFIX] NAME [TYPE] [--down LABEL]...\n"
       "       meridian mmdb build NETWORKS.csv OUT.mmdb\n"
+      "       meridian config-reference   (every configuration key, as Markdown)\n"
       "\n"
       "  --listen ADDR:PORT  address to serve on, UDP and TCP (repeatable; \"[::1]:53\" for IPv6;\n"
       "                      the port is required, 0 = any free port)\n"
@@ -356,6 +359,11 @@ int mmdb(int argc, char** argv) {
 int main(int argc, char** argv) {
   if (argc > 1 && std::strcmp(argv[1], "explain") == 0) return explain(argc, argv);
   if (argc > 1 && std::strcmp(argv[1], "mmdb") == 0) return mmdb(argc, argv);
+  if (argc > 1 && std::strcmp(argv[1], "config-reference") == 0) {
+    // docs/configuration.md is this output (tests/unit/app/config_schema_test.cc compares them).
+    std::fputs(meridian::app::configReference().c_str(), stdout);
+    return 0;
+  }
   CommandLine cmd;
   const bool is_check = argc > 1 && std::strcmp(argv[1], "check") == 0;
   if (!parseArgs(argc, argv, is_check ? 2 : 1, is_check, cmd)) return 2;

@@ -247,6 +247,102 @@ bool ResponseWriter::writeName(const uint8_t* name) {
   return true;
 }
 
+bool ResponseWriter::replay(const ReplayRecord& r, const NameBuf& qname_lower, Section s) {
+  const size_t qlen = qname_lower.length;
+  const size_t labels = qname_lower.label_count;
+  // Only the question precedes (no octet after it), and all of the question name's suffixes made
+  // the dictionary (begin() keeps at most kMaxEntries), with room for r's entries: the general
+  // path would see the table r was made with, plus the question's suffixes above the base.
+  if (r.length == 0 || !has_question_ || size_ != qname_offset_ + qlen + 4 ||
+      labels + r.entry_count >= kMaxEntries || labels < r.base_labels || size_ + r.length > end_) {
+    return false;
+  }
+  const size_t delta = qlen - r.base_length;
+  const size_t above = labels - r.base_labels;  // labels of the question name above the base
+  if (qname_lower.label_offset[above] != delta ||
+      std::memcmp(qname_lower.data + delta, r.base, r.base_length) != 0) {
+    return false;
+  }
+  if (above > 0) {
+    const uint8_t* label = qname_lower.data + qname_lower.label_offset[above - 1];
+    for (uint8_t g = 0; g < r.guard_count; ++g) {
+      // Most question labels differ from a guard in length or first octet already.
+      const uint8_t* guard = r.guard[g];
+      if (label[0] == guard[0] && label[1] == guard[1] &&
+          std::memcmp(label + 2, guard + 2, guard[0] - 1u) == 0) {
+        return false;
+      }
+    }
+  }
+  uint8_t* out = buf_ + size_;
+  std::memcpy(out, r.bytes, r.length);
+  // Offsets stay below 0x4000: a question ends by 12 + 255 + 4, a replayed record is shorter.
+  for (uint8_t k = 0; k < r.pointer_count; ++k) {
+    uint8_t* p = out + r.pointer_at[k];
+    dns::writeU16(p, static_cast<uint16_t>(readU16(p) + delta));
+  }
+  for (uint8_t k = 0; k < r.entry_count; ++k) {
+    entries_[entry_count_++] =
+        Entry{static_cast<uint16_t>(size_ + r.entry_at[k]), r.entry_labels[k]};
+  }
+  size_ += r.length;
+  countRecord(s);
+  return true;
+}
+
+bool ResponseWriter::capture(const Mark& from, const uint16_t* names_at, size_t names,
+                             ReplayRecord& r) const {
+  r.length = 0;
+  if (!has_question_ || names > ReplayRecord::kMaxPointers) return false;
+  const uint8_t* base = buf_ + qname_offset_;
+  const size_t base_length = wireLength(base);
+  size_t base_labels = 0;
+  for (size_t n = 0; base[n] != 0; n += 1u + base[n]) ++base_labels;
+  const size_t length = size_ - from.size;
+  const size_t entries = static_cast<size_t>(entry_count_ - from.entries);
+  // From right after a question whose suffixes all made the table, to a table nothing fell out of.
+  if (from.size != qname_offset_ + base_length + 4 || from.entries != base_labels ||
+      entry_count_ >= kMaxEntries || entries > ReplayRecord::kMaxEntries || length == 0 ||
+      length > ReplayRecord::kMaxLength) {
+    return false;
+  }
+  r.base_length = static_cast<uint8_t>(base_length);
+  r.base_labels = static_cast<uint8_t>(base_labels);
+  lowerCopy(r.base, base, base_length);
+  std::memcpy(r.bytes, buf_ + from.size, length);
+  r.entry_count = static_cast<uint8_t>(entries);
+  for (size_t k = 0; k < entries; ++k) {
+    r.entry_at[k] = static_cast<uint16_t>(entries_[from.entries + k].offset - from.size);
+    r.entry_labels[k] = entries_[from.entries + k].labels;
+  }
+  r.pointer_count = 0;
+  r.guard_count = 0;
+  for (size_t i = 0; i < names; ++i) {
+    // The name's own octets end in its one pointer, if it has one; the labels it reaches through
+    // pointers (in the question or earlier in the record) make up the rest.
+    size_t pos = from.size + names_at[i];
+    size_t label_at[kMaxLabels];
+    size_t labels = 0;
+    bool own = true;
+    while (buf_[pos] != 0) {
+      if ((buf_[pos] & 0xC0) == 0xC0) {
+        if (own) r.pointer_at[r.pointer_count++] = static_cast<uint16_t>(pos - from.size);
+        own = false;
+        pos = (static_cast<size_t>(buf_[pos] & 0x3F) << 8) | buf_[pos + 1];
+        continue;
+      }
+      label_at[labels++] = pos;
+      pos += 1u + buf_[pos];
+    }
+    if (labels > base_labels && matchesAt(r.base, label_at[labels - base_labels])) {
+      const uint8_t* label = buf_ + label_at[labels - base_labels - 1];
+      lowerCopy(r.guard[r.guard_count++], label, 1u + label[0]);
+    }
+  }
+  r.length = static_cast<uint16_t>(length);
+  return true;
+}
+
 void ResponseWriter::finishSections() {
   dns::writeU16(buf_ + 6, counts_[0]);
   dns::writeU16(buf_ + 8, counts_[1]);

@@ -66,6 +66,33 @@ enum class ParseStatus {
 
 [[nodiscard]] ParseStatus parseQuery(const uint8_t* packet, size_t size, Query& query);
 
+// A record as the general path (ResponseWriter::writeName's compression) wrote it right after a
+// question for `base` (a zone apex), kept to be written again after the question of any name at
+// or below `base` as one copy: its compression pointers lead into the question's `base` suffix or
+// into the record itself, and both move by the same distance, the question name's length minus
+// base's. Made at load time by ResponseWriter::capture(), written per query by replay().
+struct ReplayRecord {
+  // The largest SOA: owner pointer, TYPE..RDLENGTH, MNAME and RNAME uncompressed, five numbers.
+  static constexpr size_t kMaxLength = 2 + 10 + 2 * kMaxNameLength + 20;
+  static constexpr size_t kMaxPointers = 3;  // one per name (owner, MNAME, RNAME)
+  static constexpr size_t kMaxEntries = 8;   // dictionary entries for the names' literal labels
+  uint16_t length = 0;                       // 0: nothing captured, replay() declines
+  uint8_t base_length = 0;
+  uint8_t base_labels = 0;
+  uint8_t pointer_count = 0;
+  uint8_t entry_count = 0;
+  uint8_t guard_count = 0;
+  uint16_t pointer_at[kMaxPointers] = {};  // offsets in bytes of the 16-bit pointers to move
+  uint16_t entry_at[kMaxEntries] = {};     // offsets in bytes, and label counts, of the entries
+  uint8_t entry_labels[kMaxEntries] = {};
+  // For each name of the record below `base`: its label just above `base` (lowercase, with its
+  // length octet). A question name with that label there shares a longer suffix with the name,
+  // which the general path would point at instead, so replay() leaves such questions to it.
+  uint8_t guard[kMaxPointers][1 + kMaxLabelLength] = {};
+  uint8_t base[kMaxNameLength] = {};  // lowercase
+  uint8_t bytes[kMaxLength] = {};
+};
+
 // Builds a response in a fixed buffer. Sections are written in order (answer, authority,
 // additional); an RRset either fits whole or is rolled back (RFC 2181 §9: never a partial RRset).
 // The small writers are defined here, inline: every answer calls them a dozen times from
@@ -144,6 +171,16 @@ class ResponseWriter {
   [[nodiscard]] size_t size() const { return size_; }
   [[nodiscard]] uint8_t* data() { return buf_; }
   void countRecord(Section s) { ++counts_[static_cast<int>(s)]; }
+
+  // Writes `r` into section `s` when the message holds only the question and the question name
+  // (`qname_lower`, as parsed) is at or below r's base: the octets the general path writes, with
+  // the dictionary entries it adds. False (nothing written) otherwise, or when it does not fit.
+  [[nodiscard]] bool replay(const ReplayRecord& r, const NameBuf& qname_lower, Section s);
+  // Fills `r` from the record written since `from`, which must be the mark right after the question
+  // (the base); `names_at` are the offsets in the record of its names as written. False when the
+  // record cannot be replayed exactly (too long, too many labels or entries).
+  [[nodiscard]] bool capture(const Mark& from, const uint16_t* names_at, size_t names,
+                             ReplayRecord& r) const;
 
   // Writes the final section counts into the header and releases the reserve for OPT/TSIG.
   void finishSections();

@@ -92,10 +92,7 @@ zones::ChainHook::Outcome QueryHandler::steer(const ServingState& state,
       return Outcome::kServFail;
     case georoute::Decision::Kind::kNoData:
       // NODATA from the service's zone (RFC 2308 §2.2), after any CNAMEs that led here.
-      return zones::putRRset(zone, zone.negativeSoa(), zone.apex(), w,
-                             dns::ResponseWriter::Section::kAuthority)
-                 ? Outcome::kAnswered
-                 : Outcome::kTruncated;
+      return zones::putNegativeSoa(zone, q, w) ? Outcome::kAnswered : Outcome::kTruncated;
     case georoute::Decision::Kind::kAnswer:
       break;
   }

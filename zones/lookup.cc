@@ -174,6 +174,11 @@ bool putRRset(const Zone& z, const RRset& rs, const uint8_t* owner, ResponseWrit
   return true;
 }
 
+bool putNegativeSoa(const Zone& z, const dns::Query& q, ResponseWriter& w) {
+  return w.replay(z.negativeSoaRecord(), q.qname_lower, Section::kAuthority) ||
+         putRRset(z, z.negativeSoa(), z.apex(), w, Section::kAuthority);
+}
+
 AnswerResult answer(const Zone& z, const dns::Query& q, ResponseWriter& w,
                     const AnswerOptions& options, ChainHook* hook) {
   AnswerResult result;
@@ -274,7 +279,7 @@ AnswerResult answer(const Zone& z, const dns::Query& q, ResponseWriter& w,
     }
     if (loc.found == Found::kNxDomain) {
       result.rcode = dns::rcode::kNXDomain;  // RFC 6604: the rcode of the last name in the chain
-      if (!putRRset(z, z.negativeSoa(), z.apex(), w, Section::kAuthority)) return truncate();
+      if (!putNegativeSoa(z, q, w)) return truncate();
       break;
     }
     visited[hops] = loc.node;
@@ -314,7 +319,7 @@ AnswerResult answer(const Zone& z, const dns::Query& q, ResponseWriter& w,
         if (!putRRset(z, sets[k], owner, w, Section::kAnswer)) return truncate();
         additional.add(&sets[k]);
       }
-      if (count == 0 && !putRRset(z, z.negativeSoa(), z.apex(), w, Section::kAuthority)) {
+      if (count == 0 && !putNegativeSoa(z, q, w)) {
         return truncate();
       }
       break;
@@ -323,7 +328,7 @@ AnswerResult answer(const Zone& z, const dns::Query& q, ResponseWriter& w,
     if (rs != nullptr) {
       if (!putRRset(z, *rs, owner, w, Section::kAnswer)) return truncate();
       additional.add(rs);
-    } else if (!putRRset(z, z.negativeSoa(), z.apex(), w, Section::kAuthority)) {
+    } else if (!putNegativeSoa(z, q, w)) {
       return truncate();  // NODATA (RFC 2308 §2.2)
     }
     break;

@@ -61,4 +61,10 @@ class ChainHook {
 [[nodiscard]] bool putRRset(const Zone& zone, const RRset& rs, const uint8_t* owner,
                             dns::ResponseWriter& w, dns::ResponseWriter::Section s);
 
+// Writes the zone's negative-answer SOA (RFC 2308 §3) into the authority section with the apex
+// as owner: replayed from the zone's pre-encoded copy when only the question precedes it, else
+// through putRRset. Octet for octet the same either way; false when it does not fit.
+[[nodiscard]] bool putNegativeSoa(const Zone& zone, const dns::Query& query,
+                                  dns::ResponseWriter& w);
+
 }  // namespace meridian::zones

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "dns/message.h"
 #include "dns/name.h"
 #include "dns/wire.h"
 
@@ -87,6 +88,9 @@ class Zone {
 
   // The SOA for negative answers: TTL = min(SOA TTL, SOA MINIMUM) (RFC 2308 §3).
   [[nodiscard]] const RRset& negativeSoa() const { return negative_soa_; }
+  // The same SOA as written after a question for the apex, to be replayed after other questions
+  // (dns::ResponseWriter::replay; zones/lookup.h putNegativeSoa).
+  [[nodiscard]] const dns::ReplayRecord& negativeSoaRecord() const { return negative_soa_record_; }
   [[nodiscard]] size_t recordCount() const { return record_count_; }
   // A 64-bit digest of the served records (owner, type, TTL, RDATA; independent of their order in
   // the file): two loads with equal digests serve the same data. Reload compares it to notice
@@ -126,6 +130,7 @@ class Zone {
   std::vector<uint8_t> names_;
   std::vector<uint32_t> additional_;
   RRset negative_soa_;
+  dns::ReplayRecord negative_soa_record_;
   // nodes_' keys in Eytzinger (BFS) order: position k's children are 2k and 2k+1, position 0 is
   // unused; index_nodes_[k] is the node at position k. 20 octets per node, read only by find().
   std::vector<IndexBlock> index_ = std::vector<IndexBlock>(1);  // empty zone: one block, unread

@@ -5,6 +5,8 @@
 #include <string_view>
 #include <unordered_set>
 
+#include "zones/lookup.h"
+
 namespace meridian::zones {
 
 using dns::rrtype::kA;
@@ -210,6 +212,34 @@ const char* dnssecTypeName(uint16_t type) {
       return "NSEC3PARAM";
   }
 }
+// The negative-answer SOA as putRRset writes it after a question for the apex itself, captured
+// for replay after the question of any name in the zone (zones/lookup.h putNegativeSoa). Left
+// empty (every answer takes putRRset) when the capture declines.
+void captureNegativeSoa(const Zone& z, dns::ReplayRecord& out) {
+  dns::Query q;
+  size_t end = 0;
+  if (dns::parseName(z.apex(), z.apexLength(), 0, q.qname, &end) != dns::NameStatus::kOk) return;
+  q.qname_lower = q.qname;
+  q.qtype = dns::rrtype::kSOA;
+  q.qclass = dns::rrclass::kIN;
+  q.has_question = true;
+  uint8_t buf[dns::kHeaderSize + dns::kMaxNameLength + 4 + dns::ReplayRecord::kMaxLength];
+  dns::ResponseWriter w;
+  w.reset(buf, sizeof buf, 0);
+  w.begin(q, true);
+  const dns::ResponseWriter::Mark from = w.mark();
+  if (!putRRset(z, z.negativeSoa(), z.apex(), w, dns::ResponseWriter::Section::kAuthority)) return;
+  // The names as written: the owner, then MNAME and RNAME after TYPE, CLASS, TTL and RDLENGTH.
+  uint16_t names_at[3] = {0, 0, 0};
+  size_t pos = from.size;
+  for (int i = 0; i < 3; ++i) {
+    names_at[i] = static_cast<uint16_t>(pos - from.size);
+    if (dns::skipName(buf, w.size(), pos, &pos) != dns::NameStatus::kOk) return;
+    if (i == 0) pos += 10;
+  }
+  (void)w.capture(from, names_at, 3, out);
+}
+
 }  // namespace
 
 Result<std::shared_ptr<const Zone>> ZoneBuilder::build(std::vector<std::string>& warnings) {
@@ -556,6 +586,7 @@ Result<std::shared_ptr<const Zone>> ZoneBuilder::build(std::vector<std::string>&
     z.negative_soa_.rr_count = 1;
     encode(dns::rrtype::kSOA, z.negative_soa_.ttl, soa_rdata);
   }
+  captureNegativeSoa(z, z.negative_soa_record_);
   return std::shared_ptr<const Zone>(std::move(zone));
 }
 

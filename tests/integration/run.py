@@ -1964,6 +1964,20 @@ def section_config(ctx):
     # meridian check
     rc, out, err = run_tool([ctx.meridian, "check", "--config", conf])
     r.check("meridian check --config (good): exit 0", rc == 0, f"rc={rc} {short(out + err)}")
+    # docs/configuration.md is generated from the binary's key table (app/config_schema.cc), and
+    # --help lists the same keys.
+    doc = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "docs", "configuration.md")
+    rc, out, err = run_tool([ctx.meridian, "config-reference"])
+    with open(doc) as f:
+        want = f.read()
+    r.check("meridian config-reference: exit 0, identical to docs/configuration.md",
+            rc == 0 and out == want,
+            f"rc={rc}; regenerate: meridian config-reference > docs/configuration.md")
+    keys = re.findall(r"^\| `([^`]+)` \|", out, re.M)
+    rc, hout, _ = run_tool([ctx.meridian, "--help"])
+    missing = [k for k in keys if f"  {k}  " not in hout]
+    r.check(f"meridian --help lists the {len(keys)} keys of the reference", rc == 0 and len(keys) > 50
+            and not missing, f"missing: {missing[:5]}")
     bad_zone = os.path.join(cdir, "bad.zone")
     write(bad_zone, "$ORIGIN example.org.\n$TTL 300\n@ IN SOA ns1 hostmaster 1 7200 3600 1209600 60\n"
           "@ IN NS ns1\nns1 IN A 192.0.2.300\n")
