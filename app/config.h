@@ -7,10 +7,10 @@
 #include <string>
 #include <vector>
 
-#include "app/steering_config.h"
 #include "core/result.h"
-#include "server/listener.h"
+#include "georoute/steering_config.h"
 #include "server/pipeline.h"
+#include "server/server.h"
 
 namespace meridian::app {
 
@@ -27,7 +27,7 @@ struct Config {
   std::vector<ZoneConfig> zones;
   std::string control_socket;
   std::string log_level = "info";
-  SteeringConfig steering;
+  georoute::SteeringConfig steering;
 };
 
 struct CommandLine {

@@ -9,9 +9,21 @@
 #include <string_view>
 #include <type_traits>
 
-#include "server/listener.h"
+#include "georoute/compile.h"
+#include "server/server.h"
 
 namespace meridian::app {
+
+// The steering structs are georoute's (georoute/steering_config.h), filled here from TOML.
+using georoute::CheckConfig;
+using georoute::EndpointConfig;
+using georoute::GeoMapConfig;
+using georoute::NamedListConfig;
+using georoute::parseCidr;
+using georoute::PoolConfig;
+using georoute::ServiceConfig;
+using georoute::SteeringConfig;
+
 namespace {
 
 using R = Result<void>;

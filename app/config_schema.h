@@ -14,8 +14,8 @@
 #include <vector>
 
 #include "app/config.h"
-#include "app/steering_config.h"
 #include "core/result.h"
+#include "georoute/steering_config.h"
 
 namespace meridian::app {
 
@@ -74,7 +74,7 @@ struct SectionDoc {
 // KEY"; others "ORIGIN: KEY" (e.g. "request: service.ttl must be an integer from 0 to 604800").
 // Relative names do not occur in a service. Cross-references (regions, checks, zones) are checked
 // when the steering is compiled (compileSteering), which needs the whole configuration.
-[[nodiscard]] Result<ServiceConfig> validateService(const toml::table& service,
-                                                    const std::string& origin);
+[[nodiscard]] Result<georoute::ServiceConfig> validateService(const toml::table& service,
+                                                              const std::string& origin);
 
 }  // namespace meridian::app

@@ -13,10 +13,11 @@
 #include "app/config.h"
 #include "app/config_schema.h"
 #include "app/runtime.h"
-#include "app/steering_config.h"
 #include "core/log.h"
+#include "georoute/compile.h"
 #include "georoute/geoip.h"
-#include "georoute/mmdb_writer.h"
+#include "georoute/policy.h"
+#include "tools/mmdb_writer.h"
 #include "zones/loader.h"
 
 using meridian::app::CommandLine;
@@ -179,8 +180,8 @@ int check(const CommandLine& cmd) {
                 dbs[i]->type().c_str(), dbs[i]->recordCount());
   }
   if (errors == 0 && !cfg->steering.empty()) {
-    auto compiled = meridian::app::compileSteering(cfg->steering, meridian::zones::ZoneSet(zones),
-                                                   dbs[0], dbs[1]);
+    auto compiled = meridian::georoute::compileSteering(
+        cfg->steering, meridian::zones::ZoneSet(zones), dbs[0], dbs[1]);
     if (!compiled) {
       std::fprintf(stderr, "%s\n", compiled.error().message.c_str());
       ++errors;
@@ -190,7 +191,7 @@ int check(const CommandLine& cmd) {
       // Counted as `meridianctl status` counts them: probed slots apart from unchecked endpoints.
       const auto checked =
           std::count_if(compiled->targets.begin(), compiled->targets.end(),
-                        [](const meridian::app::HealthTarget& t) { return t.checked; });
+                        [](const meridian::georoute::HealthTarget& t) { return t.checked; });
       std::printf(
           "steering: %zu service(s), %zu region(s), %ld health target(s), %ld unchecked "
           "endpoint(s), OK\n",
@@ -256,14 +257,14 @@ int explain(int argc, char** argv) {
     zones.push_back(loaded->zone);
   }
   const meridian::zones::ZoneSet zone_set(zones);
-  auto compiled = meridian::app::loadSteering(cfg->steering, zone_set);
+  auto compiled = meridian::georoute::loadSteering(cfg->steering, zone_set);
   if (!compiled) {
     std::fprintf(stderr, "%s\n", compiled.error().message.c_str());
     return 1;
   }
   // An entry that never matches (country "UK") is often why a trace looks wrong: say so here too.
   for (const auto& w : compiled->warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
-  auto cidr = meridian::app::parseCidr(client_text);
+  auto cidr = meridian::georoute::parseCidr(client_text);
   if (!cidr) {
     std::fprintf(stderr, "--client: %s\n", cidr.error().message.c_str());
     return 2;
@@ -314,7 +315,7 @@ int explain(int argc, char** argv) {
   for (const auto& d : down) {
     bool matched = false;
     for (size_t i = 0; i < compiled->targets.size(); ++i) {
-      if (compiled->targets[i].address == meridian::app::canonicalAddress(d) ||
+      if (compiled->targets[i].address == meridian::georoute::canonicalAddress(d) ||
           compiled->targets[i].label == d) {
         health.targets[i].up = false;
         matched = true;
@@ -344,7 +345,7 @@ int mmdb(int argc, char** argv) {
                  "CSV columns: network,region,country,continent,latitude,longitude,asn\n");
     return 2;
   }
-  auto r = meridian::georoute::buildMmdbFromCsv(argv[3], argv[4]);
+  auto r = meridian::tools::buildMmdbFromCsv(argv[3], argv[4]);
   if (!r) {
     std::fprintf(stderr, "%s\n", r.error().message.c_str());
     return 1;

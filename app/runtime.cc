@@ -58,6 +58,12 @@ namespace meridian::app {
 
 namespace asio = boost::asio;
 using asio::local::stream_protocol;
+using georoute::canonicalAddress;
+using georoute::CheckConfig;
+using georoute::CompiledSteering;
+using georoute::compileSteering;
+using georoute::HealthTarget;
+using georoute::SteeringConfig;
 
 std::string LoadReport::text() const {
   return std::to_string(loaded) + " zone(s) loaded, " + std::to_string(unchanged) + " unchanged, " +

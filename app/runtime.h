@@ -18,15 +18,15 @@
 #include <string>
 
 #include "app/config.h"
-#include "app/steering_config.h"
 #include "core/reload_queue.h"
 #include "core/snapshot.h"
 #include "core/work_pool.h"
+#include "georoute/compile.h"
 #include "georoute/geoip.h"
 #include "healthcheck/monitor.h"
 #include "healthcheck/state.h"
-#include "server/listener.h"
 #include "server/pipeline.h"
+#include "server/server.h"
 #include "zones/loader.h"
 #include "zones/zone.h"
 
@@ -101,7 +101,7 @@ class Runtime {
   // On the control loop: swaps what the load made into the runtime and publishes one snapshot;
   // steering that fails to compile keeps its previous version (and is fatal at start-up).
   void applyLoad(std::shared_ptr<server::ServingState> state,
-                 std::optional<Result<CompiledSteering>> steering);
+                 std::optional<Result<georoute::CompiledSteering>> steering);
   // Ends the running load with its report (waiters answered, a queued reload starts).
   void finishLoad(LoadReport report);
   // Opens the GeoIP database at `path` into `slot` if the file changed; a failure keeps the
@@ -135,7 +135,7 @@ class Runtime {
   GeoSlot geo_;  // [geoip] database
   GeoSlot asn_;  // [geoip] asn_database
   std::shared_ptr<const georoute::ServiceSet> services_;
-  std::vector<HealthTarget> targets_;
+  std::vector<georoute::HealthTarget> targets_;
   std::string steering_error_;
   uint8_t cookie_secret_[16] = {};  // used when the configuration sets none
   std::unique_ptr<boost::asio::steady_timer> geo_timer_;

@@ -18,7 +18,7 @@
 
 namespace {
 
-// As server/listener.cc: 32 datagrams per call, buffers for the largest query accepted there.
+// As server/server.cc: 32 datagrams per call, buffers for the largest query accepted there.
 constexpr int kBatch = 32;
 constexpr size_t kMaxDatagram = 4096;
 

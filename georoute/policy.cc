@@ -1,4 +1,6 @@
 // The policy chain (NS1-style filters) run per query on a fixed array of candidates.
+#include "georoute/policy.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>

@@ -1,10 +1,11 @@
 // Steered services, compiled: regions, pools of endpoints and an ordered policy chain, with every
 // name resolved to an integer id when the configuration is loaded. DNS workers read a ServiceSet
-// snapshot (immutable) and run Steering::decide per query on fixed-size arrays: no allocation,
+// snapshot (immutable) and run decide() (policy.h) per query on fixed-size arrays: no allocation,
 // no locks, no string hashing. `explain` runs the same code with a Trace that records each step.
+// What this header declares besides the types (CidrEntry::contains, mapList, buildScopeBlocks,
+// ServiceSet::find) is defined in policy.cc for now.
 #pragma once
 
-#include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -13,7 +14,6 @@
 #include "dns/message.h"
 #include "dns/name.h"
 #include "georoute/geoip.h"
-#include "healthcheck/state.h"
 
 namespace meridian::georoute {
 
@@ -91,7 +91,6 @@ enum class MapLevel : uint8_t { kNone, kAsn, kSubdivision, kCountry, kContinent,
                                uint32_t* subdivision = nullptr);
 
 enum class FilterKind : uint8_t { kUp, kGeo, kNearest, kLatency, kWeighted, kFirstN };
-[[nodiscard]] const char* filterName(FilterKind k);
 
 enum class AllDown : uint8_t { kFailOpen, kNoData, kServFail, kFallback };
 
@@ -138,36 +137,5 @@ struct ServiceSet {
     return find(qname_lower.data, qname_lower.length);
   }
 };
-
-// The client as steering sees it.
-struct Client {
-  bool ipv6 = false;
-  uint8_t address[16] = {};   // the ECS address when trusted and present, else the source address
-  uint8_t source_prefix = 0;  // ECS SOURCE PREFIX-LENGTH, or the full length for source addresses
-  bool from_ecs = false;
-};
-
-// Explain output: one line per step.
-struct Trace {
-  std::vector<std::string> lines;
-};
-
-// Up to this many endpoints are considered per query; more in one service is refused at load.
-inline constexpr size_t kMaxCandidates = 64;
-
-struct Decision {
-  enum class Kind { kAnswer, kNoData, kServFail, kFallback } kind = Kind::kAnswer;
-  uint16_t count = 0;
-  std::array<const Endpoint*, kMaxCandidates> chosen{};
-  uint8_t scope = 0;  // ECS SCOPE PREFIX-LENGTH the decision depends on
-};
-
-// Decides the answer for `qtype` (A, AAAA or CNAME) of service `s`.
-[[nodiscard]] Decision decide(const ServiceSet& set, const Service& s, uint16_t qtype,
-                              const Client& client, const healthcheck::Verdicts& health,
-                              Trace* trace = nullptr);
-
-// Great-circle distance in km (haversine).
-[[nodiscard]] double distanceKm(double lat1, double lon1, double lat2, double lon2);
 
 }  // namespace meridian::georoute

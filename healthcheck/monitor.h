@@ -26,8 +26,8 @@
 #include <vector>
 
 #include "core/result.h"
-#include "healthcheck/check.h"
 #include "healthcheck/clock.h"
+#include "healthcheck/prober.h"
 #include "healthcheck/state.h"
 
 namespace meridian::healthcheck {

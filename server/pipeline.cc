@@ -6,6 +6,7 @@
 #include <random>
 
 #include "dns/cookie.h"
+#include "georoute/policy.h"
 #include "zones/lookup.h"
 
 namespace meridian::server {

@@ -1,6 +1,6 @@
 // libFuzzer target: arbitrary bytes as the TOML configuration file through app::loadConfig (toml++,
 // [server], [rrl], [[zone]], [geoip], [[region]], [[check]], [[service]] with its pools and geo
-// map, [lists]) and, when it loads, app::compileSteering (app/steering_config.cc: geo maps, named
+// map, [lists]) and, when it loads, georoute::compileSteering (georoute/compile.cc: geo maps, named
 // lists, CIDR and ASN keys, policies) against a fixed zone set and GeoIP database. Lines of the
 // form "#set KEY=VALUE" (TOML comments, so the file is unchanged by them) are also passed as
 // --set overrides. The API must return every error, never throw or crash: an exception escaping
@@ -13,8 +13,8 @@
 #include <string_view>
 
 #include "app/config.h"
-#include "app/steering_config.h"
 #include "fuzz_util.h"
+#include "georoute/compile.h"
 #include "zones/loader.h"
 
 namespace {
@@ -52,12 +52,12 @@ struct Fixture {
     auto z = zones::loadZoneText("example.com", kZone);
     check(z.has_value());
     zones = zones::ZoneSet({z->zone});
-    georoute::MmdbWriter city("GeoIP2-City");
+    tools::MmdbWriter city("GeoIP2-City");
     fuzz::addNetwork(city, "192.0.2.0", 24,
                      {"", "DE", "EU", 50.1, 8.7, std::nullopt, "DE", {"HE"}});
     geo = fuzz::openWritten(city, "city");
-    georoute::MmdbWriter as("GeoLite2-ASN");
-    georoute::MmdbRecord r;
+    tools::MmdbWriter as("GeoLite2-ASN");
+    tools::MmdbRecord r;
     r.asn = 64500;
     fuzz::addNetwork(as, "192.0.2.0", 24, r);
     asn = fuzz::openWritten(as, "asn");
@@ -92,7 +92,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     report("loaded, no steering", "");
     return 0;
   }
-  auto compiled = app::compileSteering(cfg->steering, f.zones, f.geo, f.asn);
+  auto compiled = georoute::compileSteering(cfg->steering, f.zones, f.geo, f.asn);
   if (!compiled) {
     report("steering refused: ", compiled.error().message);
     check(!compiled.error().message.empty());

@@ -5,7 +5,7 @@
 // memfd and opened as /proc/self/fd/N (nothing on disk). Any crash or sanitizer report is a bug; a
 // refused file must come with a message, and a lookup must return one of the decoded locations.
 //
-// Seeds (tests/fuzz/mmdb_corpus/) are small databases written by georoute::MmdbWriter
+// Seeds (tests/fuzz/mmdb_corpus/) are small databases written by tools::MmdbWriter
 // (fuzz_mmdb_seeds.cc); `make test-slow` adds the MaxMind test and bad-data files of
 // /work/shared/geoip as extra seeds without copying them into the repository.
 #include <cstdint>

@@ -1,14 +1,14 @@
 // libFuzzer target: arbitrary query bytes through the query pipeline (server::QueryHandler) over
 // zones with steered services, the way the server runs them: the steering configuration below is
-// parsed by app::loadConfig and compiled by app::compileSteering against a GeoIP database written
-// by georoute::MmdbWriter. The zones have geo, weighted, nearest and latency services, a wildcard
-// service, a service in a served child zone below a delegation, DNAMEs and CNAME chains (within
-// a zone and across zones) into steered names, wildcards and a CNAME loop; ECS, cookies and TSIG
-// come from the input. Each input is answered four times: over UDP from an IPv4 peer (a trusted
-// ECS resolver) with every target up, over TCP from an IPv6 peer with the eu targets down and RTTs
-// measured, from an IPv4-mapped peer, and once more over UDP with a 512-octet reply buffer.
-// Any crash, sanitizer report, or reply larger than its limit is a bug; every reply must start
-// with the query's ID and QR set.
+// parsed by app::loadConfig and compiled by georoute::compileSteering against a GeoIP database
+// written by tools::MmdbWriter. The zones have geo, weighted, nearest and latency services, a
+// wildcard service, a service in a served child zone below a delegation, DNAMEs and CNAME chains
+// (within a zone and across zones) into steered names, wildcards and a CNAME loop; ECS, cookies and
+// TSIG come from the input. Each input is answered four times: over UDP from an IPv4 peer (a
+// trusted ECS resolver) with every target up, over TCP from an IPv6 peer with the eu targets down
+// and RTTs measured, from an IPv4-mapped peer, and once more over UDP with a 512-octet reply
+// buffer. Any crash, sanitizer report, or reply larger than its limit is a bug; every reply must
+// start with the query's ID and QR set.
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -16,8 +16,8 @@
 #include <string>
 
 #include "app/config.h"
-#include "app/steering_config.h"
 #include "fuzz_util.h"
+#include "georoute/compile.h"
 #include "healthcheck/state.h"
 #include "server/pipeline.h"
 #include "zones/loader.h"
@@ -197,7 +197,7 @@ endpoints = ["203.0.113.52"]
 )";
 
 std::shared_ptr<const georoute::GeoDatabase> makeGeo() {
-  georoute::MmdbWriter w("GeoIP2-City");
+  tools::MmdbWriter w("GeoIP2-City");
   fuzz::addNetwork(w, "192.0.2.0", 24, {"", "DE", "EU", 50.1, 8.7, 3320, "DE", {"HE"}});
   fuzz::addNetwork(w, "198.51.100.0", 24, {"", "GB", "EU", 51.5, -0.1, 2856, "GB", {"ENG", "WBK"}});
   fuzz::addNetwork(w, "203.0.113.0", 24, {"", "JP", "AS", 35.7, 139.7, std::nullopt, "", {}});
@@ -233,7 +233,7 @@ struct Harness {
     auto cfg = app::loadConfig(cmd);
     if (!cfg) std::fprintf(stderr, "fuzz_steered: %s\n", cfg.error().message.c_str());
     check(cfg.has_value());
-    auto compiled = app::compileSteering(cfg->steering, s->zones, makeGeo());
+    auto compiled = georoute::compileSteering(cfg->steering, s->zones, makeGeo());
     if (!compiled) std::fprintf(stderr, "fuzz_steered: %s\n", compiled.error().message.c_str());
     check(compiled.has_value());
     s->services = compiled->services;

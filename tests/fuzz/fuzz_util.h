@@ -13,7 +13,7 @@
 #include <string>
 
 #include "georoute/geoip.h"
-#include "georoute/mmdb_writer.h"
+#include "tools/mmdb_writer.h"
 
 namespace meridian::fuzz {
 
@@ -51,7 +51,7 @@ class MemFile {
 
 // Writes the database to a temporary file, opens it with GeoDatabase::open and removes the file
 // (libmaxminddb keeps its mapping). Aborts if either step fails: the harness is broken then.
-inline std::shared_ptr<const georoute::GeoDatabase> openWritten(const georoute::MmdbWriter& w,
+inline std::shared_ptr<const georoute::GeoDatabase> openWritten(const tools::MmdbWriter& w,
                                                                 const char* tag) {
   const std::string path = (std::filesystem::temp_directory_path() /
                             ("meridian_fuzz_" + std::to_string(getpid()) + "_" + tag + ".mmdb"))
@@ -64,8 +64,8 @@ inline std::shared_ptr<const georoute::GeoDatabase> openWritten(const georoute::
 }
 
 // One network of a writer's map; aborts on a network the writer refuses.
-inline void addNetwork(georoute::MmdbWriter& w, const char* address, unsigned prefix,
-                       georoute::MmdbRecord r) {
+inline void addNetwork(tools::MmdbWriter& w, const char* address, unsigned prefix,
+                       tools::MmdbRecord r) {
   check(w.add({boost::asio::ip::make_address(address), prefix, std::move(r)}).has_value());
 }
 

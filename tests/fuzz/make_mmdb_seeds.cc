@@ -1,4 +1,4 @@
-// Writes the seed databases of fuzz_mmdb (tests/fuzz/mmdb_corpus/) with georoute::MmdbWriter, so
+// Writes the seed databases of fuzz_mmdb (tests/fuzz/mmdb_corpus/) with tools::MmdbWriter, so
 // the corpus in the repository is ours and reproducible (fixed build epoch), not copies of
 // MaxMind's test files:  build/tests/make_mmdb_seeds tests/fuzz/mmdb_corpus Each file exercises a
 // different part of the reader: both tree kinds (IPv6 with the IPv4 aliases, IPv4 only), all the
@@ -7,13 +7,13 @@
 #include <cstdio>
 #include <string>
 
-#include "georoute/mmdb_writer.h"
+#include "tools/mmdb_writer.h"
 
 namespace {
 
-using meridian::georoute::MmdbNetwork;
-using meridian::georoute::MmdbRecord;
-using meridian::georoute::MmdbWriter;
+using meridian::tools::MmdbNetwork;
+using meridian::tools::MmdbRecord;
+using meridian::tools::MmdbWriter;
 
 MmdbNetwork net(const char* address, unsigned prefix, MmdbRecord r) {
   return MmdbNetwork{boost::asio::ip::make_address(address), prefix, std::move(r)};

@@ -247,9 +247,9 @@ TEST_CASE("config schema: documented defaults are the structs' defaults", "[conf
   const server::ServerSettings server;
   const server::ProtocolSettings& p = c->protocol;
   const server::RrlSettings& rrl = p.rrl;
-  const app::CheckConfig check;
-  const app::ServiceConfig service;
-  const app::EndpointConfig endpoint;
+  const georoute::CheckConfig check;
+  const georoute::ServiceConfig service;
+  const georoute::EndpointConfig endpoint;
   const georoute::Region region;
   for (const auto& [path, value] : std::vector<std::pair<std::string, std::string>>{
            {"server.threads", text(server.threads)},

@@ -10,8 +10,8 @@
 #include <fstream>
 
 #include "app/config.h"
-#include "app/steering_config.h"
-#include "georoute/service.h"
+#include "georoute/compile.h"
+#include "georoute/policy.h"
 #include "zones/loader.h"
 
 using namespace meridian;
@@ -53,7 +53,7 @@ zones::ZoneSet exampleZones(const TempDir& dir) {
   return zones::ZoneSet({z->zone});
 }
 
-std::string answer(const app::CompiledSteering& c, const healthcheck::StateTable& health,
+std::string answer(const georoute::CompiledSteering& c, const healthcheck::StateTable& health,
                    const std::string& client = "192.0.2.200") {
   georoute::Client cl;
   REQUIRE(inet_pton(AF_INET, client.c_str(), cl.address) == 1);
@@ -99,7 +99,7 @@ TEST_CASE("default policy answers the region's whole address set", "[config]") {
   REQUIRE(cfg.has_value());
   const auto& policy = cfg->steering.services.at(0).policy;
   CHECK(policy == std::vector<std::string>{"up", "geo", "nearest"});
-  auto c = app::compileSteering(cfg->steering, exampleZones(dir), nullptr);
+  auto c = georoute::compileSteering(cfg->steering, exampleZones(dir), nullptr);
   REQUIRE(c.has_value());
   healthcheck::StateTable health;
   CHECK(answer(*c, health) == "eu/198.51.100.1,eu/198.51.100.2");
@@ -107,7 +107,7 @@ TEST_CASE("default policy answers the region's whole address set", "[config]") {
   auto trimmed =
       load(dir, kTwoRegions, {"service[www.example.com].policy=[\"up\", \"geo\", \"first_n\"]"});
   REQUIRE(trimmed.has_value());
-  auto c2 = app::compileSteering(trimmed->steering, exampleZones(dir), nullptr);
+  auto c2 = georoute::compileSteering(trimmed->steering, exampleZones(dir), nullptr);
   REQUIRE(c2.has_value());
   CHECK(answer(*c2, health) == "eu/198.51.100.1");
 }
@@ -142,7 +142,7 @@ endpoints = ["198.51.100.3"]
   REQUIRE(cfg.has_value());
   CHECK_FALSE(cfg->steering.regions.at(0).has_coordinates);
   CHECK(cfg->steering.regions.at(1).has_coordinates);
-  auto ok = app::compileSteering(cfg->steering, exampleZones(dir), nullptr);
+  auto ok = georoute::compileSteering(cfg->steering, exampleZones(dir), nullptr);
   REQUIRE(ok.has_value());
   CHECK(answer(*ok, healthcheck::StateTable{}) == "eu/198.51.100.1");
 
@@ -153,9 +153,9 @@ endpoints = ["198.51.100.3"]
   for (const bool explicit_policy : {true, false}) {
     auto near = load(dir, no_coords);
     REQUIRE(near.has_value());
-    near->steering.services[0].policy =
-        explicit_policy ? std::vector<std::string>{"up", "nearest"} : app::ServiceConfig{}.policy;
-    auto bad = app::compileSteering(near->steering, exampleZones(dir), nullptr);
+    near->steering.services[0].policy = explicit_policy ? std::vector<std::string>{"up", "nearest"}
+                                                        : georoute::ServiceConfig{}.policy;
+    auto bad = georoute::compileSteering(near->steering, exampleZones(dir), nullptr);
     REQUIRE_FALSE(bad.has_value());
     INFO(bad.error().message);
     CHECK_THAT(bad.error().message, Catch::StartsWith(file + ":6: region 'eu'"));
@@ -232,7 +232,7 @@ name = "web"
 type = "tcp"
 )");
   REQUIRE(cfg.has_value());
-  auto c = app::compileSteering(cfg->steering, exampleZones(dir), nullptr);
+  auto c = georoute::compileSteering(cfg->steering, exampleZones(dir), nullptr);
   REQUIRE(c.has_value());
   std::vector<std::string> labels;
   for (const auto& t : c->targets) labels.push_back(t.label + (t.checked ? " checked" : ""));
@@ -268,7 +268,7 @@ TEST_CASE("a recompile keeps the health ids of unchanged slots", "[config]") {
   TempDir dir;
   auto before = load(dir, kTwoRegions);
   REQUIRE(before.has_value());
-  auto c1 = app::compileSteering(before->steering, exampleZones(dir), nullptr);
+  auto c1 = georoute::compileSteering(before->steering, exampleZones(dir), nullptr);
   REQUIRE(c1.has_value());
   // An endpoint inserted first, one removed: compiled in order, every slot after it would shift.
   auto after =
@@ -277,9 +277,9 @@ TEST_CASE("a recompile keeps the health ids of unchanged slots", "[config]") {
             "\"198.51.100.2\"]"});
   REQUIRE(after.has_value());
   auto c2 =
-      app::compileSteering(after->steering, exampleZones(dir), nullptr, nullptr, &c1->targets);
+      georoute::compileSteering(after->steering, exampleZones(dir), nullptr, nullptr, &c1->targets);
   REQUIRE(c2.has_value());
-  auto idOf = [](const app::CompiledSteering& c, const std::string& label) {
+  auto idOf = [](const georoute::CompiledSteering& c, const std::string& label) {
     for (size_t i = 0; i < c.targets.size(); ++i) {
       if (c.targets[i].label == label) return static_cast<long>(i);
     }
@@ -303,7 +303,7 @@ TEST_CASE("a recompile keeps the health ids of unchanged slots", "[config]") {
   }
   CHECK(endpoints == 4);
   // Without the previous targets: compiled order.
-  auto c3 = app::compileSteering(after->steering, exampleZones(dir), nullptr);
+  auto c3 = georoute::compileSteering(after->steering, exampleZones(dir), nullptr);
   REQUIRE(c3.has_value());
   CHECK(idOf(*c3, "eu/198.51.100.7") == 0);
   CHECK(idOf(*c3, "eu/198.51.100.2") == 2);
@@ -329,7 +329,7 @@ TEST_CASE("--set errors name --set, not the configuration file's lines", "[confi
   // A named list that --set points at a list that does not exist: found when compiled.
   auto cfg = load(dir, kTwoRegions, {"service[www.example.com].geo.country.DE=\"nolist\""});
   REQUIRE(cfg.has_value());
-  auto c = app::compileSteering(cfg->steering, exampleZones(dir), nullptr);
+  auto c = georoute::compileSteering(cfg->steering, exampleZones(dir), nullptr);
   REQUIRE_FALSE(c.has_value());
   CHECK_THAT(c.error().message, Catch::StartsWith("--set"));
 }
@@ -440,7 +440,7 @@ endpoints = [{ address = "2001:DB8:0:0::10", check = "web" }, { address = "2001:
              "2001:0db8::20"]
 )");
   REQUIRE(cfg.has_value());
-  auto c = app::compileSteering(cfg->steering, exampleZones(dir), nullptr);
+  auto c = georoute::compileSteering(cfg->steering, exampleZones(dir), nullptr);
   REQUIRE(c.has_value());
   std::vector<std::string> labels, addresses;
   for (const auto& t : c->targets) {
@@ -450,7 +450,7 @@ endpoints = [{ address = "2001:DB8:0:0::10", check = "web" }, { address = "2001:
   // Two spellings of one address and check share one probed slot.
   CHECK(labels == std::vector<std::string>{"2001:db8::10 (web)", "eu/2001:db8::20"});
   CHECK(addresses == std::vector<std::string>{"2001:db8::10", "2001:db8::20"});
-  CHECK(app::canonicalAddress("2001:0DB8::0:1") == "2001:db8::1");
-  CHECK(app::canonicalAddress("192.0.2.1") == "192.0.2.1");
-  CHECK(app::canonicalAddress("eu/edge.example.net.") == "eu/edge.example.net.");
+  CHECK(georoute::canonicalAddress("2001:0DB8::0:1") == "2001:db8::1");
+  CHECK(georoute::canonicalAddress("192.0.2.1") == "192.0.2.1");
+  CHECK(georoute::canonicalAddress("eu/edge.example.net.") == "eu/edge.example.net.");
 }

@@ -4,7 +4,7 @@
 // only when asked, and named [lists]. Databases are the MaxMind City test data or built here with
 // the mmdb writer.
 // (mmdb_writer.h comes before catch.hpp: Catch 2 and <optional>'s operator<=> do not mix in C++20.)
-#include "georoute/mmdb_writer.h"
+#include "tools/mmdb_writer.h"
 // clang-format off
 #include <catch2/catch.hpp>
 // clang-format on
@@ -17,7 +17,8 @@
 
 #include "../testutil.h"
 #include "app/config.h"
-#include "app/steering_config.h"
+#include "georoute/compile.h"
+#include "georoute/policy.h"
 #include "steering_fixture.h"
 #include "zones/loader.h"
 
@@ -44,12 +45,12 @@ zones::ZoneSet zoneSet() {
 
 // One service www.example.com with one endpoint per region (198.51.100.1, .2, ... in order).
 struct Setup {
-  app::SteeringConfig cfg;
-  app::ServiceConfig& service() { return cfg.services.at(0); }
+  georoute::SteeringConfig cfg;
+  georoute::ServiceConfig& service() { return cfg.services.at(0); }
   explicit Setup(const std::vector<std::string>& regions) {
     for (size_t i = 0; i < regions.size(); ++i)
       cfg.regions.push_back({regions[i], 10.0 * static_cast<double>(i), 0, 0});
-    app::ServiceConfig s;
+    georoute::ServiceConfig s;
     s.name = "www.example.com";
     s.where = "test";
     s.policy = {"geo", "first_n"};
@@ -61,24 +62,24 @@ struct Setup {
 
 struct Compiled {
   zones::ZoneSet zones = zoneSet();
-  app::CompiledSteering c;
+  georoute::CompiledSteering c;
   healthcheck::StateTable health;
 
-  Compiled(const app::SteeringConfig& cfg, const std::string& db_path) {
+  Compiled(const georoute::SteeringConfig& cfg, const std::string& db_path) {
     std::shared_ptr<const georoute::GeoDatabase> db;
     if (!db_path.empty()) {
       auto opened = georoute::GeoDatabase::open(db_path);
       REQUIRE_OK(opened);
       db = *opened;
     }
-    auto r = app::compileSteering(cfg, zones, db);
+    auto r = georoute::compileSteering(cfg, zones, db);
     REQUIRE_OK(r);
     c = *r;
     health.targets.resize(c.targets.size());
   }
   const georoute::Service& service() const { return c.services->services.at(0); }
   Decision ask(const std::string& client, georoute::Trace* trace = nullptr) const {
-    auto cidr = app::parseCidr(client);
+    auto cidr = georoute::parseCidr(client);
     REQUIRE_OK(cidr);
     georoute::Client cl;
     cl.ipv6 = cidr->ipv6;
@@ -98,8 +99,8 @@ struct Compiled {
 // Does the block (client address, scope) overlap the CIDR entry `net`? A cached answer for that
 // block would reach the entry's clients.
 bool covers(const std::string& client, unsigned scope, const std::string& net) {
-  auto a = app::parseCidr(client);
-  auto c = app::parseCidr(net);
+  auto a = georoute::parseCidr(client);
+  auto c = georoute::parseCidr(net);
   REQUIRE_OK(a);
   REQUIRE_OK(c);
   if (a->ipv6 != c->ipv6) return false;
@@ -112,8 +113,8 @@ bool covers(const std::string& client, unsigned scope, const std::string& net) {
   return true;
 }
 
-georoute::MmdbNetwork net(const char* addr, unsigned prefix, georoute::MmdbRecord rec) {
-  georoute::MmdbNetwork n;
+tools::MmdbNetwork net(const char* addr, unsigned prefix, tools::MmdbRecord rec) {
+  tools::MmdbNetwork n;
   n.address = boost::asio::ip::make_address(addr);
   n.prefix = prefix;
   n.record = std::move(rec);
@@ -126,8 +127,8 @@ TEST_CASE("the ECS scope never covers a geo.cidr entry the client is not in, on 
           "[geomap]") {
   const auto dir = tempDir("paths");
   const std::string path = (dir / "paths.mmdb").string();
-  georoute::MmdbWriter w;
-  georoute::MmdbRecord r;
+  tools::MmdbWriter w;
+  tools::MmdbRecord r;
   r.region = "eu";  // database region
   REQUIRE_OK(w.add(net("10.0.0.0", 16, r)));
   r = {};
@@ -236,7 +237,7 @@ TEST_CASE("the ECS scope leaves out CIDR entries also with a separate ASN databa
   REQUIRE_OK(city);
   REQUIRE_OK(asn);
   auto zs = zoneSet();
-  auto c = app::compileSteering(s.cfg, zs, *city, *asn);
+  auto c = georoute::compileSteering(s.cfg, zs, *city, *asn);
   REQUIRE_OK(c);
   healthcheck::StateTable health;
   georoute::Client cl;
@@ -335,7 +336,7 @@ TEST_CASE("geo map keys: unknown codes and malformed keys are warned, case dupli
   auto dup = s.cfg;
   dup.services[0].geo.country = {{"DE", {"eu"}}, {"de", {"us"}}};
   auto zs = zoneSet();
-  auto r = app::compileSteering(dup, zs, nullptr);
+  auto r = georoute::compileSteering(dup, zs, nullptr);
   REQUIRE_FALSE(r.has_value());
   CHECK(r.error().message.find("same place as service.geo.country.DE") != std::string::npos);
 }
@@ -344,8 +345,8 @@ TEST_CASE("registered_country maps a location only with [geoip] use_registered_c
           "[geomap]") {
   const auto dir = tempDir("registered");
   const std::string path = (dir / "registered.mmdb").string();
-  georoute::MmdbWriter w;
-  georoute::MmdbRecord r;
+  tools::MmdbWriter w;
+  tools::MmdbRecord r;
   r.registered_country_iso = "JP";  // e.g. an anycast or satellite network: no `country`
   REQUIRE_OK(w.add(net("10.9.0.0", 16, r)));
   r = {};
@@ -421,7 +422,7 @@ TEST_CASE(
   };
   app::CommandLine cmd;
   cmd.config_file = (dir / "m.toml").string();
-  auto compile = [&]() -> Result<app::CompiledSteering> {
+  auto compile = [&]() -> Result<georoute::CompiledSteering> {
     auto cfg = app::loadConfig(cmd);
     if (!cfg) return cfg.error();
     std::vector<std::shared_ptr<const zones::Zone>> zs;
@@ -430,7 +431,7 @@ TEST_CASE(
       REQUIRE_OK(loaded);
       zs.push_back(loaded->zone);
     }
-    return app::loadSteering(cfg->steering, zones::ZoneSet(zs));
+    return georoute::loadSteering(cfg->steering, zones::ZoneSet(zs));
   };
   write("");
   auto c = compile();

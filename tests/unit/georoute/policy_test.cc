@@ -7,8 +7,8 @@
 #include <map>
 
 #include "../testutil.h"
-#include "app/steering_config.h"
-#include "georoute/service.h"
+#include "georoute/compile.h"
+#include "georoute/policy.h"
 #include "steering_fixture.h"
 #include "zones/loader.h"
 
@@ -21,10 +21,10 @@ const std::string kGeo = std::string(MERIDIAN_SHARED_DIR) + "/geoip/";
 
 struct World {
   zones::ZoneSet zones;
-  app::CompiledSteering compiled;
+  georoute::CompiledSteering compiled;
   healthcheck::StateTable health;
 
-  explicit World(app::SteeringConfig cfg, bool with_geo = true) {
+  explicit World(georoute::SteeringConfig cfg, bool with_geo = true) {
     auto z = zones::loadZoneText("example.com",
                                  "$ORIGIN example.com.\n$TTL 300\n@ SOA ns h 1 2 3 4 5\n@ NS "
                                  "ns\nns A 192.0.2.1\nwww A 192.0.2.99\n");
@@ -36,7 +36,7 @@ struct World {
       REQUIRE_OK(db);
       geo = *db;
     }
-    auto c = app::compileSteering(cfg, zones, geo);
+    auto c = georoute::compileSteering(cfg, zones, geo);
     REQUIRE_OK(c);
     compiled = *c;
     health.targets.resize(compiled.targets.size());
@@ -45,7 +45,7 @@ struct World {
 
   Decision ask(const std::string& client, uint16_t qtype = 1,
                georoute::Trace* trace = nullptr) const {
-    auto cidr = app::parseCidr(client);
+    auto cidr = georoute::parseCidr(client);
     REQUIRE_OK(cidr);
     georoute::Client c;
     c.ipv6 = cidr->ipv6;
@@ -62,10 +62,10 @@ struct World {
   }
 };
 
-app::SteeringConfig baseConfig() {
-  app::SteeringConfig cfg;
+georoute::SteeringConfig baseConfig() {
+  georoute::SteeringConfig cfg;
   cfg.regions = {{"eu", 50.1, 8.7, 0}, {"us", 39.0, -77.5, 0}, {"ap", 35.7, 139.7, 0}};
-  app::ServiceConfig s;
+  georoute::ServiceConfig s;
   s.name = "www.example.com";
   s.where = "test";
   s.policy = {"up", "geo", "first_n"};
@@ -105,7 +105,7 @@ TEST_CASE("geo: continent, country over continent, default; scope from the datab
 
 TEST_CASE("up: unhealthy endpoints are skipped; all down follows when_all_down", "[policy]") {
   auto cfg = baseConfig();
-  cfg.checks.push_back(app::CheckConfig{"web"});
+  cfg.checks.push_back(georoute::CheckConfig{"web"});
   cfg.services[0].check = "web";
   World w(cfg);
   REQUIRE(w.compiled.targets.size() == 4);
@@ -154,7 +154,7 @@ TEST_CASE("nearest: great-circle distance with per-region bias", "[policy]") {
 
 TEST_CASE("latency: the region with the lowest measured RTT wins", "[policy]") {
   auto cfg = baseConfig();
-  cfg.checks.push_back(app::CheckConfig{"tcp"});
+  cfg.checks.push_back(georoute::CheckConfig{"tcp"});
   cfg.services[0].check = "tcp";
   cfg.services[0].policy = {"up", "latency", "first_n"};
   World w(cfg);
@@ -169,9 +169,9 @@ TEST_CASE("latency: the region with the lowest measured RTT wins", "[policy]") {
 }
 
 TEST_CASE("weighted: sticky per subnet and split by weight", "[policy]") {
-  app::SteeringConfig cfg;
+  georoute::SteeringConfig cfg;
   cfg.regions = {{"a", 0, 0, 0}, {"b", 0, 0, 0}};
-  app::ServiceConfig s;
+  georoute::ServiceConfig s;
   s.name = "www.example.com";
   s.where = "test";
   s.policy = {"weighted", "first_n"};
@@ -254,22 +254,26 @@ TEST_CASE("steering configuration errors are clear", "[policy]") {
   auto bad = [&](auto mutate, const std::string& expect) {
     auto cfg = baseConfig();
     mutate(cfg);
-    auto r = app::compileSteering(cfg, zs, nullptr);
+    auto r = georoute::compileSteering(cfg, zs, nullptr);
     REQUIRE_FALSE(r.has_value());
     INFO(r.error().message);
     CHECK(r.error().message.find(expect) != std::string::npos);
   };
-  bad([](app::SteeringConfig& c) { c.services[0].name = "www.example.org"; },
+  bad([](georoute::SteeringConfig& c) { c.services[0].name = "www.example.org"; },
       "not inside any served zone");
-  bad([](app::SteeringConfig& c) { c.services[0].name = "x.sub.example.com"; },
+  bad([](georoute::SteeringConfig& c) { c.services[0].name = "x.sub.example.com"; },
       "below a delegation");
-  bad([](app::SteeringConfig& c) { c.services[0].pools[0].region = "mars"; },
+  bad([](georoute::SteeringConfig& c) { c.services[0].pools[0].region = "mars"; },
       "unknown region 'mars'");
-  bad([](app::SteeringConfig& c) { c.services[0].policy = {"magic"}; }, "unknown policy filter");
-  bad([](app::SteeringConfig& c) { c.services[0].pools[0].endpoints[0].address = "300.1.1.1"; },
+  bad([](georoute::SteeringConfig& c) { c.services[0].policy = {"magic"}; },
+      "unknown policy filter");
+  bad(
+      [](georoute::SteeringConfig& c) {
+        c.services[0].pools[0].endpoints[0].address = "300.1.1.1";
+      },
       "not an IP address");
-  bad([](app::SteeringConfig& c) { c.services[0].check = "nope"; }, "unknown check 'nope'");
-  bad([](app::SteeringConfig& c) { c.services[0].name = "ghost.example.com"; },
+  bad([](georoute::SteeringConfig& c) { c.services[0].check = "nope"; }, "unknown check 'nope'");
+  bad([](georoute::SteeringConfig& c) { c.services[0].name = "ghost.example.com"; },
       "add its fallback RRset");
 }
 
@@ -286,7 +290,7 @@ TEST_CASE("asn maps use a separate ASN database", "[policy]") {
   auto asn = georoute::GeoDatabase::open(kGeo + "GeoLite2-ASN-Test.mmdb");
   REQUIRE_OK(city);
   REQUIRE_OK(asn);
-  auto compiled = app::compileSteering(cfg, zs, *city, *asn);
+  auto compiled = georoute::compileSteering(cfg, zs, *city, *asn);
   REQUIRE_OK(compiled);
   healthcheck::StateTable health;
   georoute::Client c;

@@ -1,7 +1,7 @@
 // ECS scope widening (RFC 7871 §7.2.1): neighbouring networks that get the same answer share one
 // scope, computed over the database's tree. Uses a database built with the mmdb writer.
 // (mmdb_writer.h comes before catch.hpp: Catch 2 and <optional>'s operator<=> do not mix in C++20.)
-#include "georoute/mmdb_writer.h"
+#include "tools/mmdb_writer.h"
 // clang-format off
 #include <catch2/catch.hpp>
 // clang-format on
@@ -11,7 +11,8 @@
 #include <filesystem>
 
 #include "../testutil.h"
-#include "app/steering_config.h"
+#include "georoute/compile.h"
+#include "georoute/policy.h"
 #include "steering_fixture.h"
 #include "zones/loader.h"
 
@@ -19,9 +20,9 @@ using namespace meridian;
 
 namespace {
 
-georoute::MmdbNetwork net(const char* addr, unsigned prefix, const char* country,
-                          const char* continent) {
-  georoute::MmdbNetwork n;
+tools::MmdbNetwork net(const char* addr, unsigned prefix, const char* country,
+                       const char* continent) {
+  tools::MmdbNetwork n;
   n.address = boost::asio::ip::make_address(addr);
   n.prefix = prefix;
   n.record.country_iso = country;
@@ -35,7 +36,7 @@ TEST_CASE("the scope covers neighbouring networks with the same answer, and no o
   const auto dir = std::filesystem::temp_directory_path() / "meridian-scope-test";
   std::filesystem::create_directories(dir);
   const std::string path = (dir / "map.mmdb").string();
-  georoute::MmdbWriter writer;
+  tools::MmdbWriter writer;
   // 10.0.0.0/24 and 10.0.1.0/24: both GB (same answer) -> one /23.
   REQUIRE_OK(writer.add(net("10.0.0.0", 24, "GB", "EU")));
   REQUIRE_OK(writer.add(net("10.0.1.0", 24, "FR", "EU")));
@@ -50,10 +51,10 @@ TEST_CASE("the scope covers neighbouring networks with the same answer, and no o
       "$ORIGIN example.com.\n$TTL 300\n@ SOA ns h 1 2 3 4 5\n@ NS ns\nwww A 192.0.2.1\n");
   REQUIRE_OK(z);
   zones::ZoneSet zs({z->zone});
-  app::SteeringConfig cfg;
+  georoute::SteeringConfig cfg;
   cfg.geoip = path;
   cfg.regions = {{"eu", 50, 8, 0}, {"us", 39, -77, 0}, {"ap", 35, 139, 0}};
-  app::ServiceConfig s;
+  georoute::ServiceConfig s;
   s.name = "www.example.com";
   s.policy = {"geo", "first_n"};
   s.geo.default_list = {"us"};
@@ -63,7 +64,7 @@ TEST_CASE("the scope covers neighbouring networks with the same answer, and no o
     s.pools.push_back(test::pool(region, addr));
   }
   cfg.services.push_back(s);
-  auto compiled = app::loadSteering(cfg, zs);
+  auto compiled = georoute::loadSteering(cfg, zs);
   REQUIRE_OK(compiled);
   const auto& set = *compiled->services;
   healthcheck::StateTable health;

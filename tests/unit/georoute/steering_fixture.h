@@ -3,16 +3,16 @@
 
 #include <string>
 
-#include "app/steering_config.h"
+#include "georoute/steering_config.h"
 
 namespace meridian::test {
 
-inline app::PoolConfig pool(const std::string& region, const std::string& address,
-                            uint32_t weight = 1) {
-  app::PoolConfig p;
+inline georoute::PoolConfig pool(const std::string& region, const std::string& address,
+                                 uint32_t weight = 1) {
+  georoute::PoolConfig p;
   p.region = region;
   p.where = "test";
-  app::EndpointConfig e;
+  georoute::EndpointConfig e;
   e.address = address;
   e.weight = weight;
   e.where = "test";

@@ -9,7 +9,7 @@
 
 #include "../georoute/steering_fixture.h"
 #include "../testutil.h"
-#include "app/steering_config.h"
+#include "georoute/compile.h"
 #include "server/pipeline.h"
 #include "zones/loader.h"
 
@@ -27,16 +27,16 @@ std::shared_ptr<const server::ServingState> layout(const zones::ZoneSet& zones,
                                                    const std::string& down) {
   auto s = std::make_shared<server::ServingState>();
   s->zones = zones;
-  app::SteeringConfig cfg;
+  georoute::SteeringConfig cfg;
   cfg.regions = {{"eu", 50.1, 8.7, 0}, {"us", 39.0, -77.5, 0}};
-  app::ServiceConfig svc;
+  georoute::ServiceConfig svc;
   svc.name = "www.example.com";
   svc.where = "test";
   svc.policy = {"up", "first_n"};
   svc.first_n = 1;
   for (const auto& a : order) svc.pools.push_back(test::pool(a == "198.51.100.1" ? "eu" : "us", a));
   cfg.services.push_back(svc);
-  auto compiled = app::compileSteering(cfg, s->zones, nullptr);
+  auto compiled = georoute::compileSteering(cfg, s->zones, nullptr);
   REQUIRE_OK(compiled);
   s->services = compiled->services;
   auto health = std::make_shared<healthcheck::Verdicts>(compiled->targets.size());

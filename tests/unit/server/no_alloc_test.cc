@@ -18,9 +18,9 @@
 
 #include "../georoute/steering_fixture.h"
 #include "../testutil.h"
-#include "app/steering_config.h"
-#include "server/listener.h"
+#include "georoute/compile.h"
 #include "server/pipeline.h"
+#include "server/server.h"
 #include "zones/loader.h"
 
 namespace {
@@ -72,10 +72,10 @@ TEST_CASE("no allocation per query on the answer path", "[alloc]") {
   state->protocol.nsid = "ns";
 
   // A steered service with the City test database.
-  app::SteeringConfig cfg;
+  georoute::SteeringConfig cfg;
   cfg.geoip = std::string(MERIDIAN_SHARED_DIR) + "/geoip/GeoIP2-City-Test.mmdb";
   cfg.regions = {{"eu", 50, 8, 0}, {"us", 39, -77, 0}};
-  app::ServiceConfig s;
+  georoute::ServiceConfig s;
   s.name = "www.example.com";
   s.policy = {"up", "geo", "nearest", "latency", "weighted", "first_n"};
   s.geo.continent = {{"EU", {"eu"}}};
@@ -86,7 +86,7 @@ TEST_CASE("no allocation per query on the answer path", "[alloc]") {
     s.pools.push_back(test::pool(region, addr));
   }
   cfg.services.push_back(s);
-  auto compiled = app::loadSteering(cfg, state->zones);
+  auto compiled = georoute::loadSteering(cfg, state->zones);
   REQUIRE_OK(compiled);
   state->services = compiled->services;
   state->health = std::make_shared<const healthcheck::Verdicts>(compiled->targets.size());
@@ -157,7 +157,7 @@ TEST_CASE("no allocation per query on the answer path", "[alloc]") {
 
   SECTION("a worker thread answering across reloads neither allocates nor frees") {
     // The worker: its own QueryHandler on its own thread, registered with the domain, passing a
-    // quiescent point before each batch of queries as server/listener.cc's workers do.
+    // quiescent point before each batch of queries as server/server.cc's workers do.
     std::atomic<bool> measuring{false};
     std::atomic<bool> stop{false};
     std::atomic<uint64_t> rounds{0};
@@ -199,7 +199,7 @@ TEST_CASE("no allocation per query on the answer path", "[alloc]") {
     for (int reload = 0; reload < 10; ++reload) {
       auto next = std::make_shared<server::ServingState>(*state);
       next->protocol.nsid = "ns" + std::to_string(reload);
-      next->services = app::loadSteering(cfg, next->zones)->services;
+      next->services = georoute::loadSteering(cfg, next->zones)->services;
       published.publish(std::shared_ptr<const server::ServingState>(
           new server::ServingState(std::move(*next)), [log](const server::ServingState* p) {
             {

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "../testutil.h"
-#include "server/listener.h"
+#include "server/server.h"
 
 using namespace meridian;
 

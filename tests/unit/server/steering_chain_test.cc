@@ -5,7 +5,7 @@
 
 #include "../georoute/steering_fixture.h"
 #include "../testutil.h"
-#include "app/steering_config.h"
+#include "georoute/compile.h"
 #include "server/pipeline.h"
 #include "zones/loader.h"
 
@@ -86,9 +86,9 @@ struct Fixture {
     }
     auto s = std::make_shared<server::ServingState>();
     s->zones = zones::ZoneSet(list);
-    app::SteeringConfig cfg;
+    georoute::SteeringConfig cfg;
     cfg.regions = {{"eu", 50.1, 8.7, 0}, {"us", 39.0, -77.5, 0}};
-    app::ServiceConfig svc;
+    georoute::ServiceConfig svc;
     svc.name = "www.example.com";
     svc.where = "test";
     svc.ttl = 20;
@@ -113,7 +113,7 @@ struct Fixture {
     svc.ttl = 22;
     svc.pools = {test::pool("eu", "203.0.113.21"), test::pool("us", "203.0.113.22")};
     cfg.services.push_back(svc);
-    auto compiled = app::compileSteering(cfg, s->zones, nullptr);
+    auto compiled = georoute::compileSteering(cfg, s->zones, nullptr);
     REQUIRE_OK(compiled);
     s->services = compiled->services;
     state.publish(s);

@@ -10,7 +10,7 @@
 //     temporary file that is renamed over the target.
 // 200k IPv4 /24s make about 1.5M trie nodes (12 MB) and a few MB of data section.
 
-#include "georoute/mmdb_writer.h"
+#include "tools/mmdb_writer.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -27,7 +27,7 @@
 #include <string_view>
 #include <system_error>
 
-namespace meridian::georoute {
+namespace meridian::tools {
 namespace {
 
 using Bits = std::array<uint8_t, 16>;
@@ -749,4 +749,4 @@ Result<size_t> buildMmdbFromCsv(const std::string& csv_path, const std::string& 
   return writer.networkCount();
 }
 
-}  // namespace meridian::georoute
+}  // namespace meridian::tools

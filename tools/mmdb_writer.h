@@ -30,7 +30,7 @@
 
 #include "core/result.h"
 
-namespace meridian::georoute {
+namespace meridian::tools {
 
 // The data stored for one network: a small subset of the GeoIP2 City layout plus our own key.
 // Empty strings and unset optionals are omitted from the written map.
@@ -127,4 +127,4 @@ class MmdbWriter {
 [[nodiscard]] Result<size_t> buildMmdbFromCsv(const std::string& csv_path,
                                               const std::string& out_path);
 
-}  // namespace meridian::georoute
+}  // namespace meridian::tools

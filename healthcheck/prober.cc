@@ -2,7 +2,7 @@
 // against the timeout with `||` (awaitable operators), which cancels the losing side: the probe's
 // socket operation completes with operation_aborted and the probe returns. Socket errors are read
 // as error codes (as_tuple), so the usual failures (refused, reset, bad status) cost no exception.
-#include "healthcheck/check.h"
+#include "healthcheck/prober.h"
 
 #include <algorithm>
 #include <array>

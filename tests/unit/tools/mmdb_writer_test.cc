@@ -15,14 +15,14 @@
 #include <string>
 #include <vector>
 
-#include "georoute/mmdb_writer.h"
+#include "tools/mmdb_writer.h"
 
 namespace {
 
-using meridian::georoute::buildMmdbFromCsv;
-using meridian::georoute::MmdbNetwork;
-using meridian::georoute::MmdbRecord;
-using meridian::georoute::MmdbWriter;
+using meridian::tools::buildMmdbFromCsv;
+using meridian::tools::MmdbNetwork;
+using meridian::tools::MmdbRecord;
+using meridian::tools::MmdbWriter;
 namespace fs = std::filesystem;
 
 struct TempDir {

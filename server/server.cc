@@ -1,4 +1,4 @@
-#include "server/listener.h"
+#include "server/server.h"
 
 #include <netinet/in.h>
 #include <pthread.h>

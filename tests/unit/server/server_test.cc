@@ -12,7 +12,7 @@
 #include <thread>
 
 #include "../testutil.h"
-#include "server/listener.h"
+#include "server/server.h"
 #include "zones/loader.h"
 
 using namespace meridian;
@@ -128,7 +128,7 @@ TEST_CASE("a second Server on the same address is refused; port 0 becomes one po
   first.stop();
 }
 
-// UDP sockets are served by threads blocked in recvmmsg (server/listener.cc, UdpThread). Each
+// UDP sockets are served by threads blocked in recvmmsg (server/server.cc, UdpThread). Each
 // has its own QueryHandler, so their answers must reach Server::totals(); and stop() must wake
 // every one of them out of its blocking receive and return.
 TEST_CASE("UDP threads answer, count, and stop while blocked in recvmmsg", "[listener]") {

@@ -1,18 +1,17 @@
-// Steering configuration ([geoip], [[region]], [[check]], [[service]]) as parsed from TOML, and its
-// compilation into a georoute::ServiceSet plus the list of health-check targets. Control side:
-// the runtime compiles on its load pool (compileSteering reads only its arguments).
+// Steering configuration as the operator writes it ([geoip], [lists], [[region]], [[check]],
+// [[service]]): plain structs, names and values as written, each entry with the source position
+// (`where`, "file:line: key") that compile errors name. app/config.cc fills them from TOML;
+// compile.h turns them into a ServiceSet and the health-check targets.
 #pragma once
 
+#include <cstdint>
 #include <map>
-#include <memory>
 #include <string>
 #include <vector>
 
-#include "core/result.h"
 #include "georoute/service.h"
-#include "zones/zone.h"
 
-namespace meridian::app {
+namespace meridian::georoute {
 
 struct CheckConfig {
   std::string name;
@@ -86,56 +85,10 @@ struct SteeringConfig {
   std::vector<std::string> ecs_trusted;  // CIDRs of resolvers whose ECS is believed
   bool use_registered_country = false;   // map by registered_country when country is absent
   std::map<std::string, NamedListConfig> lists;
-  std::vector<georoute::Region> regions;
+  std::vector<Region> regions;
   std::vector<CheckConfig> checks;
   std::vector<ServiceConfig> services;
   [[nodiscard]] bool empty() const { return services.empty() && regions.empty(); }
 };
 
-// One health-table slot; its index is the health id used by the ServiceSet. A checked slot is an
-// (address, check) pair, shared by every endpoint with that address and check, labelled
-// "ADDRESS (CHECK)". An unchecked slot is one endpoint without a check, labelled like the endpoint
-// ("REGION/ADDRESS" or "REGION/CNAME-TARGET"), shared by the services that list it in that
-// region: never probed, always up unless an operator override says otherwise.
-struct HealthTarget {
-  std::string label;
-  std::string address;  // empty for a CNAME endpoint
-  CheckConfig check;    // meaningful when checked
-  bool checked = true;
-};
-
-struct CompiledSteering {
-  std::shared_ptr<const georoute::ServiceSet> services;
-  std::vector<HealthTarget> targets;
-  // Things that load but are probably not what the operator meant (an unknown country code, a
-  // subdivision key that can never match), each "file:line: ...". `meridian check` prints them,
-  // the server logs them.
-  std::vector<std::string> warnings;
-};
-
-// Resolves names to ids and validates: regions exist, services lie in served zones and not below a
-// delegation, endpoints parse, checks exist, policies are known. `geo` may be null.
-//
-// `previous`: the targets of the steering this one replaces (a reload). A slot that both have
-// (same label, checked or not) keeps its previous id where it fits in the new table, so that the
-// services and the health table, which are published one after the other, agree on every
-// unchanged slot in between.
-[[nodiscard]] Result<CompiledSteering> compileSteering(
-    const SteeringConfig& cfg, const zones::ZoneSet& zones,
-    std::shared_ptr<const georoute::GeoDatabase> geo,
-    std::shared_ptr<const georoute::GeoDatabase> asn = nullptr,
-    const std::vector<HealthTarget>* previous = nullptr);
-
-// Opens the configured GeoIP databases and compiles: for `meridian check` and `explain`, which have
-// no previous state to fall back on (the server keeps its own, see app/runtime.h).
-[[nodiscard]] Result<CompiledSteering> loadSteering(const SteeringConfig& cfg,
-                                                    const zones::ZoneSet& zones);
-
-// An IP address in its canonical text (RFC 5952 for IPv6: 2001:DB8:0::1 -> 2001:db8::1), as
-// health labels show it and overrides match it; anything else is returned unchanged.
-[[nodiscard]] std::string canonicalAddress(const std::string& text);
-
-// "192.0.2.0/24" or "2001:db8::/32".
-[[nodiscard]] Result<georoute::CidrEntry> parseCidr(const std::string& text);
-
-}  // namespace meridian::app
+}  // namespace meridian::georoute

@@ -1,4 +1,4 @@
-#include "app/steering_config.h"
+#include "georoute/compile.h"
 
 #include <arpa/inet.h>
 
@@ -7,9 +7,9 @@
 #include <set>
 #include <string_view>
 
-namespace meridian::app {
+#include "georoute/policy.h"
 
-using georoute::CidrEntry;
+namespace meridian::georoute {
 
 Result<CidrEntry> parseCidr(const std::string& text) {
   CidrEntry e;
@@ -478,4 +478,4 @@ Result<CompiledSteering> loadSteering(const SteeringConfig& cfg, const zones::Zo
   return compileSteering(cfg, zones, dbs[0], dbs[1]);
 }
 
-}  // namespace meridian::app
+}  // namespace meridian::georoute
