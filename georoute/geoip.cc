@@ -1,5 +1,6 @@
 #include "georoute/geoip.h"
 
+#include <endian.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/mman.h>
@@ -297,6 +298,7 @@ struct Aggregator {
       Block b;
       std::memcpy(b.address, child[side], 16);
       b.prefix = static_cast<uint8_t>(depth + 1);
+      b.leaf_class = cls[side];
       out->push_back(b);
     }
     return kMixed;
@@ -324,20 +326,33 @@ void GeoDatabase::aggregateImpl(bool ipv6, const std::function<uint32_t(int32_t)
       MMDB_search_node_s n;
       if (MMDB_read_node(const_cast<MMDB_s*>(&mmdb_), node, &n) != MMDB_SUCCESS) return;
       if (n.left_record_type != MMDB_RECORD_TYPE_SEARCH_NODE) {
-        out.push_back(Block{});  // all of IPv4 is one leaf
+        Block all;  // all of IPv4 is one leaf
+        all.leaf_class = ag.leaf(n.left_record_type, n.left_record_entry);
+        out.push_back(all);
         return;
       }
       node = static_cast<uint32_t>(n.left_record);
     }
   }
   const uint8_t zero[16] = {};
-  if (ag.visit(node, 0, zero) != kMixed) out.push_back(Block{});
+  if (const uint32_t all = ag.visit(node, 0, zero); all != kMixed) {
+    Block b;  // one class everywhere
+    b.leaf_class = all;
+    out.push_back(b);
+  }
   if (ag.exhausted) {
     out.clear();  // the walk gave up: no blocks, so callers keep the lookup's prefix
     return;
   }
-  std::sort(out.begin(), out.end(), [](const Block& a, const Block& b) {
-    return std::memcmp(a.address, b.address, 16) < 0;
+  // By address, as two big-endian words (a memcmp call per comparison was most of the compile).
+  auto word = [](const Block& b, size_t i) {
+    uint64_t w;
+    std::memcpy(&w, b.address + 8 * i, 8);
+    return be64toh(w);
+  };
+  std::sort(out.begin(), out.end(), [&](const Block& a, const Block& b) {
+    const uint64_t a0 = word(a, 0), b0 = word(b, 0);
+    return a0 != b0 ? a0 < b0 : word(a, 1) < word(b, 1);
   });
 }
 

@@ -57,10 +57,12 @@ struct GeoResult {
   const Location* location = nullptr;
 };
 
-// A network: `address` (4 octets used for IPv4) and its prefix length.
+// A network: `address` (4 octets used for IPv4) and its prefix length; from aggregate(), also
+// the class its addresses share.
 struct Block {
   uint8_t address[16] = {};
   uint8_t prefix = 0;
+  uint32_t leaf_class = 0;
 };
 
 class GeoDatabase {
@@ -83,12 +85,13 @@ class GeoDatabase {
   [[nodiscard]] std::string describe(const Location& l) const;
   [[nodiscard]] const std::vector<Location>& locations() const { return locations_; }
 
-  // The maximal networks over which `leaf_class` is constant, sorted by address, for IPv4 (the
-  // ::/96 subtree of an IPv6 tree) or IPv6. `leaf_class` gets a locations() index, or -1 for
-  // addresses the database does not map. Used to widen the ECS scope where neighbouring networks
-  // get the same answer (RFC 7871 §7.2.1). Empty when the tree shares subtrees so much that
-  // walking it by path would not end (a crafted file; see Aggregator::budget). Control side only
-  // (app runs it on its load pool, off the control loop): a read-only walk, never on the query path.
+  // The maximal networks over which `leaf_class` is constant, sorted by address, each with that
+  // class, for IPv4 (the ::/96 subtree of an IPv6 tree) or IPv6. `leaf_class` gets a locations()
+  // index, or -1 for addresses the database does not map. Used to widen the ECS scope where
+  // neighbouring networks get the same answer (RFC 7871 §7.2.1). Empty when the tree shares
+  // subtrees so much that walking it by path would not end (a crafted file; see
+  // Aggregator::budget). Control side only (app runs it on its load pool, off the control loop): a
+  // read-only walk, never on the query path.
   template <typename LeafClass>
   [[nodiscard]] std::vector<Block> aggregate(bool ipv6, LeafClass&& leaf_class) const {
     std::vector<Block> out;

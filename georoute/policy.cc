@@ -118,6 +118,52 @@ uint64_t mix(uint64_t x) {
   return x ^ (x >> 31);
 }
 
+// The scope block of `s` that holds the client: its prefix (at least 1: RFC 7871 §7.2.1 wants a
+// scope above 0 for an answer that depends on the client) and its class; prefix 0 when the
+// service has no blocks for the client's family.
+struct ScopeHit {
+  uint8_t prefix = 0;
+  uint32_t cls = kNoId;
+};
+ScopeHit findScopeBlock(const Service& s, const Client& client) {
+  ScopeHit hit;
+  const uint32_t h = (static_cast<uint32_t>(client.address[0]) << 8) | client.address[1];
+  if (!client.ipv6 && !s.scope_v4_start.empty()) {
+    const uint32_t a = readU32(client.address);
+    const auto begin = s.scope_v4_start.begin();
+    const auto first = begin + s.scope_index_v4[h];
+    const auto last =
+        begin + std::min<size_t>(s.scope_index_v4[h + 1] + 1, s.scope_v4_start.size());
+    auto it = std::upper_bound(first, last, a);
+    if (it != begin) {
+      --it;
+      const uint32_t word = s.scope_v4_class[static_cast<size_t>(it - begin)];
+      const auto bp = static_cast<uint8_t>(word & 0xFF);
+      const uint32_t mask = bp == 0 ? 0u : ~0u << (32 - bp);
+      if ((a & mask) == (*it & mask)) {
+        hit.prefix = std::max<uint8_t>(bp, 1);
+        hit.cls = word >> 8;
+      }
+    }
+  } else if (client.ipv6 && !s.scope_blocks_v6.empty()) {
+    const auto& blocks = s.scope_blocks_v6;
+    const auto first = blocks.begin() + s.scope_index_v6[h];
+    const auto last = blocks.begin() + std::min<size_t>(s.scope_index_v6[h + 1] + 1, blocks.size());
+    auto it = std::upper_bound(
+        first, last, client.address,
+        [](const uint8_t* x, const ScopeBlock6& b) { return std::memcmp(x, b.address, 16) < 0; });
+    if (it != blocks.begin()) {
+      --it;
+      const auto bp = static_cast<uint8_t>(it->class_prefix & 0xFF);
+      if (commonPrefix(client.address, it->address, 128) >= bp) {
+        hit.prefix = std::max<uint8_t>(bp, 1);
+        hit.cls = it->class_prefix >> 8;
+      }
+    }
+  }
+  return hit;
+}
+
 std::string names(const Candidate* c, size_t n) {
   std::string out;
   for (size_t i = 0; i < n; ++i) {
@@ -165,8 +211,10 @@ uint32_t mapList(const GeoMap& m, const Location* l, uint32_t asn, MapLevel* lev
 
 void buildScopeBlocks(const ServiceSet& set, Service& s) {
   s.scope_v4_start.clear();
-  s.scope_v4_prefix.clear();
+  s.scope_v4_class.clear();
   s.scope_blocks_v6.clear();
+  s.scope_classes.clear();
+  s.scope_ranks.clear();
   if (!set.geo) return;
   const bool geo = std::find(s.policy.begin(), s.policy.end(), FilterKind::kGeo) != s.policy.end();
   const bool nearest =
@@ -174,48 +222,73 @@ void buildScopeBlocks(const ServiceSet& set, Service& s) {
   // A separate ASN database splits the space along other lines: keep the lookup's own prefix.
   if ((!geo && !nearest) || (geo && set.asn && !s.geo.asns.empty())) return;
   // Everything the location decides, before health: the database's own region, the map's list
-  // (lists are deduplicated by content, so equal ids mean equal lists), and the order of regions
-  // by distance. Equal keys give equal answers under any health state.
-  std::map<std::tuple<uint32_t, uint32_t, uint64_t>, uint32_t> classes;
+  // (lists are deduplicated by content, so equal ids mean equal lists), and the rank of each
+  // region by distance (equal distances share a rank, so that `nearest` keeps the first of the
+  // closest candidates, as it does from coordinates). Equal classes give equal answers under any
+  // health state; each distinct one is a LocationClass, which the blocks it aggregated carry.
+  std::map<std::tuple<uint32_t, uint32_t, uint32_t>, uint32_t> classes;
+  std::map<std::vector<uint16_t>, uint32_t> orders;  // ranks -> their offset in scope_ranks
   std::vector<uint32_t> by_location(set.geo->locations().size() + 1);
+  std::vector<std::pair<double, uint32_t>> d;
+  std::vector<uint16_t> rank(set.regions.size());
   for (size_t i = 0; i <= set.geo->locations().size(); ++i) {
     const Location* l = i == 0 ? nullptr : &set.geo->locations()[i - 1];
-    uint32_t own = kNoId, list = kNoId;
-    uint64_t order = 0;
+    LocationClass c;
     if (geo) {
       // The database's own region decides only where the service has a pool in it.
       if (l != nullptr && l->region_name != kNoName && l->region_name < set.region_of_name.size()) {
-        own = set.region_of_name[l->region_name];
-        if (std::none_of(s.pools.begin(), s.pools.end(),
-                         [&](const Pool& p) { return p.region == own; })) {
-          own = kNoId;
+        const uint32_t own = set.region_of_name[l->region_name];
+        if (std::any_of(s.pools.begin(), s.pools.end(),
+                        [&](const Pool& p) { return p.region == own; })) {
+          c.own_region = own;
         }
       }
       MapLevel level;
-      list = mapList(s.geo, l, l != nullptr ? l->asn : 0, &level);
+      c.list = mapList(s.geo, l, l != nullptr ? l->asn : 0, &level);
     }
     if (nearest && l != nullptr && l->has_coords) {
-      std::vector<std::pair<double, uint32_t>> d;
+      d.clear();
       for (uint32_t r = 0; r < set.regions.size(); ++r) {
-        d.emplace_back(distanceKm(l->latitude, l->longitude, set.regions[r].latitude,
-                                  set.regions[r].longitude) +
-                           set.regions[r].bias_km,
+        const Region& region = set.regions[r];
+        d.emplace_back(distanceKm(l->latitude, l->longitude, region.latitude, region.longitude) +
+                           region.bias_km,
                        r);
       }
       std::sort(d.begin(), d.end());
-      order = 1;
-      for (const auto& [km, r] : d) order = mix(order ^ r);
+      uint16_t next = 0;  // more than 65 535 regions: no classes (see `keep` below)
+      for (size_t k = 0; k < d.size(); ++k) {
+        if (k > 0 && d[k].first != d[k - 1].first) ++next;
+        rank[d[k].second] = next;
+      }
+      const auto [it, inserted] =
+          orders.try_emplace(rank, static_cast<uint32_t>(s.scope_ranks.size()));
+      if (inserted) s.scope_ranks.insert(s.scope_ranks.end(), rank.begin(), rank.end());
+      c.ranks = it->second;
     }
-    by_location[i] = classes.try_emplace({own, list, order}, static_cast<uint32_t>(classes.size()))
-                         .first->second;
+    const auto [it, inserted] = classes.try_emplace({c.own_region, c.list, c.ranks},
+                                                    static_cast<uint32_t>(s.scope_classes.size()));
+    if (inserted) s.scope_classes.push_back(c);
+    by_location[i] = it->second;
   }
   auto leaf = [&](int32_t i) { return by_location[static_cast<size_t>(i + 1)]; };
   const std::vector<Block> v4 = set.geo->aggregate(false, leaf);
+  const std::vector<Block> v6 = set.geo->aggregate(true, leaf);
+  // A class shares its word with a prefix; past kMaxLocationClasses (one class per database
+  // record at most: never seen) the blocks keep their prefixes and queries walk the database.
+  const bool keep = s.scope_classes.size() <= kMaxLocationClasses && set.regions.size() <= 0xFFFF;
+  auto word = [&](const Block& b) { return (keep ? b.leaf_class << 8 : 0u) | b.prefix; };
+  s.scope_v4_start.reserve(v4.size());
+  s.scope_v4_class.reserve(v4.size());
   for (const Block& b : v4) {
     s.scope_v4_start.push_back(readU32(b.address));
-    s.scope_v4_prefix.push_back(b.prefix);
+    s.scope_v4_class.push_back(word(b));
   }
-  s.scope_blocks_v6 = set.geo->aggregate(true, leaf);
+  s.scope_blocks_v6.resize(v6.size());
+  for (size_t i = 0; i < v6.size(); ++i) {
+    std::memcpy(s.scope_blocks_v6[i].address, v6[i].address, 16);
+    s.scope_blocks_v6[i].class_prefix = word(v6[i]);
+  }
+  if (!keep) s.scope_classes.clear();
   auto index = [](const std::vector<Block>& blocks, std::vector<uint32_t>& idx) {
     idx.clear();
     if (blocks.empty()) return;
@@ -230,7 +303,7 @@ void buildScopeBlocks(const ServiceSet& set, Service& s) {
     idx[65536] = static_cast<uint32_t>(blocks.size());
   };
   index(v4, s.scope_index_v4);
-  index(s.scope_blocks_v6, s.scope_index_v6);
+  index(v6, s.scope_index_v6);
 }
 
 Decision decide(const ServiceSet& set, const Service& s, uint16_t qtype, const Client& client,
@@ -258,11 +331,24 @@ Decision decide(const ServiceSet& set, const Service& s, uint16_t qtype, const C
   uint8_t scope = 0;
   bool geo_ran = false;
   bool located = false;
+  // The location, found once: the class of the client's compiled scope block (one search gives
+  // it and the scope), or the database's answer (the tree walk) when the service has no classes,
+  // and always for a trace, which names the location.
+  const LocationClass* where = nullptr;
+  uint8_t block_prefix = 0;  // the client's scope block's; 0: no block holds the client
   GeoResult geo;
   auto locate = [&]() {
     if (located) return;
     located = true;
-    if (set.geo) geo = set.geo->lookup(client.address, client.ipv6);
+    if (set.geo) {
+      const ScopeHit hit = findScopeBlock(s, client);
+      block_prefix = hit.prefix;
+      if (trace == nullptr && hit.prefix > 0 && hit.cls < s.scope_classes.size()) {
+        where = &s.scope_classes[hit.cls];
+        return;
+      }
+      geo = set.geo->lookup(client.address, client.ipv6);
+    }
     if (trace) {
       if (!set.geo) {
         trace->lines.push_back("location: no GeoIP database configured");
@@ -275,42 +361,12 @@ Decision decide(const ServiceSet& set, const Service& s, uint16_t qtype, const C
       }
     }
   };
-  // The answer depends on the network the lookup landed in, or on the wider block of networks that
-  // all get the same preferences; with no usable prefix, be conservative.
+  // The answer depends on the wider block of networks that all get the same preferences, or on
+  // the network the lookup landed in; with no usable prefix, be conservative.
   auto dependOnLocation = [&]() {
-    uint8_t p = (set.geo && geo.prefix > 0) ? geo.prefix : client.source_prefix;
-    const uint32_t h = (static_cast<uint32_t>(client.address[0]) << 8) | client.address[1];
-    if (set.geo && !client.ipv6 && !s.scope_v4_start.empty()) {
-      const uint32_t a = readU32(client.address);
-      const auto begin = s.scope_v4_start.begin();
-      const auto first = begin + s.scope_index_v4[h];
-      const auto last =
-          begin + std::min<size_t>(s.scope_index_v4[h + 1] + 1, s.scope_v4_start.size());
-      auto it = std::upper_bound(first, last, a);
-      if (it != begin) {
-        --it;
-        const uint8_t bp = s.scope_v4_prefix[static_cast<size_t>(it - begin)];
-        const uint32_t mask = bp == 0 ? 0u : ~0u << (32 - bp);
-        // RFC 7871 §7.2.1 wants a scope above 0 for an answer that depends on the client.
-        if ((a & mask) == (*it & mask)) p = std::max<uint8_t>(bp, 1);
-      }
-    } else if (set.geo && client.ipv6 && !s.scope_blocks_v6.empty()) {
-      const auto& blocks = s.scope_blocks_v6;
-      const auto first = blocks.begin() + s.scope_index_v6[h];
-      const auto last =
-          blocks.begin() + std::min<size_t>(s.scope_index_v6[h + 1] + 1, blocks.size());
-      auto it = std::upper_bound(first, last, client.address, [](const uint8_t* x, const Block& b) {
-        return std::memcmp(x, b.address, 16) < 0;
-      });
-      if (it != blocks.begin()) {
-        --it;
-        CidrEntry block;
-        block.ipv6 = true;
-        std::memcpy(block.address, it->address, 16);
-        block.prefix = it->prefix;
-        if (block.contains(client.address, true)) p = std::max<uint8_t>(it->prefix, 1);
-      }
-    }
+    const uint8_t p = block_prefix > 0              ? block_prefix
+                      : (set.geo && geo.prefix > 0) ? geo.prefix
+                                                    : client.source_prefix;
     scope = std::max(scope, p);
   };
   auto keepRegion = [&](uint32_t region) {
@@ -380,50 +436,57 @@ Decision decide(const ServiceSet& set, const Service& s, uint16_t qtype, const C
         } else {
           locate();
           dependOnLocation();
-          if (geo.found) {
+          uint32_t own = kNoId;  // the database's own region
+          if (where != nullptr) {
+            own = where->own_region;
+          } else if (geo.found) {
             const Location& l = *geo.location;
-            if (l.region_name != kNoName && l.region_name < set.region_of_name.size() &&
-                set.region_of_name[l.region_name] != kNoId &&
-                regionHas(set.region_of_name[l.region_name])) {
-              keepRegion(set.region_of_name[l.region_name]);
-              if (trace) {
-                trace->lines.push_back("geo: database region " + set.regions[cand[0].region].name +
-                                       " kept: " + names(cand, n));
-              }
-              break;  // the scope still leaves out other CIDR entries: see the end of decide()
+            if (l.region_name != kNoName && l.region_name < set.region_of_name.size())
+              own = set.region_of_name[l.region_name];
+          }
+          if (own != kNoId && regionHas(own)) {
+            keepRegion(own);
+            if (trace) {
+              trace->lines.push_back("geo: database region " + set.regions[cand[0].region].name +
+                                     " kept: " + names(cand, n));
             }
+            break;  // the scope still leaves out other CIDR entries: see the end of decide()
           }
-          uint32_t asn = geo.found ? geo.location->asn : 0;
-          if (asn == 0 && set.asn && !m.asns.empty()) {
-            const GeoResult a = set.asn->lookup(client.address, client.ipv6);
-            if (a.prefix > 0) scope = std::max(scope, a.prefix);
-            if (a.found) asn = a.location->asn;
-          }
-          MapLevel level = MapLevel::kNone;
-          uint32_t subdivision = 0;
-          list = mapList(m, geo.found ? geo.location : nullptr, asn, &level, &subdivision);
-          if (trace) {
-            const Location* l = geo.found ? geo.location : nullptr;
-            switch (level) {
-              case MapLevel::kAsn:
-                why = "AS" + std::to_string(asn);
-                break;
-              case MapLevel::kSubdivision:
-                why = "subdivision " + unpackCode(mapCountry(m, *l)) + "-" +
-                      unpackSubdivision(subdivision);
-                break;
-              case MapLevel::kCountry:
-                why = (l->country == 0 ? "registered country " : "country ") +
-                      unpackCode(mapCountry(m, *l));
-                break;
-              case MapLevel::kContinent:
-                why = "continent " + unpackCode(l->continent);
-                break;
-              case MapLevel::kDefault:
-                why = "default";
-                break;
-              case MapLevel::kNone:
-                break;
+          if (where != nullptr) {
+            list = where->list;
+          } else {
+            uint32_t asn = geo.found ? geo.location->asn : 0;
+            if (asn == 0 && set.asn && !m.asns.empty()) {
+              const GeoResult a = set.asn->lookup(client.address, client.ipv6);
+              if (a.prefix > 0) scope = std::max(scope, a.prefix);
+              if (a.found) asn = a.location->asn;
+            }
+            MapLevel level = MapLevel::kNone;
+            uint32_t subdivision = 0;
+            list = mapList(m, geo.found ? geo.location : nullptr, asn, &level, &subdivision);
+            if (trace) {
+              const Location* l = geo.found ? geo.location : nullptr;
+              switch (level) {
+                case MapLevel::kAsn:
+                  why = "AS" + std::to_string(asn);
+                  break;
+                case MapLevel::kSubdivision:
+                  why = "subdivision " + unpackCode(mapCountry(m, *l)) + "-" +
+                        unpackSubdivision(subdivision);
+                  break;
+                case MapLevel::kCountry:
+                  why = (l->country == 0 ? "registered country " : "country ") +
+                        unpackCode(mapCountry(m, *l));
+                  break;
+                case MapLevel::kContinent:
+                  why = "continent " + unpackCode(l->continent);
+                  break;
+                case MapLevel::kDefault:
+                  why = "default";
+                  break;
+                case MapLevel::kNone:
+                  break;
+              }
             }
           }
         }
@@ -449,12 +512,26 @@ Decision decide(const ServiceSet& set, const Service& s, uint16_t qtype, const C
       }
       case FilterKind::kNearest: {
         locate();
-        if (!geo.found || !geo.location->has_coords) {
-          if (trace) trace->lines.push_back("nearest: client coordinates unknown; keeping all");
-          dependOnLocation();
+        dependOnLocation();
+        if (where != nullptr) {
+          if (where->ranks == kNoId) break;  // coordinates unknown: keep all
+          // The first candidate of the closest region (equal distances share a rank).
+          const uint16_t* rank = s.scope_ranks.data() + where->ranks;
+          uint32_t best_rank = 0x10000;
+          uint32_t best_region = kNoId;
+          for (size_t i = 0; i < n; ++i) {
+            if (rank[cand[i].region] < best_rank) {
+              best_rank = rank[cand[i].region];
+              best_region = cand[i].region;
+            }
+          }
+          keepRegion(best_region);
           break;
         }
-        dependOnLocation();
+        if (!geo.found || !geo.location->has_coords) {
+          if (trace) trace->lines.push_back("nearest: client coordinates unknown; keeping all");
+          break;
+        }
         double best = 1e18;
         uint32_t best_region = kNoId;
         for (size_t i = 0; i < n; ++i) {

@@ -90,6 +90,25 @@ enum class MapLevel : uint8_t { kNone, kAsn, kSubdivision, kCountry, kContinent,
 [[nodiscard]] uint32_t mapList(const GeoMap& m, const Location* l, uint32_t asn, MapLevel* level,
                                uint32_t* subdivision = nullptr);
 
+// What a location decides for one service before health, compiled per class of scope blocks:
+// the database's own region where the service has a pool in it, the geo map's list (ASN entries
+// of the main database included), and for `nearest` the order of regions by distance (kNoId:
+// the coordinates are unknown). Equal classes give equal answers under any health state.
+struct LocationClass {
+  uint32_t own_region = kNoId;
+  uint32_t list = kNoId;
+  uint32_t ranks = kNoId;  // offset into Service::scope_ranks
+};
+// Classes of one service's blocks: the class shares a 32-bit word with a block's prefix.
+inline constexpr size_t kMaxLocationClasses = size_t{1} << 24;
+
+// An IPv6 scope block as a query reads it: 20 octets (an IPv6 tree that aliases its IPv4 subtree
+// at ::ffff:0:0/96 and 2002::/16, as MaxMind's do, has three blocks per IPv4 block).
+struct ScopeBlock6 {
+  uint8_t address[16] = {};
+  uint32_t class_prefix = 0;  // (class << 8) | prefix
+};
+
 enum class FilterKind : uint8_t { kUp, kGeo, kNearest, kLatency, kWeighted, kFirstN };
 
 enum class AllDown : uint8_t { kFailOpen, kNoData, kServFail, kFallback };
@@ -109,17 +128,27 @@ struct Service {
   uint8_t weighted_prefix_v6 = 56;
   // The widest networks over which the database gives this service the same preferences (see
   // buildScopeBlocks); empty: the ECS scope is the database network's own prefix.
-  // IPv4 blocks as parallel arrays (start address, prefix) so a lookup touches few cache lines.
+  // IPv4 blocks as parallel arrays (start address; class << 8 | prefix) so a lookup touches few
+  // cache lines; IPv6 blocks with the same word.
   std::vector<uint32_t> scope_v4_start;
-  std::vector<uint8_t> scope_v4_prefix;
-  std::vector<Block> scope_blocks_v6;
+  std::vector<uint32_t> scope_v4_class;
+  std::vector<ScopeBlock6> scope_blocks_v6;
+  // What each class of blocks decides (indexed by the blocks' class), so a query finds its
+  // location with the one block search; empty: decide() walks the database (see buildScopeBlocks).
+  std::vector<LocationClass> scope_classes;
+  // `nearest`: per distinct order, the rank of every region (ServiceSet::regions index) by
+  // distance and bias from the location, equal distances equal ranks; LocationClass::ranks is
+  // the offset of a class's ranks.
+  std::vector<uint16_t> scope_ranks;
   // By the address's first 16 bits: the first block that can hold it (65 537 entries, the last
   // one an end marker), so a lookup searches a handful of blocks instead of the whole list.
   std::vector<uint32_t> scope_index_v4, scope_index_v6;
 };
 
 struct ServiceSet;
-// Fills scope_blocks_* for a service whose location-dependent filters read only the main database.
+// Fills the scope blocks and their classes for a service whose location-dependent filters read
+// only the main database (a separate ASN database splits the space along other lines: no blocks).
+// No classes (the blocks' prefixes only) when there are more than kMaxLocationClasses.
 void buildScopeBlocks(const ServiceSet& set, Service& s);
 
 struct ServiceSet {
