@@ -17,6 +17,7 @@
 #include "georoute/compile.h"
 #include "georoute/geoip.h"
 #include "georoute/policy.h"
+#include "server/steering_zones.h"
 #include "tools/mmdb_writer.h"
 #include "zones/loader.h"
 
@@ -180,8 +181,9 @@ int check(const CommandLine& cmd) {
                 dbs[i]->type().c_str(), dbs[i]->recordCount());
   }
   if (errors == 0 && !cfg->steering.empty()) {
+    const meridian::zones::ZoneSet zone_set(zones);
     auto compiled = meridian::georoute::compileSteering(
-        cfg->steering, meridian::zones::ZoneSet(zones), dbs[0], dbs[1]);
+        cfg->steering, meridian::server::zoneLocator(zone_set), dbs[0], dbs[1]);
     if (!compiled) {
       std::fprintf(stderr, "%s\n", compiled.error().message.c_str());
       ++errors;
@@ -257,7 +259,7 @@ int explain(int argc, char** argv) {
     zones.push_back(loaded->zone);
   }
   const meridian::zones::ZoneSet zone_set(zones);
-  auto compiled = meridian::georoute::loadSteering(cfg->steering, zone_set);
+  auto compiled = meridian::georoute::loadSteering(cfg->steering, meridian::server::zoneLocator(zone_set));
   if (!compiled) {
     std::fprintf(stderr, "%s\n", compiled.error().message.c_str());
     return 1;

@@ -1,4 +1,5 @@
 #include "app/runtime.h"
+#include "server/steering_zones.h"
 
 #include <malloc.h>
 #include <sys/socket.h>
@@ -556,7 +557,8 @@ void Runtime::compileLoad() {
           std::optional<Result<CompiledSteering>> compiled;
           if (steering) {
             try {
-              compiled = compileSteering(*steering, state->zones, geo, asn, &previous);
+              compiled = compileSteering(*steering, server::zoneLocator(state->zones), geo, asn,
+                                         &previous);
             } catch (const std::exception& e) {
               compiled = Result<CompiledSteering>(Error{e.what()});
             }

@@ -22,8 +22,9 @@
 #include <vector>
 
 #include "app/config.h"
-#include "app/steering_config.h"
+#include "georoute/compile.h"
 #include "server/pipeline.h"
+#include "server/steering_zones.h"
 #include "zones/loader.h"
 
 using namespace meridian;
@@ -71,7 +72,7 @@ int main(int argc, char** argv) {
 
   auto t0 = std::chrono::steady_clock::now();
   double cpu0 = cpuSeconds();
-  auto compiled = app::loadSteering(cfg->steering, state->zones);
+  auto compiled = georoute::loadSteering(cfg->steering, server::zoneLocator(state->zones));
   if (!compiled) {
     std::fprintf(stderr, "geo_cost: %s\n", compiled.error().message.c_str());
     return 1;

@@ -266,7 +266,7 @@ void keepHealthIds(const std::vector<HealthTarget>& previous, std::vector<Health
 
 }  // namespace
 
-Result<CompiledSteering> compileSteering(const SteeringConfig& cfg, const zones::ZoneSet& zones,
+Result<CompiledSteering> compileSteering(const SteeringConfig& cfg, const ZoneLocator& zones,
                                          std::shared_ptr<const georoute::GeoDatabase> geo,
                                          std::shared_ptr<const georoute::GeoDatabase> asn,
                                          const std::vector<HealthTarget>* previous) {
@@ -310,25 +310,22 @@ Result<CompiledSteering> compileSteering(const SteeringConfig& cfg, const zones:
     s.name = dns::toText(s.owner.data);
     if (!seen.insert(s.name).second)
       return Error{sc.where + ": service " + s.name + " is declared twice"};
-    const zones::Zone* zone = zones.findZone(s.owner);
-    if (zone == nullptr)
-      return Error{sc.where + ": service " + s.name + " is not inside any served zone"};
-    // The name and each ancestor down to the apex must be outside every delegation.
-    for (size_t label = 0;
-         label < s.owner.label_count && s.owner.suffixLength(label) > zone->apexLength(); ++label) {
-      const uint32_t n = zone->find(s.owner.suffix(label), s.owner.suffixLength(label));
-      if (n != zones::kNone && zone->node(n).cut != zones::kNone) {
+    const ZonePlacement place = zones(s.owner);
+    switch (place.kind) {
+      case ZonePlacement::Kind::kOutside:
+        return Error{sc.where + ": service " + s.name + " is not inside any served zone"};
+      case ZonePlacement::Kind::kDelegated:
         return Error{sc.where + ": service " + s.name + " is at or below a delegation in " +
-                     zone->origin()};
-      }
+                     place.origin};
+      case ZonePlacement::Kind::kNoRecords:
+        // The zone file's RRset at the name is the fallback and what secondaries serve; the name
+        // must exist there so other types get NODATA rather than NXDOMAIN.
+        return Error{sc.where + ": service " + s.name + " has no records in zone " + place.origin +
+                     "; add its fallback RRset (e.g. an A record) to the zone file"};
+      case ZonePlacement::Kind::kInZone:
+        break;
     }
-    // The zone file's RRset at the name is the fallback and what secondaries serve; the name must
-    // exist there so other types get NODATA rather than NXDOMAIN.
-    if (zone->find(s.owner.data, s.owner.length) == zones::kNone) {
-      return Error{sc.where + ": service " + s.name + " has no records in zone " + zone->origin() +
-                   "; add its fallback RRset (e.g. an A record) to the zone file"};
-    }
-    s.zone = zone->origin();
+    s.zone = place.origin;
     s.ttl = sc.ttl;
     s.first_n = sc.first_n;
     if (sc.first_n == 0 || sc.first_n > georoute::kMaxCandidates) {
@@ -466,7 +463,7 @@ Result<CompiledSteering> compileSteering(const SteeringConfig& cfg, const zones:
   return out;
 }
 
-Result<CompiledSteering> loadSteering(const SteeringConfig& cfg, const zones::ZoneSet& zones) {
+Result<CompiledSteering> loadSteering(const SteeringConfig& cfg, const ZoneLocator& zones) {
   std::shared_ptr<const georoute::GeoDatabase> dbs[2];
   const std::string* paths[2] = {&cfg.geoip, &cfg.asn_database};
   for (int i = 0; i < 2; ++i) {

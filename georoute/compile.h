@@ -10,11 +10,13 @@
 #include <string>
 #include <vector>
 
+#include <functional>
 #include "core/result.h"
 #include "georoute/geoip.h"
 #include "georoute/service.h"
+
+#include "dns/name.h"
 #include "georoute/steering_config.h"
-#include "zones/zone.h"
 
 namespace meridian::georoute {
 
@@ -39,6 +41,22 @@ struct CompiledSteering {
   std::vector<std::string> warnings;
 };
 
+// Where a service's owner sits among the served zones, as the compile needs to know it. georoute
+// does not depend on zones/ (DESIGN.md): the caller answers from its zone set
+// (server::zoneLocator in server/steering_zones.h).
+struct ZonePlacement {
+  enum class Kind : uint8_t {
+    kOutside,    // in no served zone
+    kDelegated,  // at or below a delegation of the zone that holds it
+    kNoRecords,  // the zone has no node at the name (no fallback RRset)
+    kInZone,
+  };
+  Kind kind = Kind::kOutside;
+  std::string origin;  // the zone's origin (presentation form), unless kOutside
+};
+// `owner` is the lowercase wire name of the service.
+using ZoneLocator = std::function<ZonePlacement(const dns::NameBuf& owner)>;
+
 // Resolves names to ids and validates: regions exist, services lie in served zones and not below a
 // delegation, endpoints parse, checks exist, policies are known. `geo` may be null.
 //
@@ -47,14 +65,14 @@ struct CompiledSteering {
 // services and the health table, which are published one after the other, agree on every
 // unchanged slot in between.
 [[nodiscard]] Result<CompiledSteering> compileSteering(
-    const SteeringConfig& cfg, const zones::ZoneSet& zones, std::shared_ptr<const GeoDatabase> geo,
+    const SteeringConfig& cfg, const ZoneLocator& zones, std::shared_ptr<const GeoDatabase> geo,
     std::shared_ptr<const GeoDatabase> asn = nullptr,
     const std::vector<HealthTarget>* previous = nullptr);
 
 // Opens the configured GeoIP databases and compiles: for `meridian check` and `explain`, which have
 // no previous state to fall back on (the server keeps its own, see app/runtime.h).
 [[nodiscard]] Result<CompiledSteering> loadSteering(const SteeringConfig& cfg,
-                                                    const zones::ZoneSet& zones);
+                                                    const ZoneLocator& zones);
 
 // An IP address in its canonical text (RFC 5952 for IPv6: 2001:DB8:0::1 -> 2001:db8::1), as
 // health labels show it and overrides match it; anything else is returned unchanged.

@@ -20,7 +20,7 @@ ALLOWED = {
     "dns": {"core", "dns"},
     "zones": {"core", "dns", "zones"},
     "healthcheck": {"core", "dns", "healthcheck"},
-    "georoute": {"core", "dns", "zones", "healthcheck", "georoute"},
+    "georoute": {"core", "dns", "healthcheck", "georoute"},  # DESIGN.md: dns, healthcheck
     "server": {"core", "dns", "zones", "healthcheck", "georoute", "server"},
     "tools": {"core", "tools"},
     "app": {"core", "dns", "zones", "healthcheck", "georoute", "server", "tools", "app"},

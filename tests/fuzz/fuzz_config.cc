@@ -15,6 +15,7 @@
 #include "app/config.h"
 #include "fuzz_util.h"
 #include "georoute/compile.h"
+#include "server/steering_zones.h"
 #include "zones/loader.h"
 
 namespace {
@@ -92,7 +93,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     report("loaded, no steering", "");
     return 0;
   }
-  auto compiled = georoute::compileSteering(cfg->steering, f.zones, f.geo, f.asn);
+  auto compiled =
+      georoute::compileSteering(cfg->steering, server::zoneLocator(f.zones), f.geo, f.asn);
   if (!compiled) {
     report("steering refused: ", compiled.error().message);
     check(!compiled.error().message.empty());

@@ -20,6 +20,7 @@
 #include "georoute/compile.h"
 #include "healthcheck/state.h"
 #include "server/pipeline.h"
+#include "server/steering_zones.h"
 #include "zones/loader.h"
 
 namespace {
@@ -233,7 +234,8 @@ struct Harness {
     auto cfg = app::loadConfig(cmd);
     if (!cfg) std::fprintf(stderr, "fuzz_steered: %s\n", cfg.error().message.c_str());
     check(cfg.has_value());
-    auto compiled = georoute::compileSteering(cfg->steering, s->zones, makeGeo());
+    auto compiled =
+        georoute::compileSteering(cfg->steering, server::zoneLocator(s->zones), makeGeo());
     if (!compiled) std::fprintf(stderr, "fuzz_steered: %s\n", compiled.error().message.c_str());
     check(compiled.has_value());
     s->services = compiled->services;

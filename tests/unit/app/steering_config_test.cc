@@ -12,6 +12,7 @@
 #include "app/config.h"
 #include "georoute/compile.h"
 #include "georoute/policy.h"
+#include "server/steering_zones.h"
 #include "zones/loader.h"
 
 using namespace meridian;
@@ -99,7 +100,8 @@ TEST_CASE("default policy answers the region's whole address set", "[config]") {
   REQUIRE(cfg.has_value());
   const auto& policy = cfg->steering.services.at(0).policy;
   CHECK(policy == std::vector<std::string>{"up", "geo", "nearest"});
-  auto c = georoute::compileSteering(cfg->steering, exampleZones(dir), nullptr);
+  auto c =
+      georoute::compileSteering(cfg->steering, server::zoneLocator(exampleZones(dir)), nullptr);
   REQUIRE(c.has_value());
   healthcheck::StateTable health;
   CHECK(answer(*c, health) == "eu/198.51.100.1,eu/198.51.100.2");
@@ -107,7 +109,8 @@ TEST_CASE("default policy answers the region's whole address set", "[config]") {
   auto trimmed =
       load(dir, kTwoRegions, {"service[www.example.com].policy=[\"up\", \"geo\", \"first_n\"]"});
   REQUIRE(trimmed.has_value());
-  auto c2 = georoute::compileSteering(trimmed->steering, exampleZones(dir), nullptr);
+  auto c2 =
+      georoute::compileSteering(trimmed->steering, server::zoneLocator(exampleZones(dir)), nullptr);
   REQUIRE(c2.has_value());
   CHECK(answer(*c2, health) == "eu/198.51.100.1");
 }
@@ -142,7 +145,8 @@ endpoints = ["198.51.100.3"]
   REQUIRE(cfg.has_value());
   CHECK_FALSE(cfg->steering.regions.at(0).has_coordinates);
   CHECK(cfg->steering.regions.at(1).has_coordinates);
-  auto ok = georoute::compileSteering(cfg->steering, exampleZones(dir), nullptr);
+  auto ok =
+      georoute::compileSteering(cfg->steering, server::zoneLocator(exampleZones(dir)), nullptr);
   REQUIRE(ok.has_value());
   CHECK(answer(*ok, healthcheck::StateTable{}) == "eu/198.51.100.1");
 
@@ -155,7 +159,8 @@ endpoints = ["198.51.100.3"]
     REQUIRE(near.has_value());
     near->steering.services[0].policy = explicit_policy ? std::vector<std::string>{"up", "nearest"}
                                                         : georoute::ServiceConfig{}.policy;
-    auto bad = georoute::compileSteering(near->steering, exampleZones(dir), nullptr);
+    auto bad =
+        georoute::compileSteering(near->steering, server::zoneLocator(exampleZones(dir)), nullptr);
     REQUIRE_FALSE(bad.has_value());
     INFO(bad.error().message);
     CHECK_THAT(bad.error().message, Catch::StartsWith(file + ":6: region 'eu'"));
@@ -232,7 +237,8 @@ name = "web"
 type = "tcp"
 )");
   REQUIRE(cfg.has_value());
-  auto c = georoute::compileSteering(cfg->steering, exampleZones(dir), nullptr);
+  auto c =
+      georoute::compileSteering(cfg->steering, server::zoneLocator(exampleZones(dir)), nullptr);
   REQUIRE(c.has_value());
   std::vector<std::string> labels;
   for (const auto& t : c->targets) labels.push_back(t.label + (t.checked ? " checked" : ""));
@@ -268,7 +274,8 @@ TEST_CASE("a recompile keeps the health ids of unchanged slots", "[config]") {
   TempDir dir;
   auto before = load(dir, kTwoRegions);
   REQUIRE(before.has_value());
-  auto c1 = georoute::compileSteering(before->steering, exampleZones(dir), nullptr);
+  auto c1 =
+      georoute::compileSteering(before->steering, server::zoneLocator(exampleZones(dir)), nullptr);
   REQUIRE(c1.has_value());
   // An endpoint inserted first, one removed: compiled in order, every slot after it would shift.
   auto after =
@@ -276,8 +283,8 @@ TEST_CASE("a recompile keeps the health ids of unchanged slots", "[config]") {
            {"service[www.example.com].pool[eu].endpoints=[\"198.51.100.7\", \"198.51.100.8\", "
             "\"198.51.100.2\"]"});
   REQUIRE(after.has_value());
-  auto c2 =
-      georoute::compileSteering(after->steering, exampleZones(dir), nullptr, nullptr, &c1->targets);
+  auto c2 = georoute::compileSteering(after->steering, server::zoneLocator(exampleZones(dir)),
+                                      nullptr, nullptr, &c1->targets);
   REQUIRE(c2.has_value());
   auto idOf = [](const georoute::CompiledSteering& c, const std::string& label) {
     for (size_t i = 0; i < c.targets.size(); ++i) {
@@ -303,7 +310,8 @@ TEST_CASE("a recompile keeps the health ids of unchanged slots", "[config]") {
   }
   CHECK(endpoints == 4);
   // Without the previous targets: compiled order.
-  auto c3 = georoute::compileSteering(after->steering, exampleZones(dir), nullptr);
+  auto c3 =
+      georoute::compileSteering(after->steering, server::zoneLocator(exampleZones(dir)), nullptr);
   REQUIRE(c3.has_value());
   CHECK(idOf(*c3, "eu/198.51.100.7") == 0);
   CHECK(idOf(*c3, "eu/198.51.100.2") == 2);
@@ -329,7 +337,8 @@ TEST_CASE("--set errors name --set, not the configuration file's lines", "[confi
   // A named list that --set points at a list that does not exist: found when compiled.
   auto cfg = load(dir, kTwoRegions, {"service[www.example.com].geo.country.DE=\"nolist\""});
   REQUIRE(cfg.has_value());
-  auto c = georoute::compileSteering(cfg->steering, exampleZones(dir), nullptr);
+  auto c =
+      georoute::compileSteering(cfg->steering, server::zoneLocator(exampleZones(dir)), nullptr);
   REQUIRE_FALSE(c.has_value());
   CHECK_THAT(c.error().message, Catch::StartsWith("--set"));
 }
@@ -440,7 +449,8 @@ endpoints = [{ address = "2001:DB8:0:0::10", check = "web" }, { address = "2001:
              "2001:0db8::20"]
 )");
   REQUIRE(cfg.has_value());
-  auto c = georoute::compileSteering(cfg->steering, exampleZones(dir), nullptr);
+  auto c =
+      georoute::compileSteering(cfg->steering, server::zoneLocator(exampleZones(dir)), nullptr);
   REQUIRE(c.has_value());
   std::vector<std::string> labels, addresses;
   for (const auto& t : c->targets) {

@@ -4,6 +4,7 @@
 // only when asked, and named [lists]. Databases are the MaxMind City test data or built here with
 // the mmdb writer.
 // (mmdb_writer.h comes before catch.hpp: Catch 2 and <optional>'s operator<=> do not mix in C++20.)
+#include "server/steering_zones.h"
 #include "tools/mmdb_writer.h"
 // clang-format off
 #include <catch2/catch.hpp>
@@ -72,7 +73,7 @@ struct Compiled {
       REQUIRE_OK(opened);
       db = *opened;
     }
-    auto r = georoute::compileSteering(cfg, zones, db);
+    auto r = georoute::compileSteering(cfg, server::zoneLocator(zones), db);
     REQUIRE_OK(r);
     c = *r;
     health.targets.resize(c.targets.size());
@@ -237,7 +238,7 @@ TEST_CASE("the ECS scope leaves out CIDR entries also with a separate ASN databa
   REQUIRE_OK(city);
   REQUIRE_OK(asn);
   auto zs = zoneSet();
-  auto c = georoute::compileSteering(s.cfg, zs, *city, *asn);
+  auto c = georoute::compileSteering(s.cfg, server::zoneLocator(zs), *city, *asn);
   REQUIRE_OK(c);
   healthcheck::StateTable health;
   georoute::Client cl;
@@ -336,7 +337,7 @@ TEST_CASE("geo map keys: unknown codes and malformed keys are warned, case dupli
   auto dup = s.cfg;
   dup.services[0].geo.country = {{"DE", {"eu"}}, {"de", {"us"}}};
   auto zs = zoneSet();
-  auto r = georoute::compileSteering(dup, zs, nullptr);
+  auto r = georoute::compileSteering(dup, server::zoneLocator(zs), nullptr);
   REQUIRE_FALSE(r.has_value());
   CHECK(r.error().message.find("same place as service.geo.country.DE") != std::string::npos);
 }
@@ -431,7 +432,7 @@ TEST_CASE(
       REQUIRE_OK(loaded);
       zs.push_back(loaded->zone);
     }
-    return georoute::loadSteering(cfg->steering, zones::ZoneSet(zs));
+    return georoute::loadSteering(cfg->steering, server::zoneLocator(zones::ZoneSet(zs)));
   };
   write("");
   auto c = compile();

@@ -9,6 +9,7 @@
 #include "../testutil.h"
 #include "georoute/compile.h"
 #include "georoute/policy.h"
+#include "server/steering_zones.h"
 #include "steering_fixture.h"
 #include "zones/loader.h"
 
@@ -36,7 +37,7 @@ struct World {
       REQUIRE_OK(db);
       geo = *db;
     }
-    auto c = georoute::compileSteering(cfg, zones, geo);
+    auto c = georoute::compileSteering(cfg, server::zoneLocator(zones), geo);
     REQUIRE_OK(c);
     compiled = *c;
     health.targets.resize(compiled.targets.size());
@@ -254,7 +255,7 @@ TEST_CASE("steering configuration errors are clear", "[policy]") {
   auto bad = [&](auto mutate, const std::string& expect) {
     auto cfg = baseConfig();
     mutate(cfg);
-    auto r = georoute::compileSteering(cfg, zs, nullptr);
+    auto r = georoute::compileSteering(cfg, server::zoneLocator(zs), nullptr);
     REQUIRE_FALSE(r.has_value());
     INFO(r.error().message);
     CHECK(r.error().message.find(expect) != std::string::npos);
@@ -290,7 +291,7 @@ TEST_CASE("asn maps use a separate ASN database", "[policy]") {
   auto asn = georoute::GeoDatabase::open(kGeo + "GeoLite2-ASN-Test.mmdb");
   REQUIRE_OK(city);
   REQUIRE_OK(asn);
-  auto compiled = georoute::compileSteering(cfg, zs, *city, *asn);
+  auto compiled = georoute::compileSteering(cfg, server::zoneLocator(zs), *city, *asn);
   REQUIRE_OK(compiled);
   healthcheck::StateTable health;
   georoute::Client c;

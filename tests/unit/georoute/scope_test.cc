@@ -1,6 +1,7 @@
 // ECS scope widening (RFC 7871 §7.2.1): neighbouring networks that get the same answer share one
 // scope, computed over the database's tree. Uses a database built with the mmdb writer.
 // (mmdb_writer.h comes before catch.hpp: Catch 2 and <optional>'s operator<=> do not mix in C++20.)
+#include "server/steering_zones.h"
 #include "tools/mmdb_writer.h"
 // clang-format off
 #include <catch2/catch.hpp>
@@ -14,9 +15,9 @@
 #include <random>
 
 #include "../testutil.h"
+#include "dns/wire.h"
 #include "georoute/compile.h"
 #include "georoute/policy.h"
-#include "dns/wire.h"
 #include "steering_fixture.h"
 #include "zones/loader.h"
 
@@ -68,7 +69,7 @@ TEST_CASE("the scope covers neighbouring networks with the same answer, and no o
     s.pools.push_back(test::pool(region, addr));
   }
   cfg.services.push_back(s);
-  auto compiled = georoute::loadSteering(cfg, zs);
+  auto compiled = georoute::loadSteering(cfg, server::zoneLocator(zs));
   REQUIRE_OK(compiled);
   const auto& set = *compiled->services;
   healthcheck::StateTable health;
@@ -109,7 +110,7 @@ namespace {
 // configuration does not know, country with subdivisions, registered_country alone, continent,
 // coordinates or none, ASN or none) drawn at random.
 struct Generated {
-  std::vector<georoute::MmdbNetwork> networks;
+  std::vector<tools::MmdbNetwork> networks;
 };
 
 Generated generate(std::mt19937_64& rng) {
@@ -132,7 +133,7 @@ Generated generate(std::mt19937_64& rng) {
   auto pick = [&](size_t n) { return static_cast<size_t>(rng() % n); };
   auto chance = [&](unsigned percent) { return rng() % 100 < percent; };
   auto record = [&]() {
-    georoute::MmdbRecord r;
+    tools::MmdbRecord r;
     r.region = regions[pick(std::size(regions))];
     if (!chance(85)) r.region.clear();
     const Country& c = countries[pick(countries.size())];
@@ -158,7 +159,7 @@ Generated generate(std::mt19937_64& rng) {
     for (size_t i = 0; i < count; ++i) {
       uint32_t a = (slash8[pick(3)] << 24) | static_cast<uint32_t>(rng() & 0xFFFFFF);
       a &= prefix == 0 ? 0u : ~0u << (32 - prefix);
-      georoute::MmdbNetwork n;
+      tools::MmdbNetwork n;
       n.address = boost::asio::ip::make_address_v4(a);
       n.prefix = prefix;
       n.record = record();
@@ -175,7 +176,7 @@ Generated generate(std::mt19937_64& rng) {
       for (size_t k = 2; k < 16; ++k) b[k] = static_cast<uint8_t>(rng());
       for (unsigned bit = prefix; bit < 128; ++bit)
         b[bit / 8] &= static_cast<uint8_t>(~(0x80 >> (bit % 8)));
-      georoute::MmdbNetwork n;
+      tools::MmdbNetwork n;
       n.address = boost::asio::ip::make_address_v6(b);
       n.prefix = prefix;
       n.record = record();
@@ -189,8 +190,8 @@ Generated generate(std::mt19937_64& rng) {
 // location, every map level, CIDR entries, a region listed by the database that a service has no
 // pool in, and two regions at the same place (`edge` and `eu`: equal distances, so `nearest`
 // keeps whichever comes first among the candidates, also after `weighted` reordered them).
-app::SteeringConfig equivalenceConfig(const std::string& db, bool registered_country) {
-  app::SteeringConfig cfg;
+georoute::SteeringConfig equivalenceConfig(const std::string& db, bool registered_country) {
+  georoute::SteeringConfig cfg;
   cfg.geoip = db;
   cfg.use_registered_country = registered_country;
   cfg.regions = {{"eu", 50.11, 8.68, 0},
@@ -200,7 +201,7 @@ app::SteeringConfig equivalenceConfig(const std::string& db, bool registered_cou
                  {"edge", 50.11, 8.68, 0}};
   auto service = [&](const std::string& name, std::vector<std::string> policy,
                      const std::vector<std::string>& regions) {
-    app::ServiceConfig s;
+    georoute::ServiceConfig s;
     s.name = name + ".example.com";
     s.where = "test";
     s.policy = std::move(policy);
@@ -216,7 +217,7 @@ app::SteeringConfig equivalenceConfig(const std::string& db, bool registered_cou
     return s;
   };
   const std::vector<std::string> all = {"eu", "us", "ap", "sa", "edge"};
-  app::GeoMapConfig full;
+  georoute::GeoMapConfig full;
   full.default_list = {"us"};
   full.continent = {{"EU", {"eu", "us"}}, {"AS", {"ap"}}, {"SA", {"sa", "us"}}};
   full.country = {{"GB", {"edge", "eu"}}, {"FR", {"eu"}}, {"JP", {"us"}}};
@@ -276,7 +277,7 @@ TEST_CASE("compiled scope classes decide exactly as the database walk does", "[s
   const std::string path = (dir / "gen.mmdb").string();
   std::mt19937_64 rng(20261201);
   const Generated gen = generate(rng);
-  georoute::MmdbWriter writer;
+  tools::MmdbWriter writer;
   for (const auto& n : gen.networks) REQUIRE_OK(writer.add(n));
   REQUIRE_OK(writer.write(path));
 
@@ -286,7 +287,8 @@ TEST_CASE("compiled scope classes decide exactly as the database walk does", "[s
       "b A 192.0.2.1\nc A 192.0.2.1\nd A 192.0.2.1\ne A 192.0.2.1\nf A 192.0.2.1\n");
   REQUIRE_OK(z);
   zones::ZoneSet zs({z->zone});
-  auto compiled = app::loadSteering(equivalenceConfig(path, registered_country), zs);
+  auto compiled =
+      georoute::loadSteering(equivalenceConfig(path, registered_country), server::zoneLocator(zs));
   REQUIRE_OK(compiled);
   const georoute::ServiceSet& set = *compiled->services;
   REQUIRE(set.services.size() == 6);

@@ -11,6 +11,7 @@
 #include "../testutil.h"
 #include "georoute/compile.h"
 #include "server/pipeline.h"
+#include "server/steering_zones.h"
 #include "zones/loader.h"
 
 using namespace meridian;
@@ -36,7 +37,7 @@ std::shared_ptr<const server::ServingState> layout(const zones::ZoneSet& zones,
   svc.first_n = 1;
   for (const auto& a : order) svc.pools.push_back(test::pool(a == "198.51.100.1" ? "eu" : "us", a));
   cfg.services.push_back(svc);
-  auto compiled = georoute::compileSteering(cfg, s->zones, nullptr);
+  auto compiled = georoute::compileSteering(cfg, server::zoneLocator(s->zones), nullptr);
   REQUIRE_OK(compiled);
   s->services = compiled->services;
   auto health = std::make_shared<healthcheck::Verdicts>(compiled->targets.size());

@@ -21,6 +21,7 @@
 #include "georoute/compile.h"
 #include "server/pipeline.h"
 #include "server/server.h"
+#include "server/steering_zones.h"
 #include "zones/loader.h"
 
 namespace {
@@ -86,7 +87,7 @@ TEST_CASE("no allocation per query on the answer path", "[alloc]") {
     s.pools.push_back(test::pool(region, addr));
   }
   cfg.services.push_back(s);
-  auto compiled = georoute::loadSteering(cfg, state->zones);
+  auto compiled = georoute::loadSteering(cfg, server::zoneLocator(state->zones));
   REQUIRE_OK(compiled);
   state->services = compiled->services;
   state->health = std::make_shared<const healthcheck::Verdicts>(compiled->targets.size());
@@ -199,7 +200,7 @@ TEST_CASE("no allocation per query on the answer path", "[alloc]") {
     for (int reload = 0; reload < 10; ++reload) {
       auto next = std::make_shared<server::ServingState>(*state);
       next->protocol.nsid = "ns" + std::to_string(reload);
-      next->services = georoute::loadSteering(cfg, next->zones)->services;
+      next->services = georoute::loadSteering(cfg, server::zoneLocator(next->zones))->services;
       published.publish(std::shared_ptr<const server::ServingState>(
           new server::ServingState(std::move(*next)), [log](const server::ServingState* p) {
             {

@@ -4,8 +4,8 @@
 #include <random>
 
 #include "../testutil.h"
-#include "serving.h"
 #include "server/pipeline.h"
+#include "serving.h"
 #include "zones/loader.h"
 
 using namespace meridian;

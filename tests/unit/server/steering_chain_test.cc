@@ -7,6 +7,7 @@
 #include "../testutil.h"
 #include "georoute/compile.h"
 #include "server/pipeline.h"
+#include "server/steering_zones.h"
 #include "zones/loader.h"
 
 using namespace meridian;
@@ -113,7 +114,7 @@ struct Fixture {
     svc.ttl = 22;
     svc.pools = {test::pool("eu", "203.0.113.21"), test::pool("us", "203.0.113.22")};
     cfg.services.push_back(svc);
-    auto compiled = georoute::compileSteering(cfg, s->zones, nullptr);
+    auto compiled = georoute::compileSteering(cfg, server::zoneLocator(s->zones), nullptr);
     REQUIRE_OK(compiled);
     s->services = compiled->services;
     state.publish(s);
