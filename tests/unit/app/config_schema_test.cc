@@ -273,7 +273,7 @@ TEST_CASE("config schema: documented defaults are the structs' defaults", "[conf
            {"region.bias_km", text(static_cast<int>(region.bias_km))},
            {"check.type", text(check.type)},
            {"check.path", text(check.path)},
-           {"check.expect_status", "[" + text(check.expect_status.at(0)) + "]"},
+           {"check.expect_status", std::string("[").append(text(check.expect_status.at(0))).append("]")},
            {"check.verify_tls", text(check.verify_tls)},
            {"check.qname", text(check.dns_qname)},
            {"check.qtype", check.dns_qtype == 6 ? "SOA" : "?"},
