@@ -25,9 +25,15 @@
 #include <ctime>
 #include <fstream>
 #include <string_view>
-#include <system_error>
+
+#include "core/file.h"
 
 namespace meridian::tools {
+
+using core::errnoText;
+using core::finishReplace;
+using core::writeAll;
+
 namespace {
 
 using Bits = std::array<uint8_t, 16>;
@@ -234,24 +240,6 @@ void appendNode(std::string& out, unsigned record_size, uint32_t left, uint32_t 
         for (int i = 3; i >= 0; --i) out.push_back(static_cast<char>(v >> (8 * i)));
       break;
   }
-}
-
-std::string errnoText(const std::string& what, const std::string& path) {
-  return what + " " + path + ": " + std::generic_category().message(errno);
-}
-
-// Writes everything or reports errno.
-bool writeAll(int fd, const char* p, size_t n) {
-  while (n > 0) {
-    const ssize_t w = ::write(fd, p, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    p += w;
-    n -= static_cast<size_t>(w);
-  }
-  return true;
 }
 
 }  // namespace
@@ -568,17 +556,7 @@ Result<void> MmdbWriter::write(const std::string& path) const {
       !writeAll(fd, meta.data(), meta.size())) {
     return fail("cannot write");
   }
-  if (::fsync(fd) != 0) return fail("cannot fsync");
-  if (::close(fd) != 0) {
-    Error e{errnoText("cannot close", tmp)};
-    ::unlink(tmp.c_str());
-    return e;
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    Error e{errnoText("cannot rename " + tmp + " to", path)};
-    ::unlink(tmp.c_str());
-    return e;
-  }
+  if (auto r = finishReplace(fd, tmp, path); !r) return r;
   // Make the rename itself durable; a failure here leaves a complete file, so it is not an error.
   const auto slash = path.rfind('/');
   const std::string dir = slash == std::string::npos ? "."

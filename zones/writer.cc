@@ -17,7 +17,14 @@
 #include <cstring>
 #include <filesystem>
 
+#include "core/file.h"
+
 namespace meridian::zones {
+
+using core::errnoText;
+using core::finishReplace;
+using core::writeAll;
+
 namespace {
 
 constexpr uint16_t kSpf = 99;   // RFC 7208 §3.1: TXT's format
@@ -246,10 +253,6 @@ std::string relativeOwner(const uint8_t* owner, size_t owner_length, const uint8
   return text;
 }
 
-std::string errnoText(const std::string& what, const std::string& path) {
-  return what + " " + path + ": " + std::strerror(errno);
-}
-
 }  // namespace
 
 std::string typeToText(uint16_t type) {
@@ -339,23 +342,8 @@ Result<void> writeFileAtomic(const std::string& path_in, std::string_view data) 
     return e;
   };
   if (::fchmod(fd, exists ? (st.st_mode & 07777) : 0644) != 0) return fail("cannot chmod");
-  for (size_t done = 0; done < data.size();) {
-    const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return fail("cannot write");
-    done += static_cast<size_t>(n);
-  }
-  if (::fsync(fd) != 0) return fail("cannot fsync");
-  if (::close(fd) != 0) {
-    Error e{errnoText("cannot close", tmp)};
-    ::unlink(tmp.c_str());
-    return e;
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    Error e{errnoText("cannot rename " + tmp + " to", path)};
-    ::unlink(tmp.c_str());
-    return e;
-  }
+  if (!writeAll(fd, data.data(), data.size())) return fail("cannot write");
+  if (auto r = finishReplace(fd, tmp, path); !r) return r;
   // The rename is durable once the directory is.
   const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd < 0) return Error{errnoText("cannot open directory", dir)};
