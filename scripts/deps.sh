@@ -13,9 +13,9 @@ set -euo pipefail
 
 PKGS=(
   build-essential cmake ninja-build ccache pkg-config clang clang-tidy clang-format
-  libboost1.81-all-dev libldns-dev libmaxminddb-dev libc-ares-dev catch2 libtomlplusplus-dev
+  libboost1.81-all-dev libboost-json1.81-dev libldns-dev libmaxminddb-dev libc-ares-dev catch2 libtomlplusplus-dev
   knot knot-dnsutils nsd gdnsd bind9-dnsutils python3-dnspython dnsperf
-  pdns-server pdns-backend-bind pdns-backend-geoip unbound
+  pdns-server pdns-backend-bind pdns-backend-geoip pdns-backend-sqlite3 sqlite3 unbound
   mmdb-bin util-linux procps libssl-dev iproute2
 )
 
