@@ -23,6 +23,7 @@ ALLOWED = {
     "georoute": {"core", "dns", "healthcheck", "georoute"},  # DESIGN.md: dns, healthcheck
     "server": {"core", "dns", "zones", "healthcheck", "georoute", "server"},
     "tools": {"core", "tools"},
+    "api": {"core", "dns", "zones", "healthcheck", "georoute", "server", "api"},  # not app/
     "app": {"core", "dns", "zones", "healthcheck", "georoute", "server", "tools", "app"},
 }
 INCLUDE = re.compile(r'^\s*#\s*include\s*[<"]([^">]+)[">]', re.M)

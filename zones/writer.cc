@@ -255,6 +255,10 @@ std::string relativeOwner(const uint8_t* owner, size_t owner_length, const uint8
 
 }  // namespace
 
+bool nativeText(uint16_t type) {
+  return isNative(type);
+}
+
 std::string typeToText(uint16_t type) {
   if (knownToLdns(type)) return ldns_rr_descript(type)->_name;
   return "TYPE" + std::to_string(type);

@@ -31,6 +31,10 @@ namespace meridian::zones {
 // what the API shows as a record's "content".
 [[nodiscard]] std::string rdataToText(uint16_t type, std::span<const uint8_t> rdata);
 
+// True for the types whose RDATA rdataToText() writes in its own presentation form (the list
+// above), false for those it leaves to ldns or RFC 3597.
+[[nodiscard]] bool nativeText(uint16_t type);
+
 // The whole zone as master-file text.
 [[nodiscard]] std::string zoneText(const ZoneContent& content);
 

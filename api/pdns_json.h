@@ -1,0 +1,146 @@
+// The PowerDNS Authoritative API v1 JSON, as PowerDNS 4.7 shapes it, on Meridian's zone model:
+// the zone object and the zones-list entry rendered from a ZoneContent (zones/content.h) with the
+// API's per-zone facts (kind, masters, soa_edit_api, comments); the bodies clients send (a PATCH of
+// rrsets, a zone creation) parsed into RRset changes with every record's "content" read by the
+// zone-file loader (zones/loader.h, one record at a time) into wire RDATA; and PowerDNS's error
+// words and status codes for each mistake (recorded from pdns_server 4.7.3 by
+// tests/integration/pdns_api.py, listed in docs/api.md "PowerDNS-compatible endpoints").
+//
+// Called by the API's request handlers on the control thread; exceptions of Boost.JSON are caught
+// here and turned into 400/422 answers, nothing throws out of these functions.
+#pragma once
+
+#include <boost/json.hpp>
+#include <boost/system/result.hpp>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "dns/name.h"
+#include "zones/content.h"
+
+namespace meridian::api::pdns {
+
+// A refused request: the HTTP status and the text of PowerDNS's {"error": "..."} body.
+struct ApiError {
+  unsigned status = 422;
+  std::string message;
+};
+
+[[noreturn]] void throw_exception_from_error(const ApiError& e, const boost::source_location&);
+
+template <typename T>
+using ApiResult = boost::system::result<T, ApiError>;
+
+// {"error": message}, serialized: the body of every refusal.
+[[nodiscard]] std::string errorBody(std::string_view message);
+
+// PowerDNS's zone id: the name with every octet outside [A-Za-z0-9.-_] as "=XX" (upper-case hex),
+// so "0/26.2.0.192.in-addr.arpa." has the id "0=2F26.2.0.192.in-addr.arpa.".
+[[nodiscard]] std::string zoneId(std::string_view name);
+// The zone name an id (a URL path segment, already percent-decoded) stands for: "=XX" decoded, a
+// missing trailing dot added (PowerDNS finds "example.org" as "example.org."), lowercase. nullopt
+// when it is no domain name.
+[[nodiscard]] std::optional<dns::NameBuf> zoneNameFromId(std::string_view id);
+
+// An RR type from its mnemonic (any case) or RFC 3597 "TYPEnnn"; 0 when unknown. The mnemonics are
+// zones::typeToText()'s.
+[[nodiscard]] uint16_t typeFromText(std::string_view text);
+
+// A record's "content" as PowerDNS shows it: zones::rdataToText(), except TXT and SPF, whose
+// strings are quoted with '"' and '\' escaped, octets below 0x20 and 0x7F as \DDD and UTF-8 kept
+// as it is (PowerDNS does not escape octets above 0x7E).
+[[nodiscard]] std::string recordContent(uint16_t type, std::span<const uint8_t> rdata);
+
+struct Comment {
+  std::string content;
+  std::string account;
+  int64_t modified_at = 0;  // seconds since the epoch; set to "now" when the client sent none
+};
+
+// What the API keeps beside an RRset that the serving zone has no place for.
+struct RRsetExtras {
+  std::vector<Comment> comments;
+  std::vector<std::vector<uint8_t>> disabled;  // RDATA of records kept but not served
+};
+// Keyed by (owner, lowercase presentation with the trailing dot; type).
+using ExtrasMap = std::map<std::pair<std::string, uint16_t>, RRsetExtras>;
+
+// The facts of a zone PowerDNS keeps in its domains table and metadata.
+struct ZoneMeta {
+  std::string kind = "Native";  // Native, Master or Slave
+  std::vector<std::string> masters;
+  std::string account;
+  std::string soa_edit_api = "DEFAULT";
+  uint32_t notified_serial = 0;
+};
+
+// GET zones/ZONE: the zone object with rrsets (with_rrsets false: "?rrsets=false", without).
+[[nodiscard]] boost::json::object zoneObject(const zones::ZoneContent& content,
+                                             const ZoneMeta& meta,
+                                             const ExtrasMap* extras = nullptr,
+                                             bool with_rrsets = true);
+// One element of GET zones: the same facts, no rrsets and no soa_edit_api.
+[[nodiscard]] boost::json::object zoneListEntry(const zones::ZoneContent& content,
+                                                const ZoneMeta& meta);
+
+// One RRset of a PATCH (or of a zone creation's "rrsets").
+struct RRsetChange {
+  enum class Kind { kReplace, kDelete };
+  Kind kind = Kind::kReplace;
+  dns::NameBuf owner;  // lowercase wire form (PowerDNS keeps names in lower case)
+  std::string owner_text;
+  uint16_t type = 0;
+  uint32_t ttl = 0;
+  // REPLACE: whether "records" / "comments" were given; an absent one is left as it is.
+  bool has_records = false;
+  bool has_comments = false;
+  std::vector<std::vector<uint8_t>> rdata;     // enabled records, in the order given
+  std::vector<std::vector<uint8_t>> disabled;  // records with "disabled": true
+  std::vector<Comment> comments;
+
+  // The RRset a REPLACE puts in the content (ZoneContent::replace; no records deletes it).
+  [[nodiscard]] zones::RRsetSpec spec() const;
+};
+
+// PATCH zones/ZONE: {"rrsets": [...]} for the zone `apex` (lowercase wire). Checks what PowerDNS
+// checks before touching the zone, with its words: keys and their types, changetype (any case),
+// canonical names, names inside the zone, known types, each record's content, SOA only at the
+// apex and alone, duplicate records, the same name+type twice. `now` stamps comments without a
+// modified_at. A body that is not JSON is 400 "Bad Request"; the rest is 422.
+[[nodiscard]] ApiResult<std::vector<RRsetChange>> parsePatch(std::string_view body,
+                                                             const dns::NameBuf& apex, int64_t now);
+
+// PowerDNS's check of a change against the zone's data: a CNAME beside other data at a name,
+// either way round, after all the changes ("RRset N IN T: Conflicts with pre-existing RRset").
+[[nodiscard]] ApiResult<void> checkConflicts(const zones::ZoneContent& content,
+                                             const std::vector<RRsetChange>& changes);
+
+// POST zones.
+struct ZoneCreate {
+  dns::NameBuf name;  // lowercase wire
+  std::string name_text;
+  ZoneMeta meta;
+  std::vector<std::string> nameservers;  // canonical, as given
+  std::vector<RRsetChange> rrsets;       // REPLACEs (a changetype, if given, is ignored)
+};
+[[nodiscard]] ApiResult<ZoneCreate> parseZoneCreate(std::string_view body, int64_t now);
+
+// The content a created zone starts with, as PowerDNS builds it: the SOA PowerDNS's
+// default-soa-content gives ("a.misconfigured.dns.server.invalid. hostmaster.ZONE SERIAL 10800
+// 3600 604800 3600", TTL 3600) unless the rrsets have one, NS records from "nameservers" (TTL
+// 3600), then the rrsets.
+[[nodiscard]] ApiResult<zones::ZoneContent> initialContent(const ZoneCreate& create,
+                                                           uint32_t serial);
+
+// The serial PowerDNS gives a zone created with soa_edit_api DEFAULT (or INCREASE, EPOCH...):
+// YYYYMMDD01 of the UTC day of `now`; 0 for the other policies (INCEPTION-INCREMENT, OFF...),
+// as pdns 4.7 does.
+[[nodiscard]] uint32_t creationSerial(std::string_view soa_edit_api, int64_t now);
+
+}  // namespace meridian::api::pdns
