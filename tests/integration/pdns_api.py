@@ -56,16 +56,17 @@ DNS_TIMEOUT = 3.0
 
 
 def step(client, what, method, path, body=None, status=200, json_=None, dns=(), raw=None,
-         key="default", headers=None, meridian=None):
+         key="default", headers=None, meridian=None, zone_state=False):
     """One request.  key: "default" (the right key), None (no X-API-Key header) or a string sent
     as the key.  raw: a body sent as is (bytes/str) instead of body's JSON.  dns: checks made after
     the answer: (name, type, [expected rdata texts, any order]) or (name, type, "NXDOMAIN") or
     (name, type, []) for NOERROR without answer records; want may be {"pdns": ..., "meridian":
     ...} where the two differ on purpose.  meridian: {"status": ..., "json": ...} expected from
-    Meridian instead (a deliberate difference, listed in docs/api.md)."""
+    Meridian instead (a deliberate difference, listed in docs/api.md).  zone_state: the outcome
+    depends on the zone's data, not only on the body (left out of the parser cases)."""
     return {"client": client, "what": what, "method": method, "path": path, "body": body,
             "raw": raw, "status": status, "json": json_, "dns": list(dns), "key": key,
-            "headers": headers or {}, "meridian": meridian}
+            "headers": headers or {}, "meridian": meridian, "zone_state": zone_state}
 
 
 def rec(content, disabled=False):
@@ -85,9 +86,10 @@ def delete(name, type_, **extra):
     return r
 
 
-def patch(client, what, zone, rrsets, status=204, json_=None, dns=(), path=None, meridian=None):
+def patch(client, what, zone, rrsets, status=204, json_=None, dns=(), path=None, meridian=None,
+          zone_state=False):
     return step(client, what, "PATCH", path or f"{Z}/{zone}", {"rrsets": rrsets}, status, json_,
-                dns, meridian=meridian)
+                dns, meridian=meridian, zone_state=zone_state)
 
 
 def err(text):
@@ -321,7 +323,7 @@ STEPS = [
               f"'web.{EXT}')"), dns=[(f"c2.{EXT}", "CNAME", "NXDOMAIN")]),
     patch("errors", "CNAME beside other data: 422", EXT,
           [rrset(f"lower.{EXT}", "CNAME", 300, [f"web.{EXT}"])],
-          status=422, json_=err(
+          status=422, zone_state=True, json_=err(
               f"RRset lower.{EXT} IN CNAME: Conflicts with pre-existing RRset"),
           dns=[(f"lower.{EXT}", "A", ["192.0.2.20"])]),
     patch("errors", "changetype not understood: 422", EXT,
@@ -399,7 +401,7 @@ STEPS = [
 
     # --- what PowerDNS accepts that Meridian refuses on purpose (docs/api.md) ------------------
     # The replay expects PowerDNS's answer from pdns and Meridian's from Meridian.
-    patch("deviations", "DELETE of the apex NS", EXT, [delete(EXT, "NS")],
+    patch("deviations", "DELETE of the apex NS", EXT, [delete(EXT, "NS")], zone_state=True,
           meridian={"status": 422, "json": {"error": "$str"}},
           dns=[(EXT, "NS", {"pdns": [], "meridian": [f"ns1.{EXT}", "ns2.other.example."]})]),
     step("deviations", "(pdns: put it back)", "PATCH", f"{Z}/{EXT}",
@@ -575,6 +577,46 @@ STEPS = [
     step("search", "a q with the trailing dot finds nothing", "GET",
          "/api/v1/servers/localhost/search-data?q=acme.example.&max=10", json_=[]),
 ]
+
+# ---------------------------------------------------------------------------
+# the parser cases: what api/pdns_json must answer to each body alone
+
+
+def parser_cases():
+    """The PATCH and POST zones steps whose outcome depends on the body alone, with the status and
+    error Meridian must give (PowerDNS's, or the step's Meridian expectation): the data
+    tests/unit/api/pdns_json_test.cc runs through parsePatch / parseZoneCreate."""
+    cases = []
+    for s in STEPS:
+        exp = s["meridian"] or {"status": s["status"], "json": s["json"]}
+        if (s["method"] not in ("PATCH", "POST") or s["raw"] is not None or s["zone_state"]
+                or s["key"] != "default" or exp["status"] not in (201, 204, 400, 422)
+                or (s["method"] == "POST" and s["path"] != Z)):
+            continue
+        error = exp["json"].get("error") if isinstance(exp.get("json"), dict) else None
+        cases.append({"what": s["what"], "method": s["method"],
+                      "zone": urllib.parse.unquote(s["path"].rsplit("/", 1)[1]).replace("=2F", "/")
+                      if s["method"] == "PATCH" else "",
+                      "body": json.dumps(s["body"]), "status": exp["status"], "error": error})
+    return cases
+
+
+CASES_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "unit", "api",
+                          "pdns_cases.json")
+
+
+def check_cases(r):
+    """The committed parser cases are the ones the steps give (regenerate with --write-cases)."""
+    r.begin("parser cases")
+    want = json.dumps(parser_cases(), indent=1, ensure_ascii=False) + "\n"
+    try:
+        with open(CASES_FILE, encoding="utf-8") as f:
+            have = f.read()
+    except OSError as e:
+        have = repr(e)
+    r.check(f"{os.path.relpath(CASES_FILE)} matches STEPS (pdns_api.py --write-cases)",
+            have == want, f"{len(parser_cases())} cases expected")
+
 
 # ---------------------------------------------------------------------------
 # matching
@@ -796,11 +838,18 @@ def main():
     ap.add_argument("--dns-port", type=int, help="meridian: its DNS port on --dns-address")
     ap.add_argument("--dns-address", default="127.0.0.1")
     ap.add_argument("--record", action="store_true", help="print every answer in full")
+    ap.add_argument("--write-cases", action="store_true",
+                    help="write tests/unit/api/pdns_cases.json from STEPS and exit")
     ap.add_argument("--verbose", "-v", action="store_true", help="print passing checks too")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = ap.parse_args()
     r = common.Results(args.verbose or args.record)
     t0 = time.monotonic()
+    if args.write_cases:
+        with open(CASES_FILE, "w", encoding="utf-8") as f:
+            f.write(json.dumps(parser_cases(), indent=1, ensure_ascii=False) + "\n")
+        return 0
+    check_cases(r)
     if args.target == "meridian":
         if not (args.url and args.key and args.dns_port):
             ap.error("--target meridian needs --url, --key and --dns-port")
