@@ -235,6 +235,17 @@ STEPS = [
         rrset(f"lower.{EXT}", "A", 300, ["192.0.2.20"], changetype="replace"),
     ], dns=[(f"lower.{EXT}", "A", ["192.0.2.20"])]),
 
+    step("external-dns", "PATCH with an empty rrsets list: 204", "PATCH", f"{Z}/{EXT}",
+         {"rrsets": []}, status=204),
+    step("zones", "zones list filtered by ?zone=", "GET", f"{Z}?zone={EXT}",
+         json_=[list_entry(EXT, "Native")]),
+    step("zones", "?zone= of a zone that is not there: empty list", "GET",
+         f"{Z}?zone=nothere.example.", json_=[]),
+    step("zones", "?zone= without the trailing dot: 422", "GET", f"{Z}?zone={EXT[:-1]}",
+         status=422, json_=err(f"DNS Name '{EXT[:-1]}' is not canonical")),
+    step("zones", "zone get with ?rrsets=false: no rrsets member", "GET",
+         f"{Z}/{EXT}?rrsets=false", json_={"id": EXT, "serial": "$int", "rrsets": "$absent"}),
+
     # --- lego / cert-manager DNS-01 ------------------------------------------------------------
     step("lego", "zone get (GetHostedZone)", "GET", f"{Z}/{ACME}",
          json_={"id": ACME, "kind": "Master", "rrsets": "$list"}),
@@ -808,7 +819,7 @@ def replay(r, t, record, target):
             r.begin(section)
         label = f"#{i} {s['what']}"
         try:
-            status, parsed, text, _ = t.request(s["method"], s["path"], s["body"], s["raw"],
+            status, parsed, text, headers = t.request(s["method"], s["path"], s["body"], s["raw"],
                                                 s["key"], s["headers"])
         except (OSError, http.client.HTTPException) as e:
             r.check(f"{label}: {s['method']} {s['path']}", False, f"no HTTP answer: {e!r}")
@@ -818,6 +829,10 @@ def replay(r, t, record, target):
         detail = f"{s['method']} {s['path']} -> {status} {common.short(text, 800)}"
         r.check(f"{label}: {s['method']} {s['path']} -> {s['status']}", status == s["status"],
                 detail)
+        if text:
+            ctype = headers.get("Content-Type", "")
+            r.check(f"{label}: Content-Type application/json", ctype == "application/json",
+                    f"Content-Type {ctype!r}")
         if s["json"] is not None:
             if parsed is None:
                 r.check(f"{label}: JSON body", False, detail)
