@@ -644,6 +644,68 @@ ApiResult<zones::ZoneContent> initialContent(const ZoneCreate& create, uint32_t 
   return content;
 }
 
+bool metadataKindAccepted(std::string_view kind) {
+  static const std::set<std::string_view> kWritable = {"ALLOW-AXFR-FROM",
+                                                       "ALLOW-DNSUPDATE-FROM",
+                                                       "ALSO-NOTIFY",
+                                                       "AXFR-SOURCE",
+                                                       "FORWARD-DNSUPDATE",
+                                                       "GSS-ACCEPTOR-PRINCIPAL",
+                                                       "GSS-ALLOW-AXFR-PRINCIPAL",
+                                                       "IXFR",
+                                                       "NOTIFY-DNSUPDATE",
+                                                       "PUBLISH-CDNSKEY",
+                                                       "PUBLISH-CDS",
+                                                       "SLAVE-RENOTIFY",
+                                                       "SOA-EDIT",
+                                                       "SOA-EDIT-DNSUPDATE",
+                                                       "TSIG-ALLOW-DNSUPDATE"};
+  return kWritable.count(kind) != 0 || (kind.size() > 2 && kind.substr(0, 2) == "X-");
+}
+
+namespace {
+
+ApiResult<Metadata> metadataOf(const json::object* o, std::string_view kind) {
+  if (!metadataKindAccepted(kind)) {
+    return unprocessable("Unsupported metadata kind '" + std::string(kind) + "'");
+  }
+  const json::value* list = o != nullptr ? o->if_contains("metadata") : nullptr;
+  if (list == nullptr || !list->is_array()) {
+    return unprocessable("metadata is not specified or not an array");
+  }
+  Metadata m{std::string(kind), {}};
+  for (const json::value& v : list->get_array()) {
+    const json::string* s = v.if_string();
+    if (s == nullptr) return unprocessable("metadata must be strings");
+    m.values.emplace_back(view(*s));
+  }
+  return m;
+}
+
+}  // namespace
+
+ApiResult<Metadata> parseMetadataPut(std::string_view body, std::string_view kind) {
+  auto doc = parseBody(body);
+  if (!doc) return doc.error();
+  return metadataOf(doc->if_object(), kind);
+}
+
+ApiResult<Metadata> parseMetadataPost(std::string_view body) {
+  auto doc = parseBody(body);
+  if (!doc) return doc.error();
+  const json::object* o = doc->if_object();
+  const json::string* kind = o != nullptr ? stringAt(*o, "kind") : nullptr;
+  if (kind == nullptr) return unprocessable("kind is not specified or not a string");
+  return metadataOf(o, view(*kind));
+}
+
+json::object metadataJson(const Metadata& metadata) {
+  json::array values;
+  for (const std::string& v : metadata.values) values.push_back(json::string(v));
+  return json::object{
+      {"kind", metadata.kind}, {"metadata", std::move(values)}, {"type", "Metadata"}};
+}
+
 uint32_t creationSerial(std::string_view soa_edit_api, int64_t now) {
   if (!equalsNoCase(soa_edit_api, "DEFAULT")) return 0;
   const std::time_t t = static_cast<std::time_t>(now);

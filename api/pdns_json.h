@@ -138,6 +138,21 @@ struct ZoneCreate {
 [[nodiscard]] ApiResult<zones::ZoneContent> initialContent(const ZoneCreate& create,
                                                            uint32_t serial);
 
+// Zone metadata: PUT zones/ZONE/metadata/KIND {"metadata": [...]}, POST zones/ZONE/metadata
+// {"kind", "metadata"}. An empty list removes the kind (GET of a kind not set shows []).
+struct Metadata {
+  std::string kind;
+  std::vector<std::string> values;
+};
+// The kinds PowerDNS 4.7 lets the API write (exact case): its documented per-zone settings and
+// any "X-" kind; not those the API manages itself (SOA-EDIT-API, NSEC3PARAM, NSEC3NARROW,
+// PRESIGNED, API-RECTIFY, TSIG-ALLOW-AXFR, AXFR-MASTER-TSIG, LUA-AXFR-SCRIPT) nor unknown ones.
+[[nodiscard]] bool metadataKindAccepted(std::string_view kind);
+[[nodiscard]] ApiResult<Metadata> parseMetadataPut(std::string_view body, std::string_view kind);
+[[nodiscard]] ApiResult<Metadata> parseMetadataPost(std::string_view body);
+// {"kind", "metadata", "type": "Metadata"}: the answer to PUT (200), POST (201) and GET.
+[[nodiscard]] boost::json::object metadataJson(const Metadata& metadata);
+
 // The serial PowerDNS gives a zone created with soa_edit_api DEFAULT (or INCREASE, EPOCH...):
 // YYYYMMDD01 of the UTC day of `now`; 0 for the other policies (INCEPTION-INCREMENT, OFF...),
 // as pdns 4.7 does.

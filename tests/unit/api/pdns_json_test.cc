@@ -475,3 +475,34 @@ TEST_CASE("pdns: the replay's bodies get PowerDNS's status and error", "[api][pd
     }
   }
 }
+
+TEST_CASE("pdns: zone metadata kinds and bodies as PowerDNS takes them", "[api][pdns]") {
+  auto put = [](const std::string& kind, const std::string& body) {
+    auto r = api::pdns::parseMetadataPut(body, kind);
+    return r ? std::string() : r.error().message;
+  };
+  CHECK(put("ALLOW-AXFR-FROM", R"({"metadata": ["AUTO-NS"]})").empty());
+  CHECK(put("X-OWNER", R"({"metadata": ["a", "b"]})").empty());
+  CHECK(put("SOA-EDIT", R"({"metadata": ["EPOCH"]})").empty());
+  CHECK(put("ALSO-NOTIFY", R"({"metadata": []})").empty());
+  for (const char* managed :
+       {"SOA-EDIT-API", "NSEC3PARAM", "NSEC3NARROW", "PRESIGNED", "API-RECTIFY", "TSIG-ALLOW-AXFR",
+        "AXFR-MASTER-TSIG", "LUA-AXFR-SCRIPT", "FOO", "also-notify", "X-"}) {
+    CHECK(put(managed, R"({"metadata": ["1"]})") ==
+          "Unsupported metadata kind '" + std::string(managed) + "'");
+  }
+  CHECK(put("ALSO-NOTIFY", R"({"metadata": "192.0.2.1"})") ==
+        "metadata is not specified or not an array");
+  CHECK(put("ALSO-NOTIFY", "{}") == "metadata is not specified or not an array");
+  CHECK(put("ALSO-NOTIFY", R"({"metadata": [1]})") == "metadata must be strings");
+  CHECK(put("ALSO-NOTIFY", "{not json") == "Bad Request");
+
+  auto posted = api::pdns::parseMetadataPost(R"({"kind": "X-NOTE", "metadata": ["n"]})");
+  REQUIRE(posted);
+  CHECK(boost::json::serialize(api::pdns::metadataJson(*posted)) ==
+        R"({"kind":"X-NOTE","metadata":["n"],"type":"Metadata"})");
+  auto no_kind = api::pdns::parseMetadataPost(R"({"metadata": ["n"]})");
+  REQUIRE_FALSE(no_kind);
+  CHECK(no_kind.error().message == "kind is not specified or not a string");
+  CHECK(no_kind.error().status == 422);
+}
