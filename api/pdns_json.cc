@@ -492,7 +492,7 @@ json::object zoneObject(const zones::ZoneContent& content, const ZoneMeta& meta,
         rrsets.push_back(json::object{{"comments", commentsJson(extra.comments)},
                                       {"name", key.first},
                                       {"records", std::move(records)},
-                                      {"ttl", 0},
+                                      {"ttl", extra.disabled.empty() ? 0 : extra.ttl},
                                       {"type", zones::typeToText(key.second)}});
       }
     }
@@ -520,6 +520,23 @@ ApiResult<std::vector<RRsetChange>> parsePatch(std::string_view body, const dns:
   }
   if (rrsets == nullptr) return unprocessable("No rrsets given in update request");
   return parseRRsets(*rrsets, apex, now, true);
+}
+
+void applyExtras(ExtrasMap& extras, const std::vector<RRsetChange>& changes) {
+  for (const RRsetChange& ch : changes) {
+    const std::pair<std::string, uint16_t> key{ch.owner_text, ch.type};
+    if (ch.kind == RRsetChange::Kind::kDelete) {
+      extras.erase(key);
+      continue;
+    }
+    RRsetExtras& e = extras[key];
+    if (ch.has_records) {
+      e.disabled = ch.disabled;
+      e.ttl = ch.ttl;
+    }
+    if (ch.has_comments) e.comments = ch.comments;
+    if (e.disabled.empty() && e.comments.empty()) extras.erase(key);
+  }
 }
 
 ApiResult<void> checkConflicts(const zones::ZoneContent& content,

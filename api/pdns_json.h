@@ -67,6 +67,7 @@ struct Comment {
 struct RRsetExtras {
   std::vector<Comment> comments;
   std::vector<std::vector<uint8_t>> disabled;  // RDATA of records kept but not served
+  uint32_t ttl = 0;  // the TTL shown when every record is disabled (no served RRset)
 };
 // Keyed by (owner, lowercase presentation with the trailing dot; type).
 using ExtrasMap = std::map<std::pair<std::string, uint16_t>, RRsetExtras>;
@@ -115,6 +116,11 @@ struct RRsetChange {
 // modified_at. A body that is not JSON is 400 "Bad Request"; the rest is 422.
 [[nodiscard]] ApiResult<std::vector<RRsetChange>> parsePatch(std::string_view body,
                                                              const dns::NameBuf& apex, int64_t now);
+
+// What the changes do to the comments and disabled records, as PowerDNS does it: DELETE drops
+// both; REPLACE with "records" replaces the disabled records, with "comments" the comments (an
+// absent member leaves its part as it was). Entries left empty are removed.
+void applyExtras(ExtrasMap& extras, const std::vector<RRsetChange>& changes);
 
 // PowerDNS's check of a change against the zone's data: a CNAME beside other data at a name,
 // either way round, after all the changes ("RRset N IN T: Conflicts with pre-existing RRset").

@@ -506,3 +506,41 @@ TEST_CASE("pdns: zone metadata kinds and bodies as PowerDNS takes them", "[api][
   CHECK(no_kind.error().message == "kind is not specified or not a string");
   CHECK(no_kind.error().status == 422);
 }
+
+TEST_CASE("pdns: comments and disabled records follow REPLACE and DELETE", "[api][pdns]") {
+  auto changes = [](const std::string& rrsets) {
+    auto r = api::pdns::parsePatch(R"({"rrsets": [)" + rrsets + "]}", apex(), kNow);
+    REQUIRE(r);
+    return *r;
+  };
+  const auto content = contentOf("ext.example", kZone);
+  api::pdns::ExtrasMap extras;
+  api::pdns::applyExtras(extras, changes(R"({"name": "mail.ext.example.", "type": "MX",
+      "ttl": 300, "changetype": "REPLACE",
+      "records": [{"content": "10 mx1.ext.example.", "disabled": true}],
+      "comments": [{"content": "primary mail", "account": "ops"}]})"));
+  const std::pair<std::string, uint16_t> key{"mail.ext.example.", dns::rrtype::kMX};
+  REQUIRE(extras.count(key) == 1);
+  CHECK(extras[key].disabled.size() == 1);
+  CHECK(extras[key].comments.size() == 1);
+  // Every record disabled: no served RRset, shown with its TTL, its comment and disabled: true.
+  CHECK(boost::json::serialize(api::pdns::zoneObject(content, {}, &extras))
+            .find(R"({"comments":[{"account":"ops","content":"primary mail","modified_at":)" +
+                  std::to_string(kNow) +
+                  R"(}],"name":"mail.ext.example.","records":[{"content":"10 mx1.ext.example.",)"
+                  R"("disabled":true}],"ttl":300,"type":"MX"})") != std::string::npos);
+  // Comments only: the disabled records stay.
+  api::pdns::applyExtras(extras, changes(R"({"name": "mail.ext.example.", "type": "MX",
+      "changetype": "REPLACE", "comments": [{"content": "changed", "account": "ops"}]})"));
+  CHECK(extras[key].disabled.size() == 1);
+  CHECK(extras[key].comments.at(0).content == "changed");
+  // Records only, none disabled: the comments stay.
+  api::pdns::applyExtras(extras, changes(R"({"name": "mail.ext.example.", "type": "MX",
+      "ttl": 300, "changetype": "REPLACE", "records": [{"content": "10 mx1.ext.example."}]})"));
+  CHECK(extras[key].disabled.empty());
+  CHECK(extras[key].comments.size() == 1);
+  // DELETE drops both.
+  api::pdns::applyExtras(extras, changes(R"({"name": "mail.ext.example.", "type": "MX",
+      "changetype": "DELETE"})"));
+  CHECK(extras.empty());
+}
