@@ -718,16 +718,24 @@ class Target:
         self.key = key
         self.dns = (dns_addr, dns_port)
 
-    def request(self, method, path, body=None, raw=None, key="default", headers=None):
+    def request(self, method, path, body=None, raw=None, key="default", headers=None,
+                client=""):
         """(status, parsed JSON or None, raw text, headers)."""
         cls = http.client.HTTPSConnection if self.scheme == "https" else http.client.HTTPConnection
         conn = cls(self.host, self.port, timeout=HTTP_TIMEOUT)
-        # What the Go clients send: Accept and (with a body) Content-Type application/json.
-        h = {"Accept": "application/json", "User-Agent": "meridian-pdns-replay"}
+        # Go's net/http (external-dns, lego, terraform) sends header names in canonical form,
+        # "X-Api-Key"; octoDNS (python requests) sends "X-API-Key" as written. Both send Accept and,
+        # with a body, Content-Type application/json.
+        if client == "octodns":
+            key_header = "X-API-Key"
+            h = {"Accept": "application/json", "User-Agent": "octodns/1.0 octodns-powerdns/1.2.0"}
+        else:
+            key_header = "X-Api-Key"
+            h = {"Accept": "application/json", "User-Agent": "Go-http-client/1.1"}
         if key == "default":
-            h["X-API-Key"] = self.key
+            h[key_header] = self.key
         elif key is not None:
-            h["X-API-Key"] = key
+            h[key_header] = key
         data = None
         if raw is not None:
             data = raw.encode() if isinstance(raw, str) else raw
@@ -841,7 +849,7 @@ def replay(r, t, record, target):
         label = f"#{i} {s['what']}"
         try:
             status, parsed, text, headers = t.request(s["method"], s["path"], s["body"], s["raw"],
-                                                s["key"], s["headers"])
+                                                      s["key"], s["headers"], s["client"])
         except (OSError, http.client.HTTPException) as e:
             r.check(f"{label}: {s['method']} {s['path']}", False, f"no HTTP answer: {e!r}")
             continue
