@@ -162,10 +162,9 @@ ApiResult<std::vector<uint8_t>> parseContent(const std::string& owner_text, uint
 }
 
 std::string lowerOwnerText(const uint8_t* owner) {
-  dns::NameBuf n;
-  (void)dns::fromText(dns::toText(owner), n);
-  dns::lowercase(n);
-  return dns::toText(n.data);
+  uint8_t lower[dns::kMaxNameLength];
+  dns::lowerCopy(lower, owner, dns::wireLength(owner));
+  return dns::toText(lower);
 }
 
 ApiResult<std::vector<Comment>> parseComments(const json::array& list, int64_t now) {
