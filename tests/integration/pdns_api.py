@@ -12,7 +12,8 @@ server's DNS port checking that the change is served.
                                       temp dir; stopped by PID) and replays against it
     --target meridian --url URL --key KEY --dns-port PORT
                                       replays against a running Meridian (its API at URL, e.g.
-                                      http://127.0.0.1:8053); every difference is a failure
+                                      http://127.0.0.1:8053) that serves no zone yet (the
+                                      replay creates its own); every difference is a failure
 
 The steps are data (STEPS below): method, path, body, expected status and a pattern the JSON body
 must match.  Patterns: a dict matches when every key matches (the value "$absent": the key must be
@@ -25,7 +26,6 @@ answer in full (how the expectations were taken).
 """
 
 import argparse
-import datetime
 import http.client
 import json
 import os
@@ -426,7 +426,7 @@ STEPS = [
           dns=[(f"neg.{EXT}", "A", "NXDOMAIN")]),
 
     # --- names, types and changetypes as PowerDNS reads them -------------------------------------
-    patch("names", "owner in mixed case", EXT, [rrset(f"Mixed.EXT.example.", "A", 300,
+    patch("names", "owner in mixed case", EXT, [rrset("Mixed.EXT.example.", "A", 300,
                                                      ["192.0.2.50"])],
           dns=[(f"mixed.{EXT}", "A", ["192.0.2.50"])]),
     step("names", "shown in lower case", "GET", f"{Z}/{EXT}",
