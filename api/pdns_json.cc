@@ -660,6 +660,102 @@ ApiResult<zones::ZoneContent> initialContent(const ZoneCreate& create, uint32_t 
   return content;
 }
 
+namespace {
+
+// Case-insensitive glob: '*' any run of characters, '?' one character.
+bool globMatch(std::string_view pattern, std::string_view text) {
+  size_t p = 0;
+  size_t t = 0;
+  size_t star = std::string_view::npos;
+  size_t resume = 0;
+  while (t < text.size()) {
+    if (p < pattern.size() &&
+        (pattern[p] == '?' || std::tolower(static_cast<unsigned char>(pattern[p])) ==
+                                  std::tolower(static_cast<unsigned char>(text[t])))) {
+      ++p;
+      ++t;
+    } else if (p < pattern.size() && pattern[p] == '*') {
+      star = p++;
+      resume = t;
+    } else if (star != std::string_view::npos) {
+      p = star + 1;
+      t = ++resume;
+    } else {
+      return false;
+    }
+  }
+  while (p < pattern.size() && pattern[p] == '*') ++p;
+  return p == pattern.size();
+}
+
+std::string_view withoutDot(std::string_view name) {
+  return name.size() > 1 && name.back() == '.' ? name.substr(0, name.size() - 1) : name;
+}
+
+}  // namespace
+
+ApiResult<json::array> searchData(std::span<const SearchZone> zones, std::string_view q, size_t max,
+                                  std::string_view object_type) {
+  if (q.empty()) return unprocessable("Query q can't be blank");
+  const bool all = object_type.empty() || object_type == "all";
+  json::array found_zones;
+  json::array records;
+  json::array comments;
+  auto record = [&](const std::string& zone, const std::string& owner, uint16_t type, uint32_t ttl,
+                    std::span<const uint8_t> rd, bool disabled) {
+    if (records.size() >= max) return;
+    std::string content = recordContent(type, rd);
+    if (!globMatch(q, withoutDot(owner)) && !globMatch(q, content)) return;
+    records.push_back(json::object{{"content", std::move(content)},
+                                   {"disabled", disabled},
+                                   {"name", owner},
+                                   {"object_type", "record"},
+                                   {"ttl", ttl},
+                                   {"type", zones::typeToText(type)},
+                                   {"zone", zone},
+                                   {"zone_id", zoneId(zone)}});
+  };
+  for (const SearchZone& z : zones) {
+    const std::string zone = z.content->origin();
+    if ((all || object_type == "zone") && found_zones.size() < max &&
+        globMatch(q, withoutDot(zone))) {
+      found_zones.push_back(
+          json::object{{"name", zone}, {"object_type", "zone"}, {"zone_id", zoneId(zone)}});
+    }
+    if (all || object_type == "record") {
+      for (size_t i = 0; i < z.content->rrsetCount(); ++i) {
+        const auto rr = z.content->rrset(i);
+        const std::string owner = lowerOwnerText(rr.owner());
+        for (auto rd : rr.rdata()) record(zone, owner, rr.type(), rr.ttl(), rd, false);
+        if (z.extras == nullptr) continue;
+        if (auto it = z.extras->find({owner, rr.type()}); it != z.extras->end()) {
+          for (const auto& rd : it->second.disabled) {
+            record(zone, owner, rr.type(), rr.ttl(), rd, true);
+          }
+        }
+      }
+    }
+    if ((all || object_type == "comment") && z.extras != nullptr) {
+      for (const auto& [key, extra] : *z.extras) {
+        for (const Comment& c : extra.comments) {
+          if (comments.size() >= max) break;
+          if (!globMatch(q, withoutDot(key.first)) && !globMatch(q, c.content)) continue;
+          comments.push_back(json::object{{"content", c.content},
+                                          {"name", key.first},
+                                          {"object_type", "comment"},
+                                          {"type", zones::typeToText(key.second)},
+                                          {"zone", zone},
+                                          {"zone_id", zoneId(zone)}});
+        }
+      }
+    }
+  }
+  json::array out = std::move(found_zones);
+  for (auto& v : records) out.push_back(std::move(v));
+  for (auto& v : comments) out.push_back(std::move(v));
+  return out;
+}
+
 bool metadataKindAccepted(std::string_view kind) {
   static const std::set<std::string_view> kWritable = {"ALLOW-AXFR-FROM",
                                                        "ALLOW-DNSUPDATE-FROM",

@@ -144,6 +144,19 @@ struct ZoneCreate {
 [[nodiscard]] ApiResult<zones::ZoneContent> initialContent(const ZoneCreate& create,
                                                            uint32_t serial);
 
+// GET search-data?q=&max=&object_type=: `q` (case-insensitive, '*' any run of characters, '?'
+// one) against zone names and record owners without their trailing dot, record contents and
+// comment texts; at most `max` zones, `max` records and `max` comments (PowerDNS counts each kind
+// apart), zones first. object_type "all" (the default), "zone", "record" or "comment". An empty
+// q is 422 "Query q can't be blank".
+struct SearchZone {
+  const zones::ZoneContent* content;
+  const ExtrasMap* extras = nullptr;
+};
+[[nodiscard]] ApiResult<boost::json::array> searchData(std::span<const SearchZone> zones,
+                                                       std::string_view q, size_t max,
+                                                       std::string_view object_type = "all");
+
 // Zone metadata: PUT zones/ZONE/metadata/KIND {"metadata": [...]}, POST zones/ZONE/metadata
 // {"kind", "metadata"}. An empty list removes the kind (GET of a kind not set shows []).
 struct Metadata {

@@ -544,3 +544,34 @@ TEST_CASE("pdns: comments and disabled records follow REPLACE and DELETE", "[api
       "changetype": "DELETE"})"));
   CHECK(extras.empty());
 }
+
+TEST_CASE("pdns: search-data over names, contents and comments", "[api][pdns]") {
+  const auto ext = contentOf("ext.example", kZone);
+  const auto acme = contentOf("acme.example",
+                              "$ORIGIN acme.example.\n"
+                              "@ 3600 SOA ns1 hostmaster 1 10800 3600 604800 3600\n"
+                              "@ 3600 NS ns1\nns1 3600 A 192.0.2.1\n");
+  api::pdns::ExtrasMap extras;
+  extras[{"lower.ext.example.", dns::rrtype::kA}].comments.push_back({"changed comment", "ops", 1});
+  const std::vector<api::pdns::SearchZone> zones{{&ext, &extras}, {&acme, nullptr}};
+  auto search = [&](std::string_view q, size_t max = 10, std::string_view type = "all") {
+    auto r = api::pdns::searchData(zones, q, max, type);
+    REQUIRE(r);
+    return boost::json::serialize(*r);
+  };
+  CHECK(search("lo?er*") ==
+        R"([{"content":"192.0.2.20","disabled":false,"name":"lower.ext.example.",)"
+        R"("object_type":"record","ttl":300,"type":"A","zone":"ext.example.",)"
+        R"("zone_id":"ext.example."},{"content":"changed comment","name":"lower.ext.example.",)"
+        R"("object_type":"comment","type":"A","zone":"ext.example.","zone_id":"ext.example."}])");
+  CHECK(search("192.0.2.20", 10, "record") == search("LOWER*", 10, "record"));
+  CHECK(search("acme.example", 10, "zone") ==
+        R"([{"name":"acme.example.","object_type":"zone","zone_id":"acme.example."}])");
+  CHECK(search("acme.example.") == "[]");  // names are matched without their trailing dot
+  // max counts zones, records and comments each.
+  const auto many = boost::json::parse(search("*example*", 1)).as_array();
+  CHECK(many.size() == 3);
+  auto blank = api::pdns::searchData(zones, "", 10);
+  REQUIRE_FALSE(blank);
+  CHECK(blank.error().message == "Query q can't be blank");
+}
