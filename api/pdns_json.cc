@@ -358,6 +358,35 @@ std::string errorBody(std::string_view message) {
   return json::serialize(json::object{{"error", message}});
 }
 
+json::array apiVersions() {
+  return json::array{json::object{{"url", "/api/v1"}, {"version", 1}}};
+}
+
+json::object serverObject(std::string_view version) {
+  const std::string url = "/api/v1/servers/localhost";
+  return json::object{{"autoprimaries_url", url + "/autoprimaries{/autoprimary}"},
+                      {"config_url", url + "/config{/config_setting}"},
+                      {"daemon_type", "authoritative"},
+                      {"id", "localhost"},
+                      {"type", "Server"},
+                      {"url", url},
+                      {"version", version},
+                      {"zones_url", url + "/zones{/zone}"}};
+}
+
+json::array statisticItems(std::span<const std::pair<std::string, uint64_t>> counters) {
+  json::array out;
+  for (const auto& [name, value] : counters) {
+    out.push_back(
+        json::object{{"name", name}, {"type", "StatisticItem"}, {"value", std::to_string(value)}});
+  }
+  return out;
+}
+
+json::object resultBody(std::string_view text) {
+  return json::object{{"result", text}};
+}
+
 std::string zoneId(std::string_view name) {
   std::string out;
   for (const char ch : name) {

@@ -52,6 +52,19 @@ using ApiResult = boost::system::result<T, ApiError>;
 // zones::typeToText()'s.
 [[nodiscard]] uint16_t typeFromText(std::string_view text);
 
+// GET /api: the API versions ([{"url": "/api/v1", "version": 1}]; lego reads it).
+[[nodiscard]] boost::json::array apiVersions();
+// GET /api/v1/servers/localhost (and, in a list, /api/v1/servers). Clients parse "version" as
+// PowerDNS's: octoDNS takes the first three dot-separated numbers (each cut at '-') and turns
+// features off below 4.5; terraform keeps it. So Meridian answers a PowerDNS version it is
+// compatible with, its own after a '-' ("4.7.0-meridian0.3.0").
+[[nodiscard]] boost::json::object serverObject(std::string_view version);
+// GET .../statistics: [{"name", "type": "StatisticItem", "value": "<decimal>"}] in the order given.
+[[nodiscard]] boost::json::array statisticItems(
+    std::span<const std::pair<std::string, uint64_t>> counters);
+// {"result": text}: rectify ("Rectified"), notify ("Notification queued").
+[[nodiscard]] boost::json::object resultBody(std::string_view text);
+
 // A record's "content" as PowerDNS shows it: zones::rdataToText(), except TXT and SPF, whose
 // strings are quoted with '"' and '\' escaped, octets below 0x20 and 0x7F as \DDD and UTF-8 kept
 // as it is (PowerDNS does not escape octets above 0x7E).

@@ -154,6 +154,7 @@ STEPS = [
     step("octodns", "server version (powerdns_version)", "GET", "/api/v1/servers/localhost",
          json_={"id": "localhost", "type": "Server", "daemon_type": "authoritative",
                 "version": "$str", "url": "/api/v1/servers/localhost",
+                "autoprimaries_url": "/api/v1/servers/localhost/autoprimaries{/autoprimary}",
                 "zones_url": "/api/v1/servers/localhost/zones{/zone}",
                 "config_url": "/api/v1/servers/localhost/config{/config_setting}"}),
     step("octodns", "config (SUPPORTS_DYNAMIC probe)", "GET", "/api/v1/servers/localhost/config",

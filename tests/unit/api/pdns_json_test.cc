@@ -575,3 +575,18 @@ TEST_CASE("pdns: search-data over names, contents and comments", "[api][pdns]") 
   REQUIRE_FALSE(blank);
   CHECK(blank.error().message == "Query q can't be blank");
 }
+
+TEST_CASE("pdns: the server object, API versions, statistics and results", "[api][pdns]") {
+  CHECK(boost::json::serialize(api::pdns::apiVersions()) == R"([{"url":"/api/v1","version":1}])");
+  CHECK(boost::json::serialize(api::pdns::serverObject("4.7.0-meridian0.3.0")) ==
+        R"({"autoprimaries_url":"/api/v1/servers/localhost/autoprimaries{/autoprimary}",)"
+        R"("config_url":"/api/v1/servers/localhost/config{/config_setting}",)"
+        R"("daemon_type":"authoritative","id":"localhost","type":"Server",)"
+        R"("url":"/api/v1/servers/localhost","version":"4.7.0-meridian0.3.0",)"
+        R"("zones_url":"/api/v1/servers/localhost/zones{/zone}"})");
+  const std::vector<std::pair<std::string, uint64_t>> counters{{"uptime", 12}, {"udp-queries", 3}};
+  CHECK(boost::json::serialize(api::pdns::statisticItems(counters)) ==
+        R"([{"name":"uptime","type":"StatisticItem","value":"12"},)"
+        R"({"name":"udp-queries","type":"StatisticItem","value":"3"}])");
+  CHECK(boost::json::serialize(api::pdns::resultBody("Rectified")) == R"({"result":"Rectified"})");
+}
