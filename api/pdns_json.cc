@@ -848,12 +848,30 @@ json::object metadataJson(const Metadata& metadata) {
 }
 
 uint32_t creationSerial(std::string_view soa_edit_api, int64_t now) {
-  if (!equalsNoCase(soa_edit_api, "DEFAULT")) return 0;
+  const auto policy = serialPolicy(soa_edit_api);
+  if (!policy) return 0;
+  switch (*policy) {
+    case zones::SerialPolicy::kIncrement:
+      return 1;
+    case zones::SerialPolicy::kUnixtime:
+      return static_cast<uint32_t>(now);
+    case zones::SerialPolicy::kDate:
+      break;
+  }
   const std::time_t t = static_cast<std::time_t>(now);
   std::tm tm{};
   gmtime_r(&t, &tm);
   return static_cast<uint32_t>((tm.tm_year + 1900) * 1000000 + (tm.tm_mon + 1) * 10000 +
                                tm.tm_mday * 100 + 1);
+}
+
+std::optional<zones::SerialPolicy> serialPolicy(std::string_view soa_edit_api) {
+  if (equalsNoCase(soa_edit_api, "DEFAULT")) return zones::SerialPolicy::kDate;
+  if (equalsNoCase(soa_edit_api, "INCREASE") || equalsNoCase(soa_edit_api, "SOA-EDIT-INCREASE")) {
+    return zones::SerialPolicy::kIncrement;
+  }
+  if (equalsNoCase(soa_edit_api, "EPOCH")) return zones::SerialPolicy::kUnixtime;
+  return std::nullopt;
 }
 
 }  // namespace meridian::api::pdns

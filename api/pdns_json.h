@@ -23,6 +23,7 @@
 
 #include "dns/name.h"
 #include "zones/content.h"
+#include "zones/serial.h"
 
 namespace meridian::api::pdns {
 
@@ -185,9 +186,15 @@ struct Metadata {
 // {"kind", "metadata", "type": "Metadata"}: the answer to PUT (200), POST (201) and GET.
 [[nodiscard]] boost::json::object metadataJson(const Metadata& metadata);
 
-// The serial PowerDNS gives a zone created with soa_edit_api DEFAULT (or INCREASE, EPOCH...):
-// YYYYMMDD01 of the UTC day of `now`; 0 for the other policies (INCEPTION-INCREMENT, OFF...),
-// as pdns 4.7 does.
+// The serial PowerDNS 4.7 gives a zone created with this soa_edit_api (when the body has no SOA):
+// DEFAULT YYYYMMDD01 of the UTC day of `now`, INCREASE and SOA-EDIT-INCREASE 1, EPOCH `now`; 0
+// for the others (INCEPTION-INCREMENT, OFF, SOA-EDIT).
 [[nodiscard]] uint32_t creationSerial(std::string_view soa_edit_api, int64_t now);
+
+// How PowerDNS 4.7 moves the serial on each API change, by soa_edit_api (the zone's SOA-EDIT
+// metadata unset): DEFAULT date (YYYYMMDDnn, +1 within the day), INCREASE and SOA-EDIT-INCREASE
+// increment, EPOCH the time. nullopt: PowerDNS leaves the serial as it is (INCEPTION-INCREMENT,
+// OFF, SOA-EDIT, unknown values); the caller chooses what Meridian does then.
+[[nodiscard]] std::optional<zones::SerialPolicy> serialPolicy(std::string_view soa_edit_api);
 
 }  // namespace meridian::api::pdns

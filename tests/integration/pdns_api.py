@@ -139,6 +139,8 @@ REV = "2.0.192.in-addr.arpa."
 CLASSLESS = "0/26.2.0.192.in-addr.arpa."
 CLASSLESS_ID = "0=2F26.2.0.192.in-addr.arpa."  # PowerDNS's zone id for it ('/' as =2F)
 REV6 = "8.b.d.0.1.0.0.2.ip6.arpa."
+INC = "inc.example."         # soa_edit_api INCREASE
+OFF = "off.example."         # soa_edit_api OFF
 
 HERITAGE = '"heritage=external-dns,external-dns/owner=default,external-dns/resource=service/default/web"'
 
@@ -520,6 +522,26 @@ STEPS = [
          json_=err("Not Found")),
     step("errors", "delete an unknown zone: 404", "DELETE", f"{Z}/nowhere.example.",
          status=404, json_=err("Not Found")),
+
+    # --- serials: soa_edit_api INCREASE starts at 1 and adds one per change ---------------------
+    step("serials", "create with soa_edit_api INCREASE", "POST", Z,
+         {"name": INC, "kind": "Native", "nameservers": [f"ns1.{INC}"], "soa_edit_api": "INCREASE"},
+         status=201, json_={"serial": 1, "edited_serial": 1, "soa_edit_api": "INCREASE"},
+         dns=[(INC, "SOA", [f"a.misconfigured.dns.server.invalid. hostmaster.{INC} 1 10800 3600 "
+                            "604800 3600"])]),
+    patch("serials", "a change", INC, [rrset(f"a.{INC}", "A", 60, ["192.0.2.60"])],
+          dns=[(INC, "SOA", [f"a.misconfigured.dns.server.invalid. hostmaster.{INC} 2 10800 3600 "
+                             "604800 3600"])]),
+    step("serials", "the serial went up by one", "GET", f"{Z}/{INC}?rrsets=false",
+         json_={"serial": 2, "edited_serial": 2}),
+    step("serials", "create with soa_edit_api OFF: serial 0", "POST", Z,
+         {"name": OFF, "kind": "Native", "nameservers": [f"ns1.{OFF}"], "soa_edit_api": "OFF"},
+         status=201, json_={"serial": 0, "soa_edit_api": "OFF"}),
+    patch("serials", "a change", OFF, [rrset(f"a.{OFF}", "A", 60, ["192.0.2.61"])],
+          dns=[(f"a.{OFF}", "A", ["192.0.2.61"])]),
+    step("serials", "PowerDNS leaves the serial (Meridian: see docs/api.md)", "GET",
+         f"{Z}/{OFF}?rrsets=false", json_={"serial": 0},
+         meridian={"status": 200, "json": {"serial": "$int"}}),
 
     # --- metadata, rectify, notify, axfr-retrieve ----------------------------------------------
     step("metadata", "PUT zone metadata", "PUT", f"{Z}/{EXT}/metadata/ALLOW-AXFR-FROM",

@@ -590,3 +590,17 @@ TEST_CASE("pdns: the server object, API versions, statistics and results", "[api
         R"({"name":"udp-queries","type":"StatisticItem","value":"3"}])");
   CHECK(boost::json::serialize(api::pdns::resultBody("Rectified")) == R"({"result":"Rectified"})");
 }
+
+TEST_CASE("pdns: serials by soa_edit_api, as PowerDNS 4.7 sets them", "[api][pdns]") {
+  CHECK(api::pdns::creationSerial("DEFAULT", kNow) == 2026120101);
+  CHECK(api::pdns::creationSerial("INCREASE", kNow) == 1);
+  CHECK(api::pdns::creationSerial("SOA-EDIT-INCREASE", kNow) == 1);
+  CHECK(api::pdns::creationSerial("EPOCH", kNow) == static_cast<uint32_t>(kNow));
+  CHECK(api::pdns::creationSerial("INCEPTION-INCREMENT", kNow) == 0);
+  CHECK(api::pdns::creationSerial("OFF", kNow) == 0);
+  CHECK(api::pdns::serialPolicy("default") == zones::SerialPolicy::kDate);
+  CHECK(api::pdns::serialPolicy("INCREASE") == zones::SerialPolicy::kIncrement);
+  CHECK(api::pdns::serialPolicy("EPOCH") == zones::SerialPolicy::kUnixtime);
+  CHECK_FALSE(api::pdns::serialPolicy("INCEPTION-INCREMENT"));
+  CHECK_FALSE(api::pdns::serialPolicy("SOA-EDIT"));
+}
