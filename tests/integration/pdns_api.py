@@ -140,6 +140,8 @@ CLASSLESS = "0/26.2.0.192.in-addr.arpa."
 CLASSLESS_ID = "0=2F26.2.0.192.in-addr.arpa."  # PowerDNS's zone id for it ('/' as =2F)
 REV6 = "8.b.d.0.1.0.0.2.ip6.arpa."
 INC = "inc.example."         # soa_edit_api INCREASE
+SEC = "sec.example."         # a secondary (kind Slave)
+PRIMARY = "127.0.0.1:9"      # its primary: loopback, discard port, nothing answers
 OFF = "off.example."         # soa_edit_api OFF
 
 HERITAGE = '"heritage=external-dns,external-dns/owner=default,external-dns/resource=service/default/web"'
@@ -582,6 +584,17 @@ STEPS = [
     step("axfr-retrieve", "axfr-retrieve of a zone that is not a secondary: 422", "PUT",
          f"{Z}/{EXT}/axfr-retrieve", status=422,
          json_=err(f"Domain '{EXT}' is not a slave domain (or has no master defined)")),
+    # The primary is a loopback port nothing listens on: the retrieval fails, off this host nothing.
+    step("axfr-retrieve", "create a Slave zone with a primary", "POST", Z,
+         {"name": SEC, "kind": "Slave", "masters": [PRIMARY], "nameservers": []}, status=201,
+         json_=zone_object(SEC, "Slave", [], masters=[PRIMARY]),
+         # Meridian has no zone transfers yet (the replication issue): its secondary starts with
+         # the default SOA until then.
+         meridian={"status": 201, "json": zone_object(SEC, "Slave", "$list", masters=[PRIMARY])}),
+    step("axfr-retrieve", "axfr-retrieve of the Slave zone", "PUT", f"{Z}/{SEC}/axfr-retrieve",
+         json_={"result": f"Added retrieval request for '{SEC}' from master {PRIMARY}"}),
+    step("axfr-retrieve", "the Slave zone is listed with its primary", "GET", f"{Z}?zone={SEC}",
+         json_=[{"id": SEC, "kind": "Slave", "masters": [PRIMARY]}]),
 
     # --- reverse zones and RFC 2317 classless delegation -------------------------------------
     step("reverse", "create the /24 reverse zone", "POST", Z,
@@ -827,7 +840,7 @@ class PdnsInstance:
                 f"--local-port={self.dns_port}", f"--socket-dir={self.tmp}", "--guardian=no",
                 "--daemon=no", "--disable-syslog", "--cache-ttl=0", "--query-cache-ttl=0",
                 "--negquery-cache-ttl=0", "--zone-cache-refresh-interval=0",
-                "--security-poll-suffix=", "--loglevel=4"]
+                "--security-poll-suffix=", "--only-notify=127.0.0.1/32", "--loglevel=4"]
         self.logf = open(self.log_path, "wb")
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self.logf,
                                      stderr=subprocess.STDOUT, cwd=self.tmp)
