@@ -23,7 +23,8 @@ ALLOWED = {
     "georoute": {"core", "dns", "healthcheck", "georoute"},  # DESIGN.md: dns, healthcheck
     "server": {"core", "dns", "zones", "healthcheck", "georoute", "server"},
     "tools": {"core", "tools"},
-    "app": {"core", "dns", "zones", "healthcheck", "georoute", "server", "tools", "app"},
+    "api": {"core", "dns", "zones", "healthcheck", "georoute", "server", "api"},  # not app/
+    "app": {"core", "dns", "zones", "healthcheck", "georoute", "server", "tools", "api", "app"},
 }
 INCLUDE = re.compile(r'^\s*#\s*include\s*[<"]([^">]+)[">]', re.M)
 
