@@ -7,7 +7,7 @@ to a zone); a meridian with `[api]` on a free loopback port and those `[[api.key
 unknown path or server, 405 for a wrong method, 413 for a body over api.body_limit_bytes, keeps a
 connection alive across requests (curl reuses it), and streams `GET /api/v1/events`: a reload after
 a zone edit arrives as a `reload` event with the zone's new serial, and a reconnect with
-Last-Event-ID replays it. Then: over TLS (a certificate made by `openssl req`, verified by curl);
+Last-Event-ID replays it; a reload that drops a key refuses its secret from then on. Then: over TLS (a certificate made by `openssl req`, verified by curl);
 without any key the API does not start (logged, nothing listens); a malformed key hash is a
 start-up error naming the key.
 """
@@ -216,6 +216,21 @@ def section_api(ctx):
             finally:
                 ev2.kill()
                 ev2.wait()
+
+        # A reload applies a changed key set: the viewer key removed is refused from then on.
+        write(conf, api_config(tmp, port, zone_file, rw_hash, ro_hash).split("[[api.key]]\nname = \"viewer\"")[0]
+              + f'[[zone]]\nname = "api.test"\nfile = "{zone_file}"\n')
+        srv.signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        status = None
+        while time.monotonic() < deadline:
+            rc, status, headers, body = curl(["-H", f"X-API-Key: {RO_SECRET}", f"{base}/api/v1/servers"])
+            if status == 401:
+                break
+            time.sleep(0.1)
+        rc2, status2, _, _ = curl(["-H", f"X-API-Key: {RW_SECRET}", f"{base}/api/v1/servers"])
+        r.check("a reload without the viewer key: its secret gets 401, the other key still 200",
+                status == 401 and status2 == 200, f"viewer {status}, ops {status2}\n{srv.tail()}")
     finally:
         rc, secs = srv.stop()
         r.check("api server: SIGTERM -> exit 0", rc == 0, f"rc={rc}")
