@@ -227,3 +227,40 @@ TEST_CASE("start() names the file of a bad TLS certificate", "[api][http][tls]")
   REQUIRE_FALSE(r.has_value());
   CHECK(r.error().message.find("/nonexistent/cert.pem") != std::string::npos);
 }
+
+TEST_CASE("a kept-alive connection left idle is closed by the idle timeout", "[api][http]") {
+  api::Limits limits;
+  limits.idle_timeout_ms = 300;
+  ApiFixture f(limits);
+  asio::io_context cio;
+  auto s = connectTo(cio, f.port);
+  CHECK(
+      roundTrip(s, makeRequest(http::verb::get, "/api/v1/servers", kReadOnlySecret)).result_int() ==
+      200);
+  bool closed = false;
+  CHECK(readToClose(s, closed).empty());
+  CHECK(closed);
+  CHECK(f.counters().timeouts == 1);
+}
+
+TEST_CASE("Expect: 100-continue is answered before the body is read", "[api][http]") {
+  ApiFixture f;
+  asio::io_context cio;
+  auto s = connectTo(cio, f.port);
+  const std::string body = R"({"rrsets": []})";
+  asio::write(s, asio::buffer("PATCH /api/v1/servers/localhost/zones/a. HTTP/1.1\r\nHost: x\r\n"
+                              "X-API-Key: " +
+                              std::string(kReadWriteSecret) +
+                              "\r\nContent-Type: application/json\r\nExpect: 100-continue\r\n"
+                              "Content-Length: " +
+                              std::to_string(body.size()) + "\r\n\r\n"));
+  std::string got;
+  REQUIRE(readUntil(s, got, "\r\n\r\n"));
+  CHECK(got == "HTTP/1.1 100 Continue\r\n\r\n");
+  asio::write(s, asio::buffer(body));
+  beast::flat_buffer buf;
+  http::response<http::string_body> res;
+  http::read(s, buf, res);
+  CHECK(res.result_int() == 200);
+  CHECK(res.body() == R"({"bytes":14})");
+}
