@@ -62,6 +62,16 @@ struct ApiFixture {
       return res;
     });
     r.add(http::verb::get, "/api/v1/events", api::Access::kRead, hub.handler());
+    // An answer that comes later, from another turn of the loop (as a reload's would).
+    r.add(http::verb::get, "/later", api::Access::kRead, [this](api::Request&) {
+      api::Response res;
+      res.later = [this](std::function<void(api::Response)> answer) {
+        asio::post(io, [answer] {
+          answer(api::Response::json(202, boost::json::object{{"done", true}}));
+        });
+      };
+      return res;
+    });
     api::HttpSettings s;
     s.listen = {{asio::ip::make_address("127.0.0.1"), 0}};
     s.limits = limits;

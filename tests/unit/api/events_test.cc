@@ -159,3 +159,15 @@ TEST_CASE("a stream subscriber that never reads is dropped by the server, a read
   fast.shutdown(tcp::socket::shutdown_both, ignored);
   reader.join();
 }
+
+TEST_CASE("an idle event stream gets keep-alive comments", "[api][events][http]") {
+  api::Limits limits;
+  limits.stream_keepalive_ms = 100;
+  ApiFixture f(limits);
+  asio::io_context cio;
+  auto s = connectTo(cio, f.port);
+  http::write(s, makeRequest(http::verb::get, "/api/v1/events", kReadOnlySecret));
+  std::string got;
+  REQUIRE(readUntil(s, got, ": keep-alive\n\n"));
+  CHECK(got.find("event:") == std::string::npos);
+}

@@ -264,3 +264,15 @@ TEST_CASE("Expect: 100-continue is answered before the body is read", "[api][htt
   CHECK(res.result_int() == 200);
   CHECK(res.body() == R"({"bytes":14})");
 }
+
+TEST_CASE("a Response::later answer is sent when it comes, on the same connection", "[api][http]") {
+  ApiFixture f;
+  asio::io_context cio;
+  auto s = connectTo(cio, f.port);
+  auto res = roundTrip(s, makeRequest(http::verb::get, "/later", kReadOnlySecret));
+  CHECK(res.result_int() == 202);
+  CHECK(res.body() == R"({"done":true})");
+  CHECK(
+      roundTrip(s, makeRequest(http::verb::get, "/api/v1/servers", kReadOnlySecret)).result_int() ==
+      200);
+}
