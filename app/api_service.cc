@@ -82,7 +82,14 @@ void ApiService::stop() {
 }
 
 void ApiService::reconfigure(const ApiConfig& config) {
-  if (!server_) return;
+  if (!server_) {
+    if (!config.keys.empty()) {
+      log::warning(
+          "api: the reload configures [[api.key]], but the API was off at start-up; it "
+          "starts at the next restart");
+    }
+    return;
+  }
   // The parser checked every key already; a failure here would be a bug, and keeps the old set.
   auto keys = api::Authenticator::make(config.keys);
   if (!keys) {

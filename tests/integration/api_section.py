@@ -287,6 +287,16 @@ def section_api_off(ctx, zone_file, rw_hash):
                     srv.tail())
             rc, status, headers, body = curl([f"http://127.0.0.1:{port}/api/v1/servers"])
             r.check("no [[api.key]]: nothing listens on api.listen", rc == 7, f"rc={rc} {status}")
+            # Keys added by a reload wait for a restart, and the log says so.
+            write(conf, f'[api]\nlisten = ["127.0.0.1:{port}"]\n\n[[api.key]]\nname = "ops"\n'
+                        f'hash = "{rw_hash}"\n\n[[zone]]\nname = "api.test"\nfile = "{zone_file}"\n')
+            srv.signal(signal.SIGHUP)
+            deadline = time.monotonic() + 10
+            want = "the API was off at start-up; it starts at the next restart"
+            while time.monotonic() < deadline and want not in srv.log_text():
+                time.sleep(0.05)
+            r.check("keys added by a reload: logged as waiting for a restart", want in srv.log_text(),
+                    srv.tail())
         finally:
             srv.stop()
 
