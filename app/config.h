@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "api/auth.h"
+#include "api/settings.h"
 #include "core/result.h"
 #include "georoute/steering_config.h"
 #include "server/pipeline.h"
@@ -19,6 +21,13 @@ struct ZoneConfig {
   std::string file;  // resolved against the config file's directory
 };
 
+// [api] (docs/api.md): the HTTP server's settings and keys; no key, no API.
+struct ApiConfig {
+  api::HttpSettings http;
+  std::vector<api::KeyConfig> keys;
+  size_t events = 1024;  // the event ring (api/events.h)
+};
+
 struct Config {
   std::string source;  // the config file, or "" when running from flags only
   server::ServerSettings server;
@@ -28,6 +37,7 @@ struct Config {
   std::string control_socket;
   std::string log_level = "info";
   georoute::SteeringConfig steering;
+  ApiConfig api;
 };
 
 struct CommandLine {

@@ -504,6 +504,215 @@ const Field<Config> kLogFields[] = {
      .choices = "debug|info|warning|error"},
 };
 
+// ---- [api], [[api.key]] (api/; docs/api.md) ----------------------------------------------------
+
+// Read value of a restart-only api::Limits member.
+template <auto M>
+std::string showLimit(const Config& c) {
+  return std::to_string(c.api.http.limits.*M);
+}
+
+template <auto M>
+R storeLimit(const Read& r, Config& c) {
+  using V = std::remove_reference_t<decltype(c.api.http.limits.*M)>;
+  c.api.http.limits.*M = static_cast<V>(r.v.i);
+  return {};
+}
+
+// A TLS file, relative to the configuration file.
+template <std::string api::HttpSettings::*M>
+R storeTlsFile(const Read& r, Config& c) {
+  c.api.http.*M = resolve(r.ctx, r.v.s);
+  return {};
+}
+
+template <std::string api::HttpSettings::*M>
+std::string showTlsFile(const Config& c) {
+  return quoted(c.api.http.*M);
+}
+
+const Field<api::KeyConfig> kApiKeyFields[] = {
+    {.path = "api.key.name",
+     .kind = Kind::kString,
+     .def = "required",
+     .reload = Reload::kLive,
+     .doc = "the key's name (logs, audit, 403 messages); unique",
+     .store = member<&api::KeyConfig::name>},
+    {.path = "api.key.hash",
+     .kind = Kind::kString,
+     .def = "required",
+     .reload = Reload::kLive,
+     .doc = "the stored form of the secret clients send as X-API-Key, as `meridian api hash-key` "
+            "prints it (sha256$SALT$DIGEST); the secret itself is never configured",
+     .store = member<&api::KeyConfig::hash>},
+    {.path = "api.key.scope",
+     .kind = Kind::kEnum,
+     .def = "read-only",
+     .reload = Reload::kLive,
+     .doc = "read-only: GET requests only; read-write: every request",
+     .store = [](const Read& r, api::KeyConfig& k) -> R {
+       k.scope = api::parseScope(r.v.s).value();
+       return {};
+     },
+     .choices = "read-only|read-write"},
+    {.path = "api.key.zones",
+     .kind = Kind::kStrings,
+     .def = "[] (every zone)",
+     .reload = Reload::kLive,
+     .doc = "the zones the key may touch (a request for another zone is 403)",
+     .store = member<&api::KeyConfig::zones>},
+};
+
+const Field<Config> kApiFields[] = {
+    {.path = "api.listen",
+     .kind = Kind::kStrings,
+     .def = "[\"127.0.0.1:8053\"]",
+     .reload = Reload::kRestart,
+     .doc = "addresses of the HTTP API: \"addr:port\" or \"[v6]:port\" (0 = any free port)",
+     .store = [](const Read& r, Config& c) -> R {
+       c.api.http.listen.clear();
+       for (const auto& item : r.v.list) {
+         auto la = server::parseListenAddress(item);
+         if (!la) return r.fail(": " + la.error().message);
+         c.api.http.listen.push_back(*la);
+       }
+       return {};
+     },
+     .type = "array of addresses",
+     .show =
+         [](const Config& c) {
+           std::string out = "[";
+           for (const auto& la : c.api.http.listen) out += (out.size() > 1 ? ", " : "") + la.text();
+           return out + "]";
+         }},
+    {.path = "api.tls_certificate",
+     .kind = Kind::kString,
+     .def = "none",
+     .reload = Reload::kRestart,
+     .doc = "PEM certificate chain: with tls_key, the API speaks HTTPS only",
+     .store = storeTlsFile<&api::HttpSettings::tls_certificate>,
+     .type = "path",
+     .show = showTlsFile<&api::HttpSettings::tls_certificate>},
+    {.path = "api.tls_key",
+     .kind = Kind::kString,
+     .def = "none",
+     .reload = Reload::kRestart,
+     .doc = "the certificate's PEM private key",
+     .store = storeTlsFile<&api::HttpSettings::tls_key>,
+     .type = "path",
+     .show = showTlsFile<&api::HttpSettings::tls_key>},
+    {.path = "api.header_limit_bytes",
+     .kind = Kind::kInt,
+     .def = "16384",
+     .reload = Reload::kRestart,
+     .doc = "request line and headers larger than this: 431",
+     .store = storeLimit<&api::Limits::header_bytes>,
+     .lo = 1024,
+     .hi = 1 << 20,
+     .show = showLimit<&api::Limits::header_bytes>},
+    {.path = "api.body_limit_bytes",
+     .kind = Kind::kInt,
+     .def = "8388608",
+     .reload = Reload::kRestart,
+     .doc = "a request body larger than this: 413",
+     .store = storeLimit<&api::Limits::body_bytes>,
+     .lo = 1024,
+     .hi = 1 << 30,
+     .show = showLimit<&api::Limits::body_bytes>},
+    {.path = "api.read_timeout_ms",
+     .kind = Kind::kInt,
+     .def = "10000",
+     .reload = Reload::kRestart,
+     .doc = "a request (a new connection's first one from the accept) must arrive whole within "
+            "this, or the connection is closed",
+     .store = storeLimit<&api::Limits::read_timeout_ms>,
+     .lo = 1,
+     .hi = 3600000,
+     .show = showLimit<&api::Limits::read_timeout_ms>},
+    {.path = "api.idle_timeout_ms",
+     .kind = Kind::kInt,
+     .def = "60000",
+     .reload = Reload::kRestart,
+     .doc = "a kept-alive connection silent this long is closed",
+     .store = storeLimit<&api::Limits::idle_timeout_ms>,
+     .lo = 1,
+     .hi = 3600000,
+     .show = showLimit<&api::Limits::idle_timeout_ms>},
+    {.path = "api.write_timeout_ms",
+     .kind = Kind::kInt,
+     .def = "10000",
+     .reload = Reload::kRestart,
+     .doc = "an answer (or stream data) the client does not read within this closes the "
+            "connection",
+     .store = storeLimit<&api::Limits::write_timeout_ms>,
+     .lo = 1,
+     .hi = 3600000,
+     .show = showLimit<&api::Limits::write_timeout_ms>},
+    {.path = "api.max_connections",
+     .kind = Kind::kInt,
+     .def = "64",
+     .reload = Reload::kRestart,
+     .doc = "open connections (event streams included); past it a new one gets 503 and is closed",
+     .store = storeLimit<&api::Limits::max_connections>,
+     .lo = 1,
+     .hi = 65535,
+     .show = showLimit<&api::Limits::max_connections>},
+    {.path = "api.stream_buffer_bytes",
+     .kind = Kind::kInt,
+     .def = "1048576",
+     .reload = Reload::kRestart,
+     .doc = "an event-stream client this far behind is dropped",
+     .store = storeLimit<&api::Limits::stream_buffer_bytes>,
+     .lo = 4096,
+     .hi = 1 << 30,
+     .show = showLimit<&api::Limits::stream_buffer_bytes>},
+    {.path = "api.stream_keepalive_ms",
+     .kind = Kind::kInt,
+     .def = "15000",
+     .reload = Reload::kRestart,
+     .doc = "an idle event stream gets a comment line this often",
+     .store = storeLimit<&api::Limits::stream_keepalive_ms>,
+     .lo = 100,
+     .hi = 3600000,
+     .show = showLimit<&api::Limits::stream_keepalive_ms>},
+    {.path = "api.events",
+     .kind = Kind::kInt,
+     .def = "1024",
+     .reload = Reload::kRestart,
+     .doc = "events kept for clients resuming with Last-Event-ID",
+     .store = [](const Read& r, Config& c) -> R {
+       c.api.events = static_cast<size_t>(r.v.i);
+       return {};
+     },
+     .lo = 1,
+     .hi = 1000000,
+     .show = [](const Config& c) { return std::to_string(c.api.events); }},
+    {.path = "api.key",
+     .kind = Kind::kCustom,
+     .def = "none (the API is off)",
+     .reload = Reload::kPartly,
+     .doc = "the API keys ([[api.key]] below); a reload applies a changed set, but turning the "
+            "API on or off takes a restart",
+     .store = [](const Read& r, Config& c) -> R {
+       c.api.keys.clear();
+       return readEntries(r.ctx, r.node, r.key,
+                          std::span<const Field<api::KeyConfig>>(kApiKeyFields),
+                          [&](const toml::table&, const std::string& at, api::KeyConfig& k) -> R {
+                            if (k.name.empty() || k.hash.empty())
+                              return Error{at + " needs both name and hash"};
+                            for (const auto& other : c.api.keys) {
+                              if (other.name == k.name)
+                                return Error{at + ": key '" + k.name + "' configured twice"};
+                            }
+                            if (auto made = api::ApiKey::make(k); !made)
+                              return Error{at + ": " + made.error().message};
+                            c.api.keys.push_back(std::move(k));
+                            return {};
+                          });
+     },
+     .type = "array of tables"},
+};
+
 // ---- [rrl] (server/rrl.h; docs/operations.md) ------------------------------------------------
 // Upper bounds keep responses_per_second x window x 1000 within 32 bits (server/rrl.cc).
 
@@ -1126,6 +1335,16 @@ const Section kSections[] = {
      [](const Ctx& ctx, const toml::node& v, Config& c) {
        return readSection(ctx, v, "control", kControlFields, c);
      }},
+    {"api", "[api]",
+     "The management HTTP API (docs/api.md). It starts only when at least one [[api.key]] is "
+     "configured.",
+     [] { return keyDocs(kApiFields); },
+     [](const Ctx& ctx, const toml::node& v, Config& c) {
+       return readSection(ctx, v, "api", kApiFields, c);
+     }},
+    {"api.key", "[[api.key]]",
+     "An API key: a name, the stored hash of its secret, a scope and optionally its zones.",
+     [] { return keyDocs(kApiKeyFields); }, nullptr, "name"},
     {"log", "[log]", "Logging.", [] { return keyDocs(kLogFields); },
      [](const Ctx& ctx, const toml::node& v, Config& c) {
        return readSection(ctx, v, "log", kLogFields, c);
@@ -1253,9 +1472,10 @@ std::string entryIdKey(const std::string& array) {
 
 std::vector<std::pair<std::string, std::string>> restartOnlyValues(const Config& c) {
   std::vector<std::pair<std::string, std::string>> out;
-  for (std::span<const Field<Config>> fields : {std::span<const Field<Config>>(kServerFields),
-                                                std::span<const Field<Config>>(kControlFields),
-                                                std::span<const Field<Config>>(kLogFields)}) {
+  for (std::span<const Field<Config>> fields :
+       {std::span<const Field<Config>>(kServerFields),
+        std::span<const Field<Config>>(kControlFields), std::span<const Field<Config>>(kApiFields),
+        std::span<const Field<Config>>(kLogFields)}) {
     for (const Field<Config>& f : fields) {
       // One without `show` is left out, which the schema test reports.
       if (f.reload == Reload::kRestart && f.show != nullptr) out.emplace_back(f.path, f.show(c));

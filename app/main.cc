@@ -1,15 +1,18 @@
 // meridian: the server binary. `meridian [options]` serves; `meridian check` validates the
 // configuration, every zone file and every GeoIP database it names, and exits non-zero listing
 // every problem with file:line (2 when there is nothing to check). `explain` and `mmdb` are tools,
-// `config-reference` prints docs/configuration.md;
+// `config-reference` prints docs/configuration.md; `api hash-key` prints the stored form of an API
+// key's secret ([[api.key]] hash);
 // `--version` prints the project version that CMake passes in as MERIDIAN_VERSION.
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <iostream>
 #include <iterator>
 #include <string>
 
+#include "api/auth.h"
 #include "app/config.h"
 #include "app/config_schema.h"
 #include "app/runtime.h"
@@ -34,6 +37,8 @@ void usage(FILE* out) {
       "       meridian explain --config FILE --client IP[/PREFIX] NAME [TYPE] [--down LABEL]...\n"
       "       meridian mmdb build NETWORKS.csv OUT.mmdb\n"
       "       meridian config-reference   (every configuration key, as Markdown)\n"
+      "       meridian api hash-key [SECRET]   (the [[api.key]] hash; SECRET read from stdin\n"
+      "                                         when not given)\n"
       "\n"
       "  --listen ADDR:PORT  address to serve on, UDP and TCP (repeatable; \"[::1]:53\" for IPv6;\n"
       "                      the port is required, 0 = any free port)\n"
@@ -259,7 +264,8 @@ int explain(int argc, char** argv) {
     zones.push_back(loaded->zone);
   }
   const meridian::zones::ZoneSet zone_set(zones);
-  auto compiled = meridian::georoute::loadSteering(cfg->steering, meridian::server::zoneLocator(zone_set));
+  auto compiled =
+      meridian::georoute::loadSteering(cfg->steering, meridian::server::zoneLocator(zone_set));
   if (!compiled) {
     std::fprintf(stderr, "%s\n", compiled.error().message.c_str());
     return 1;
@@ -356,9 +362,31 @@ int mmdb(int argc, char** argv) {
   return 0;
 }
 
+// `meridian api hash-key [SECRET]`: the stored form of an API key (api/auth.h). Without SECRET
+// it reads one line from stdin, which keeps the secret out of shell history and `ps`.
+int apiCommand(int argc, char** argv) {
+  if (argc < 3 || argc > 4 || std::strcmp(argv[2], "hash-key") != 0) {
+    std::fprintf(stderr, "usage: meridian api hash-key [SECRET]\n");
+    return 2;
+  }
+  std::string secret;
+  if (argc == 4) {
+    secret = argv[3];
+  } else if (!std::getline(std::cin, secret)) {
+    secret.clear();
+  }
+  if (secret.empty()) {
+    std::fprintf(stderr, "meridian api hash-key: the secret is empty\n");
+    return 2;
+  }
+  std::printf("%s\n", meridian::api::hashSecret(secret).c_str());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc > 1 && std::strcmp(argv[1], "api") == 0) return apiCommand(argc, argv);
   if (argc > 1 && std::strcmp(argv[1], "explain") == 0) return explain(argc, argv);
   if (argc > 1 && std::strcmp(argv[1], "mmdb") == 0) return mmdb(argc, argv);
   if (argc > 1 && std::strcmp(argv[1], "config-reference") == 0) {

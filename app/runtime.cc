@@ -1,4 +1,5 @@
 #include "app/runtime.h"
+#include "app/api_service.h"
 #include "server/steering_zones.h"
 
 #include <malloc.h>
@@ -21,6 +22,9 @@
 #include <sstream>
 #include <thread>
 #include <tuple>
+
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
 
 #include "core/log.h"
 #include "zones/loader.h"
@@ -78,6 +82,8 @@ Runtime::Runtime(CommandLine cmd, Config config)
   std::random_device rd;
   for (auto& b : cookie_secret_) b = static_cast<uint8_t>(rd());
 }
+
+Runtime::~Runtime() = default;
 
 bool Runtime::geoChanged(const GeoSlot& slot, const std::string& path) {
   if (path.empty()) return slot.db != nullptr || !slot.path.empty();
@@ -592,6 +598,7 @@ void Runtime::applyLoad(std::shared_ptr<server::ServingState> state,
   if (r.zones) {
     applyLogLevel(cmd_, r.config);  // log.level applies at once (unless --log-level was given)
     config_ = std::move(r.config);
+    if (api_) api_->reconfigure(config_.api);
   }
   zones_ = std::move(r.next);
   zone_errors_ = std::move(r.errors);
@@ -642,6 +649,17 @@ void Runtime::applyLoad(std::shared_ptr<server::ServingState> state,
 void Runtime::finishLoad(LoadReport report) {
   // By value: the report is usually run_->report, which the reset below destroys.
   const uint64_t ticket = run_ ? run_->ticket : 0;
+  if (api_ && run_ && run_->zones) {
+    boost::json::array zones;
+    for (const auto& [origin, z] : zones_) {
+      if (z.zone)
+        zones.push_back(boost::json::object{{"name", origin}, {"serial", z.zone->serial()}});
+    }
+    api_->events().publish("reload", boost::json::object{{"loaded", report.loaded},
+                                                         {"unchanged", report.unchanged},
+                                                         {"failed", report.failed},
+                                                         {"zones", std::move(zones)}});
+  }
   run_.reset();
   (void)loads_.finish(ticket, report);
 }
@@ -866,6 +884,12 @@ int Runtime::run() {
   // Before health checks and the DNS sockets, so a second instance pointed at a live server's
   // socket stops here.
   if (!startControlSocket()) return 1;
+  api_ = std::make_unique<ApiService>(io_, config_.api);
+  if (!api_->start()) {
+    control_.reset();
+    removeControlSocket();
+    return 1;
+  }
   startHealth();
   server_ = std::make_unique<server::Server>(state_, config_.server);
   // The workers' RRL tables are made now, from this configuration.
@@ -911,6 +935,7 @@ int Runtime::run() {
   geo_timer_.reset();
   reclaim_timer_.reset();
   control_.reset();
+  api_.reset();
   server_->stop();
   removeControlSocket();
   const auto t = server_->totals();

@@ -32,6 +32,8 @@
 
 namespace meridian::app {
 
+class ApiService;
+
 struct LoadReport {
   int loaded = 0;     // zones (re)loaded from their files
   int unchanged = 0;  // files not modified since the last load
@@ -44,6 +46,7 @@ struct LoadReport {
 class Runtime {
  public:
   Runtime(CommandLine cmd, Config config);
+  ~Runtime();
   // Loads zones, binds sockets, serves until SIGTERM/SIGINT. Returns the process exit status.
   int run();
 
@@ -155,6 +158,8 @@ class Runtime {
   std::string monitor_key_;
   std::vector<std::string> monitor_keys_;  // per target id of monitor_ (see targetKey)
   std::unique_ptr<server::Server> server_;
+  // The HTTP API (app/api_service.h), when [[api.key]] entries are configured.
+  std::unique_ptr<ApiService> api_;
   std::time_t started_ = 0;
   uint64_t reloads_ = 0;
   // RRL as the workers' tables were made (at start-up): turning it on later, or resizing, waits

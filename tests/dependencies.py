@@ -24,7 +24,7 @@ ALLOWED = {
     "server": {"core", "dns", "zones", "healthcheck", "georoute", "server"},
     "tools": {"core", "tools"},
     "api": {"core", "dns", "zones", "healthcheck", "georoute", "server", "api"},  # not app/
-    "app": {"core", "dns", "zones", "healthcheck", "georoute", "server", "tools", "app"},
+    "app": {"core", "dns", "zones", "healthcheck", "georoute", "server", "tools", "api", "app"},
 }
 INCLUDE = re.compile(r'^\s*#\s*include\s*[<"]([^">]+)[">]', re.M)
 

@@ -32,6 +32,9 @@ sockets:
   8. rrl          response rate limiting: 20,000 queries from one source at rate 20,
                   slip 2, beside knotd mod-rrl; other /24s, TCP and exempt clients
                   unaffected; status counters (rrl_section.py)
+  9. api          the management HTTP API with curl: hash-key, servers, 401/404/405/413,
+                  keep-alive, the event stream and Last-Event-ID, TLS, no key = no API
+                  (api_section.py)
 
 Usage: run.py --meridian PATH --meridianctl PATH [--verbose] [--only SECTION ...]
 
@@ -68,6 +71,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))   # common.py, wh
 
 import common  # noqa: E402
 from rrl_section import section_rrl  # noqa: E402
+from api_section import section_api  # noqa: E402
 from common import (  # noqa: E402
     STOP_TIMEOUT, TIMEOUT, BaseCtx, Results, Server, check_log_clean, drop_tmp, require_tools, ecs_data, edns_opt, fam_of, header,
     log, make_tmp, opt_rr, parse_args, pick_port, question, start_server, stop_all, udp_exchange, wire_name,
@@ -2562,7 +2566,8 @@ def section_startup(ctx, zone_file):
 # ---------------------------------------------------------------------------
 
 
-SECTIONS = ["answers", "edns", "malformed", "tcp", "tcplimits", "listen", "config", "startup", "rrl"]
+SECTIONS = ["answers", "edns", "malformed", "tcp", "tcplimits", "listen", "config", "startup", "rrl",
+            "api"]
 
 
 def main():
@@ -2616,6 +2621,8 @@ def main():
                     section_startup(ctx, zone_file)
                 elif name == "rrl":
                     section_rrl(ctx)
+                elif name == "api":
+                    section_api(ctx)
             except Exception:  # noqa: BLE001
                 r.check(f"{name}: ran to completion", False, traceback.format_exc())
             if ctx.main is not None and name in ("answers", "edns", "malformed", "tcp"):

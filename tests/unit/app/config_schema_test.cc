@@ -37,6 +37,7 @@ std::string documentSetting(const std::string& path, const std::string& value) {
            " = " + value + " }]\n";
   if (starts("service.pool."))
     return "[[service]]\n[[service.pool]]\n" + after("service.pool.") + " = " + value + "\n";
+  if (starts("api.key.")) return "[[api.key]]\n" + after("api.key.") + " = " + value + "\n";
   if (starts("service.geo."))
     return "[[service]]\n[service.geo]\n" + after("service.geo.") + " = " + value + "\n";
   const size_t dot = path.find('.');
@@ -123,7 +124,11 @@ TEST_CASE("config schema: restartOnlyChanges compares every restart-only key",
   CHECK(compared == restart);
   CHECK(restart == std::vector<std::string>{
                        "server.listen", "server.threads", "server.tcp_idle_timeout_ms",
-                       "server.tcp_io_timeout_ms", "server.tcp_max_connections", "control.socket"});
+                       "server.tcp_io_timeout_ms", "server.tcp_max_connections", "control.socket",
+                       "api.listen", "api.tls_certificate", "api.tls_key", "api.header_limit_bytes",
+                       "api.body_limit_bytes", "api.read_timeout_ms", "api.idle_timeout_ms",
+                       "api.write_timeout_ms", "api.max_connections", "api.stream_buffer_bytes",
+                       "api.stream_keepalive_ms", "api.events"});
 }
 
 // Changes made on purpose when the parser became table-driven.
@@ -273,7 +278,8 @@ TEST_CASE("config schema: documented defaults are the structs' defaults", "[conf
            {"region.bias_km", text(static_cast<int>(region.bias_km))},
            {"check.type", text(check.type)},
            {"check.path", text(check.path)},
-           {"check.expect_status", std::string("[").append(text(check.expect_status.at(0))).append("]")},
+           {"check.expect_status",
+            std::string("[").append(text(check.expect_status.at(0))).append("]")},
            {"check.verify_tls", text(check.verify_tls)},
            {"check.qname", text(check.dns_qname)},
            {"check.qtype", check.dns_qtype == 6 ? "SOA" : "?"},
@@ -289,6 +295,16 @@ TEST_CASE("config schema: documented defaults are the structs' defaults", "[conf
            {"service.policy", "[\"" + service.policy.at(0) + "\", \"" + service.policy.at(1) +
                                   "\", \"" + service.policy.at(2) + "\"]"},
            {"service.pool.endpoints.weight", text(endpoint.weight)},
+           {"api.listen", "[\"" + c->api.http.listen.at(0).text() + "\"]"},
+           {"api.header_limit_bytes", text(c->api.http.limits.header_bytes)},
+           {"api.body_limit_bytes", text(c->api.http.limits.body_bytes)},
+           {"api.read_timeout_ms", text(c->api.http.limits.read_timeout_ms)},
+           {"api.idle_timeout_ms", text(c->api.http.limits.idle_timeout_ms)},
+           {"api.write_timeout_ms", text(c->api.http.limits.write_timeout_ms)},
+           {"api.max_connections", text(c->api.http.limits.max_connections)},
+           {"api.stream_buffer_bytes", text(c->api.http.limits.stream_buffer_bytes)},
+           {"api.stream_keepalive_ms", text(c->api.http.limits.stream_keepalive_ms)},
+           {"api.events", text(c->api.events)},
        }) {
     INFO(path);
     REQUIRE(def.count(path) == 1);
@@ -314,7 +330,8 @@ TEST_CASE("config schema: every array of tables has the key --set names its entr
     for (const auto& k : s.keys) documented = documented || k.path == s.name + "." + id;
     CHECK(documented);
   }
-  CHECK(arrays == 5);
+  CHECK(arrays == 6);
+  CHECK(app::entryIdKey("api.key") == "name");
   CHECK(app::entryIdKey("service.pool") == "region");
   CHECK(app::entryIdKey("service") == "name");
 }
