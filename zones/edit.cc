@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <filesystem>
 #include <string_view>
 
 #include "core/file.h"
@@ -221,6 +222,23 @@ FileRead readZoneFile(const std::string& origin, const std::string& path) {
   return out;
 }
 
+// writeFileAtomic()'s temporary files (".<name>.tmp.XXXXXX" beside `path`) that a process killed
+// mid-write left behind. At open nothing else writes this zone's files, so they are garbage.
+void removeStaleTemporaries(const std::string& path, std::vector<std::string>& warnings) {
+  const std::filesystem::path target(path);
+  const std::string prefix = "." + target.filename().string() + ".tmp.";
+  const std::filesystem::path dir = target.has_parent_path() ? target.parent_path() : ".";
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.size() != prefix.size() + 6 || name.compare(0, prefix.size(), prefix) != 0) continue;
+    if (std::filesystem::remove(entry.path(), ec)) {
+      warnings.push_back("removed " + entry.path().string() +
+                         ", a temporary file left by an interrupted write");
+    }
+  }
+}
+
 std::string countText(size_t n, const char* what) {
   return std::to_string(n) + " " + what + (n == 1 ? "" : "s");
 }
@@ -243,6 +261,8 @@ EditResult<EditableZone> EditableZone::open(const EditableZoneConfig& config_in,
   if (!dns::fromText(absolute, apex))
     return invalid({}, "invalid zone name '" + config.origin + "'");
 
+  removeStaleTemporaries(config.file, warnings);
+  removeStaleTemporaries(config.journal, warnings);
   FileRead file = readZoneFile(config.origin, config.file);
   auto opened = Journal::open(config.journal, apex, config.limits, warnings);
   if (!opened) {

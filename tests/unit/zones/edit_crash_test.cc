@@ -112,7 +112,7 @@ TEST_CASE("edit crash: kill -9 at random points loses no acknowledged change",
   constexpr int kIterations = 60;
   uint64_t acknowledged = 0;  // the highest change number any child acknowledged
   uint64_t previous = 0;      // the counter the last recovery found
-  size_t torn_tails = 0, behind = 0, unacknowledged = 0;
+  size_t torn_tails = 0, behind = 0, unacknowledged = 0, temporaries = 0;
   for (int it = 0; it < kIterations; ++it) {
     INFO("iteration " << it);
     int fds[2];
@@ -151,11 +151,18 @@ TEST_CASE("edit crash: kill -9 at random points loses no acknowledged change",
     for (const auto& w : warnings) {
       if (w.find("cut short") != std::string::npos) ++torn_tails;
       if (w.find("behind its journal") != std::string::npos) ++behind;
-      // Only the two things a kill can leave behind.
+      if (w.find("temporary file left") != std::string::npos) ++temporaries;
+      // Only what a kill can leave behind.
       const bool expected = w.find("cut short") != std::string::npos ||
-                            w.find("behind its journal") != std::string::npos;
+                            w.find("behind its journal") != std::string::npos ||
+                            w.find("temporary file left") != std::string::npos;
       INFO(w);
       CHECK(expected);
+    }
+    // No temporary file of an interrupted write stays behind.
+    for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+      INFO(entry.path());
+      CHECK(entry.path().filename().string().find(".tmp.") == std::string::npos);
     }
     const zones::ZoneContent& c = z->content();
     const uint64_t last = counter(c);
@@ -184,9 +191,10 @@ TEST_CASE("edit crash: kill -9 at random points loses no acknowledged change",
   }
   std::printf(
       "edit crash: %d kills, %llu changes acknowledged, %zu durable before their "
-      "acknowledgement, %zu torn journal tails, %zu zone files behind their journal\n",
+      "acknowledgement, %zu torn journal tails, %zu zone files behind their journal, %zu "
+      "temporary files removed\n",
       kIterations, static_cast<unsigned long long>(acknowledged), unacknowledged, torn_tails,
-      behind);
+      behind, temporaries);
   CHECK(acknowledged > 0);
   std::filesystem::remove_all(dir);
 }
