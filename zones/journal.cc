@@ -599,6 +599,11 @@ Result<ZoneContent> Journal::replay(ZoneContent base) const {
 Result<std::optional<std::vector<ZoneDiff>>> Journal::diffsSince(uint32_t from) const {
   std::optional<std::vector<ZoneDiff>> out;
   if (entries_.empty()) return out;
+  // RFC 1995 §2: a copy at the same or a newer serial is up to date (answered with the SOA).
+  if (from == serial() || serialNewer(from, serial())) {
+    out.emplace();
+    return out;
+  }
   const std::optional<size_t> start = after(from);
   if (!start) return out;
   out.emplace();

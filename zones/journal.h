@@ -119,8 +119,9 @@ class Journal {
   [[nodiscard]] Result<ZoneContent> replay(ZoneContent base) const;
 
   // The diffs that take a copy at `serial` to serial(), oldest first (RFC 1995 §4: the IXFR
-  // answer's sequence): empty when `serial` is the latest; nullopt when the journal does not hold
-  // a history back to `serial` (compacted away, or a serial never seen): then a full transfer.
+  // answer's sequence): empty when `serial` is the latest or newer (RFC 1982; RFC 1995 §2: up to
+  // date); nullopt when the journal does not hold a history back to `serial` (compacted away, or
+  // a serial never seen): then a full transfer.
   [[nodiscard]] Result<std::optional<std::vector<ZoneDiff>>> diffsSince(uint32_t serial) const;
 
   // The newest record whose zone-file hash is `h`, if any.

@@ -144,6 +144,10 @@ TEST_CASE("journal: diffs survive a reopen; latest, replay and diffsSince", "[zo
   auto none = j.diffsSince(j.serial());
   REQUIRE_OK(none);
   CHECK((none->has_value() && (*none)->empty()));
+  // RFC 1995 §2: a copy newer than ours is up to date too.
+  auto ahead = j.diffsSince(j.serial() + 5);
+  REQUIRE_OK(ahead);
+  CHECK((ahead->has_value() && (*ahead)->empty()));
   auto unknown = j.diffsSince(*h.versions[0].serial() - 1000);
   REQUIRE_OK(unknown);
   CHECK(!unknown->has_value());
