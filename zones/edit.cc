@@ -126,6 +126,13 @@ EditResult<Edit> applyChanges(const ZoneContent& base, const ChangeRequest& requ
                            "1035 \u00a74.2.2)");
       }
       done = out.content.replace(ch.rrset);
+      const auto put = out.content.find(ch.rrset.owner.data, ch.rrset.type);
+      if (done && put && put->size() != ch.rrset.rdata.size()) {
+        // replace() keeps one of equal records; a request listing one twice is refused, as
+        // PowerDNS does ("Duplicate record in RRset").
+        return invalid(fieldOf(i) + ".records",
+                       "the RRset " + describe(ch.rrset) + " lists the same record twice");
+      }
     }
     if (!done) return invalid(fieldOf(i), done.error().message);
   }

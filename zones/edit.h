@@ -81,7 +81,8 @@ struct Edit {
 // Applies `request` to `base` (a servable zone: one that loaded or was built), all or nothing.
 // Refused (kInvalid, `base` untouched and nothing returned) when a change is malformed (owner
 // outside the zone, meta type, TTL above 2^31-1, an RDATA or an RRset that cannot fit a DNS
-// message), when two changes name the same owner+type, or when the zone it would leave is not
+// message, a record listed twice), when two changes name the same owner+type, or when the zone
+// it would leave is not
 // servable by buildZone()'s rules: CNAME beside other data or more than one CNAME (RFC 1034
 // §3.6.2, RFC 2181 §10.1), no SOA or no NS at the apex, data below a DNAME (RFC 6672 §2.3),
 // more than one SOA or DNAME, and the rest of ZoneBuilder's checks. The error's field names the

@@ -147,6 +147,8 @@ TEST_CASE("edit: refusals name the change and change nothing", "[zones][edit]") 
   // Two CNAME records in one RRset (no zone file with them would load, so built by hand).
   zones::RRsetSpec two_cnames = rrset("two 60 CNAME a.example.net.");
   two_cnames.rdata.push_back(rrset("two 60 CNAME b.example.net.").rdata[0]);
+  zones::RRsetSpec twice = rrset("x 60 A 192.0.2.1");
+  twice.rdata.push_back(twice.rdata[0]);
   zones::RRsetSpec meta = rrset("x 60 A 192.0.2.1");
   meta.type = dns::rrtype::kANY;
   const std::vector<Case> cases = {
@@ -172,6 +174,10 @@ TEST_CASE("edit: refusals name the change and change nothing", "[zones][edit]") 
        "rrsets[1]",
        "no NS records"},
       {{remove("example.com.", dns::rrtype::kSOA)}, "rrsets[0]", "no SOA record"},
+      // A record listed twice (PowerDNS: "Duplicate record in RRset").
+      {{replace("ok 60 A 192.0.2.1"), {ChangeType::kReplace, twice}},
+       "rrsets[1].records",
+       "same record twice"},
       // Two changes of one owner+type (case-insensitively).
       {{replace("www 60 A 192.0.2.1"), replace("ok 60 A 192.0.2.1"), remove("WWW.example.com.", 1)},
        "rrsets[2]",
