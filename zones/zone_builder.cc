@@ -321,10 +321,17 @@ Result<std::shared_ptr<const Zone>> ZoneBuilder::build(std::vector<std::string>&
   z.names_.reserve(names_octets);
   z.blob_.reserve(blob_octets);
   z.rrs_.reserve(records_.size() + 2);
+  std::memcpy(z.apex_copy_, apex.data(), apex.size());
   for (const auto& n : names) {
     Node node;
     node.name_offset = static_cast<uint32_t>(z.names_.size());
     node.name_length = static_cast<uint8_t>(n.size());
+    // Every name here is the apex or below it (out-of-zone records were dropped on add()).
+    const size_t rel = n.size() - apex.size();
+    if (n.size() >= apex.size() && rel <= Node::kInlineOctets && n.substr(rel) == apex) {
+      node.relative_length = static_cast<uint8_t>(rel);
+      std::memcpy(node.relative, n.data(), rel);
+    }
     z.names_.insert(z.names_.end(), n.begin(), n.end());
     z.nodes_.push_back(node);
   }

@@ -257,6 +257,44 @@ TEST_CASE("Zone::find finds every node of a large zone and nothing else", "[zone
   CHECK(zones::Zone().find(root.data, root.length) == zones::kNone);  // no nodes, no index
 }
 
+// A node keeps its octets below the apex inline when they fit (Node::kInlineOctets) and find()
+// then compares the rest of the name with its copy of the apex. With every tag matching (mask 0),
+// names of a node's length that differ only above the apex, only below it, or at the inline
+// boundary (relative parts of 10, 11 and 12 octets) must not be taken for it.
+TEST_CASE("Zone::find compares inline relative names and the apex", "[zone]") {
+  std::string text = kHead;
+  const std::vector<std::string> present = {"a",           "abcdefghi",  "abcdefghij",
+                                            "abcdefghijk", "x.abcdefgh", "www.sub"};
+  for (const auto& name : present) text += name + " A 192.0.2.9\n";
+  auto z = zones::loadZoneText("example.com", text);
+  REQUIRE_OK(z);
+  zones::Zone colliding = *z->zone;
+  colliding.rebuildIndexForTesting(7, 0);
+  for (const zones::Zone* zone : {z->zone.get(), static_cast<const zones::Zone*>(&colliding)}) {
+    for (const auto& name : present) {
+      dns::NameBuf n;
+      REQUIRE(dns::fromText(name + ".example.com.", n));
+      INFO(name);
+      const uint32_t i = zone->find(n.data, n.length);
+      REQUIRE(i != zones::kNone);
+      CHECK(dns::toText(zone->nodeName(zone->node(i))) == name + ".example.com.");
+      // Same length, same relative octets, another apex; and the other way round.
+      for (const std::string& miss :
+           {name + ".example.org.", name + ".exbmple.com.", "b" + name.substr(1) + ".example.com.",
+            name.substr(0, name.size() - 1) + "z.example.com."}) {
+        REQUIRE(dns::fromText(miss, n));
+        INFO(miss);
+        CHECK(zone->find(n.data, n.length) == zones::kNone);
+      }
+    }
+    dns::NameBuf apex;
+    REQUIRE(dns::fromText("example.com.", apex));
+    CHECK(zone->find(apex.data, apex.length) == zone->apexNode());
+    REQUIRE(dns::fromText("example.org.", apex));
+    CHECK(zone->find(apex.data, apex.length) == zones::kNone);
+  }
+}
+
 // The index's hash is keyed per zone from std::random_device, so names chosen (through a zone
 // file, the API or a transfer) to collide under one load's keys do not collide under the next's.
 TEST_CASE("each loaded zone's name index has its own random seed", "[zone]") {
