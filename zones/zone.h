@@ -31,14 +31,20 @@ struct RR {
   uint16_t name_pos[2] = {0, 0};
 };
 
+// The records of an RRset are consecutive, in rrs_ and in the blob alike, so the blob offset of its
+// first record and each record's RDLENGTH walk them all. `plain` RRsets (no record has a
+// compressible name: A, AAAA, TXT, ...) are copied from the blob without reading their RRs, which
+// saves a hit a cache line in a large zone (bench/README.md). The TTL is the records' own
+// (Zone::ttl).
 struct RRset {
   uint16_t type = 0;
   uint16_t rr_count = 0;
   uint32_t first_rr = 0;
-  uint32_t ttl = 0;
+  uint32_t blob_offset = 0;  // the first record's RR::offset
   // For NS/MX/SRV: nodes holding A/AAAA for the targets, added to the additional section.
   uint32_t additional_begin = 0;
   uint16_t additional_count = 0;
+  bool plain = false;  // no record has a compressible name (RR::name_count 0 for all)
   // For CNAME and DNAME: the lowercase target name in the name pool (kNone otherwise).
   uint32_t target_offset = kNone;
 };
@@ -61,7 +67,8 @@ struct alignas(32) Node {
   uint8_t relative_length = kNotInline;
   uint8_t relative[kInlineOctets] = {};
 
-  static constexpr uint8_t kApex = 1, kDelegation = 2, kDname = 4;
+  // kCname: the node holds a CNAME (and nothing else but DNSSEC records, RFC 2181 §10.1).
+  static constexpr uint8_t kApex = 1, kDelegation = 2, kDname = 4, kCname = 8;
 };
 static_assert(sizeof(Node) == 32);
 
@@ -96,15 +103,21 @@ class Zone {
   [[nodiscard]] const uint8_t* nodeName(const Node& n) const {
     return names_.data() + n.name_offset;
   }
+  // A node's RRsets are sorted by type, so the scan stops at the first type not below `type`.
   [[nodiscard]] const RRset* rrset(const Node& n, uint16_t type) const {
     for (uint32_t i = 0; i < n.rrset_count; ++i) {
-      if (rrsets_[n.rrset_begin + i].type == type) return &rrsets_[n.rrset_begin + i];
+      const RRset& rs = rrsets_[n.rrset_begin + i];
+      if (rs.type >= type) return rs.type == type ? &rs : nullptr;
     }
     return nullptr;
   }
   [[nodiscard]] const RRset* rrsetsBegin(const Node& n) const { return &rrsets_[n.rrset_begin]; }
   [[nodiscard]] const RR& rr(uint32_t i) const { return rrs_[i]; }
   [[nodiscard]] const uint8_t* blob(uint32_t offset) const { return blob_.data() + offset; }
+  // The TTL of an RRset's records (RFC 2181 §5.2: one per RRset), as encoded in its first record.
+  [[nodiscard]] uint32_t ttl(const RRset& rs) const {
+    return dns::readU32(blob_.data() + rs.blob_offset + 4);
+  }
   [[nodiscard]] uint32_t additionalNode(uint32_t i) const { return additional_[i]; }
   [[nodiscard]] const uint8_t* pooledName(uint32_t offset) const { return names_.data() + offset; }
 

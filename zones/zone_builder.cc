@@ -386,8 +386,9 @@ Result<std::shared_ptr<const Zone>> ZoneBuilder::build(std::vector<std::string>&
       const uint16_t type = records_[i].type;
       RRset rs;
       rs.type = type;
-      rs.ttl = records_[i].ttl;
+      const uint32_t ttl = records_[i].ttl;
       rs.first_rr = static_cast<uint32_t>(z.rrs_.size());
+      rs.blob_offset = static_cast<uint32_t>(z.blob_.size());
       const size_t begin = i;
       size_t end = i;
       while (end < records_.size() && ownerOf(records_[end]) == owner &&
@@ -414,16 +415,18 @@ Result<std::shared_ptr<const Zone>> ZoneBuilder::build(std::vector<std::string>&
           warnings.push_back(where(r) + ": duplicate record " + text(owner) + " ignored");
           continue;
         }
-        if (r.ttl != rs.ttl) {
+        if (r.ttl != ttl) {
           // RFC 2181 §5.2: TTLs in an RRset must match; use the first one's, as BIND and Knot do.
           warnings.push_back(where(r) + ": TTL " + std::to_string(r.ttl) +
-                             " differs from the RRset's " + std::to_string(rs.ttl) + ", using " +
-                             std::to_string(rs.ttl));
+                             " differs from the RRset's " + std::to_string(ttl) + ", using " +
+                             std::to_string(ttl));
         }
         ++kept;
-        z.digest_ += recordHash(owner, type, rs.ttl, rdataOf(r));
-        encode(type, rs.ttl, rdataOf(r));
+        z.digest_ += recordHash(owner, type, ttl, rdataOf(r));
+        encode(type, ttl, rdataOf(r));
       }
+      rs.plain = std::all_of(z.rrs_.begin() + rs.first_rr, z.rrs_.end(),
+                             [](const RR& rr) { return rr.name_count == 0; });
       if (kept > kMaxRRsetSize) {
         // RRset::rr_count and ANCOUNT are 16 bits, and no DNS message could carry it anyway.
         fail(first_seq, first_where() + ": the RRset " + text(owner) + " " + typeText(type) +
@@ -436,6 +439,7 @@ Result<std::shared_ptr<const Zone>> ZoneBuilder::build(std::vector<std::string>&
       }
       if (type == dns::rrtype::kCNAME) {
         has_cname = true;
+        node.flags |= Node::kCname;
         cname_rec = begin;
         if (rs.rr_count > 1)
           fail(first_seq, first_where() + ": more than one CNAME at " + text(owner));
@@ -605,10 +609,11 @@ Result<std::shared_ptr<const Zone>> ZoneBuilder::build(std::vector<std::string>&
     // Copied: encode() appends to blob_, which holds the SOA read here (capacity is reserved).
     const std::string soa_rdata(reinterpret_cast<const char*>(rdata), rdlen);
     z.negative_soa_ = *soa;
-    z.negative_soa_.ttl = std::min(soa->ttl, minimum);
+    const uint32_t ttl = std::min(z.ttl(*soa), minimum);
     z.negative_soa_.first_rr = static_cast<uint32_t>(z.rrs_.size());
+    z.negative_soa_.blob_offset = static_cast<uint32_t>(z.blob_.size());
     z.negative_soa_.rr_count = 1;
-    encode(dns::rrtype::kSOA, z.negative_soa_.ttl, soa_rdata);
+    encode(dns::rrtype::kSOA, ttl, soa_rdata);
   }
   captureNegativeSoa(z, z.negative_soa_record_);
   return std::shared_ptr<const Zone>(std::move(zone));
