@@ -301,7 +301,7 @@ int explain(int argc, char** argv) {
     if (cname == nullptr || cname->target_offset == meridian::zones::kNone) break;
     const std::string target = meridian::dns::toText(zone->pooledName(cname->target_offset));
     std::printf("%s is a CNAME to %s (zone %s, TTL %u)\n", meridian::dns::toText(name.data).c_str(),
-                target.c_str(), zone->origin().c_str(), cname->ttl);
+                target.c_str(), zone->origin().c_str(), zone->ttl(*cname));
     if (!meridian::dns::fromText(target, name)) break;
     svc = compiled->services->find(name);
   }

@@ -128,9 +128,11 @@ bool isOccluded(const Zone& z, const uint8_t* name, size_t len) {
 bool putRRset(const Zone& z, const RRset& rs, const uint8_t* owner, ResponseWriter& w, Section s) {
   const ResponseWriter::Mark start = w.mark();
   size_t owner_at = 0;
+  const uint8_t* next = z.blob(rs.blob_offset);  // the records follow each other in the blob
   for (uint32_t i = 0; i < rs.rr_count; ++i) {
-    const RR& rr = z.rr(rs.first_rr + i);
-    const uint8_t* rec = z.blob(rr.offset);
+    const uint8_t* rec = next;
+    const size_t length = 10u + dns::readU16(rec + 8);  // TYPE CLASS TTL RDLENGTH RDATA
+    next = rec + length;
     bool ok;
     if (i == 0) {
       owner_at = w.size();
@@ -147,18 +149,19 @@ bool putRRset(const Zone& z, const RRset& rs, const uint8_t* owner, ResponseWrit
       w.rollback(start);
       return false;
     }
-    if (rr.name_count == 0) {
-      ok = w.writeBytes(rec, rr.length);
+    const RR* rr = rs.plain ? nullptr : &z.rr(rs.first_rr + i);
+    if (rr == nullptr || rr->name_count == 0) {
+      ok = w.writeBytes(rec, length);
     } else {
       // Copy TYPE CLASS TTL, then RDATA with its names compressed, then fix RDLENGTH.
       ok = w.writeBytes(rec, 8);
       const size_t rdlen_at = w.size();
       ok = ok && w.writeU16(0);
       const uint8_t* rdata = rec + 10;
-      const size_t rdlen = rr.length - 10u;
+      const size_t rdlen = length - 10u;
       size_t done = 0;
-      for (uint8_t k = 0; ok && k < rr.name_count; ++k) {
-        const size_t pos = rr.name_pos[k];
+      for (uint8_t k = 0; ok && k < rr->name_count; ++k) {
+        const size_t pos = rr->name_pos[k];
         ok = w.writeBytes(rdata + done, pos - done) && w.writeName(rdata + pos);
         done = pos + dns::wireLength(rdata + pos);
       }
@@ -261,7 +264,7 @@ AnswerResult answer(const Zone& z, const dns::Query& q, ResponseWriter& w,
       uint8_t* next = synth[hops & 1];
       std::memcpy(next, name, prefix_len);
       std::memcpy(next + prefix_len, target, target_len);
-      if (!putSynthesizedCname(owner, next, dname->ttl, w)) return truncate();
+      if (!putSynthesizedCname(owner, next, z.ttl(*dname), w)) return truncate();
       visited[hops] = kNone;  // the loop check below compares CNAME targets with visited nodes
       if (hops == kMaxCnameChain) break;
       if (!dns::isSubdomain(next, prefix_len + target_len, z.apex(), z.apexLength())) {
@@ -288,7 +291,8 @@ AnswerResult answer(const Zone& z, const dns::Query& q, ResponseWriter& w,
       result.matched = z.nodeName(node);
       result.wildcard = true;
     }
-    const RRset* cname = z.rrset(node, dns::rrtype::kCNAME);
+    // The flag spares a hit the scan of its node's RRsets for a CNAME it cannot have.
+    const RRset* cname = node.flags & Node::kCname ? z.rrset(node, dns::rrtype::kCNAME) : nullptr;
     if (cname != nullptr && q.qtype != dns::rrtype::kCNAME) {
       if (!putRRset(z, *cname, owner, w, Section::kAnswer)) return truncate();
       const uint8_t* target = z.pooledName(cname->target_offset);

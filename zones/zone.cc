@@ -139,9 +139,15 @@ uint32_t Zone::find(const uint8_t* name, size_t length) const {
     if (s.node == kNone) return kNone;
     if (s.tag == tag) {
       const Node& node = nodes_[s.node];
-      if (node.name_length == length &&
-          sameOctets(names_.data() + node.name_offset, name, length)) {
-        return s.node;
+      if (node.name_length == length) {
+        // Equal lengths, so the name's last (length - relative_length) octets are the apex's
+        // length: compare them with the apex's copy, and the rest with the node's inline octets.
+        const size_t rel = node.relative_length;
+        const bool same = rel == Node::kNotInline
+                              ? sameOctets(names_.data() + node.name_offset, name, length)
+                              : sameOctets(node.relative, name, rel) &&
+                                    sameOctets(apex_copy_, name + rel, length - rel);
+        if (same) return s.node;
       }
     }
     k = k + 1 == count ? 0 : k + 1;

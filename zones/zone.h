@@ -31,19 +31,27 @@ struct RR {
   uint16_t name_pos[2] = {0, 0};
 };
 
+// The records of an RRset are consecutive, in rrs_ and in the blob alike, so the blob offset of its
+// first record and each record's RDLENGTH walk them all. `plain` RRsets (no record has a
+// compressible name: A, AAAA, TXT, ...) are copied from the blob without reading their RRs, which
+// saves a hit a cache line in a large zone (bench/README.md). The TTL is the records' own
+// (Zone::ttl).
 struct RRset {
   uint16_t type = 0;
   uint16_t rr_count = 0;
   uint32_t first_rr = 0;
-  uint32_t ttl = 0;
+  uint32_t blob_offset = 0;  // the first record's RR::offset
   // For NS/MX/SRV: nodes holding A/AAAA for the targets, added to the additional section.
   uint32_t additional_begin = 0;
   uint16_t additional_count = 0;
+  bool plain = false;  // no record has a compressible name (RR::name_count 0 for all)
   // For CNAME and DNAME: the lowercase target name in the name pool (kNone otherwise).
   uint32_t target_offset = kNone;
 };
 
-struct Node {
+// 32 octets, aligned, so a node never straddles two cache lines: Zone::find reads one line per
+// node it compares, and the node's own octets below the apex (relative) are part of it.
+struct alignas(32) Node {
   uint32_t name_offset = 0;  // lowercase wire owner name in the name pool
   uint8_t name_length = 0;
   uint8_t flags = 0;
@@ -51,9 +59,18 @@ struct Node {
   uint32_t rrset_begin = 0;
   uint32_t cut = kNone;       // topmost delegation point at or above this node, kNone if none
   uint32_t wildcard = kNone;  // the "*" child, if any (RFC 4592)
+  // The owner name's labels below the apex (name_length - apex length octets, lowercase wire),
+  // when they fit here; kNotInline otherwise (then the name pool holds the only copy find() reads).
+  // For a hit in a large zone this saves the name pool's cache line (bench/README.md).
+  static constexpr size_t kInlineOctets = 11;
+  static constexpr uint8_t kNotInline = 0xFF;
+  uint8_t relative_length = kNotInline;
+  uint8_t relative[kInlineOctets] = {};
 
-  static constexpr uint8_t kApex = 1, kDelegation = 2, kDname = 4;
+  // kCname: the node holds a CNAME (and nothing else but DNSSEC records, RFC 2181 §10.1).
+  static constexpr uint8_t kApex = 1, kDelegation = 2, kDname = 4, kCname = 8;
 };
+static_assert(sizeof(Node) == 32);
 
 class Zone {
  public:
@@ -68,11 +85,11 @@ class Zone {
   // Exact lookup of a lowercase wire name; returns the node index or kNone. Probes index_ (see
   // Slot) from the name's hash: usually one cache line of slots, then the node and its name in the
   // pool for a slot whose tag matches. No allocation, no lock.
-  // STYLE.md asks for no string hashing per query; that rule is about configuration names (services,
-  // regions, checks), which are resolved to integer ids at load. The question name has to be mapped
-  // to a node somehow, and hashing it into a table built at load (as gdnsd's tree hashes labels)
-  // costs 8.4 simulated cache misses per hit against 15.8 for the ordered index it replaced, with a
-  // per-zone key so no zone content can be picked to collide (bench/README.md).
+  // STYLE.md asks for no string hashing per query; that rule is about configuration names
+  // (services, regions, checks), which are resolved to integer ids at load. The question name has
+  // to be mapped to a node somehow, and hashing it into a table built at load (as gdnsd's tree
+  // hashes labels) costs 8.4 simulated cache misses per hit against 15.8 for the ordered index it
+  // replaced, with a per-zone key so no zone content can be picked to collide (bench/README.md).
   [[nodiscard]] uint32_t find(const uint8_t* name, size_t length) const;
 
   // Tests only: rebuilds the index with a fixed seed and only the tag bits in `tag_mask` kept
@@ -86,15 +103,21 @@ class Zone {
   [[nodiscard]] const uint8_t* nodeName(const Node& n) const {
     return names_.data() + n.name_offset;
   }
+  // A node's RRsets are sorted by type, so the scan stops at the first type not below `type`.
   [[nodiscard]] const RRset* rrset(const Node& n, uint16_t type) const {
     for (uint32_t i = 0; i < n.rrset_count; ++i) {
-      if (rrsets_[n.rrset_begin + i].type == type) return &rrsets_[n.rrset_begin + i];
+      const RRset& rs = rrsets_[n.rrset_begin + i];
+      if (rs.type >= type) return rs.type == type ? &rs : nullptr;
     }
     return nullptr;
   }
   [[nodiscard]] const RRset* rrsetsBegin(const Node& n) const { return &rrsets_[n.rrset_begin]; }
   [[nodiscard]] const RR& rr(uint32_t i) const { return rrs_[i]; }
   [[nodiscard]] const uint8_t* blob(uint32_t offset) const { return blob_.data() + offset; }
+  // The TTL of an RRset's records (RFC 2181 §5.2: one per RRset), as encoded in its first record.
+  [[nodiscard]] uint32_t ttl(const RRset& rs) const {
+    return dns::readU32(blob_.data() + rs.blob_offset + 4);
+  }
   [[nodiscard]] uint32_t additionalNode(uint32_t i) const { return additional_[i]; }
   [[nodiscard]] const uint8_t* pooledName(uint32_t offset) const { return names_.data() + offset; }
 
@@ -146,6 +169,9 @@ class Zone {
   // 32 bits are the tag.
   uint64_t hash_key_[2] = {0, 0};
   uint32_t tag_mask_ = 0xFFFFFFFFu;  // tag bits kept: all, except after rebuildIndexForTesting
+  // A copy of the apex name beside the keys find() reads: a node whose relative octets are inline
+  // is compared against the question without touching the name pool.
+  uint8_t apex_copy_[dns::kMaxNameLength] = {};
 };
 
 // All zones served, immutable; the longest-match zone for a name is found by exact lookups of the

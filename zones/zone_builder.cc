@@ -321,10 +321,17 @@ Result<std::shared_ptr<const Zone>> ZoneBuilder::build(std::vector<std::string>&
   z.names_.reserve(names_octets);
   z.blob_.reserve(blob_octets);
   z.rrs_.reserve(records_.size() + 2);
+  std::memcpy(z.apex_copy_, apex.data(), apex.size());
   for (const auto& n : names) {
     Node node;
     node.name_offset = static_cast<uint32_t>(z.names_.size());
     node.name_length = static_cast<uint8_t>(n.size());
+    // Every name here is the apex or below it (out-of-zone records were dropped on add()).
+    const size_t rel = n.size() - apex.size();
+    if (n.size() >= apex.size() && rel <= Node::kInlineOctets && n.substr(rel) == apex) {
+      node.relative_length = static_cast<uint8_t>(rel);
+      std::memcpy(node.relative, n.data(), rel);
+    }
     z.names_.insert(z.names_.end(), n.begin(), n.end());
     z.nodes_.push_back(node);
   }
@@ -379,8 +386,9 @@ Result<std::shared_ptr<const Zone>> ZoneBuilder::build(std::vector<std::string>&
       const uint16_t type = records_[i].type;
       RRset rs;
       rs.type = type;
-      rs.ttl = records_[i].ttl;
+      const uint32_t ttl = records_[i].ttl;
       rs.first_rr = static_cast<uint32_t>(z.rrs_.size());
+      rs.blob_offset = static_cast<uint32_t>(z.blob_.size());
       const size_t begin = i;
       size_t end = i;
       while (end < records_.size() && ownerOf(records_[end]) == owner &&
@@ -407,16 +415,18 @@ Result<std::shared_ptr<const Zone>> ZoneBuilder::build(std::vector<std::string>&
           warnings.push_back(where(r) + ": duplicate record " + text(owner) + " ignored");
           continue;
         }
-        if (r.ttl != rs.ttl) {
+        if (r.ttl != ttl) {
           // RFC 2181 §5.2: TTLs in an RRset must match; use the first one's, as BIND and Knot do.
           warnings.push_back(where(r) + ": TTL " + std::to_string(r.ttl) +
-                             " differs from the RRset's " + std::to_string(rs.ttl) + ", using " +
-                             std::to_string(rs.ttl));
+                             " differs from the RRset's " + std::to_string(ttl) + ", using " +
+                             std::to_string(ttl));
         }
         ++kept;
-        z.digest_ += recordHash(owner, type, rs.ttl, rdataOf(r));
-        encode(type, rs.ttl, rdataOf(r));
+        z.digest_ += recordHash(owner, type, ttl, rdataOf(r));
+        encode(type, ttl, rdataOf(r));
       }
+      rs.plain = std::all_of(z.rrs_.begin() + rs.first_rr, z.rrs_.end(),
+                             [](const RR& rr) { return rr.name_count == 0; });
       if (kept > kMaxRRsetSize) {
         // RRset::rr_count and ANCOUNT are 16 bits, and no DNS message could carry it anyway.
         fail(first_seq, first_where() + ": the RRset " + text(owner) + " " + typeText(type) +
@@ -429,6 +439,7 @@ Result<std::shared_ptr<const Zone>> ZoneBuilder::build(std::vector<std::string>&
       }
       if (type == dns::rrtype::kCNAME) {
         has_cname = true;
+        node.flags |= Node::kCname;
         cname_rec = begin;
         if (rs.rr_count > 1)
           fail(first_seq, first_where() + ": more than one CNAME at " + text(owner));
@@ -598,10 +609,11 @@ Result<std::shared_ptr<const Zone>> ZoneBuilder::build(std::vector<std::string>&
     // Copied: encode() appends to blob_, which holds the SOA read here (capacity is reserved).
     const std::string soa_rdata(reinterpret_cast<const char*>(rdata), rdlen);
     z.negative_soa_ = *soa;
-    z.negative_soa_.ttl = std::min(soa->ttl, minimum);
+    const uint32_t ttl = std::min(z.ttl(*soa), minimum);
     z.negative_soa_.first_rr = static_cast<uint32_t>(z.rrs_.size());
+    z.negative_soa_.blob_offset = static_cast<uint32_t>(z.blob_.size());
     z.negative_soa_.rr_count = 1;
-    encode(dns::rrtype::kSOA, z.negative_soa_.ttl, soa_rdata);
+    encode(dns::rrtype::kSOA, ttl, soa_rdata);
   }
   captureNegativeSoa(z, z.negative_soa_record_);
   return std::shared_ptr<const Zone>(std::move(zone));

@@ -5,6 +5,7 @@
 
 #include "../testutil.h"
 #include "zones/loader.h"
+#include "zones/lookup.h"
 #include "zones/zone_builder.h"
 
 using namespace meridian;
@@ -255,6 +256,107 @@ TEST_CASE("Zone::find finds every node of a large zone and nothing else", "[zone
   REQUIRE(dns::fromText(".", root));
   CHECK(zone.find(root.data, root.length) == zones::kNone);
   CHECK(zones::Zone().find(root.data, root.length) == zones::kNone);  // no nodes, no index
+}
+
+// A node keeps its octets below the apex inline when they fit (Node::kInlineOctets) and find()
+// then compares the rest of the name with its copy of the apex. With every tag matching (mask 0),
+// names of a node's length that differ only above the apex, only below it, or at the inline
+// boundary (relative parts of 10, 11 and 12 octets) must not be taken for it.
+TEST_CASE("Zone::find compares inline relative names and the apex", "[zone]") {
+  std::string text = kHead;
+  const std::vector<std::string> present = {"a",           "abcdefghi",  "abcdefghij",
+                                            "abcdefghijk", "x.abcdefgh", "www.sub"};
+  for (const auto& name : present) text += name + " A 192.0.2.9\n";
+  auto z = zones::loadZoneText("example.com", text);
+  REQUIRE_OK(z);
+  zones::Zone colliding = *z->zone;
+  colliding.rebuildIndexForTesting(7, 0);
+  for (const zones::Zone* zone : {z->zone.get(), static_cast<const zones::Zone*>(&colliding)}) {
+    for (const auto& name : present) {
+      dns::NameBuf n;
+      REQUIRE(dns::fromText(name + ".example.com.", n));
+      INFO(name);
+      const uint32_t i = zone->find(n.data, n.length);
+      REQUIRE(i != zones::kNone);
+      CHECK(dns::toText(zone->nodeName(zone->node(i))) == name + ".example.com.");
+      // Same length, same relative octets, another apex; and the other way round.
+      for (const std::string& miss :
+           {name + ".example.org.", name + ".exbmple.com.", "b" + name.substr(1) + ".example.com.",
+            name.substr(0, name.size() - 1) + "z.example.com."}) {
+        REQUIRE(dns::fromText(miss, n));
+        INFO(miss);
+        CHECK(zone->find(n.data, n.length) == zones::kNone);
+      }
+    }
+    dns::NameBuf apex;
+    REQUIRE(dns::fromText("example.com.", apex));
+    CHECK(zone->find(apex.data, apex.length) == zone->apexNode());
+    REQUIRE(dns::fromText("example.org.", apex));
+    CHECK(zone->find(apex.data, apex.length) == zones::kNone);
+  }
+}
+
+// Zone::rrset stops scanning a node's RRsets (sorted by type) at the first type not below the one
+// asked for; putRRset walks a plain RRset's records by their RDLENGTH in the blob and reads RRs
+// only for records with compressible names; kCname marks the nodes answer() checks for a CNAME.
+TEST_CASE("a node's RRsets are found by type and their records walked from the blob", "[zone]") {
+  const std::string text = std::string(kHead) +
+                           "h 300 TXT \"one\"\nh 300 TXT \"second string\"\nh 60 A 192.0.2.7\n"
+                           "h 60 A 192.0.2.8\nh MX 10 ns1\nh MX 20 mail.example.net.\n"
+                           "h AAAA 2001:db8::1\nh CAA 0 issue \"ca.example\"\n"
+                           "h TYPE65280 \\# 3 abcdef\nh TYPE65280 \\# 1 00\nc CNAME h\n";
+  auto z = zones::loadZoneText("example.com", text);
+  REQUIRE_OK(z);
+  const zones::Zone& zone = *z->zone;
+  dns::NameBuf n;
+  REQUIRE(dns::fromText("h.example.com.", n));
+  const zones::Node& h = zone.node(zone.find(n.data, n.length));
+  CHECK_FALSE(h.flags & zones::Node::kCname);
+  struct Want {
+    uint16_t type;
+    uint16_t count;
+    uint32_t ttl;
+    bool plain;
+  };
+  for (const Want& want :
+       {Want{1, 2, 60, true}, Want{15, 2, 3600, false}, Want{16, 2, 300, true},
+        Want{28, 1, 3600, true}, Want{257, 1, 3600, true}, Want{65280, 2, 3600, true}}) {
+    INFO("type " << want.type);
+    const zones::RRset* rs = zone.rrset(h, want.type);
+    REQUIRE(rs != nullptr);
+    CHECK(rs->rr_count == want.count);
+    CHECK(zone.ttl(*rs) == want.ttl);
+    CHECK(rs->plain == want.plain);
+    CHECK(rs->blob_offset == zone.rr(rs->first_rr).offset);
+  }
+  for (const uint16_t absent : {2, 5, 6, 14, 17, 27, 29, 256, 258, 65279, 65281}) {
+    CHECK(zone.rrset(h, absent) == nullptr);
+  }
+  // Both TXT records and both MX records come out whole, in order, with their owner compressed.
+  dns::Query q;
+  q.qname = n;
+  q.qname_lower = n;
+  q.qclass = dns::rrclass::kIN;
+  q.has_question = true;
+  for (const uint16_t type : {dns::rrtype::kTXT, dns::rrtype::kMX, uint16_t{65280}}) {
+    q.qtype = type;
+    uint8_t buf[512];
+    dns::ResponseWriter w;
+    w.reset(buf, sizeof buf, 0);
+    w.begin(q, true);
+    const size_t before = w.size();
+    REQUIRE(zones::putRRset(zone, *zone.rrset(h, type), nullptr, w,
+                            dns::ResponseWriter::Section::kAnswer));
+    const zones::RRset& rs = *zone.rrset(h, type);
+    CHECK(w.mark().counts[0] == rs.rr_count);
+    if (rs.plain) {  // each record: a pointer to the question name, then its octets as stored
+      size_t expect = 0;
+      for (uint32_t i = 0; i < rs.rr_count; ++i) expect += 2 + zone.rr(rs.first_rr + i).length;
+      CHECK(w.size() - before == expect);
+    }
+  }
+  REQUIRE(dns::fromText("c.example.com.", n));
+  CHECK(zone.node(zone.find(n.data, n.length)).flags & zones::Node::kCname);
 }
 
 // The index's hash is keyed per zone from std::random_device, so names chosen (through a zone
