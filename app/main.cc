@@ -15,6 +15,7 @@
 #include "api/auth.h"
 #include "app/config.h"
 #include "app/config_schema.h"
+#include "app/control_socket.h"
 #include "app/runtime.h"
 #include "core/log.h"
 #include "georoute/compile.h"
@@ -272,52 +273,6 @@ int explain(int argc, char** argv) {
   }
   // An entry that never matches (country "UK") is often why a trace looks wrong: say so here too.
   for (const auto& w : compiled->warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
-  auto cidr = meridian::georoute::parseCidr(client_text);
-  if (!cidr) {
-    std::fprintf(stderr, "--client: %s\n", cidr.error().message.c_str());
-    return 2;
-  }
-  meridian::georoute::Client client;
-  client.ipv6 = cidr->ipv6;
-  std::memcpy(client.address, cidr->address, 16);
-  client.source_prefix = cidr->prefix;
-  client.from_ecs = client_text.find('/') != std::string::npos;
-  meridian::dns::NameBuf name;
-  if (!meridian::dns::fromText(qname.back() == '.' ? qname : qname + ".", name)) {
-    std::fprintf(stderr, "bad name '%s'\n", qname.c_str());
-    return 2;
-  }
-  meridian::dns::lowercase(name);
-  const auto* svc = compiled->services->find(name);
-  // A CNAME chain in the served zones that reaches a service ends in the steered answer, as the
-  // server answers it: follow the zone files' CNAMEs (at most 8, as the server's chain limit
-  // allows more but a trace this long is already unreadable).
-  for (int hop = 0; svc == nullptr && hop < 8; ++hop) {
-    const meridian::zones::Zone* zone = zone_set.findZone(name);
-    if (zone == nullptr) break;
-    const uint32_t n = zone->find(name.data, name.length);
-    if (n == meridian::zones::kNone) break;
-    const meridian::zones::RRset* cname = zone->rrset(zone->node(n), 5);
-    if (cname == nullptr || cname->target_offset == meridian::zones::kNone) break;
-    const std::string target = meridian::dns::toText(zone->pooledName(cname->target_offset));
-    std::printf("%s is a CNAME to %s (zone %s, TTL %u)\n", meridian::dns::toText(name.data).c_str(),
-                target.c_str(), zone->origin().c_str(), zone->ttl(*cname));
-    if (!meridian::dns::fromText(target, name)) break;
-    svc = compiled->services->find(name);
-  }
-  if (svc == nullptr) {
-    std::printf("%s is not a steered service; the zone data answers it\n",
-                meridian::dns::toText(name.data).c_str());
-    return 0;
-  }
-  uint16_t qtype = 0;
-  if (qtype_text == "A") qtype = 1;
-  if (qtype_text == "AAAA") qtype = 28;
-  if (qtype_text == "CNAME") qtype = 5;
-  if (qtype == 0) {
-    std::fprintf(stderr, "type must be A, AAAA or CNAME\n");
-    return 2;
-  }
   meridian::healthcheck::StateTable health;
   health.targets.resize(compiled->targets.size());
   for (const auto& d : down) {
@@ -332,18 +287,16 @@ int explain(int argc, char** argv) {
     if (!matched)
       std::fprintf(stderr, "warning: --down %s matches no checked endpoint\n", d.c_str());
   }
-  meridian::georoute::Trace trace;
-  std::printf("service %s %s, client %s%s\n", svc->name.c_str(), qtype_text.c_str(),
-              client_text.c_str(), client.from_ecs ? " (as ECS)" : "");
-  std::string chain;
-  for (auto f : svc->policy)
-    chain += std::string(chain.empty() ? "" : " -> ") + meridian::georoute::filterName(f);
-  std::printf("policy: %s\n", chain.c_str());
-  const auto d =
-      meridian::georoute::decide(*compiled->services, *svc, qtype, client, health, &trace);
-  for (const auto& line : trace.lines) std::printf("  %s\n", line.c_str());
-  if (!client.from_ecs) std::printf("  (no ECS: the scope would not be sent)\n");
-  return d.kind == meridian::georoute::Decision::Kind::kServFail ? 1 : 0;
+  // The same steps as the running server's explain (control_service.h), with this health.
+  const meridian::healthcheck::Verdicts verdicts(health);
+  auto e = meridian::app::explainQuery(zone_set, compiled->services.get(), verdicts,
+                                       {qname, qtype_text, client_text});
+  if (!e) {
+    std::fprintf(stderr, "%s\n", e.error().message.c_str());
+    return 2;
+  }
+  std::fputs(meridian::app::formatExplanation(*e).c_str(), stdout);
+  return e->decision == meridian::georoute::Decision::Kind::kServFail ? 1 : 0;
 }
 
 int mmdb(int argc, char** argv) {

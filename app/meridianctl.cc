@@ -34,6 +34,10 @@ int main(int argc, char** argv) {
           "  override WHAT MODE     WHAT = target label or endpoint address (as `health` prints\n"
           "                         them), region:NAME, pool:SERVICE/REGION or service:NAME;\n"
           "                         MODE = force-up, force-down, drain or none\n"
+          "  zones                  every zone: serial, records, file, loaded at, last error\n"
+          "  explain NAME [TYPE] CLIENT-IP[/PREFIX]\n"
+          "                         how the running server steers NAME for that client (a\n"
+          "                         prefix is taken as ECS), with the live health verdicts\n"
           "  stop                   drain and exit\n"
           "The socket is the server's control.socket (or $MERIDIAN_SOCKET).\n");
       return 0;
@@ -45,8 +49,10 @@ int main(int argc, char** argv) {
     }
   }
   if (command.empty()) {
-    std::fprintf(stderr,
-                 "meridianctl: no command (reload, status, health, override, stop; see --help)\n");
+    std::fprintf(
+        stderr,
+        "meridianctl: no command (reload, status, health, zones, override, explain, stop; see "
+        "--help)\n");
     return 2;
   }
   if (socket_path.empty()) {

@@ -1,5 +1,6 @@
 #include "app/runtime.h"
 #include "app/api_service.h"
+#include "app/control_socket.h"
 #include "server/steering_zones.h"
 
 #include <malloc.h>
@@ -27,6 +28,8 @@
 #include <boost/json/object.hpp>
 
 #include "core/log.h"
+#include "zones/content.h"
+#include "zones/diff.h"
 #include "zones/loader.h"
 #include "zones/serial.h"
 
@@ -69,11 +72,6 @@ using georoute::CompiledSteering;
 using georoute::compileSteering;
 using georoute::HealthTarget;
 using georoute::SteeringConfig;
-
-std::string LoadReport::text() const {
-  return std::to_string(loaded) + " zone(s) loaded, " + std::to_string(unchanged) + " unchanged, " +
-         std::to_string(failed) + " failed";
-}
 
 Runtime::Runtime(CommandLine cmd, Config config)
     : cmd_(std::move(cmd)),
@@ -138,25 +136,6 @@ void Runtime::watchGeo() {
 
 namespace {
 
-healthcheck::CheckSpec toSpec(const CheckConfig& c) {
-  healthcheck::CheckSpec spec;
-  spec.name = c.name;
-  spec.kind = healthcheck::parseKind(c.type).value_or(healthcheck::CheckSpec::Kind::kTcp);
-  spec.port = c.port;
-  spec.path = c.path;
-  spec.host_header = c.host;
-  spec.expect_status = c.expect_status;
-  spec.expect_body = c.expect_body;
-  spec.dns_qname = c.dns_qname;
-  spec.dns_qtype = c.dns_qtype;
-  spec.interval_ms = c.interval_ms;
-  spec.timeout_ms = c.timeout_ms;
-  spec.rise = c.rise;
-  spec.fall = c.fall;
-  spec.verify_tls = c.verify_tls;
-  return spec;
-}
-
 // What identifies a health slot across a reload: its label and, for a checked one, every setting
 // of its check. A slot whose key is unchanged keeps its state; one whose label is kept keeps its
 // override.
@@ -190,7 +169,7 @@ void Runtime::rebuildHealth() {
     boost::system::error_code ec;
     if (!t.address.empty()) target.address = asio::ip::make_address(t.address, ec);
     if (t.checked) {
-      target.spec = toSpec(t.check);
+      target.spec = georoute::checkSpec(t.check);
       ++checked;
     }
     targets.push_back(std::move(target));
@@ -265,81 +244,6 @@ void Runtime::reclaimSnapshots() {
   });
 }
 
-std::string Runtime::overrideCommand(const std::string& args) {
-  // override ADDRESS|LABEL|region:NAME|pool:SERVICE/REGION|service:NAME MODE
-  // Labels may contain spaces ("192.0.2.1 (web)"): the mode is the last word.
-  static const char kUsage[] =
-      "error: usage: override ADDRESS|LABEL|region:NAME|pool:SERVICE/REGION|service:NAME "
-      "force-up|force-down|drain|none\n";
-  const size_t sp = args.rfind(' ');
-  if (sp == std::string::npos) return kUsage;
-  const std::string what = args.substr(0, sp);
-  const std::string mode = args.substr(sp + 1);
-  healthcheck::Override o;
-  if (mode == "force-up") {
-    o = healthcheck::Override::kForceUp;
-  } else if (mode == "force-down") {
-    o = healthcheck::Override::kForceDown;
-  } else if (mode == "drain") {
-    o = healthcheck::Override::kDrain;
-  } else if (mode == "none") {
-    o = healthcheck::Override::kNone;
-  } else {
-    return "error: override mode must be force-up, force-down, drain or none\n";
-  }
-  if (!monitor_) return "error: no steered endpoints are configured\n";
-  // Service names as operators type them: any case, trailing dot optional.
-  auto serviceName = [](std::string n) {
-    if (n.empty() || n.back() != '.') n += '.';
-    for (char& c : n) c = static_cast<char>(dns::asciiLower(static_cast<uint8_t>(c)));
-    return n;
-  };
-  std::string service, region;
-  bool by_endpoints = true;
-  if (what.rfind("region:", 0) == 0) {
-    region = what.substr(7);
-  } else if (what.rfind("pool:", 0) == 0) {
-    const size_t slash = what.rfind('/');
-    if (slash == std::string::npos || slash < 6 || slash + 1 == what.size())
-      return "error: a pool is named pool:SERVICE/REGION, e.g. pool:www.example.com/eu\n";
-    service = serviceName(what.substr(5, slash - 5));
-    region = what.substr(slash + 1);
-  } else if (what.rfind("service:", 0) == 0) {
-    service = serviceName(what.substr(8));
-  } else {
-    by_endpoints = false;
-  }
-  if (by_endpoints && (what == "region:" || what == "service:"))
-    return "error: '" + what + "' names nothing; give a region or service name\n";
-  std::vector<uint32_t> ids;
-  auto add = [&](uint32_t id) {
-    if (id < targets_.size() && std::find(ids.begin(), ids.end(), id) == ids.end())
-      ids.push_back(id);
-  };
-  if (by_endpoints && services_) {
-    for (const auto& svc : services_->services) {
-      if (!service.empty() && svc.name != service) continue;
-      for (const auto& pool : svc.pools) {
-        if (!region.empty() && services_->regions[pool.region].name != region) continue;
-        for (const auto& ep : pool.endpoints) add(ep.health_id);
-      }
-    }
-  } else if (!by_endpoints) {
-    const std::string address = canonicalAddress(what);
-    for (size_t i = 0; i < targets_.size(); ++i) {
-      if (targets_[i].label == what || targets_[i].address == address)
-        add(static_cast<uint32_t>(i));
-    }
-  }
-  if (ids.empty()) return "error: nothing matches '" + what + "' (see meridianctl health)\n";
-  std::string reply = "ok\n";
-  for (uint32_t id : ids) {
-    auto r = monitor_->setOverride(id, o);
-    reply += "  " + targets_[id].label + ": " + (r ? mode : r.error().message) + "\n";
-  }
-  return reply;
-}
-
 namespace {
 // A reloaded zone's serial tells secondaries whether to transfer it (RFC 1034 §4.3.5, RFC 1996):
 // new content under the same serial never reaches them, and a serial that went backwards (RFC 1982)
@@ -381,7 +285,18 @@ void Runtime::requestStop() {
   io_.stop();
 }
 
+void Runtime::post(std::function<void()> task) {
+  asio::post(io_, std::move(task));
+}
+
 namespace {
+// What a zone job makes on the pool.
+struct ParsedZone {
+  zones::LoadedZone loaded;
+  std::shared_ptr<const zones::ZoneContent> content;
+  std::shared_ptr<const zones::ZoneDiff> diff;  // from the replaced content; null if none/same
+};
+
 // Logs a zone's errors, one line each (a broken file may have many); returns how many.
 size_t logZoneErrors(const std::string& zone, const std::string& message) {
   size_t errors = 0;
@@ -453,22 +368,34 @@ void Runtime::beginLoad(uint64_t ticket) {
         ++r.report.unchanged;
         continue;
       }
-      // One job per changed zone: with several, they parse in parallel.
+      // One job per changed zone: with several, they parse in parallel. The file is read into its
+      // editable content and the serving zone in one pass, and the content diffed against the
+      // version it replaces (a hand edit becomes a ZoneDiff), all on the pool.
       ++r.outstanding;
+      std::shared_ptr<const zones::ZoneContent> before;
+      if (old != zones_.end()) before = old->second.content;
       pool_->post(
-          [zc, hook = parse_hook_]() -> Result<zones::LoadedZone> {
+          [zc, before = std::move(before), hook = parse_hook_]() -> Result<ParsedZone> {
             if (hook) hook(zc.name);
             try {
-              auto loaded = zones::loadZoneFile(zc.name, zc.file);
+              auto loaded = zones::loadZoneContentFile(zc.name, zc.file);
+              if (!loaded) return loaded.error();
+              ParsedZone parsed{
+                  std::move(loaded->loaded),
+                  std::make_shared<const zones::ZoneContent>(std::move(loaded->content)), nullptr};
+              if (before) {
+                auto d = std::make_shared<zones::ZoneDiff>(zones::diff(*before, *parsed.content));
+                if (!d->empty()) parsed.diff = std::move(d);
+              }
               // The loader's working copies (records, names) were freed on this thread: return
               // their pages here rather than on the control loop.
               trimMalloc();
-              return loaded;
+              return parsed;
             } catch (const std::exception& e) {
               return Error{zc.file + ": " + e.what()};
             }
           },
-          [this, ticket, zc, st](Result<zones::LoadedZone> loaded) {
+          [this, ticket, zc, st](Result<ParsedZone> loaded) {
             if (!run_ || run_->ticket != ticket) return;
             LoadRun& r = *run_;
             auto old = zones_.find(zc.name);
@@ -487,13 +414,16 @@ void Runtime::beginLoad(uint64_t ticket) {
                 log::error("zone " + zc.name + ": not loaded" + count + "; not served");
               }
             } else {
-              for (const auto& w : loaded->warnings) log::warning("zone " + zc.name + ": " + w);
-              LoadedZone lz{loaded->zone,       zc.file,         st.st_mtime, st.st_size, st.st_ino,
-                            st.st_mtim.tv_nsec, loaded->includes};
+              const zones::LoadedZone& lzone = loaded->loaded;
+              for (const auto& w : lzone.warnings) log::warning("zone " + zc.name + ": " + w);
+              LoadedZone lz{lzone.zone, loaded->content,    std::time(nullptr),
+                            zc.file,    st.st_mtime,        st.st_size,
+                            st.st_ino,  st.st_mtim.tv_nsec, lzone.includes};
               if (old != zones_.end()) warnSerial(zc.name, *old->second.zone, *lz.zone);
               log::info("zone " + zc.name + " loaded from " + zc.file + ": serial " +
                         std::to_string(lz.zone->serial()) + ", " +
                         std::to_string(lz.zone->recordCount()) + " records");
+              if (loaded->diff) r.changes.push_back({zc.name, zc.file, std::move(loaded->diff)});
               r.next[zc.name] = std::move(lz);
               ++r.report.loaded;
             }
@@ -642,6 +572,14 @@ void Runtime::applyLoad(std::shared_ptr<server::ServingState> state,
     startHealth();
     if (r.zones) log::info("reload: " + r.report.text());
   }
+  // The changed zones are served now: tell the listeners (journal, audit, event stream).
+  for (const auto& change : r.changes) {
+    const zones::ZoneDiff& d = *change.diff;
+    log::info("zone " + change.origin + ": serial " + std::to_string(d.old_serial) + " \u2192 " +
+              std::to_string(d.new_serial) + ", " + std::to_string(d.removed.rrsetCount()) +
+              " RRsets removed, " + std::to_string(d.added.rrsetCount()) + " added");
+    service_.publishZoneChange(change);
+  }
   reclaimSnapshots();
   finishLoad(r.report);
 }
@@ -662,55 +600,6 @@ void Runtime::finishLoad(LoadReport report) {
   }
   run_.reset();
   (void)loads_.finish(ticket, report);
-}
-
-std::string Runtime::status() const {
-  std::ostringstream out;
-  const auto totals = server_ ? server_->totals() : server::CounterTotals{};
-  out << "uptime " << (std::time(nullptr) - started_) << "s, workers " << config_.server.threads
-      << ", reloads " << reloads_ << " (loads run " << loads_.finished() << ")\n";
-  if (server_) {
-    out << "listening";
-    for (const auto& l : server_->listening()) out << " " << l.text();
-    out << "\n";
-  }
-  out << "queries " << totals.queries << ", dropped " << totals.dropped << ", truncated "
-      << totals.truncated << ", tcp connections " << totals.tcp_connections << "\n";
-  out << "tcp closed: " << totals.tcp_evicted << " oldest idle (at the limit), "
-      << totals.tcp_io_timeouts << " reset by the I/O timeout, " << totals.tcp_refused
-      << " refused (all busy)\n";
-  out << "rcodes: NOERROR " << totals.rcodes[0] << ", FORMERR " << totals.rcodes[1] << ", SERVFAIL "
-      << totals.rcodes[2] << ", NXDOMAIN " << totals.rcodes[3] << ", NOTIMP " << totals.rcodes[4]
-      << ", REFUSED " << totals.rcodes[5] << ", NOTAUTH " << totals.rcodes[9] << ", BADVERS "
-      << totals.rcodes[16] << ", BADCOOKIE " << totals.rcodes[23] << "\n";
-  out << "cookies: client only " << totals.cookie_client_only << ", valid " << totals.cookie_valid
-      << ", invalid " << totals.cookie_invalid << "\n";
-  if (config_.protocol.rrl.enabled || totals.rrl_slipped + totals.rrl_dropped > 0) {
-    out << "rrl: limited " << totals.rrl_slipped + totals.rrl_dropped << ", slipped "
-        << totals.rrl_slipped << ", dropped " << totals.rrl_dropped << "\n";
-  }
-  for (const auto& [name, lz] : zones_) {
-    out << "zone " << name << " serial " << lz.zone->serial() << " records "
-        << lz.zone->recordCount() << " file " << lz.file << "\n";
-  }
-  for (const auto& [name, err] : zone_errors_) out << "error " << name << ": " << err << "\n";
-  for (const GeoSlot* slot : {&geo_, &asn_}) {
-    if (slot->db) out << "geoip " << slot->db->path() << " (" << slot->db->type() << ")\n";
-    if (!slot->error.empty()) out << "error geoip: " << slot->error << "\n";
-  }
-  if (services_) {
-    const auto checked = std::count_if(targets_.begin(), targets_.end(),
-                                       [](const HealthTarget& t) { return t.checked; });
-    out << "services " << services_->services.size() << ", health targets " << checked
-        << ", unchecked endpoints " << (static_cast<long>(targets_.size()) - checked) << "\n";
-  }
-  if (!steering_error_.empty()) out << "error steering: " << steering_error_ << "\n";
-  out << "snapshots retired " << state_.domain().freed() << ", waiting "
-      << state_.domain().pending() << "\n";
-  if (loads_.running()) {
-    out << "reload in progress" << (loads_.queued() ? ", another queued" : "") << "\n";
-  }
-  return out.str();
 }
 
 bool Runtime::startControlSocket() {
@@ -808,44 +697,17 @@ void Runtime::acceptControl() {
       auto out = std::make_shared<std::string>(std::move(reply));
       asio::async_write(*s, asio::buffer(*out), [s, out](boost::system::error_code, size_t) {});
     };
-    asio::async_read_until(
-        *s, *buf, '\n', [this, buf, send](boost::system::error_code rec, size_t) {
-          std::string reply;
-          if (rec) {
-            reply = "error: no command\n";
-          } else {
-            std::istream in(buf.get());
-            std::string command;
-            std::getline(in, command);
-            if (command == "reload") {
-              // Answered when the reload is published (or coalesced into one that is); the loop
-              // serves other connections meanwhile.
-              requestReload([this, send](const LoadReport& r) {
-                std::string text = (r.failed == 0 ? "ok " : "error ") + r.text() + "\n";
-                for (const auto& w : r.warnings) text += "  warning: " + w + "\n";
-                for (const auto& [name, err] : zone_errors_)
-                  text += "  " + name + ": " + err + "\n";
-                send(std::move(text));
-              });
-              return;
-            }
-            if (command == "status") {
-              reply = "ok\n" + status();
-            } else if (command == "health") {
-              reply = "ok\n" + (monitor_ ? monitor_->describe()
-                                         : std::string("no health-checked endpoints\n"));
-            } else if (command.rfind("override ", 0) == 0) {
-              reply = overrideCommand(command.substr(9));
-            } else if (command == "stop") {
-              reply = "ok stopping\n";
-              std::raise(SIGTERM);
-            } else {
-              reply = "error: unknown command '" + command +
-                      "' (try reload, status, health, override, stop)\n";
-            }
-          }
-          send(std::move(reply));
-        });
+    asio::async_read_until(*s, *buf, '\n',
+                           [this, buf, send](boost::system::error_code rec, size_t) {
+                             if (rec) {
+                               send("error: no command\n");
+                               return;
+                             }
+                             std::istream in(buf.get());
+                             std::string command;
+                             std::getline(in, command);
+                             runControlCommand(service_, command, send);
+                           });
     acceptControl();
   });
 }

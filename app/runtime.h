@@ -18,6 +18,7 @@
 #include <string>
 
 #include "app/config.h"
+#include "app/control_service.h"
 #include "core/reload_queue.h"
 #include "core/snapshot.h"
 #include "core/work_pool.h"
@@ -27,21 +28,13 @@
 #include "healthcheck/state.h"
 #include "server/pipeline.h"
 #include "server/server.h"
+#include "zones/content.h"
 #include "zones/loader.h"
 #include "zones/zone.h"
 
 namespace meridian::app {
 
 class ApiService;
-
-struct LoadReport {
-  int loaded = 0;     // zones (re)loaded from their files
-  int unchanged = 0;  // files not modified since the last load
-  int failed = 0;     // errors; the previous version (if any) keeps serving
-  // Restart-only keys the reload found changed (restartOnlyChanges), one line each.
-  std::vector<std::string> warnings;
-  std::string text() const;
-};
 
 class Runtime {
  public:
@@ -55,9 +48,12 @@ class Runtime {
   // made while a reload runs is coalesced into the one reload queued behind it (see
   // core/reload_queue.h). Control thread only.
   void requestReload(std::function<void(const LoadReport&)> done = {});
-  [[nodiscard]] std::string status() const;
   // Any thread: makes run() return (as SIGTERM does).
   void requestStop();
+  // Any thread: runs `task` on the control loop (where the control service is used).
+  void post(std::function<void()> task);
+  // The operations on this server (control socket, API). Control thread only.
+  [[nodiscard]] ControlService& control() { return service_; }
   // Tests: called on a pool thread before each zone file is parsed, with the zone's name (a test
   // blocks it to hold a reload in progress). Set before run().
   void setParseHook(std::function<void(const std::string& zone)> hook) {
@@ -65,8 +61,14 @@ class Runtime {
   }
 
  private:
+  friend class ControlService;  // reads the state below, drives reloads and overrides
+
   struct LoadedZone {
     std::shared_ptr<const zones::Zone> zone;
+    // The editable content the zone was built from (the file's records as written): the next
+    // reload of an edited file is diffed against it. Shared, never changed once made.
+    std::shared_ptr<const zones::ZoneContent> content;
+    std::time_t loaded_at = 0;
     std::string file;
     std::time_t mtime = 0;
     off_t size = 0;
@@ -93,7 +95,8 @@ class Runtime {
     LoadReport report;
     std::map<std::string, LoadedZone> next;  // by origin, as the zone jobs finish
     std::map<std::string, std::string> errors;
-    size_t outstanding = 0;  // pool jobs of the first stage (zones, GeoIP) still running
+    std::vector<ZoneChange> changes;  // zones whose content changed, told once published
+    size_t outstanding = 0;           // pool jobs of the first stage (zones, GeoIP) still running
     GeoSlot geo, asn;
   };
   // ReloadQueue's start: reads the configuration, stats the zone files, and posts one pool job per
@@ -120,7 +123,6 @@ class Runtime {
   void startHealth();
   // Frees the retired snapshots every worker has moved past; re-arms a timer while any wait.
   void reclaimSnapshots();
-  [[nodiscard]] std::string overrideCommand(const std::string& args);
   // Binds control.socket; false (start-up fails) when the path is held by a live process or is
   // not a socket. Only a socket left by a dead process is replaced.
   [[nodiscard]] bool startControlSocket();
@@ -160,6 +162,7 @@ class Runtime {
   std::unique_ptr<server::Server> server_;
   // The HTTP API (app/api_service.h), when [[api.key]] entries are configured.
   std::unique_ptr<ApiService> api_;
+  ControlService service_{*this};
   std::time_t started_ = 0;
   uint64_t reloads_ = 0;
   // RRL as the workers' tables were made (at start-up): turning it on later, or resizing, waits

@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "georoute/policy.h"
+#include "healthcheck/prober.h"
 
 namespace meridian::georoute {
 
@@ -473,6 +474,25 @@ Result<CompiledSteering> loadSteering(const SteeringConfig& cfg, const ZoneLocat
     dbs[i] = *db;
   }
   return compileSteering(cfg, zones, dbs[0], dbs[1]);
+}
+
+healthcheck::CheckSpec checkSpec(const CheckConfig& c) {
+  healthcheck::CheckSpec spec;
+  spec.name = c.name;
+  spec.kind = healthcheck::parseKind(c.type).value_or(healthcheck::CheckSpec::Kind::kTcp);
+  spec.port = c.port;
+  spec.path = c.path;
+  spec.host_header = c.host;
+  spec.expect_status = c.expect_status;
+  spec.expect_body = c.expect_body;
+  spec.dns_qname = c.dns_qname;
+  spec.dns_qtype = c.dns_qtype;
+  spec.interval_ms = c.interval_ms;
+  spec.timeout_ms = c.timeout_ms;
+  spec.rise = c.rise;
+  spec.fall = c.fall;
+  spec.verify_tls = c.verify_tls;
+  return spec;
 }
 
 }  // namespace meridian::georoute

@@ -18,6 +18,10 @@
 #include "dns/name.h"
 #include "georoute/steering_config.h"
 
+namespace meridian::healthcheck {
+struct CheckSpec;
+}
+
 namespace meridian::georoute {
 
 // One health-table slot; its index is the health id used by the ServiceSet. A checked slot is an
@@ -31,6 +35,10 @@ struct HealthTarget {
   CheckConfig check;    // meaningful when checked
   bool checked = true;
 };
+
+// The probe a checked slot runs: its [[check]] as the health checker takes it (the type is
+// healthcheck/prober.h's; include it to call this).
+[[nodiscard]] healthcheck::CheckSpec checkSpec(const CheckConfig& c);
 
 struct CompiledSteering {
   std::shared_ptr<const ServiceSet> services;

@@ -314,19 +314,7 @@ std::string Monitor::Core::describe() const {
                     std::to_string(s.probes) + "/" + std::to_string(s.failures),
                     s.last_error.empty() ? "-" : s.last_error});
   }
-  std::vector<size_t> width(header.size(), 0);
-  for (const auto& row : rows) {
-    for (size_t c = 0; c < row.size(); ++c) width[c] = std::max(width[c], row[c].size());
-  }
-  std::string out;
-  for (const auto& row : rows) {
-    for (size_t c = 0; c < row.size(); ++c) {
-      out += row[c];
-      if (c + 1 < row.size()) out += std::string(width[c] - row[c].size() + 2, ' ');
-    }
-    out += '\n';
-  }
-  return out;
+  return alignColumns(rows);
 }
 
 Monitor::Monitor(asio::io_context& io, std::vector<Target> targets, MonitorOptions options,
@@ -380,6 +368,23 @@ const std::shared_ptr<Verdicts>& Monitor::verdicts() const {
 const std::vector<Target>& Monitor::targets() const {
   return core_->targets();
 }
+std::string alignColumns(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> width;
+  for (const auto& row : rows) {
+    if (width.size() < row.size()) width.resize(row.size(), 0);
+    for (size_t c = 0; c < row.size(); ++c) width[c] = std::max(width[c], row[c].size());
+  }
+  std::string out;
+  for (const auto& row : rows) {
+    for (size_t c = 0; c < row.size(); ++c) {
+      out += row[c];
+      if (c + 1 < row.size()) out += std::string(width[c] - row[c].size() + 2, ' ');
+    }
+    out += '\n';
+  }
+  return out;
+}
+
 std::string Monitor::describe() const {
   return core_->describe();
 }

@@ -117,4 +117,8 @@ class Monitor {
   std::shared_ptr<Core> core_;  // shared with the probe coroutines, which may outlive a stop()
 };
 
+// Rows of cells as describe() prints them: each column padded to its widest cell plus two spaces
+// (the last column unpadded), one line per row.
+[[nodiscard]] std::string alignColumns(const std::vector<std::vector<std::string>>& rows);
+
 }  // namespace meridian::healthcheck

@@ -2076,6 +2076,13 @@ def section_config(ctx):
     rc, out, err = run_tool(ctl + ["status"])
     r.check("meridianctl status after SIGHUP shows serial 2", rc == 0 and status_serial(out, "example.org") == 2,
             short(out, 600))
+    # The hand edit became a diff: the SOA removed and added, `new` added (logged once served).
+    got = poll(lambda: "zone example.org.: serial 1 \u2192 2, 1 RRsets removed, 2 added" in srv.log_text(), True)
+    r.check("SIGHUP: the edit is logged as a diff (serial 1 -> 2, 1 RRset removed, 2 added)", got, srv.tail())
+    rc, out, err = run_tool(ctl + ["zones"])
+    r.check("meridianctl zones: example.org serial 2 with 5 records, example.net serial 10",
+            rc == 0 and re.search(r"^zone example\.org\. serial 2 records 5 loaded \S+ file ", out, re.M) is not None
+            and "zone example.net. serial 10 " in out, short(out + err, 600))
 
     # reload without changes
     rc, out, err = run_tool(ctl + ["reload"])

@@ -22,6 +22,7 @@
 
 #include "app/config.h"
 #include "app/runtime.h"
+#include "control_client.h"
 // After the runtime's headers: ldns (in testutil.h) defines macros that clash with them.
 #include "../testutil.h"
 
@@ -35,22 +36,8 @@ std::string zoneText(int serial, const std::string& extra = "") {
          " 3600 600 86400 300\n@ IN NS ns\nns IN A 192.0.2.1\n" + extra;
 }
 
-void writeFile(const fs::path& p, const std::string& text) {
-  std::ofstream(p, std::ios::trunc) << text;
-}
-
-// A connected control-socket client, or -1 while nothing listens there yet.
-int connectControl(const std::string& path) {
-  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
+using test::connectControl;
+using test::writeFile;
 
 void sendLine(int fd, const std::string& command) {
   const std::string line = command + "\n";

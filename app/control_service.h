@@ -1,0 +1,225 @@
+// The control service: the one set of operations on a running server (zones, reload, health,
+// overrides, explain, stats) behind the control socket now and the HTTP API and meridianctl next.
+// Each operation returns a structured result (plain structs, no text); the callers format it (the
+// control socket's text in control_socket.h, the API's JSON later). Errors carry a kind, so the
+// API can map them to 404 / 422 / 503 without reading the message.
+//
+// The service reads and drives the Runtime (runtime.h), which holds the state. Control thread
+// only: every method runs on the runtime's control loop (Runtime::post() from another thread).
+//
+// Zone changes: after a reload has published a zone whose content differs from the version it
+// replaces, every listener added with onZoneChange() is called with the diff (zones/diff.h), in
+// the order added. The journal, audit log and event stream subscribe here.
+#pragma once
+
+#include <boost/system/result.hpp>
+#include <cstddef>
+#include <cstdint>
+#include <ctime>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "georoute/policy.h"
+#include "georoute/service.h"
+#include "healthcheck/state.h"
+#include "server/server.h"
+#include "zones/content.h"
+#include "zones/diff.h"
+#include "zones/zone.h"
+
+namespace meridian::healthcheck {
+class Monitor;
+}
+
+namespace meridian::app {
+
+class Runtime;
+
+// A load's counts (start-up, reload, a changed GeoIP file).
+struct LoadReport {
+  int loaded = 0;     // zones (re)loaded from their files
+  int unchanged = 0;  // files not modified since the last load
+  int failed = 0;     // errors; the previous version (if any) keeps serving
+  // Restart-only keys the reload found changed (restartOnlyChanges), one line each.
+  std::vector<std::string> warnings;
+  std::string text() const;
+};
+
+// Why an operation was refused: kNotFound (no such zone, nothing matches the name), kInvalid (the
+// request is malformed: a bad mode, name or address), kUnavailable (the server has nothing of the
+// kind configured, e.g. no steered endpoints).
+struct ServiceError {
+  enum class Kind { kNotFound, kInvalid, kUnavailable } kind = Kind::kInvalid;
+  std::string message;
+};
+[[noreturn]] inline void throw_exception_from_error(const ServiceError& e,
+                                                    const boost::source_location&) {
+  throw std::runtime_error(e.message);
+}
+template <typename T>
+using ServiceResult = boost::system::result<T, ServiceError>;
+
+// One configured zone.
+struct ZoneInfo {
+  std::string origin;  // "example.com."
+  std::string file;
+  bool served = false;  // a version is loaded and served
+  uint32_t serial = 0;  // of the served version
+  size_t records = 0;   // of the served version
+  std::string error;    // the last load's error (empty when it loaded); the served version stays
+  std::time_t loaded_at = 0;  // when the served version was loaded (0: never)
+};
+
+// A served zone with its editable content (the records it serves, as written in the file).
+struct ZoneDetail {
+  ZoneInfo info;
+  std::shared_ptr<const zones::ZoneContent> content;  // never null
+};
+
+// A reload's outcome: the report and, at the time it was published, every load error by zone
+// (or "(config)", "(steering)", "(load)").
+struct ReloadResult {
+  LoadReport report;
+  std::map<std::string, std::string> errors;
+};
+
+// One health slot: a checked (address, check) or an endpoint without a check.
+struct EndpointHealth {
+  uint32_t id = 0;
+  std::string label;
+  std::string address;  // "192.0.2.1", "2001:db8::1"; empty for a CNAME endpoint
+  uint16_t port = 0;    // of the check
+  bool checked = false;
+  std::string check;  // the check as described by healthcheck::describeCheck ("" unchecked)
+  bool up = true;     // the checks' verdict (always true unchecked)
+  healthcheck::Override override = healthcheck::Override::kNone;
+  bool usable = true;                      // what steering uses: override first, then the verdict
+  uint32_t rtt_us = 0;                     // smoothed RTT, 0 = none measured
+  uint32_t consecutive = 0, opposing = 0;  // streaks (healthcheck/state.h)
+  uint32_t rise = 0, fall = 0;
+  uint64_t probes = 0, failures = 0;
+  uint64_t changed_at_ms = 0;  // wall clock of the last verdict change
+  std::string last_error;
+};
+
+// Every slot of `monitor`, by id (what ControlService::health() returns).
+[[nodiscard]] std::vector<EndpointHealth> endpointHealth(const healthcheck::Monitor& monitor);
+
+// The result of setOverride: the mode set and, per matched slot, whether it took.
+struct OverrideResult {
+  healthcheck::Override mode = healthcheck::Override::kNone;
+  struct Change {
+    std::string label;
+    bool ok = true;
+    std::string error;
+  };
+  std::vector<Change> changes;
+};
+
+// explain(): how the running server answers NAME for one client.
+struct ExplainRequest {
+  std::string name;
+  std::string type = "A";  // A, AAAA or CNAME
+  // "IP" (the query's source address) or "IP/PREFIX" (sent as ECS).
+  std::string client;
+};
+struct Explanation {
+  struct Hop {
+    std::string from, to, zone;
+    uint32_t ttl = 0;
+  };
+  std::vector<Hop> cnames;  // zone CNAMEs followed to the service
+  std::string name;         // the name answered (after the CNAMEs)
+  bool steered = false;     // false: the zone data answers it, nothing below is set
+  std::string service;
+  std::string type;
+  std::string client;
+  bool from_ecs = false;
+  std::vector<std::string> policy;  // filter names in order
+  std::vector<std::string> steps;   // one line per step (georoute::Trace)
+  georoute::Decision::Kind decision = georoute::Decision::Kind::kAnswer;
+  std::vector<std::string> answer;  // chosen endpoints' labels
+  uint8_t scope = 0;                // ECS scope prefix length
+};
+
+// Steering for one query with given zones, services and health, as the server decides it: the
+// live server's explain() and `meridian explain` (offline, main.cc) both call this.
+[[nodiscard]] ServiceResult<Explanation> explainQuery(const zones::ZoneSet& zones,
+                                                      const georoute::ServiceSet* services,
+                                                      const healthcheck::Verdicts& health,
+                                                      const ExplainRequest& request);
+
+// stats(): the counters and state `meridianctl status` prints.
+struct Stats {
+  std::time_t uptime_s = 0;
+  unsigned workers = 0;
+  uint64_t reloads = 0;    // reload requests (SIGHUP, control socket, API)
+  uint64_t loads_run = 0;  // loads finished (start-up included; coalesced requests share one)
+  std::vector<std::string> listening;  // "127.0.0.1:53", once serving
+  bool serving = false;
+  server::CounterTotals totals;
+  bool rrl_enabled = false;
+  std::vector<ZoneInfo> zones;  // served ones
+  std::map<std::string, std::string> errors;
+  struct Geo {
+    std::string path, type, error;
+  };
+  std::vector<Geo> geoip;  // [geoip] database, then asn_database, when configured
+  bool steering = false;   // services configured
+  size_t services = 0, health_targets = 0, unchecked_endpoints = 0;
+  std::string steering_error;
+  uint64_t snapshots_retired = 0;
+  size_t snapshots_waiting = 0;
+  bool reload_running = false, reload_queued = false;
+};
+
+// A zone whose content changed through a reload (a hand edit of its file), once it is served.
+struct ZoneChange {
+  std::string origin;
+  std::string file;
+  std::shared_ptr<const zones::ZoneDiff> diff;  // never null, never empty
+};
+using ZoneChangeListener = std::function<void(const ZoneChange&)>;
+
+class ControlService {
+ public:
+  explicit ControlService(Runtime& runtime) : runtime_(runtime) {}
+  ControlService(const ControlService&) = delete;
+  ControlService& operator=(const ControlService&) = delete;
+
+  // Every configured zone (served or not), by origin.
+  [[nodiscard]] std::vector<ZoneInfo> listZones() const;
+  // The served zone `origin` (any case, trailing dot optional), or kNotFound.
+  [[nodiscard]] ServiceResult<ZoneDetail> getZone(const std::string& origin) const;
+  // Re-reads the configuration and the zone files; `done` gets the result once published (a
+  // request made during a reload shares the reload queued behind it).
+  void reload(std::function<void(const ReloadResult&)> done);
+  // Every health slot, by id; empty when no steered endpoint is configured.
+  [[nodiscard]] std::vector<EndpointHealth> health() const;
+  // Sets the override `mode` ("force-up", "force-down", "drain", "none") on what `what` names:
+  // an address or a target label as health() lists it, "region:NAME", "pool:SERVICE/REGION" or
+  // "service:NAME" (every endpoint of those).
+  [[nodiscard]] ServiceResult<OverrideResult> setOverride(const std::string& what,
+                                                          const std::string& mode);
+  // How the running server answers the query, with the live health table.
+  [[nodiscard]] ServiceResult<Explanation> explain(const ExplainRequest& request) const;
+  [[nodiscard]] Stats stats() const;
+
+  // Adds a listener for zone changes; returns its id for removeZoneListener().
+  size_t onZoneChange(ZoneChangeListener listener);
+  void removeZoneListener(size_t id);
+  // The runtime: a reload published `change`.
+  void publishZoneChange(const ZoneChange& change);
+
+ private:
+  Runtime& runtime_;
+  std::vector<std::pair<size_t, ZoneChangeListener>> listeners_;
+  size_t next_listener_ = 1;
+};
+
+}  // namespace meridian::app

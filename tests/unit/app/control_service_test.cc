@@ -1,0 +1,356 @@
+// app::ControlService on a running app::Runtime (real zone files in a temporary directory, the
+// runtime's control loop on its own thread, every call posted to it): a hand-edited zone file
+// reloaded becomes a ZoneDiff for the change listeners and getZone() returns the new content; a
+// file that no longer loads keeps the old content and serving zone and tells no listener; override
+// requests are validated; explain uses the live state; the socket's health table is the
+// Monitor's own text.
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <catch2/catch.hpp>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <string>
+#include <thread>
+
+#include "app/config.h"
+#include "app/control_service.h"
+#include "app/control_socket.h"
+#include "app/runtime.h"
+#include "control_client.h"
+#include "healthcheck/monitor.h"
+#include "zones/content.h"
+#include "zones/diff.h"
+
+using namespace meridian;
+namespace fs = std::filesystem;
+using Kind = app::ServiceError::Kind;
+
+namespace {
+
+std::string zoneText(int serial, const std::string& www = "192.0.2.10",
+                     const std::string& extra = "") {
+  return "$ORIGIN a.test.\n$TTL 300\n@ IN SOA ns hostmaster " + std::to_string(serial) +
+         " 3600 600 86400 300\n@ IN NS ns\nns IN A 192.0.2.1\nwww IN A " + www + "\n" + extra;
+}
+
+using test::writeFile;
+
+bool connectable(const std::string& path) {
+  const int fd = test::connectControl(path);
+  if (fd >= 0) ::close(fd);
+  return fd >= 0;
+}
+
+const char* kSteering = R"(
+[[region]]
+name = "eu"
+
+[[region]]
+name = "us"
+
+[[service]]
+name = "svc.a.test"
+policy = ["up", "geo"]
+
+[service.geo]
+default = ["eu", "us"]
+
+[[service.pool]]
+region = "eu"
+endpoints = ["198.51.100.1", "198.51.100.2"]
+
+[[service.pool]]
+region = "us"
+endpoints = ["198.51.100.3"]
+)";
+
+// A runtime serving a.test. (and, with `steering`, the service svc.a.test.) on its own thread.
+struct Harness {
+  fs::path dir;
+  fs::path zone;
+  std::string socket;
+  std::unique_ptr<app::Runtime> runtime;
+  std::thread thread;
+  int rc = -1;
+  std::atomic<bool> ended{false};
+
+  explicit Harness(const std::string& steering = "") {
+    char tmpl[] = "/tmp/meridian-service-test-XXXXXX";
+    REQUIRE(::mkdtemp(tmpl) != nullptr);
+    dir = tmpl;
+    zone = dir / "a.test.zone";
+    socket = (dir / "ctl.sock").string();
+    // A steered service needs its fallback RRset in the zone.
+    writeFile(zone, zoneText(1, "192.0.2.10", steering.empty() ? "" : "svc IN A 192.0.2.99\n"));
+    app::CommandLine cmd;
+    if (!steering.empty()) {
+      writeFile(dir / "meridian.toml", steering);
+      cmd.config_file = (dir / "meridian.toml").string();
+    }
+    cmd.zones = {"a.test.=" + zone.string()};
+    cmd.listen = {"127.0.0.1:0"};
+    cmd.threads = 1;
+    cmd.sets = {"control.socket=" + socket};
+    auto config = app::loadConfig(cmd);
+    REQUIRE(config.has_value());
+    runtime = std::make_unique<app::Runtime>(cmd, std::move(*config));
+    thread = std::thread([this] {
+      rc = runtime->run();
+      ended = true;
+    });
+    // Start-up binds the control socket once its first load is published.
+    while (!connectable(socket) && !ended) std::this_thread::yield();
+    if (ended) thread.join();  // start-up failed (the log says why)
+    REQUIRE_FALSE(ended);
+  }
+  ~Harness() {
+    runtime->requestStop();
+    thread.join();
+    runtime.reset();
+    fs::remove_all(dir);
+  }
+
+  // Runs f(service) on the control loop and returns its result.
+  template <typename F>
+  auto call(F f) {
+    using R = decltype(f(runtime->control()));
+    std::promise<R> p;
+    runtime->post([&] { p.set_value(f(runtime->control())); });
+    return p.get_future().get();
+  }
+  app::ReloadResult reload() {
+    std::promise<app::ReloadResult> p;
+    runtime->post(
+        [&] { runtime->control().reload([&](const app::ReloadResult& r) { p.set_value(r); }); });
+    return p.get_future().get();
+  }
+};
+
+// What a listener saw (called on the control loop; read after the reload's reply, which follows).
+struct Changes {
+  std::vector<app::ZoneChange> seen;
+  void subscribe(Harness& h) {
+    h.call([this](app::ControlService& s) {
+      return s.onZoneChange([this](const app::ZoneChange& c) { seen.push_back(c); });
+    });
+  }
+};
+
+zones::ZoneContent contentOf(const std::string& text) {
+  auto c = zones::loadZoneContentText("a.test.", text);
+  REQUIRE(c.has_value());
+  return std::move(c->content);
+}
+
+}  // namespace
+
+TEST_CASE("a hand-edited zone reloaded reaches the listeners as a diff", "[service]") {
+  Harness h;
+  Changes changes;
+  changes.subscribe(h);
+  const std::string edited = zoneText(2, "192.0.2.20", "new IN A 192.0.2.30\n");
+  writeFile(h.zone, edited);
+  const auto r = h.reload();
+  CHECK(r.report.loaded == 1);
+  CHECK(r.report.failed == 0);
+  CHECK(formatReload(r) == "ok 1 zone(s) loaded, 0 unchanged, 0 failed\n");
+
+  REQUIRE(changes.seen.size() == 1);
+  const app::ZoneChange& c = changes.seen[0];
+  CHECK(c.origin == "a.test.");
+  CHECK(c.file == h.zone.string());
+  REQUIRE(c.diff);
+  CHECK(c.diff->old_serial == 1);
+  CHECK(c.diff->new_serial == 2);
+  // SOA and www changed (removed whole, added whole); `new` is added.
+  CHECK(c.diff->removed.rrsetCount() == 2);
+  CHECK(c.diff->added.rrsetCount() == 3);
+  zones::ZoneContent before = contentOf(zoneText(1));
+  REQUIRE(zones::apply(before, *c.diff).has_value());
+  CHECK(before == contentOf(edited));
+
+  // getZone: the reloaded content and its serving zone's figures; any case, dot optional.
+  auto z = h.call([](app::ControlService& s) { return s.getZone("A.Test"); });
+  REQUIRE(z.has_value());
+  CHECK(*z->content == contentOf(edited));
+  CHECK(z->info.serial == 2);
+  CHECK(z->info.records == 5);
+  CHECK(z->info.served);
+  CHECK(z->info.error.empty());
+  CHECK(z->info.loaded_at > 0);
+  auto missing = h.call([](app::ControlService& s) { return s.getZone("b.test."); });
+  REQUIRE_FALSE(missing.has_value());
+  CHECK(missing.error().kind == Kind::kNotFound);
+
+  // A file rewritten with the same records loads again but changes nothing: no listener call.
+  writeFile(h.zone, edited + "; a comment\n");
+  CHECK(h.reload().report.loaded == 1);
+  CHECK(changes.seen.size() == 1);
+}
+
+TEST_CASE("a zone file that no longer loads keeps its content and tells no listener", "[service]") {
+  Harness h;
+  Changes changes;
+  changes.subscribe(h);
+  writeFile(h.zone, zoneText(2, "not-an-address"));
+  const auto r = h.reload();
+  CHECK(r.report.failed == 1);
+  REQUIRE(r.errors.count("a.test.") == 1);
+  CHECK(r.errors.at("a.test.").find("a.test.zone:") != std::string::npos);
+  CHECK(formatReload(r).rfind("error 0 zone(s) loaded, 0 unchanged, 1 failed\n  a.test.: ", 0) ==
+        0);
+  CHECK(changes.seen.empty());
+
+  auto z = h.call([](app::ControlService& s) { return s.getZone("a.test."); });
+  REQUIRE(z.has_value());
+  CHECK(*z->content == contentOf(zoneText(1)));
+  CHECK(z->info.serial == 1);
+  CHECK(z->info.served);
+  CHECK(z->info.error.find("a.test.zone:") != std::string::npos);
+  const auto stats = h.call([](app::ControlService& s) { return s.stats(); });
+  REQUIRE(stats.zones.size() == 1);
+  CHECK(stats.zones[0].serial == 1);  // still served
+
+  // Fixed: the diff is taken from the version that kept serving, not from the broken file.
+  writeFile(h.zone, zoneText(3));
+  CHECK(h.reload().report.failed == 0);
+  REQUIRE(changes.seen.size() == 1);
+  CHECK(changes.seen[0].diff->old_serial == 1);
+  CHECK(changes.seen[0].diff->new_serial == 3);
+  CHECK(changes.seen[0].diff->removed.rrsetCount() == 1);  // the SOA alone
+  CHECK(changes.seen[0].diff->added.rrsetCount() == 1);
+  const auto zones = h.call([](app::ControlService& s) { return s.listZones(); });
+  REQUIRE(zones.size() == 1);
+  CHECK(zones[0].error.empty());
+  CHECK(zones[0].serial == 3);
+}
+
+TEST_CASE("a removed listener is not called", "[service]") {
+  Harness h;
+  int calls = 0;
+  const size_t id = h.call([&](app::ControlService& s) {
+    return s.onZoneChange([&](const app::ZoneChange&) { ++calls; });
+  });
+  h.call([&](app::ControlService& s) {
+    s.removeZoneListener(id);
+    return 0;
+  });
+  writeFile(h.zone, zoneText(2));
+  CHECK(h.reload().report.loaded == 1);
+  CHECK(calls == 0);
+}
+
+TEST_CASE("override requests are validated before anything changes", "[service]") {
+  SECTION("without steered endpoints") {
+    Harness h;
+    auto bad_mode =
+        h.call([](app::ControlService& s) { return s.setOverride("192.0.2.1", "sideways"); });
+    REQUIRE_FALSE(bad_mode.has_value());
+    CHECK(bad_mode.error().kind == Kind::kInvalid);
+    CHECK(bad_mode.error().message == "override mode must be force-up, force-down, drain or none");
+    auto none = h.call([](app::ControlService& s) { return s.setOverride("192.0.2.1", "drain"); });
+    REQUIRE_FALSE(none.has_value());
+    CHECK(none.error().kind == Kind::kUnavailable);
+    CHECK(h.call([](app::ControlService& s) { return s.health(); }).empty());
+  }
+  SECTION("with steered endpoints") {
+    Harness h(kSteering);
+    auto expect = [&](const std::string& what, const std::string& mode, Kind kind,
+                      const std::string& message) {
+      auto r = h.call([&](app::ControlService& s) { return s.setOverride(what, mode); });
+      REQUIRE_FALSE(r.has_value());
+      CHECK(r.error().kind == kind);
+      CHECK(r.error().message == message);
+    };
+    expect("198.51.100.1", "up", Kind::kInvalid,
+           "override mode must be force-up, force-down, drain or none");
+    expect("pool:svc.a.test", "drain", Kind::kInvalid,
+           "a pool is named pool:SERVICE/REGION, e.g. pool:www.example.com/eu");
+    expect("region:", "drain", Kind::kInvalid,
+           "'region:' names nothing; give a region or service name");
+    expect("region:nowhere", "drain", Kind::kNotFound,
+           "nothing matches 'region:nowhere' (see meridianctl health)");
+    expect("203.0.113.9", "drain", Kind::kNotFound,
+           "nothing matches '203.0.113.9' (see meridianctl health)");
+    // None of those changed an override.
+    for (const auto& e : h.call([](app::ControlService& s) { return s.health(); }))
+      CHECK(e.override == healthcheck::Override::kNone);
+
+    auto ok =
+        h.call([](app::ControlService& s) { return s.setOverride("region:eu", "force-down"); });
+    REQUIRE(ok.has_value());
+    CHECK(ok->mode == healthcheck::Override::kForceDown);
+    CHECK(ok->changes.size() == 2);
+    const auto health = h.call([](app::ControlService& s) { return s.health(); });
+    REQUIRE(health.size() == 3);
+    for (const auto& e : health) {
+      const bool eu = e.label.rfind("eu/", 0) == 0;
+      CHECK(e.override == (eu ? healthcheck::Override::kForceDown : healthcheck::Override::kNone));
+      CHECK(e.usable == !eu);
+      CHECK_FALSE(e.checked);
+    }
+    // explain sees the live overrides: the eu pool is down, so the answer is the us endpoint.
+    auto e = h.call([](app::ControlService& s) {
+      return s.explain({"SVC.a.test", "A", "192.0.2.55"});
+    });
+    REQUIRE(e.has_value());
+    CHECK(e->steered);
+    CHECK(e->service == "svc.a.test.");
+    CHECK(e->policy == std::vector<std::string>{"up", "geo"});
+    CHECK(e->answer == std::vector<std::string>{"us/198.51.100.3"});
+    CHECK_FALSE(e->from_ecs);
+    auto plain = h.call([](app::ControlService& s) {
+      return s.explain({"ns.a.test.", "A", "192.0.2.55"});
+    });
+    REQUIRE(plain.has_value());
+    CHECK_FALSE(plain->steered);
+    auto bad = h.call([](app::ControlService& s) {
+      return s.explain({"svc.a.test", "A", "nope/24"});
+    });
+    REQUIRE_FALSE(bad.has_value());
+    CHECK(bad.error().kind == Kind::kInvalid);
+    auto bad_type = h.call([](app::ControlService& s) {
+      return s.explain({"svc.a.test", "MX", "192.0.2.1"});
+    });
+    REQUIRE_FALSE(bad_type.has_value());
+    CHECK(bad_type.error().kind == Kind::kInvalid);
+  }
+}
+
+TEST_CASE("the socket's health table is the Monitor's own description", "[service]") {
+  boost::asio::io_context io;
+  healthcheck::CheckSpec tcp;
+  tcp.kind = healthcheck::CheckSpec::Kind::kTcp;
+  tcp.port = 80;
+  healthcheck::CheckSpec http = tcp;
+  http.kind = healthcheck::CheckSpec::Kind::kHttp;
+  http.port = 8080;
+  http.path = "/health";
+  std::vector<healthcheck::Target> targets = {
+      {0, "192.0.2.10 (web)", boost::asio::ip::make_address("192.0.2.10"), http, true},
+      {1, "eu/192.0.2.11", boost::asio::ip::make_address("192.0.2.11"), {}, false},
+      {2, "eu/cdn.example.net.", {}, {}, false},
+      {3, "2001:db8::1 (tcp)", boost::asio::ip::make_address("2001:db8::1"), tcp, true}};
+  healthcheck::Monitor monitor(io, targets);
+  healthcheck::TargetState down;
+  down.up = false;
+  down.opposing = 1;
+  down.consecutive = 3;
+  down.rtt_us = 1234;
+  down.probes = 9;
+  down.failures = 4;
+  down.last_error = "connection refused";
+  REQUIRE(monitor.adoptState(3, down).has_value());
+  REQUIRE(monitor.setOverride(1, healthcheck::Override::kDrain).has_value());
+  const auto health = app::endpointHealth(monitor);
+  REQUIRE(health.size() == 4);
+  CHECK(health[3].address == "2001:db8::1");
+  CHECK(health[3].port == 80);
+  CHECK(health[3].last_error == "connection refused");
+  CHECK(app::formatHealth(health) == monitor.describe());
+}
