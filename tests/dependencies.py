@@ -21,9 +21,11 @@ ALLOWED = {
     "zones": {"core", "dns", "zones"},
     "healthcheck": {"core", "dns", "healthcheck"},
     "georoute": {"core", "dns", "healthcheck", "georoute"},  # DESIGN.md: dns, healthcheck
+    "control": {"core", "dns", "healthcheck", "georoute", "control"},  # DESIGN.md: dns, georoute
     "server": {"core", "dns", "zones", "healthcheck", "georoute", "server"},
     "tools": {"core", "tools"},
-    "app": {"core", "dns", "zones", "healthcheck", "georoute", "server", "tools", "app"},
+    "app": {"core", "dns", "zones", "healthcheck", "georoute", "control", "server", "tools",
+            "app"},
 }
 INCLUDE = re.compile(r'^\s*#\s*include\s*[<"]([^">]+)[">]', re.M)
 
