@@ -53,6 +53,9 @@ class Runtime {
   // core/reload_queue.h). Control thread only.
   void requestReload(std::function<void(const LoadReport&)> done = {});
   [[nodiscard]] std::string status() const;
+  // The Prometheus text (core/metrics.h) of the query path, health checks and reloads: what
+  // `meridianctl metrics` prints and /metrics will serve.
+  [[nodiscard]] std::string metrics() const;
   // Any thread: makes run() return (as SIGTERM does).
   void requestStop();
   // Tests: called on a pool thread before each zone file is parsed, with the zone's name (a test
@@ -157,6 +160,8 @@ class Runtime {
   std::unique_ptr<server::Server> server_;
   std::time_t started_ = 0;
   uint64_t reloads_ = 0;
+  uint64_t loads_ok_ = 0, loads_failed_ = 0;  // finished loads, by whether anything failed
+  server::MetricRegistry metric_names_;       // zones' and steering keys' metric slots
   // RRL as the workers' tables were made (at start-up): turning it on later, or resizing, waits
   // for a restart.
   bool rrl_started_ = false;
