@@ -67,6 +67,7 @@ import dns.tsigkeyring
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))   # common.py, whatever the cwd
 
 import common  # noqa: E402
+from control_section import section_audit, section_metrics  # noqa: E402
 from rrl_section import section_rrl  # noqa: E402
 from common import (  # noqa: E402
     STOP_TIMEOUT, TIMEOUT, BaseCtx, Results, Server, check_log_clean, drop_tmp, require_tools, ecs_data, edns_opt, fam_of, header,
@@ -2562,7 +2563,8 @@ def section_startup(ctx, zone_file):
 # ---------------------------------------------------------------------------
 
 
-SECTIONS = ["answers", "edns", "malformed", "tcp", "tcplimits", "listen", "config", "startup", "rrl"]
+SECTIONS = ["answers", "edns", "malformed", "tcp", "tcplimits", "listen", "config", "startup", "rrl",
+            "audit", "metrics"]
 
 
 def main():
@@ -2616,6 +2618,10 @@ def main():
                     section_startup(ctx, zone_file)
                 elif name == "rrl":
                     section_rrl(ctx)
+                elif name == "audit":
+                    section_audit(ctx)
+                elif name == "metrics":
+                    section_metrics(ctx)
             except Exception:  # noqa: BLE001
                 r.check(f"{name}: ran to completion", False, traceback.format_exc())
             if ctx.main is not None and name in ("answers", "edns", "malformed", "tcp"):
