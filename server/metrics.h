@@ -151,7 +151,8 @@ struct ZoneSlotCache {
   size_t slot = 0;
 
   [[nodiscard]] size_t get(const MetricSlots& m, const zones::Zone* z) {
-    if (z != zone || m.generation != generation || generation == 0) {
+    // Generation 0 (slots never assigned) has only the "(other)" slot, so a hit is right there too.
+    if (z != zone || m.generation != generation) {
       generation = m.generation;
       zone = z;
       slot = m.zoneSlot(z);
