@@ -243,6 +243,8 @@ ServiceResult<Explanation> ControlService::explain(const ExplainRequest& request
                       request);
 }
 
+std::string ControlService::metrics() const { return runtime_.metrics(); }
+
 Stats ControlService::stats() const {
   const Runtime& rt = runtime_;
   Stats s;

@@ -209,6 +209,9 @@ class ControlService {
   // How the running server answers the query, with the live health table.
   [[nodiscard]] ServiceResult<Explanation> explain(const ExplainRequest& request) const;
   [[nodiscard]] Stats stats() const;
+  // The Prometheus text (core/metrics.h) of the query path, health checks and reloads: what
+  // `meridianctl metrics` prints and the API serves at /metrics.
+  [[nodiscard]] std::string metrics() const;
 
   // Adds a listener for zone changes; returns its id for removeZoneListener().
   size_t onZoneChange(ZoneChangeListener listener);

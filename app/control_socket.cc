@@ -190,6 +190,7 @@ void runControlCommand(ControlService& service, const std::string& command,
     return;
   }
   if (command == "status") return reply("ok\n" + formatStats(service.stats()));
+  if (command == "metrics") return reply("ok\n" + service.metrics());
   if (command == "health") return reply("ok\n" + formatHealth(service.health()));
   if (command == "zones") return reply("ok\n" + formatZones(service.listZones()));
   if (command.rfind("override ", 0) == 0) return reply(overrideCommand(service, command.substr(9)));
@@ -200,7 +201,7 @@ void runControlCommand(ControlService& service, const std::string& command,
     return;
   }
   reply("error: unknown command '" + command +
-        "' (try reload, status, health, zones, override, explain, stop)\n");
+        "' (try reload, status, metrics, health, zones, override, explain, stop)\n");
 }
 
 }  // namespace meridian::app

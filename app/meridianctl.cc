@@ -1,6 +1,7 @@
 // meridianctl: talks to a running meridian over its local control socket (control.socket).
-//   meridianctl [--socket PATH] reload|status|health|override WHAT MODE|stop
+//   meridianctl [--socket PATH] reload|status|metrics|health|override WHAT MODE|stop
 //   (WHAT: an address, a slot label, region:NAME, pool:SERVICE/REGION or service:NAME)
+//   meridianctl audit verify FILE | audit show FILE [filters]   (local: reads the audit log file)
 //   meridianctl --version
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -11,6 +12,108 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <vector>
+
+#include "control/audit.h"
+
+namespace {
+
+const char kAuditUsage[] =
+    "usage: meridianctl audit verify FILE\n"
+    "       meridianctl audit show FILE [--zone Z] [--key K] [--since T] [--until T] [--limit N]\n"
+    "                                   [--json]\n"
+    "  verify   checks the hash chain and the head file (FILE.head); exit 0 intact, 1 tampered\n"
+    "           (the first bad line is named), 2 usage or I/O error\n"
+    "  show     the entries, oldest first; T is RFC 3339 UTC (2026-12-01T18:00:00Z, or a date)\n"
+    "           or Unix seconds; --limit keeps the last N matches; --json prints the log lines\n";
+
+// `meridianctl audit ...`: works on the file itself, no server needed.
+int auditCommand(const std::vector<std::string>& args) {
+  if (!args.empty() && (args[0] == "--help" || args[0] == "-h")) {
+    std::fputs(kAuditUsage, stdout);
+    return 0;
+  }
+  if (args.size() < 2 || (args[0] != "verify" && args[0] != "show")) {
+    std::fputs(kAuditUsage, stderr);
+    return 2;
+  }
+  const std::string& path = args[1];
+  if (args[0] == "verify") {
+    if (args.size() != 2) {
+      std::fputs(kAuditUsage, stderr);
+      return 2;
+    }
+    auto r = meridian::control::verify(path);
+    if (!r) {
+      std::fprintf(stderr, "meridianctl: %s\n", r.error().message.c_str());
+      return 2;
+    }
+    for (const auto& n : r->notes) std::printf("note: %s\n", n.c_str());
+    if (!r->ok) {
+      if (r->bad_line > 0) {
+        std::printf("TAMPERED %s line %llu: %s\n", path.c_str(),
+                    static_cast<unsigned long long>(r->bad_line), r->message.c_str());
+      } else {
+        std::printf("TAMPERED %s: %s\n", path.c_str(), r->message.c_str());
+      }
+      return 1;
+    }
+    std::printf("ok %s: %llu entries, chain and head intact\n", path.c_str(),
+                static_cast<unsigned long long>(r->entries));
+    return 0;
+  }
+  meridian::control::AuditFilter f;
+  bool as_json = false;
+  for (size_t i = 2; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    const bool has_value = i + 1 < args.size();
+    if (a == "--json") {
+      as_json = true;
+    } else if (a == "--zone" && has_value) {
+      f.zone = args[++i];
+    } else if (a == "--key" && has_value) {
+      f.key = args[++i];
+    } else if ((a == "--since" || a == "--until") && has_value) {
+      const auto t = meridian::control::parseTime(args[++i]);
+      if (!t) {
+        std::fprintf(stderr, "meridianctl: %s: not a time: '%s'\n", a.c_str(), args[i].c_str());
+        return 2;
+      }
+      (a == "--since" ? f.since_ms : f.until_ms) = *t;
+    } else if (a == "--limit" && has_value &&
+               args[i + 1].find_first_not_of("0123456789") == std::string::npos &&
+               args[i + 1].size() < 10) {
+      f.limit = std::stoul(args[++i]);
+    } else {
+      std::fprintf(stderr, "meridianctl: audit show: unexpected argument '%s'\n", a.c_str());
+      return 2;
+    }
+  }
+  auto entries = meridian::control::readEntries(path, f);
+  if (!entries) {
+    std::fprintf(stderr, "meridianctl: %s\n", entries.error().message.c_str());
+    return 2;
+  }
+  for (auto& e : *entries) {
+    if (as_json) {
+      std::printf("%s\n", meridian::control::encodeEntry(e).c_str());
+      continue;
+    }
+    std::printf("%llu %s key=%s source=%s %s", static_cast<unsigned long long>(e.seq),
+                meridian::control::formatTime(e.time_ms).c_str(), e.key.c_str(),
+                e.source.empty() ? "-" : e.source.c_str(), e.operation.c_str());
+    if (!e.zone.empty()) {
+      std::printf(" %s serial %u -> %u", e.zone.c_str(), e.old_serial, e.new_serial);
+    }
+    if (!e.detail.empty()) std::printf(" (%s)", e.detail.c_str());
+    std::printf("\n");
+    for (const auto& l : e.removed) std::printf("  - %s\n", l.c_str());
+    for (const auto& l : e.added) std::printf("  + %s\n", l.c_str());
+  }
+  return 0;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   std::string socket_path;
@@ -18,6 +121,9 @@ int main(int argc, char** argv) {
   std::string command;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
+    if (a == "audit" && command.empty()) {
+      return auditCommand(std::vector<std::string>(argv + i + 1, argv + argc));
+    }
     if ((a == "--socket" || a == "-s") && i + 1 < argc) {
       socket_path = argv[++i];
     } else if (a == "--version" || a == "-V") {
@@ -30,6 +136,7 @@ int main(int argc, char** argv) {
           "  reload                 re-read configuration, zones and the GeoIP database; answers\n"
           "                         once the reload is published (one during another: coalesced)\n"
           "  status                 counters, zones, GeoIP and steering state\n"
+          "  metrics                the counters as Prometheus text (what /metrics serves)\n"
           "  health                 every health-checked endpoint: verdict, RTT, override\n"
           "  override WHAT MODE     WHAT = target label or endpoint address (as `health` prints\n"
           "                         them), region:NAME, pool:SERVICE/REGION or service:NAME;\n"
@@ -39,6 +146,7 @@ int main(int argc, char** argv) {
           "                         how the running server steers NAME for that client (a\n"
           "                         prefix is taken as ECS), with the live health verdicts\n"
           "  stop                   drain and exit\n"
+          "  audit verify|show FILE the audit log, read locally (meridianctl audit --help)\n"
           "The socket is the server's control.socket (or $MERIDIAN_SOCKET).\n");
       return 0;
     } else if (a[0] != '-' || !command.empty()) {
@@ -51,7 +159,8 @@ int main(int argc, char** argv) {
   if (command.empty()) {
     std::fprintf(
         stderr,
-        "meridianctl: no command (reload, status, health, zones, override, explain, stop; see "
+        "meridianctl: no command (reload, status, metrics, health, zones, override, explain, stop, "
+        "audit; see "
         "--help)\n");
     return 2;
   }

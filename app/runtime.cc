@@ -30,6 +30,8 @@
 #include "core/log.h"
 #include "zones/content.h"
 #include "zones/diff.h"
+#include "core/metrics.h"
+#include "healthcheck/metrics.h"
 #include "zones/loader.h"
 #include "zones/serial.h"
 
@@ -567,6 +569,7 @@ void Runtime::applyLoad(std::shared_ptr<server::ServingState> state,
   rebuildHealth();
   state->services = services_;
   if (services_) state->health = verdicts_;
+  metric_names_.assign(*state);
   state_.publish(std::move(state));
   if (!r.startup) {
     startHealth();
@@ -598,8 +601,33 @@ void Runtime::finishLoad(LoadReport report) {
                                                          {"failed", report.failed},
                                                          {"zones", std::move(zones)}});
   }
+  ++(report.failed > 0 ? loads_failed_ : loads_ok_);
   run_.reset();
   (void)loads_.finish(ticket, report);
+}
+
+std::string Runtime::metrics() const {
+  std::vector<core::MetricFamily> families;
+  metric_names_.addFamilies(server_ ? server_->totals() : server::CounterTotals{}, families);
+  if (monitor_) healthcheck::addHealthFamilies(*monitor_, families);
+  core::MetricFamily loads("meridian_reloads_total",
+                           "Loads of configuration, zones and GeoIP finished (start-up, SIGHUP, "
+                           "meridianctl reload, a changed GeoIP file), by outcome: failed when "
+                           "anything in it failed (the previous version keeps serving)",
+                           core::MetricType::kCounter);
+  loads.add({{"outcome", "ok"}}, loads_ok_);
+  loads.add({{"outcome", "failed"}}, loads_failed_);
+  families.push_back(std::move(loads));
+  core::MetricFamily serials("meridian_zone_serial", "SOA serial of each zone served",
+                             core::MetricType::kGauge);
+  for (const auto& [name, lz] : zones_)
+    serials.add({{"zone", lz.zone->origin()}}, lz.zone->serial());
+  families.push_back(std::move(serials));
+  core::MetricFamily uptime("meridian_uptime_seconds", "Seconds since the server started",
+                            core::MetricType::kGauge);
+  uptime.add({}, static_cast<uint64_t>(std::time(nullptr) - started_));
+  families.push_back(std::move(uptime));
+  return core::renderPrometheus(families);
 }
 
 bool Runtime::startControlSocket() {

@@ -48,6 +48,9 @@ class Runtime {
   // made while a reload runs is coalesced into the one reload queued behind it (see
   // core/reload_queue.h). Control thread only.
   void requestReload(std::function<void(const LoadReport&)> done = {});
+  // The Prometheus text (core/metrics.h) of the query path, health checks and reloads: what
+  // `meridianctl metrics` prints and /metrics will serve.
+  [[nodiscard]] std::string metrics() const;
   // Any thread: makes run() return (as SIGTERM does).
   void requestStop();
   // Any thread: runs `task` on the control loop (where the control service is used).
@@ -165,6 +168,8 @@ class Runtime {
   ControlService service_{*this};
   std::time_t started_ = 0;
   uint64_t reloads_ = 0;
+  uint64_t loads_ok_ = 0, loads_failed_ = 0;  // finished loads, by whether anything failed
+  server::MetricRegistry metric_names_;       // zones' and steering keys' metric slots
   // RRL as the workers' tables were made (at start-up): turning it on later, or resizing, waits
   // for a restart.
   bool rrl_started_ = false;

@@ -49,6 +49,8 @@ int main(int argc, char** argv) {
   }
   auto state = std::make_shared<server::ServingState>();
   state->zones = zones::ZoneSet({z->zone});
+  server::MetricRegistry metric_names;  // the zone's metric slot, as the runtime assigns it
+  metric_names.assign(*state);
   QuiescentDomain domain;
   Published<server::ServingState> published{state, domain};
   server::QueryHandler handler(published);

@@ -81,6 +81,7 @@ zones::ChainHook::Outcome QueryHandler::steer(const ServingState& state,
   }
   const healthcheck::Verdicts& health = state.health ? *state.health : no_health_;
   const georoute::Decision d = georoute::decide(set, svc, q.qtype, client, health);
+  bump(counters_.breakdown.steering[state.metric_slots.steeringSlot(set, svc, d)]);
   // RFC 7871 §7.2.1: SCOPE is the prefix the answer depends on; SOURCE 0 (or an ignored ECS) gets
   // 0. A fallback to the zone data does not depend on the client.
   if (d.kind != georoute::Decision::Kind::kFallback) *scope = ecs_used ? d.scope : 0;
@@ -167,12 +168,14 @@ size_t QueryHandler::handle(const uint8_t* in, size_t in_len, uint8_t* out, size
   dns::Query& q = query_;
   dns::ResponseWriter& w = writer_;
   counters_.add(counters_.queries);
+  bump(counters_.breakdown.transports[transport == Transport::kTcp ? 1 : 0]);
 
   const dns::ParseStatus st = dns::parseQuery(in, in_len, q);
   if (st == dns::ParseStatus::kDrop) {
     counters_.add(counters_.dropped);
     return 0;
   }
+  bump(counters_.breakdown.qtypes[qtypeSlot(q.qtype)]);
   const bool tcp = transport == Transport::kTcp;
   // RFC 6891 §6.2.3/§6.2.5: a requester's payload below 512 is treated as 512; ours caps it.
   size_t limit = dns::kClassicUdpSize;
@@ -261,6 +264,7 @@ size_t QueryHandler::handle(const uint8_t* in, size_t in_len, uint8_t* out, size
       } else if (zone == nullptr) {
         rcode = rc::kRefused;
       } else {
+        bump(counters_.breakdown.zones[zone_slot_.get(state.metric_slots, zone)]);
         SteeringHook steering(*this, state, peer, &ecs_scope);
         res = zones::answer(*zone, q, w, zones::AnswerOptions{tcp},
                             state.services ? &steering : nullptr);

@@ -22,6 +22,7 @@
 #include "dns/message.h"
 #include "georoute/service.h"
 #include "healthcheck/state.h"
+#include "server/metrics.h"
 #include "server/rrl.h"
 #include "zones/lookup.h"
 #include "zones/zone.h"
@@ -56,6 +57,8 @@ struct ServingState {
   // them are answered SERVFAIL, as Knot does, rather than REFUSED, so resolvers do not mark this
   // server lame. Lowercase wire apexes; usually empty.
   std::vector<std::string> unavailable_zones;
+  // The metric slots of these zones and services (server/metrics.h), set before publication.
+  MetricSlots metric_slots;
 };
 
 // The query's source address (what a socket reports), for steering and ECS trust.
@@ -67,8 +70,9 @@ struct Peer {
 
 enum class Transport { kUdp, kTcp };
 
-// Per-worker counters; summed by the control side on read (relaxed atomics, single writer).
-struct Counters {
+// Per-worker counters; summed by the control side on read (relaxed atomics, single writer). On a
+// cache line of their own, so no other thread's writes share one with them.
+struct alignas(64) Counters {
   std::atomic<uint64_t> queries{0};
   std::atomic<uint64_t> dropped{0};
   std::atomic<uint64_t> truncated{0};
@@ -80,6 +84,7 @@ struct Counters {
   std::atomic<uint64_t> cookie_client_only{0};
   std::atomic<uint64_t> cookie_valid{0};
   std::atomic<uint64_t> cookie_invalid{0};
+  QueryBreakdown breakdown;  // by qtype, transport, zone, steering decision; latency
   void add(std::atomic<uint64_t>& c) {
     c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   }
@@ -95,6 +100,10 @@ class QueryHandler {
                               Transport transport, const Peer& peer = Peer{});
 
   [[nodiscard]] const Counters& counters() const { return counters_; }
+  // The socket loop reports how long its batches took (QueryBreakdown::observeLatency).
+  void observeLatency(uint64_t ns, uint64_t answers) {
+    counters_.breakdown.observeLatency(ns, answers);
+  }
   // Tests step the RRL clock by hand; no effect when RRL was off when the handler was built.
   void setRrlClock(RrlTable::Clock clock) {
     if (rrl_) rrl_->setClock(clock);
@@ -121,6 +130,7 @@ class QueryHandler {
   dns::Query query_;
   dns::ResponseWriter writer_;
   Counters counters_;
+  ZoneSlotCache zone_slot_;
   std::unique_ptr<RrlTable> rrl_;
   CookieClock cookie_clock_ = nullptr;
 };

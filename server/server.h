@@ -56,6 +56,7 @@ struct CounterTotals {
   uint64_t rcodes[24] = {};
   uint64_t rrl_slipped = 0, rrl_dropped = 0;  // responses limited by RRL (server/rrl.h)
   uint64_t cookie_client_only = 0, cookie_valid = 0, cookie_invalid = 0;  // Counters
+  BreakdownTotals breakdown;                                              // server/metrics.h
 };
 
 class Server {

@@ -21,10 +21,12 @@ ALLOWED = {
     "zones": {"core", "dns", "zones"},
     "healthcheck": {"core", "dns", "healthcheck"},
     "georoute": {"core", "dns", "healthcheck", "georoute"},  # DESIGN.md: dns, healthcheck
+    "control": {"core", "dns", "healthcheck", "georoute", "control"},  # DESIGN.md: dns, georoute
     "server": {"core", "dns", "zones", "healthcheck", "georoute", "server"},
     "tools": {"core", "tools"},
-    "api": {"core", "dns", "zones", "healthcheck", "georoute", "server", "api"},  # not app/
-    "app": {"core", "dns", "zones", "healthcheck", "georoute", "server", "tools", "api", "app"},
+    "api": {"core", "dns", "zones", "healthcheck", "georoute", "control", "server", "api"},  # not app/
+    "app": {"core", "dns", "zones", "healthcheck", "georoute", "control", "server", "tools", "api",
+            "app"},
 }
 INCLUDE = re.compile(r'^\s*#\s*include\s*[<"]([^">]+)[">]', re.M)
 

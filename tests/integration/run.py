@@ -70,6 +70,7 @@ import dns.tsigkeyring
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))   # common.py, whatever the cwd
 
 import common  # noqa: E402
+from control_section import section_audit, section_metrics  # noqa: E402
 from rrl_section import section_rrl  # noqa: E402
 from api_section import section_api  # noqa: E402
 from common import (  # noqa: E402
@@ -2574,7 +2575,7 @@ def section_startup(ctx, zone_file):
 
 
 SECTIONS = ["answers", "edns", "malformed", "tcp", "tcplimits", "listen", "config", "startup", "rrl",
-            "api"]
+            "api", "audit", "metrics"]
 
 
 def main():
@@ -2630,6 +2631,10 @@ def main():
                     section_rrl(ctx)
                 elif name == "api":
                     section_api(ctx)
+                elif name == "audit":
+                    section_audit(ctx)
+                elif name == "metrics":
+                    section_metrics(ctx)
             except Exception:  # noqa: BLE001
                 r.check(f"{name}: ran to completion", False, traceback.format_exc())
             if ctx.main is not None and name in ("answers", "edns", "malformed", "tcp"):

@@ -30,6 +30,7 @@
 #include "dns/name.h"
 #include "dns/wire.h"
 #include "healthcheck/clock.h"
+#include "healthcheck/metrics.h"
 #include "healthcheck/monitor.h"
 
 using namespace meridian;
@@ -1097,4 +1098,30 @@ TEST_CASE("Verdicts: one word per target, stored only when steering would see a 
   CHECK(from.usable(0));
   CHECK_FALSE(from.usable(1));
   CHECK(from.rttUs(1) == 800);
+}
+
+TEST_CASE("metrics: verdict, usable, RTT, probes and failures per target",
+          "[healthcheck][metrics]") {
+  Harness h;
+  h.fake->script(80, {okAfter(10ms), kFail});
+  Target unchecked{1, "eu/192.0.2.12", asio::ip::make_address("192.0.2.12"), {}};
+  unchecked.checked = false;
+  Monitor monitor(h.io, {Target{0, "web", kLoopback, spec(CheckSpec::Kind::kHttp, 80)}, unchecked},
+                  h.options(true));
+  REQUIRE(monitor.setOverride(1, Override::kDrain).has_value());
+  monitor.start();
+  h.advance(100ms);   // one probe: ok in 10 ms
+  h.advance(1000ms);  // one more: failed (still up: fall is 3)
+  std::vector<core::MetricFamily> f;
+  addHealthFamilies(monitor, f);
+  const std::string t = core::renderPrometheus(f);
+  const std::string web = "{target=\"web\",address=\"127.0.0.1\"} ";
+  const std::string eu = "{target=\"eu/192.0.2.12\",address=\"192.0.2.12\"} ";
+  CHECK(t.find("\nmeridian_health_up" + web + "1\n") != std::string::npos);
+  CHECK(t.find("\nmeridian_health_usable" + web + "1\n") != std::string::npos);
+  CHECK(t.find("\nmeridian_health_usable" + eu + "0\n") != std::string::npos);  // drained
+  CHECK(t.find("meridian_health_up" + eu) == std::string::npos);                // not checked
+  CHECK(t.find("\nmeridian_health_rtt_seconds" + web + "0.01\n") != std::string::npos);
+  CHECK(t.find("\nmeridian_health_probes_total" + web + "2\n") != std::string::npos);
+  CHECK(t.find("\nmeridian_health_probe_failures_total" + web + "1\n") != std::string::npos);
 }
