@@ -69,8 +69,14 @@ bool ApiService::start() {
   std::string addrs;
   for (const auto& ep : server_->endpoints()) {
     const auto a = ep.address();
-    addrs += (addrs.empty() ? "" : ", ") + (a.is_v6() ? "[" + a.to_string() + "]" : a.to_string()) +
-             ":" + std::to_string(ep.port());
+    // Appended piece by piece: GCC 12 at -O3 misreports a chain of + (-Wrestrict).
+    if (!addrs.empty()) addrs.append(", ");
+    if (a.is_v6()) {
+      addrs.append(1, '[').append(a.to_string()).append(1, ']');
+    } else {
+      addrs.append(a.to_string());
+    }
+    addrs.append(1, ':').append(std::to_string(ep.port()));
   }
   log::info("api: listening on " + addrs + (config_.http.tls_certificate.empty() ? "" : " (TLS)") +
             " with " + std::to_string(config_.keys.size()) + " key(s)");

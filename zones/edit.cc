@@ -63,7 +63,8 @@ size_t blame(const std::string& message, const ChangeRequest& request) {
   for (size_t i = 0; i < request.changes.size(); ++i) {
     dns::NameBuf lower = request.changes[i].rrset.owner;
     dns::lowercase(lower);
-    const std::string owner = " " + dns::toText(lower.data);
+    std::string owner(1, ' ');
+    owner.append(dns::toText(lower.data));
     const size_t at = message.find(owner);
     if (at == std::string::npos) continue;
     if (namesWord(message, typeToText(request.changes[i].rrset.type))) return i;
@@ -233,7 +234,8 @@ FileRead readZoneFile(const std::string& origin, const std::string& path) {
 // mid-write left behind. At open nothing else writes this zone's files, so they are garbage.
 void removeStaleTemporaries(const std::string& path, std::vector<std::string>& warnings) {
   const std::filesystem::path target(path);
-  const std::string prefix = "." + target.filename().string() + ".tmp.";
+  std::string prefix(1, '.');
+  prefix.append(target.filename().string()).append(".tmp.");
   const std::filesystem::path dir = target.has_parent_path() ? target.parent_path() : ".";
   std::error_code ec;
   for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {

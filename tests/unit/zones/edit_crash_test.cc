@@ -42,7 +42,8 @@ constexpr uint32_t kBaseSerial = 1000;
 constexpr uint64_t kKeep = 3;  // change n adds n<n> and deletes n<n-3>
 
 std::string nodeName(uint64_t n) {
-  return "n" + std::to_string(n) + ".crash.test.";
+  std::string name(1, 'n');
+  return name.append(std::to_string(n)).append(".crash.test.");
 }
 
 // Change n: counter TXT "n", n<n> A, and n<n-3> deleted.

@@ -280,9 +280,9 @@ TEST_CASE("Zone::find compares inline relative names and the apex", "[zone]") {
       REQUIRE(i != zones::kNone);
       CHECK(dns::toText(zone->nodeName(zone->node(i))) == name + ".example.com.");
       // Same length, same relative octets, another apex; and the other way round.
-      for (const std::string& miss :
-           {name + ".example.org.", name + ".exbmple.com.", "b" + name.substr(1) + ".example.com.",
-            name.substr(0, name.size() - 1) + "z.example.com."}) {
+      for (const std::string& miss : {name + ".example.org.", name + ".exbmple.com.",
+                                      std::string(1, 'b').append(name, 1).append(".example.com."),
+                                      name.substr(0, name.size() - 1) + "z.example.com."}) {
         REQUIRE(dns::fromText(miss, n));
         INFO(miss);
         CHECK(zone->find(n.data, n.length) == zones::kNone);
