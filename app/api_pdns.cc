@@ -84,6 +84,8 @@ Response listZones(PdnsState& st, Request& req) {
   const std::string only = req.queryParam("zone");
   std::string wanted;
   if (!only.empty()) {
+    if (only.back() != '.')
+      return Response::error(422, "DNS Name '" + only + "' is not canonical");
     auto name = pdns::zoneNameFromId(only);
     if (!name) return Response::json(200, boost::json::array{});
     wanted = dns::toText(name->data);
@@ -327,6 +329,15 @@ void addPdnsRoutes(api::Router& router, ControlService& service) {
              [st](Request& req) { return listZones(*st, req); });
   router.add(http::verb::get, kZone, api::Access::kRead, onZone(st, getZone));
   router.add(http::verb::patch, kZone, api::Access::kWrite, onZone(st, patchZone));
+  router.add(http::verb::get, "/api", api::Access::kRead,
+             [](Request&) { return Response::json(200, pdns::apiVersions()); });
+  // PowerDNS's configuration settings: Meridian's are not PowerDNS's, so none (octoDNS only
+  // checks that this answers a list).
+  router.add(http::verb::get, "/api/v1/servers/{server}/config", api::Access::kRead,
+             [](Request& req) {
+               if (req.params.at("server") != "localhost") return Response::error(404, "Not Found");
+               return Response::json(200, boost::json::array{});
+             });
   router.add(http::verb::post, kZones, api::Access::kWrite,
              [st](Request& req) { return createZone(*st, req); });
   router.add(http::verb::delete_, kZone, api::Access::kWrite, onZone(st, deleteZone));

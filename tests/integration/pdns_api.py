@@ -933,6 +933,7 @@ def run_meridian(r, args, t0):
     state directory (API-created zones, journals, audit log) in a temporary directory."""
     r.begin("meridian")
     tmp = tempfile.mkdtemp(prefix="meridian-replay-")
+    args.meridian = os.path.abspath(args.meridian)
     ctx = type("Ctx", (), {"ports": set(), "tmp": tmp, "servers": [], "meridian": args.meridian,
                            "r": r})()
     rc, out, err = common.run_tool([args.meridian, "api", "hash-key", KEY], 10)
