@@ -2,6 +2,7 @@
 
 #include <strings.h>
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <ctime>
 #include <map>
@@ -25,11 +26,13 @@ struct ZoneState {
   pdns::ZoneMeta meta;
   pdns::ExtrasMap extras;
   std::map<std::string, std::vector<std::string>> metadata;  // by kind
+  uint64_t created = 0;  // creation order through the API (0: a configured zone)
 };
 
 struct PdnsState {
   ControlService& service;
   std::map<std::string, ZoneState> zones;  // by origin ("example.com.")
+  uint64_t creations = 0;
 };
 
 unsigned statusOf(ServiceError::Kind kind) {
@@ -84,8 +87,7 @@ Response listZones(PdnsState& st, Request& req) {
   const std::string only = req.queryParam("zone");
   std::string wanted;
   if (!only.empty()) {
-    if (only.back() != '.')
-      return Response::error(422, "DNS Name '" + only + "' is not canonical");
+    if (only.back() != '.') return Response::error(422, "DNS Name '" + only + "' is not canonical");
     auto name = pdns::zoneNameFromId(only);
     if (!name) return Response::json(200, boost::json::array{});
     wanted = dns::toText(name->data);
@@ -161,7 +163,7 @@ Response createZone(PdnsState& st, Request& req) {
         return deliver(serviceError(result.error()));
       }
       ZoneState& zs = st.zones[result->info.origin];
-      zs = ZoneState{shared->meta, {}};
+      zs = ZoneState{shared->meta, {}, {}, ++st.creations};
       pdns::applyExtras(zs.extras, shared->rrsets);
       deliver(Response::json(201, pdns::zoneObject(*result->content, zs.meta, &zs.extras)));
     });
@@ -264,6 +266,10 @@ Response searchData(PdnsState& st, Request& req) {
     if (!z.served || (req.key && !req.key->allowsZone(z.origin))) continue;
     if (auto d = st.service.getZone(z.origin)) details.push_back(std::move(*d));
   }
+  // PowerDNS searches its zones in the order they were made (its domain ids).
+  std::stable_sort(details.begin(), details.end(), [&](const ZoneDetail& a, const ZoneDetail& b) {
+    return st.zones[a.info.origin].created < st.zones[b.info.origin].created;
+  });
   std::vector<pdns::SearchZone> zones;
   for (const auto& d : details) zones.push_back({d.content.get(), &st.zones[d.info.origin].extras});
   std::string type = req.queryParam("object_type");
@@ -374,7 +380,13 @@ void addPdnsRoutes(api::Router& router, ControlService& service) {
                return Response::json(200, pdns::resultBody("Rectified"));
              }));
   router.add(http::verb::put, std::string(kZone) + "/axfr-retrieve", api::Access::kWrite,
-             onZone(st, [](PdnsState&, Request&, Found& f) {
+             onZone(st, [](PdnsState& s, Request&, Found& f) {
+               // Queued as PowerDNS words it; the transfer comes with replication.
+               const pdns::ZoneMeta& meta = s.zones[f.origin].meta;
+               if (meta.kind == "Slave" && !meta.masters.empty())
+                 return Response::json(200,
+                                       pdns::resultBody("Added retrieval request for '" + f.origin +
+                                                        "' from master " + meta.masters.front()));
                return Response::error(422, "Domain '" + f.origin +
                                                "' is not a slave domain (or has no master "
                                                "defined)");
