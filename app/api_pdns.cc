@@ -33,6 +33,11 @@ struct PdnsState {
   ControlService& service;
   std::map<std::string, ZoneState> zones;  // by origin ("example.com.")
   uint64_t creations = 0;
+  // Secondaries (kind Slave) created through the API: known to the API with the content
+  // PowerDNS starts them with (its default SOA), but not served: Meridian has no zone transfers
+  // yet (the replication issue), so DNS has nothing true to answer for them. Not kept across a
+  // restart.
+  std::map<std::string, std::shared_ptr<const zones::ZoneContent>> secondaries;
 };
 
 unsigned statusOf(ServiceError::Kind kind) {
@@ -66,7 +71,14 @@ boost::system::result<Found, Response> findZone(PdnsState& st, const Request& re
   if (req.params.at("server") != "localhost") return Response::error(404, "Not Found");
   auto name = pdns::zoneNameFromId(req.params.at("zone"));
   if (!name) return Response::error(404, "Not Found");
-  auto detail = st.service.getZone(dns::toText(name->data));
+  const std::string text = dns::toText(name->data);
+  if (auto sec = st.secondaries.find(text); sec != st.secondaries.end()) {
+    ZoneDetail d;
+    d.info.origin = text;
+    d.content = sec->second;
+    return Found{std::move(d), text};
+  }
+  auto detail = st.service.getZone(text);
   if (!detail) return serviceError(detail.error());
   std::string origin = detail->info.origin;
   return Found{std::move(*detail), std::move(origin)};
@@ -100,6 +112,11 @@ Response listZones(PdnsState& st, Request& req) {
     if (!detail) continue;
     if (!wanted.empty() && detail->content->origin() != wanted) continue;
     out.push_back(pdns::zoneListEntry(*detail->content, st.zones[z.origin].meta));
+  }
+  for (const auto& [origin, content] : st.secondaries) {
+    if ((req.key && !req.key->allowsZone(origin)) || (!wanted.empty() && origin != wanted))
+      continue;
+    out.push_back(pdns::zoneListEntry(*content, st.zones[origin].meta));
   }
   return Response::json(200, out);
 }
@@ -151,6 +168,16 @@ Response createZone(PdnsState& st, Request& req) {
   auto content =
       pdns::initialContent(*create, pdns::creationSerial(create->meta.soa_edit_api, now));
   if (!content) return Response::error(content.error().status, content.error().message);
+  const std::string origin = content->origin();
+  if (st.secondaries.count(origin) || st.service.getZone(origin))
+    return Response::error(409, "Conflict");
+  if (create->meta.kind == "Slave") {
+    auto& zs = st.zones[origin];
+    zs = ZoneState{create->meta, {}, {}, ++st.creations};
+    auto stored = std::make_shared<const zones::ZoneContent>(std::move(*content));
+    st.secondaries[origin] = stored;
+    return Response::json(201, pdns::zoneObject(*stored, zs.meta, &zs.extras));
+  }
   Actor who{req.key ? req.key->name() : "", req.remote};
   auto shared = std::make_shared<pdns::ZoneCreate>(std::move(*create));
   auto initial = std::make_shared<zones::ZoneContent>(std::move(*content));
@@ -172,6 +199,12 @@ Response createZone(PdnsState& st, Request& req) {
 }
 
 Response deleteZone(PdnsState& st, Request& req, Found& f) {
+  if (st.secondaries.erase(f.origin)) {
+    st.zones.erase(f.origin);
+    Response ok;
+    ok.status = 204;
+    return ok;
+  }
   Actor who{req.key ? req.key->name() : "", req.remote};
   Response r;
   r.later = [&st, origin = f.origin, who](std::function<void(Response)> deliver) {
