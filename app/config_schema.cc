@@ -494,7 +494,7 @@ const Field<Config> kControlFields[] = {
      .show = [](const Config& c) { return quoted(c.control_socket); }},
     {.path = "control.state_dir",
      .kind = Kind::kString,
-     .def = "",
+     .def = "none",
      .reload = Reload::kRestart,
      .doc = "directory of the editing state, relative to the configuration file: the zones' "
             "journals (STATE/journal/ZONE.journal) and the audit log (STATE/audit.log); empty: "
