@@ -25,7 +25,8 @@ boost::json::object serverObject() {
           {"meridian_version", MERIDIAN_VERSION},
           {"url", "/api/v1/servers/localhost"},
           {"config_url", "/api/v1/servers/localhost/config{/config_setting}"},
-          {"zones_url", "/api/v1/servers/localhost/zones{/zone}"}};
+          {"zones_url", "/api/v1/servers/localhost/zones{/zone}"},
+          {"autoprimaries_url", "/api/v1/servers/localhost/autoprimaries{/autoprimary}"}};
 }
 
 }  // namespace

@@ -35,6 +35,8 @@ struct Config {
   bool cookie_secret_set = false;  // server.cookie_secret given; else the runtime picks one
   std::vector<ZoneConfig> zones;
   std::string control_socket;
+  // control.state_dir: journals and the audit log ("" = journals beside the zone files, no audit).
+  std::string state_dir;
   std::string log_level = "info";
   georoute::SteeringConfig steering;
   ApiConfig api;

@@ -492,6 +492,19 @@ const Field<Config> kControlFields[] = {
      },
      .type = "path",
      .show = [](const Config& c) { return quoted(c.control_socket); }},
+    {.path = "control.state_dir",
+     .kind = Kind::kString,
+     .def = "none",
+     .reload = Reload::kRestart,
+     .doc = "directory of the editing state, relative to the configuration file: the zones' "
+            "journals (STATE/journal/ZONE.journal) and the audit log (STATE/audit.log); empty: "
+            "each journal beside its zone file (FILE.journal) and no audit log",
+     .store = [](const Read& r, Config& c) -> R {
+       c.state_dir = r.v.s.empty() ? std::string() : resolve(r.ctx, r.v.s);
+       return {};
+     },
+     .type = "path",
+     .show = [](const Config& c) { return quoted(c.state_dir); }},
 };
 
 const Field<Config> kLogFields[] = {

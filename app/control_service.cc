@@ -1,8 +1,15 @@
 #include "app/control_service.h"
 
-#include <algorithm>
-#include <cstring>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <boost/json/object.hpp>
+#include <cstring>
+#include <filesystem>
+
+#include "api/pdns_json.h"
+#include "app/api_service.h"
 #include "app/runtime.h"
 #include "core/log.h"
 #include "dns/name.h"
@@ -10,6 +17,7 @@
 #include "georoute/geoip.h"
 #include "healthcheck/monitor.h"
 #include "healthcheck/prober.h"
+#include "zones/writer.h"
 
 namespace meridian::app {
 
@@ -122,7 +130,8 @@ std::vector<EndpointHealth> endpointHealth(const healthcheck::Monitor& monitor) 
 }
 
 ServiceResult<OverrideResult> ControlService::setOverride(const std::string& what,
-                                                          const std::string& mode) {
+                                                          const std::string& mode,
+                                                          const Actor& who) {
   const auto o = parseOverride(mode);
   if (!o)
     return ServiceError{Kind::kInvalid,
@@ -179,6 +188,12 @@ ServiceResult<OverrideResult> ControlService::setOverride(const std::string& wha
     auto r = rt.monitor_->setOverride(id, *o);
     result.changes.push_back({targets[id].label, r.has_value(), r ? "" : r.error().message});
   }
+  control::AuditEntry entry;
+  entry.key = who.key;
+  entry.source = who.source;
+  entry.operation = "override";
+  entry.detail = what + " " + mode;
+  audit(std::move(entry));
   return result;
 }
 
@@ -243,7 +258,9 @@ ServiceResult<Explanation> ControlService::explain(const ExplainRequest& request
                       request);
 }
 
-std::string ControlService::metrics() const { return runtime_.metrics(); }
+std::string ControlService::metrics() const {
+  return runtime_.metrics();
+}
 
 Stats ControlService::stats() const {
   const Runtime& rt = runtime_;
@@ -298,7 +315,265 @@ void ControlService::removeZoneListener(size_t id) {
   std::erase_if(listeners_, [id](const auto& l) { return l.first == id; });
 }
 
+namespace {
+
+// A diff's side as the audit log keeps it: the zone-file lines of its records ($ORIGIN left out).
+std::vector<std::string> presentationLines(const zones::ZoneContent& content) {
+  std::vector<std::string> out;
+  if (content.empty()) return out;
+  const std::string text = zones::zoneText(content);
+  for (size_t pos = 0; pos < text.size();) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string::npos) end = text.size();
+    if (end > pos && text.compare(pos, 7, "$ORIGIN") != 0)
+      out.push_back(text.substr(pos, end - pos));
+    pos = end + 1;
+  }
+  return out;
+}
+
+ServiceError editError(const zones::EditError& e) {
+  using K = zones::EditErrorKind;
+  const Kind kind = e.kind == K::kConflict  ? Kind::kConflict
+                    : e.kind == K::kStorage ? Kind::kStorage
+                                            : Kind::kInvalid;
+  return ServiceError{kind, e.field.empty() ? e.message : e.field + ": " + e.message, e.field};
+}
+
+// Where a zone's journal goes: STATE/journal/ZONE.journal, or beside the zone file without a
+// state directory (the EditableZoneConfig default).
+std::string journalPath(const std::string& state_dir, const std::string& origin) {
+  if (state_dir.empty()) return {};
+  // The API's zone id ("0=2F26.2.0.192.in-addr.arpa." for a classless reverse zone): no '/'.
+  return state_dir + "/journal/" + api::pdns::zoneId(origin) + "journal";
+}
+
+}  // namespace
+
+void ControlService::audit(control::AuditEntry entry) {
+  Runtime& rt = runtime_;
+  if (rt.config_.state_dir.empty()) return;
+  if (!rt.audit_) {
+    std::error_code ec;
+    std::filesystem::create_directories(rt.config_.state_dir, ec);
+    auto opened = control::AuditLog::open(rt.config_.state_dir + "/audit.log");
+    if (!opened) {
+      if (rt.audit_error_ != opened.error().message)
+        log::error("audit: " + opened.error().message + "; the change is not audited");
+      rt.audit_error_ = opened.error().message;
+      return;
+    }
+    rt.audit_.emplace(std::move(*opened));
+    rt.audit_error_.clear();
+  }
+  if (auto r = rt.audit_->append(std::move(entry)); !r)
+    log::error("audit: " + r.error().message + "; the change is not audited");
+}
+
+ServiceResult<std::vector<control::AuditEntry>> ControlService::auditEntries(
+    const control::AuditFilter& filter) const {
+  const std::string& dir = runtime_.config_.state_dir;
+  if (dir.empty())
+    return ServiceError{Kind::kUnavailable, "no audit log: control.state_dir is not set"};
+  const std::string path = dir + "/audit.log";
+  if (::access(path.c_str(), F_OK) != 0) return std::vector<control::AuditEntry>{};
+  auto entries = control::readEntries(path, filter);
+  if (!entries) return ServiceError{Kind::kStorage, entries.error().message};
+  return std::move(*entries);
+}
+
+ServiceResult<zones::EditableZone*> ControlService::editable(const std::string& origin) {
+  Runtime& rt = runtime_;
+  if (auto it = rt.editable_.find(origin); it != rt.editable_.end()) return it->second.get();
+  const Runtime::LoadedZone& lz = rt.zones_.at(origin);
+  zones::EditableZoneConfig config;
+  config.origin = origin;
+  config.file = lz.file;
+  config.journal = journalPath(rt.config_.state_dir, origin);
+  if (!config.journal.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(std::filesystem::path(config.journal).parent_path(), ec);
+  }
+  std::vector<std::string> warnings;
+  auto opened = zones::EditableZone::open(config, std::time(nullptr), warnings);
+  for (const auto& w : warnings) log::warning("zone " + origin + ": " + w);
+  if (!opened) return editError(opened.error());
+  // The file must still hold what is served: an edit since the load would otherwise be taken
+  // over silently (and the served version lost) by the first change.
+  if (!opened->fileProblem().empty() || !zones::diff(*lz.content, opened->content()).empty()) {
+    return ServiceError{Kind::kConflict,
+                        "the zone file " + lz.file +
+                            " was changed since it was loaded; reload it first (meridianctl "
+                            "reload) and send the change again"};
+  }
+  auto zone = std::make_unique<zones::EditableZone>(std::move(*opened));
+  zones::EditableZone* p = zone.get();
+  rt.editable_[origin] = std::move(zone);
+  return p;
+}
+
+void ControlService::patchZone(const std::string& origin, const zones::ChangeRequest& request,
+                               const Actor& who,
+                               std::function<void(ServiceResult<PatchResult>)> done) {
+  auto detail = getZone(origin);
+  if (!detail) return done(detail.error());
+  const std::string name = detail->info.origin;
+  auto ez = editable(name);
+  if (!ez) return done(ez.error());
+  const int64_t now = std::time(nullptr);
+  auto committed = (*ez)->commit(request, now);
+  if (!committed) return done(editError(committed.error()));
+  PatchResult result;
+  result.warnings = committed->warnings;
+  for (const auto& w : committed->warnings) log::warning("zone " + name + ": " + w);
+  if (committed->diff.empty()) {
+    const auto serial = (*ez)->content().serial();
+    result.old_serial = result.new_serial = serial ? *serial : 0;
+    return done(result);
+  }
+  result.changed = true;
+  result.old_serial = committed->diff.old_serial;
+  result.new_serial = committed->diff.new_serial;
+  Runtime& rt = runtime_;
+  Runtime::LoadedZone lz = rt.zones_.at(name);
+  lz.zone = committed->zone;
+  lz.content = std::make_shared<const zones::ZoneContent>((*ez)->content());
+  lz.loaded_at = now;
+  // The file as written back, so the next reload finds it unchanged.
+  struct stat st {};
+  if (::stat(lz.file.c_str(), &st) == 0) {
+    lz.mtime = st.st_mtime;
+    lz.mtime_nsec = st.st_mtim.tv_nsec;
+    lz.size = st.st_size;
+    lz.inode = st.st_ino;
+  }
+  rt.pending_zones_[name] = lz;
+  rt.pending_changes_.push_back(
+      {name, lz.file, std::make_shared<const zones::ZoneDiff>(std::move(committed->diff)), "patch",
+       who});
+  log::info("zone " + name + ": changed by " + who.key + " (" + who.source + "): serial " +
+            std::to_string(result.old_serial) + " \u2192 " + std::to_string(result.new_serial));
+  rt.publishEdits([this, name, zone = lz.zone, result, done = std::move(done)](const LoadReport&) {
+    auto it = runtime_.zones_.find(name);
+    if ((it == runtime_.zones_.end() || it->second.zone != zone) &&
+        runtime_.pending_zones_.count(name)) {
+      // A load that failed as a whole: the change is durable and goes out with the next one.
+      return done(ServiceError{Kind::kStorage,
+                               "the change is saved but not served yet: the publication failed "
+                               "(see the log); the next reload serves it"});
+    }
+    done(result);
+  });
+}
+
+void ControlService::createZone(const zones::ZoneContent& content, const Actor& who,
+                                std::function<void(ServiceResult<ZoneDetail>)> done) {
+  Runtime& rt = runtime_;
+  if (rt.config_.state_dir.empty())
+    return done(ServiceError{Kind::kUnavailable,
+                             "zones are created in control.state_dir, which is not set"});
+  const std::string origin = canonicalName(content.origin());
+  const bool known =
+      rt.zones_.count(origin) > 0 ||
+      std::any_of(rt.config_.zones.begin(), rt.config_.zones.end(),
+                  [&](const ZoneConfig& z) { return canonicalName(z.name) == origin; });
+  if (known) return done(ServiceError{Kind::kConflict, "Conflict"});
+  std::vector<std::string> warnings;
+  auto zone = zones::buildZone(content, warnings, origin);
+  if (!zone) return done(ServiceError{Kind::kInvalid, zone.error().message});
+  const std::string dir = rt.config_.state_dir + "/zones";
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  const std::string file = dir + "/" + api::pdns::zoneId(origin) + "zone";
+  if (auto w = zones::writeZoneFile(content, file); !w)
+    return done(ServiceError{Kind::kStorage, w.error().message});
+  rt.removed_zones_.erase(origin);
+  rt.api_zones_.push_back({origin, file});
+  rt.config_.zones.push_back({origin, file});
+  Runtime::LoadedZone lz;
+  lz.zone = *zone;
+  lz.content = std::make_shared<const zones::ZoneContent>(content);
+  lz.loaded_at = std::time(nullptr);
+  lz.file = file;
+  struct stat st {};
+  if (::stat(file.c_str(), &st) == 0) {
+    lz.mtime = st.st_mtime;
+    lz.mtime_nsec = st.st_mtim.tv_nsec;
+    lz.size = st.st_size;
+    lz.inode = st.st_ino;
+  }
+  rt.pending_zones_[origin] = lz;
+  auto d =
+      std::make_shared<zones::ZoneDiff>(zones::diff(zones::ZoneContent(content.apex()), content));
+  rt.pending_changes_.push_back({origin, file, std::move(d), "create", who});
+  log::info("zone " + origin + ": created by " + who.key + " (" + who.source + ") in " + file);
+  rt.publishEdits(
+      [this, origin, done = std::move(done)](const LoadReport&) { done(getZone(origin)); });
+}
+
+void ControlService::deleteZone(const std::string& origin, const Actor& who,
+                                std::function<void(ServiceResult<void>)> done) {
+  Runtime& rt = runtime_;
+  const std::string name = canonicalName(origin);
+  auto detail = getZone(name);
+  if (!detail) return done(detail.error());
+  auto api_zone = std::find_if(rt.api_zones_.begin(), rt.api_zones_.end(),
+                               [&](const ZoneConfig& z) { return z.name == name; });
+  if (api_zone == rt.api_zones_.end())
+    return done(ServiceError{Kind::kInvalid, "zone " + name +
+                                                 " comes from the configuration file; remove it "
+                                                 "there and reload"});
+  const std::string file = api_zone->file;
+  rt.api_zones_.erase(api_zone);
+  std::erase_if(rt.config_.zones, [&](const ZoneConfig& z) { return z.name == name; });
+  std::error_code ec;
+  std::filesystem::remove(file, ec);
+  if (auto it = rt.editable_.find(name); it != rt.editable_.end()) {
+    std::string journal = it->second->config().journal;
+    rt.editable_.erase(it);
+    if (!journal.empty()) std::filesystem::remove(journal, ec);
+  }
+  rt.pending_zones_.erase(name);
+  rt.removed_zones_.insert(name);
+  control::AuditEntry entry;
+  entry.key = who.key;
+  entry.source = who.source;
+  entry.operation = "delete";
+  entry.zone = name;
+  if (auto serial = detail->content->serial()) entry.old_serial = *serial;
+  audit(std::move(entry));
+  log::info("zone " + name + ": deleted by " + who.key + " (" + who.source + ")");
+  rt.publishEdits([done = std::move(done)](const LoadReport&) { done({}); });
+}
+
 void ControlService::publishZoneChange(const ZoneChange& change) {
+  Runtime& rt = runtime_;
+  const zones::ZoneDiff& d = *change.diff;
+  if (change.operation == "reload") {
+    // A hand edit reloaded: the zone's journal takes the diff too, and the file's new hash (so
+    // the next change is not refused as racing it).
+    if (auto it = rt.editable_.find(change.origin); it != rt.editable_.end()) {
+      auto r = it->second->reload(std::time(nullptr));
+      if (!r) {
+        log::warning("zone " + change.origin + ": journal not updated (" + r.error().message +
+                     "); it is reopened on the next change");
+        rt.editable_.erase(it);
+      }
+    }
+  }
+  control::AuditEntry entry;
+  entry.key = change.who.key;
+  entry.source = change.who.source;
+  entry.operation = change.operation;
+  entry.zone = change.origin;
+  entry.old_serial = d.old_serial;
+  entry.new_serial = d.new_serial;
+  entry.removed = presentationLines(d.removed);
+  entry.added = presentationLines(d.added);
+  audit(std::move(entry));
+  if (rt.api_)
+    rt.api_->events().publish(
+        "zone", boost::json::object{{"name", change.origin}, {"serial", d.new_serial}});
   // A listener may add or remove listeners: call a copy of the list.
   const auto listeners = listeners_;
   for (const auto& [id, listener] : listeners) {

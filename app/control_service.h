@@ -24,12 +24,14 @@
 #include <string>
 #include <vector>
 
+#include "control/audit.h"
 #include "georoute/policy.h"
 #include "georoute/service.h"
 #include "healthcheck/state.h"
 #include "server/server.h"
 #include "zones/content.h"
 #include "zones/diff.h"
+#include "zones/edit.h"
 #include "zones/zone.h"
 
 namespace meridian::healthcheck {
@@ -53,9 +55,13 @@ struct LoadReport {
 // Why an operation was refused: kNotFound (no such zone, nothing matches the name), kInvalid (the
 // request is malformed: a bad mode, name or address), kUnavailable (the server has nothing of the
 // kind configured, e.g. no steered endpoints).
+// A zone change (patchZone) adds kConflict (the zone file was edited by hand since it was loaded:
+// reload it first) and kStorage (the journal or the zone file could not be written; nothing
+// changed). `field` names the part of the request to blame ("rrsets[2]"), when one is.
 struct ServiceError {
-  enum class Kind { kNotFound, kInvalid, kUnavailable } kind = Kind::kInvalid;
+  enum class Kind { kNotFound, kInvalid, kUnavailable, kConflict, kStorage } kind = Kind::kInvalid;
   std::string message;
+  std::string field;
 };
 [[noreturn]] inline void throw_exception_from_error(const ServiceError& e,
                                                     const boost::source_location&) {
@@ -178,11 +184,28 @@ struct Stats {
   bool reload_running = false, reload_queued = false;
 };
 
-// A zone whose content changed through a reload (a hand edit of its file), once it is served.
+// Who asks for a change, for the audit log: the API key's name ("meridianctl" on the control
+// socket) and the client's address ("127.0.0.1:41234", "unix").
+struct Actor {
+  std::string key = "meridianctl";
+  std::string source = "unix";
+};
+
+// A zone whose content changed, once it is served: through a reload (a hand edit of its file,
+// operation "reload") or through patchZone() (operation "patch", by `who`).
 struct ZoneChange {
   std::string origin;
   std::string file;
   std::shared_ptr<const zones::ZoneDiff> diff;  // never null, never empty
+  std::string operation = "reload";
+  Actor who{"reload", ""};
+};
+
+// What patchZone() did.
+struct PatchResult {
+  bool changed = false;  // false: every RRset was already as requested (nothing written)
+  uint32_t old_serial = 0, new_serial = 0;
+  std::vector<std::string> warnings;
 };
 using ZoneChangeListener = std::function<void(const ZoneChange&)>;
 
@@ -204,8 +227,34 @@ class ControlService {
   // Sets the override `mode` ("force-up", "force-down", "drain", "none") on what `what` names:
   // an address or a target label as health() lists it, "region:NAME", "pool:SERVICE/REGION" or
   // "service:NAME" (every endpoint of those).
+  // Audited as operation "override" by `who`.
   [[nodiscard]] ServiceResult<OverrideResult> setOverride(const std::string& what,
-                                                          const std::string& mode);
+                                                          const std::string& mode,
+                                                          const Actor& who = {});
+  // Changes the served zone `origin` (any case, trailing dot optional) by `request`, all or
+  // nothing (zones::EditableZone::commit: applied, checked, serial bumped, the race with a hand
+  // edit checked by file hash, journal fsync'ed, zone file written back), then publishes it as
+  // a reload publishes zones and calls `done` once the DNS workers serve it; the change goes to
+  // the audit log, the event stream ("zone" {name, serial}) and the zone-change listeners.
+  // kNotFound (not served), kInvalid (422: the field is named), kConflict (409: the file was
+  // edited since it was loaded; reload first), kStorage (500). The apply and build run on the
+  // control loop (bench/README.md "Zone edits" has their cost).
+  void patchZone(const std::string& origin, const zones::ChangeRequest& request, const Actor& who,
+                 std::function<void(ServiceResult<PatchResult>)> done);
+  // Adds the zone `content` to the served set (POST zones): written to STATE/zones/ID.zone
+  // (pdns::zoneId) and served from there, at every start too; `done` once served. kUnavailable
+  // without control.state_dir, kConflict when the zone is configured or served already, kInvalid
+  // when it is not servable (buildZone's rules), kStorage.
+  void createZone(const zones::ZoneContent& content, const Actor& who,
+                  std::function<void(ServiceResult<ZoneDetail>)> done);
+  // Removes a zone createZone() made (its file and journal go too); `done` once no longer served.
+  // kNotFound, kInvalid for a zone of the configuration file (remove it there).
+  void deleteZone(const std::string& origin, const Actor& who,
+                  std::function<void(ServiceResult<void>)> done);
+  // The audit log's entries matching `filter` (control/audit.h); kUnavailable without
+  // control.state_dir.
+  [[nodiscard]] ServiceResult<std::vector<control::AuditEntry>> auditEntries(
+      const control::AuditFilter& filter) const;
   // How the running server answers the query, with the live health table.
   [[nodiscard]] ServiceResult<Explanation> explain(const ExplainRequest& request) const;
   [[nodiscard]] Stats stats() const;
@@ -216,10 +265,16 @@ class ControlService {
   // Adds a listener for zone changes; returns its id for removeZoneListener().
   size_t onZoneChange(ZoneChangeListener listener);
   void removeZoneListener(size_t id);
-  // The runtime: a reload published `change`.
+  // The runtime: a load published `change` (audited, sent as an event, then the listeners).
   void publishZoneChange(const ZoneChange& change);
 
  private:
+  // Appends to the audit log (opened on first use); a failure is logged, never fatal.
+  void audit(control::AuditEntry entry);
+  // The zone's EditableZone, opened on its first edit from its file and journal; kConflict when
+  // the file no longer holds the served records (edited by hand since it was loaded).
+  ServiceResult<zones::EditableZone*> editable(const std::string& origin);
+
   Runtime& runtime_;
   std::vector<std::pair<size_t, ZoneChangeListener>> listeners_;
   size_t next_listener_ = 1;

@@ -1,4 +1,6 @@
 #include "app/runtime.h"
+#include "api/pdns_json.h"
+#include "app/api_pdns.h"
 #include "app/api_service.h"
 #include "app/control_socket.h"
 #include "server/steering_zones.h"
@@ -18,6 +20,7 @@
 #include <cerrno>
 #include <csignal>
 #include <cstring>
+#include <filesystem>
 #include <map>
 #include <random>
 #include <sstream>
@@ -28,10 +31,10 @@
 #include <boost/json/object.hpp>
 
 #include "core/log.h"
-#include "zones/content.h"
-#include "zones/diff.h"
 #include "core/metrics.h"
 #include "healthcheck/metrics.h"
+#include "zones/content.h"
+#include "zones/diff.h"
 #include "zones/loader.h"
 #include "zones/serial.h"
 
@@ -348,16 +351,49 @@ void Runtime::beginLoad(uint64_t ticket) {
     }
     next->server = config_.server;  // what runs until a restart (restartOnlyChanges)
     next->control_socket = config_.control_socket;
+    next->state_dir = config_.state_dir;
     run->config = std::move(*next);
   } else {
     run->config = config_;
     run->errors = zone_errors_;
     run->next = zones_;
   }
+  if (run->startup && !run->config.state_dir.empty()) {
+    // The zones the API created, kept in the state directory.
+    std::error_code ec;
+    for (const auto& entry :
+         std::filesystem::directory_iterator(run->config.state_dir + "/zones", ec)) {
+      const std::string file = entry.path().filename().string();
+      if (file.size() <= 5 || file.compare(file.size() - 5, 5, ".zone") != 0) continue;
+      auto name = api::pdns::zoneNameFromId(file.substr(0, file.size() - 5));
+      if (!name) continue;
+      api_zones_.push_back({dns::toText(name->data), entry.path().string()});
+    }
+    std::sort(api_zones_.begin(), api_zones_.end(),
+              [](const ZoneConfig& a, const ZoneConfig& b) { return a.name < b.name; });
+  }
+  addApiZones(run->config);
+  for (const auto& origin : removed_zones_) {
+    run->removed.insert(origin);
+    run->next.erase(origin);
+  }
+  // Zones committed by the change path since the last load: published as committed (their files
+  // hold the same records, written back), whatever this load does with the others.
+  for (const auto& [origin, lz] : pending_zones_) {
+    run->edited[origin] = lz.zone;
+    if (!run->zones) run->next[origin] = lz;
+  }
+  for (auto& change : pending_changes_) run->changes.push_back(std::move(change));
+  pending_changes_.clear();
   run_ = std::move(run);
   LoadRun& r = *run_;
   if (r.zones) {
     for (const auto& zc : r.config.zones) {
+      if (auto p = pending_zones_.find(zc.name); p != pending_zones_.end()) {
+        r.next[zc.name] = p->second;
+        ++r.report.unchanged;
+        continue;
+      }
       struct stat st {};
       const bool have_stat = ::stat(zc.file.c_str(), &st) == 0;
       auto old = zones_.find(zc.name);
@@ -451,7 +487,7 @@ void Runtime::beginLoad(uint64_t ticket) {
         LoadRun& r = *run_;
         r.geo = std::move(std::get<0>(result));
         r.asn = std::move(std::get<1>(result));
-        if (!r.zones && !std::get<2>(result)) {
+        if (!r.zones && !std::get<2>(result) && r.edited.empty() && r.removed.empty()) {
           // A GeoIP look that found nothing new to load: nothing to publish.
           geo_ = r.geo;
           asn_ = r.asn;
@@ -534,6 +570,12 @@ void Runtime::applyLoad(std::shared_ptr<server::ServingState> state,
   }
   zones_ = std::move(r.next);
   zone_errors_ = std::move(r.errors);
+  for (const auto& origin : r.removed) removed_zones_.erase(origin);
+  // An edit committed while this load ran is published by the next one.
+  for (const auto& [origin, zone] : r.edited) {
+    if (auto p = pending_zones_.find(origin); p != pending_zones_.end() && p->second.zone == zone)
+      pending_zones_.erase(p);
+  }
   geo_ = std::move(r.geo);
   asn_ = std::move(r.asn);
   bool ok = true;
@@ -585,6 +627,18 @@ void Runtime::applyLoad(std::shared_ptr<server::ServingState> state,
   }
   reclaimSnapshots();
   finishLoad(r.report);
+}
+
+void Runtime::addApiZones(Config& config) const {
+  for (const auto& z : api_zones_) {
+    if (std::none_of(config.zones.begin(), config.zones.end(),
+                     [&](const ZoneConfig& c) { return c.name == z.name; }))
+      config.zones.push_back(z);
+  }
+}
+
+void Runtime::publishEdits(std::function<void(const LoadReport&)> done) {
+  loads_.request(std::move(done));
 }
 
 void Runtime::finishLoad(LoadReport report) {
@@ -775,6 +829,7 @@ int Runtime::run() {
   // socket stops here.
   if (!startControlSocket()) return 1;
   api_ = std::make_unique<ApiService>(io_, config_.api);
+  addPdnsRoutes(api_->routes(), service_);
   if (!api_->start()) {
     control_.reset();
     removeControlSocket();

@@ -15,10 +15,12 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 
 #include "app/config.h"
 #include "app/control_service.h"
+#include "control/audit.h"
 #include "core/reload_queue.h"
 #include "core/snapshot.h"
 #include "core/work_pool.h"
@@ -29,6 +31,7 @@
 #include "server/pipeline.h"
 #include "server/server.h"
 #include "zones/content.h"
+#include "zones/edit.h"
 #include "zones/loader.h"
 #include "zones/zone.h"
 
@@ -99,7 +102,10 @@ class Runtime {
     std::map<std::string, LoadedZone> next;  // by origin, as the zone jobs finish
     std::map<std::string, std::string> errors;
     std::vector<ZoneChange> changes;  // zones whose content changed, told once published
-    size_t outstanding = 0;           // pool jobs of the first stage (zones, GeoIP) still running
+    // The edited zones (pending_zones_) this load publishes in place of their files.
+    std::map<std::string, std::shared_ptr<const zones::Zone>> edited;
+    std::set<std::string> removed;  // zones deleted through the service (removed_zones_)
+    size_t outstanding = 0;         // pool jobs of the first stage (zones, GeoIP) still running
     GeoSlot geo, asn;
   };
   // ReloadQueue's start: reads the configuration, stats the zone files, and posts one pool job per
@@ -111,6 +117,10 @@ class Runtime {
   // steering that fails to compile keeps its previous version (and is fatal at start-up).
   void applyLoad(std::shared_ptr<server::ServingState> state,
                  std::optional<Result<georoute::CompiledSteering>> steering);
+  // Publishes the zones edited since the last load (pending_zones_), with the rest as they are:
+  // a load that re-reads nothing (unless a reload is queued anyway), so the zone set, steering
+  // and health table go out together as a reload's do. `done` once published.
+  void publishEdits(std::function<void(const LoadReport&)> done);
   // Ends the running load with its report (waiters answered, a queued reload starts).
   void finishLoad(LoadReport report);
   // Opens the GeoIP database at `path` into `slot` if the file changed; a failure keeps the
@@ -174,6 +184,23 @@ class Runtime {
   // for a restart.
   bool rrl_started_ = false;
   uint32_t rrl_table_size_ = 0;
+
+  // The change path (ControlService::patchZone): each zone edited through the service, opened on
+  // its first edit; the versions it committed that a load has not published yet (with their
+  // changes), which every load takes in place of the zone's file; the audit log (control.state_dir
+  // set), opened on its first entry.
+  std::map<std::string, std::unique_ptr<zones::EditableZone>> editable_;
+  std::map<std::string, LoadedZone> pending_zones_;
+  std::vector<ZoneChange> pending_changes_;
+  // Zones created through the service (ControlService::createZone): files in STATE/zones/, found
+  // there at start, served beside the configuration's zones; and the ones deleted since the last
+  // load.
+  std::vector<ZoneConfig> api_zones_;
+  std::set<std::string> removed_zones_;
+  // Adds api_zones_ to `config`'s zones (those the configuration does not name itself).
+  void addApiZones(Config& config) const;
+  std::optional<control::AuditLog> audit_;
+  std::string audit_error_;
 
   // Loads: one at a time (ReloadQueue), the heavy parts on pool_. run_ is the running one.
   std::unique_ptr<LoadRun> run_;

@@ -928,6 +928,47 @@ def replay(r, t, record, target):
             dns_check(r, t, label, name, rtype, want[target] if isinstance(want, dict) else want)
 
 
+def run_meridian(r, args, t0):
+    """The replay against a meridian started here: no zones configured, one read-write key, the
+    state directory (API-created zones, journals, audit log) in a temporary directory."""
+    r.begin("meridian")
+    tmp = tempfile.mkdtemp(prefix="meridian-replay-")
+    args.meridian = os.path.abspath(args.meridian)
+    ctx = type("Ctx", (), {"ports": set(), "tmp": tmp, "servers": [], "meridian": args.meridian,
+                           "r": r})()
+    rc, out, err = common.run_tool([args.meridian, "api", "hash-key", KEY], 10)
+    if not r.check("meridian api hash-key", rc == 0, err):
+        return r.finish(t0)
+    api_port = common.pick_port(ctx, udp=False)
+    dns_port = common.pick_port(ctx)
+    conf = os.path.join(tmp, "meridian.toml")
+    common.write(conf, f"""[control]
+state_dir = "state"
+
+[api]
+listen = ["127.0.0.1:{api_port}"]
+
+[[api.key]]
+name = "replay"
+hash = "{out.strip()}"
+scope = "read-write"
+""")
+    srv = common.start_server(ctx, "meridian", ["--config", conf, "--listen",
+                                                f"127.0.0.1:{dns_port}"])
+    try:
+        if srv is None:
+            return r.finish(t0)
+        replay(r, Target(f"http://127.0.0.1:{api_port}", KEY, "127.0.0.1", dns_port),
+               args.record, "meridian")
+    finally:
+        common.stop_all(ctx.servers)
+        if args.keep or r.failed:
+            common.log(f"meridian log and state kept in {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return r.finish(t0)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--target", choices=("pdns", "meridian"), required=True)
@@ -935,6 +976,8 @@ def main():
     ap.add_argument("--key", help="meridian: an X-API-Key with read-write scope")
     ap.add_argument("--dns-port", type=int, help="meridian: its DNS port on --dns-address")
     ap.add_argument("--dns-address", default="127.0.0.1")
+    ap.add_argument("--meridian", help="meridian: start this binary (API key, state directory, "
+                    "loopback ports) instead of --url/--key/--dns-port")
     ap.add_argument("--record", action="store_true", help="print every answer in full")
     ap.add_argument("--write-cases", action="store_true",
                     help="write tests/unit/api/pdns_cases.json from STEPS and exit")
@@ -948,6 +991,8 @@ def main():
             f.write(json.dumps(parser_cases(), indent=1, ensure_ascii=False) + "\n")
         return 0
     check_cases(r)
+    if args.target == "meridian" and args.meridian:
+        return run_meridian(r, args, t0)
     if args.target == "meridian":
         if not (args.url and args.key and args.dns_port):
             ap.error("--target meridian needs --url, --key and --dns-port")

@@ -8,12 +8,18 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
 
 namespace meridian::test {
 
 inline void writeFile(const std::filesystem::path& p, const std::string& text) {
   std::ofstream(p, std::ios::trunc) << text;
+}
+
+inline std::string readFile(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
 // A connected control-socket client, or -1 while nothing listens there yet.

@@ -21,10 +21,13 @@
 #include "app/control_service.h"
 #include "app/control_socket.h"
 #include "app/runtime.h"
+#include "control/audit.h"
 #include "control_client.h"
 #include "healthcheck/monitor.h"
 #include "zones/content.h"
 #include "zones/diff.h"
+#include "zones/edit.h"
+#include "zones/loader.h"
 
 using namespace meridian;
 namespace fs = std::filesystem;
@@ -79,7 +82,8 @@ struct Harness {
   int rc = -1;
   std::atomic<bool> ended{false};
 
-  explicit Harness(const std::string& steering = "") {
+  // state: control.state_dir set (DIR/state), so edits keep their journal there and are audited.
+  explicit Harness(const std::string& steering = "", bool state = false) {
     char tmpl[] = "/tmp/meridian-service-test-XXXXXX";
     REQUIRE(::mkdtemp(tmpl) != nullptr);
     dir = tmpl;
@@ -96,6 +100,7 @@ struct Harness {
     cmd.listen = {"127.0.0.1:0"};
     cmd.threads = 1;
     cmd.sets = {"control.socket=" + socket};
+    if (state) cmd.sets.push_back("control.state_dir=" + (dir / "state").string());
     auto config = app::loadConfig(cmd);
     REQUIRE(config.has_value());
     runtime = std::make_unique<app::Runtime>(cmd, std::move(*config));
@@ -121,6 +126,16 @@ struct Harness {
     using R = decltype(f(runtime->control()));
     std::promise<R> p;
     runtime->post([&] { p.set_value(f(runtime->control())); });
+    return p.get_future().get();
+  }
+  // patchZone() on the control loop; the result once served.
+  app::ServiceResult<app::PatchResult> patch(const std::string& zone,
+                                             const zones::ChangeRequest& request) {
+    std::promise<app::ServiceResult<app::PatchResult>> p;
+    runtime->post([&] {
+      runtime->control().patchZone(zone, request, app::Actor{"ops", "127.0.0.1:5000"},
+                                   [&](app::ServiceResult<app::PatchResult> r) { p.set_value(r); });
+    });
     return p.get_future().get();
   }
   app::ReloadResult reload() {
@@ -353,4 +368,170 @@ TEST_CASE("the socket's health table is the Monitor's own description", "[servic
   CHECK(health[3].port == 80);
   CHECK(health[3].last_error == "connection refused");
   CHECK(app::formatHealth(health) == monitor.describe());
+}
+
+namespace {
+
+// A REPLACE of OWNER (relative to a.test.) A with the addresses given.
+zones::RRsetChange replaceA(const std::string& owner, std::vector<std::array<uint8_t, 4>> addrs,
+                            uint32_t ttl = 300) {
+  zones::RRsetChange c;
+  REQUIRE(dns::fromText(owner + ".a.test.", c.rrset.owner));
+  c.rrset.type = 1;
+  c.rrset.ttl = ttl;
+  for (const auto& a : addrs) c.rrset.rdata.emplace_back(a.begin(), a.end());
+  return c;
+}
+
+zones::ChangeRequest request(std::vector<zones::RRsetChange> changes) {
+  return zones::ChangeRequest{std::move(changes)};
+}
+
+}  // namespace
+
+TEST_CASE("patchZone commits, publishes, journals and audits a change", "[service][edit]") {
+  Harness h("", true);
+  Changes changes;
+  changes.subscribe(h);
+  auto r = h.patch("A.TEST", request({replaceA("www", {{192, 0, 2, 77}})}));
+  REQUIRE(r.has_value());
+  CHECK(r->changed);
+  CHECK(r->old_serial == 1);
+  CHECK(r->new_serial == 2);
+  // Served (the published zone's serial), the content changed, the file written back.
+  auto z = h.call([](app::ControlService& s) { return s.getZone("a.test."); });
+  REQUIRE(z.has_value());
+  CHECK(z->info.serial == 2);
+  auto www = z->content->find(replaceA("www", {}).rrset.owner.data, 1);
+  REQUIRE(www.has_value());
+  CHECK(std::vector<uint8_t>((*www->rdata().begin()).begin(), (*www->rdata().begin()).end()) ==
+        std::vector<uint8_t>{192, 0, 2, 77});
+  auto file = zones::loadZoneContentFile("a.test.", h.zone.string());
+  REQUIRE(file.has_value());
+  CHECK(file->content == *z->content);
+  // The listeners are told, as by a reload, with who made it.
+  REQUIRE(changes.seen.size() == 1);
+  CHECK(changes.seen[0].operation == "patch");
+  CHECK(changes.seen[0].who.key == "ops");
+  // The journal is in the state directory and has the diff.
+  CHECK(fs::exists(h.dir / "state" / "journal" / "a.test.journal"));
+  // The audit log has the entry with the diff's lines.
+  auto entries = control::readEntries((h.dir / "state" / "audit.log").string());
+  REQUIRE(entries.has_value());
+  REQUIRE(entries->size() == 1);
+  const control::AuditEntry& e = entries->front();
+  CHECK(e.operation == "patch");
+  CHECK(e.key == "ops");
+  CHECK(e.source == "127.0.0.1:5000");
+  CHECK(e.zone == "a.test.");
+  CHECK(e.old_serial == 1);
+  CHECK(e.new_serial == 2);
+  CHECK(std::any_of(e.added.begin(), e.added.end(), [](const std::string& l) {
+    return l.find("192.0.2.77") != std::string::npos;
+  }));
+  CHECK(std::any_of(e.removed.begin(), e.removed.end(), [](const std::string& l) {
+    return l.find("192.0.2.10") != std::string::npos;
+  }));
+  // The written-back file is what is served: a reload finds it unchanged.
+  const auto reload = h.reload();
+  CHECK(reload.report.loaded == 0);
+  CHECK(reload.report.unchanged == 1);
+  // A request that changes nothing writes nothing.
+  auto same = h.patch("a.test", request({replaceA("www", {{192, 0, 2, 77}})}));
+  REQUIRE(same.has_value());
+  CHECK_FALSE(same->changed);
+  CHECK(changes.seen.size() == 1);
+}
+
+TEST_CASE("patchZone refuses what would break the zone, an unknown zone and a racing hand edit",
+          "[service][edit]") {
+  Harness h("", true);
+  // A CNAME beside the A at www: 422-kind, nothing changed.
+  zones::RRsetChange cname;
+  REQUIRE(dns::fromText("www.a.test.", cname.rrset.owner));
+  cname.rrset.type = 5;
+  cname.rrset.ttl = 300;
+  dns::NameBuf target;
+  REQUIRE(dns::fromText("ns.a.test.", target));
+  cname.rrset.rdata.emplace_back(target.data, target.data + target.length);
+  auto bad = h.patch("a.test.", request({cname}));
+  REQUIRE_FALSE(bad.has_value());
+  CHECK(bad.error().kind == Kind::kInvalid);
+  CHECK_FALSE(bad.error().message.empty());
+  auto z = h.call([](app::ControlService& s) { return s.getZone("a.test."); });
+  CHECK(z->info.serial == 1);
+
+  auto unknown = h.patch("b.test.", request({replaceA("www", {{192, 0, 2, 1}})}));
+  REQUIRE_FALSE(unknown.has_value());
+  CHECK(unknown.error().kind == Kind::kNotFound);
+
+  // A hand edit after a change and before the next one: refused, the edit stays in the file.
+  REQUIRE(h.patch("a.test.", request({replaceA("www", {{192, 0, 2, 78}})})).has_value());
+  const std::string edited = zoneText(10, "192.0.2.99");
+  writeFile(h.zone, edited);
+  auto raced = h.patch("a.test.", request({replaceA("www", {{192, 0, 2, 79}})}));
+  REQUIRE_FALSE(raced.has_value());
+  CHECK(raced.error().kind == Kind::kConflict);
+  CHECK(contentOf(test::readFile(h.zone)) == contentOf(edited));
+  // Reloaded, the edit is served and the next change goes through (on top of it).
+  CHECK(h.reload().report.loaded == 1);
+  auto after = h.patch("a.test.", request({replaceA("new", {{192, 0, 2, 80}})}));
+  REQUIRE(after.has_value());
+  CHECK(after->old_serial == 10);
+  CHECK(after->new_serial == 11);
+}
+
+TEST_CASE("a hand edit between the load and the first change is a conflict", "[service][edit]") {
+  Harness h;  // no state directory: the journal goes beside the zone file
+  writeFile(h.zone, zoneText(5, "192.0.2.55"));
+  auto raced = h.patch("a.test.", request({replaceA("www", {{192, 0, 2, 1}})}));
+  REQUIRE_FALSE(raced.has_value());
+  CHECK(raced.error().kind == Kind::kConflict);
+  CHECK(contentOf(test::readFile(h.zone)) == contentOf(zoneText(5, "192.0.2.55")));
+  CHECK(h.reload().report.loaded == 1);
+  REQUIRE(h.patch("a.test.", request({replaceA("www", {{192, 0, 2, 1}})})).has_value());
+  CHECK(fs::exists(h.zone.string() + ".journal"));
+}
+
+TEST_CASE("createZone serves a zone from the state directory; deleteZone removes it",
+          "[service][edit]") {
+  Harness h("", true);
+  auto content = zones::loadZoneContentText(
+      "b.test.",
+      "$ORIGIN b.test.\n@ 300 IN SOA ns hm 7 3600 600 86400 300\n@ 300 IN NS ns\n"
+      "ns 300 IN A 192.0.2.2\n");
+  REQUIRE(content.has_value());
+  auto create = [&] {
+    std::promise<app::ServiceResult<app::ZoneDetail>> p;
+    h.runtime->post([&] {
+      h.runtime->control().createZone(
+          content->content, {}, [&](app::ServiceResult<app::ZoneDetail> r) { p.set_value(r); });
+    });
+    return p.get_future().get();
+  };
+  auto c = create();
+  REQUIRE(c.has_value());
+  CHECK(c->info.serial == 7);
+  CHECK(fs::exists(h.dir / "state" / "zones" / "b.test.zone"));
+  // Created again: a conflict; a configured zone cannot be deleted.
+  auto a = create();
+  REQUIRE_FALSE(a.has_value());
+  CHECK(a.error().kind == Kind::kConflict);
+  // A reload keeps it (its file is in the state directory, not the configuration).
+  CHECK(h.reload().report.failed == 0);
+  CHECK(h.call([](app::ControlService& s) { return s.getZone("b.test."); }).has_value());
+  auto remove = [&](const std::string& zone) {
+    std::promise<app::ServiceResult<void>> p;
+    h.runtime->post([&] {
+      h.runtime->control().deleteZone(zone, {},
+                                      [&](app::ServiceResult<void> r) { p.set_value(r); });
+    });
+    return p.get_future().get();
+  };
+  auto configured = remove("a.test.");
+  REQUIRE_FALSE(configured.has_value());
+  CHECK(configured.error().kind == Kind::kInvalid);
+  REQUIRE(remove("b.test.").has_value());
+  CHECK_FALSE(h.call([](app::ControlService& s) { return s.getZone("b.test."); }).has_value());
+  CHECK_FALSE(fs::exists(h.dir / "state" / "zones" / "b.test.zone"));
 }

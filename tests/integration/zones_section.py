@@ -1,0 +1,155 @@
+"""The `zones` section of run.py: a change through the API survives a restart, and a hand edit
+the server has not reloaded is never overwritten.
+
+A meridian with `control.state_dir`, one read-write key and one zone file: a PATCH (REPLACE of an
+A RRset) answers 204 and the very next query sees the new address and serial; the zone file holds
+the record (written back) and STATE/journal/ZONE.journal exists; after SIGTERM and a new start the
+change is still served. Then the file is edited by hand (no reload): the next PATCH is 409 and the
+file keeps the hand edit; after SIGHUP the edit is served and a PATCH goes through on top of it
+(serial + 1). GET /api/v1/audit lists the two patches and the reload, by key and operation.
+"""
+
+import json
+import os
+import signal
+import time
+import urllib.error
+import urllib.request
+
+import dns.message
+import dns.query
+import dns.rdatatype
+
+from common import pick_port, run_tool, start_server, write
+
+ZONE = """$ORIGIN zed.test.
+$TTL 300
+@ SOA ns1 hostmaster {serial} 7200 3600 1209600 300
+@ NS ns1
+ns1 A 192.0.2.1
+www A {www}
+"""
+SECRET = "zones-section-secret-41d2"
+
+
+def http(base, method, path, body=None):
+    """(status, parsed JSON or None) of one request with the key."""
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(base + path, data=data, method=method,
+                                 headers={"X-API-Key": SECRET, "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            text = resp.read().decode()
+            return resp.status, (json.loads(text) if text else None)
+    except urllib.error.HTTPError as e:
+        text = e.read().decode()
+        try:
+            return e.code, json.loads(text)
+        except ValueError:
+            return e.code, text
+
+
+def answer(port, name, rtype):
+    """The rdata texts and the SOA serial seen for name/type."""
+    q = dns.message.make_query(name, rtype)
+    resp = dns.query.udp(q, "127.0.0.1", port=port, timeout=3)
+    texts = sorted(rd.to_text() for rr in resp.answer for rd in rr)
+    return texts
+
+
+def serial(port):
+    texts = answer(port, "zed.test.", "SOA")
+    return int(texts[0].split()[2]) if texts else None
+
+
+def www_patch(address):
+    return {"rrsets": [{"name": "www.zed.test.", "type": "A", "ttl": 300, "changetype": "REPLACE",
+                        "records": [{"content": address, "disabled": False}]}]}
+
+
+def section_zones(ctx):
+    r = ctx.r
+    tmp = os.path.join(ctx.tmp, "zones")
+    os.makedirs(tmp, exist_ok=True)
+    rc, key_hash, err = run_tool([ctx.meridian, "api", "hash-key", SECRET], 10)
+    if not r.check("api hash-key", rc == 0, err):
+        return
+    zone_file = os.path.join(tmp, "zed.test.zone")
+    write(zone_file, ZONE.format(serial=1, www="192.0.2.10"))
+    api_port = pick_port(ctx, udp=False)
+    dns_port = pick_port(ctx)
+    conf = os.path.join(tmp, "zones.toml")
+    write(conf, f"""[control]
+state_dir = "state"
+
+[api]
+listen = ["127.0.0.1:{api_port}"]
+
+[[api.key]]
+name = "ops"
+hash = "{key_hash.strip()}"
+scope = "read-write"
+
+[[zone]]
+name = "zed.test"
+file = "zed.test.zone"
+""")
+    argv = ["--config", conf, "--listen", f"127.0.0.1:{dns_port}"]
+    base = f"http://127.0.0.1:{api_port}"
+    zpath = "/api/v1/servers/localhost/zones/zed.test."
+    srv = start_server(ctx, "zones", argv, check_started=True)
+    if srv is None:
+        return
+    try:
+        status, body = http(base, "PATCH", zpath, www_patch("192.0.2.20"))
+        r.check("PATCH: 204", status == 204, f"{status} {body}")
+        r.check("the query right after the 204 sees the change",
+                answer(dns_port, "www.zed.test.", "A") == ["192.0.2.20"] and serial(dns_port) == 2,
+                f"{answer(dns_port, 'www.zed.test.', 'A')} serial {serial(dns_port)}")
+        with open(zone_file) as f:
+            text = f.read()
+        r.check("the zone file is written back", "192.0.2.20" in text and "192.0.2.10" not in text,
+                text)
+        journal = os.path.join(tmp, "state", "journal", "zed.test.journal")
+        r.check("the journal is in the state directory", os.path.exists(journal),
+                str(os.listdir(tmp)))
+        srv.stop()
+        srv = start_server(ctx, "zones-restarted", argv, check_started=True)
+        if srv is None:
+            return
+        r.check("after a restart the change is still served",
+                answer(dns_port, "www.zed.test.", "A") == ["192.0.2.20"] and serial(dns_port) == 2,
+                f"{answer(dns_port, 'www.zed.test.', 'A')} serial {serial(dns_port)}")
+
+        # A hand edit the server has not reloaded: the API refuses to overwrite it.
+        hand = ZONE.format(serial=10, www="192.0.2.99")
+        write(zone_file, hand)
+        status, body = http(base, "PATCH", zpath, www_patch("192.0.2.30"))
+        r.check("PATCH racing a hand edit: 409 with a message to reload",
+                status == 409 and isinstance(body, dict) and "reload" in body.get("error", ""),
+                f"{status} {body}")
+        with open(zone_file) as f:
+            r.check("the hand edit stays in the file", f.read() == hand)
+        r.check("the served version is unchanged by the refused PATCH",
+                answer(dns_port, "www.zed.test.", "A") == ["192.0.2.20"])
+        srv.signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and serial(dns_port) != 10:
+            time.sleep(0.05)
+        r.check("after SIGHUP the hand edit is served", serial(dns_port) == 10)
+        status, body = http(base, "PATCH", zpath, www_patch("192.0.2.30"))
+        r.check("then the PATCH goes through on top of it (serial 11)",
+                status == 204 and serial(dns_port) == 11
+                and answer(dns_port, "www.zed.test.", "A") == ["192.0.2.30"], f"{status} {body}")
+        status, entries = http(base, "GET", "/api/v1/audit?zone=zed.test")
+        ops = [(e["operation"], e["key"], e["old_serial"], e["new_serial"])
+               for e in entries] if status == 200 else entries
+        r.check("GET /api/v1/audit: the patches and the reload, in order",
+                ops == [("patch", "ops", 1, 2), ("reload", "reload", 2, 10),
+                        ("patch", "ops", 10, 11)], f"{status} {ops}")
+        status, entries = http(base, "GET", "/api/v1/audit?zone=zed.test&limit=1")
+        r.check("GET /api/v1/audit?limit=1: the last one",
+                status == 200 and len(entries) == 1 and entries[0]["new_serial"] == 11,
+                f"{status} {entries}")
+    finally:
+        srv.stop()
