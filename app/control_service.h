@@ -186,6 +186,15 @@ struct ZoneChange {
 };
 using ZoneChangeListener = std::function<void(const ZoneChange&)>;
 
+// A health slot whose verdict a probe flipped, or on which an override was set (by the control
+// socket or the API), as the Monitor reports it; `endpoint` is the slot's state after it.
+struct HealthChange {
+  EndpointHealth endpoint;
+  bool verdict_changed = false;
+  bool from_override = false;
+};
+using HealthListener = std::function<void(const HealthChange&)>;
+
 class ControlService {
  public:
   explicit ControlService(Runtime& runtime) : runtime_(runtime) {}
@@ -219,9 +228,19 @@ class ControlService {
   // The runtime: a reload published `change`.
   void publishZoneChange(const ZoneChange& change);
 
+  // The compiled services (regions, pools, endpoints with their health ids); null without any.
+  [[nodiscard]] std::shared_ptr<const georoute::ServiceSet> services() const;
+  // Adds a listener for verdict changes and overrides (HealthChange); returns its id.
+  size_t onHealthChange(HealthListener listener);
+  void removeHealthListener(size_t id);
+  // The runtime: the Monitor reported slot `id` (probe results that change no verdict are not
+  // passed on).
+  void publishHealthChange(uint32_t id, bool verdict_changed, bool from_override);
+
  private:
   Runtime& runtime_;
   std::vector<std::pair<size_t, ZoneChangeListener>> listeners_;
+  std::vector<std::pair<size_t, HealthListener>> health_listeners_;
   size_t next_listener_ = 1;
 };
 
