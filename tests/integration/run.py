@@ -35,6 +35,9 @@ sockets:
   9. api          the management HTTP API with curl: hash-key, servers, 401/404/405/413,
                   keep-alive, the event stream and Last-Event-ID, TLS, no key = no API
                   (api_section.py)
+  10. api_meridian Meridian's own API resources with curl: health, overrides (401/403/422,
+                  dig and SSE after one), explain, reload, services, regions, /metrics
+                  (api_meridian_section.py)
 
 Usage: run.py --meridian PATH --meridianctl PATH [--verbose] [--only SECTION ...]
 
@@ -73,6 +76,7 @@ import common  # noqa: E402
 from control_section import section_audit, section_metrics  # noqa: E402
 from rrl_section import section_rrl  # noqa: E402
 from api_section import section_api  # noqa: E402
+from api_meridian_section import section_api_meridian  # noqa: E402
 from common import (  # noqa: E402
     STOP_TIMEOUT, TIMEOUT, BaseCtx, Results, Server, check_log_clean, drop_tmp, require_tools, ecs_data, edns_opt, fam_of, header,
     log, make_tmp, opt_rr, parse_args, pick_port, question, start_server, stop_all, udp_exchange, wire_name,
@@ -2575,7 +2579,7 @@ def section_startup(ctx, zone_file):
 
 
 SECTIONS = ["answers", "edns", "malformed", "tcp", "tcplimits", "listen", "config", "startup", "rrl",
-            "api", "audit", "metrics"]
+            "api", "api_meridian", "audit", "metrics"]
 
 
 def main():
@@ -2631,6 +2635,8 @@ def main():
                     section_rrl(ctx)
                 elif name == "api":
                     section_api(ctx)
+                elif name == "api_meridian":
+                    section_api_meridian(ctx)
                 elif name == "audit":
                     section_audit(ctx)
                 elif name == "metrics":
