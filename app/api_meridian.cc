@@ -92,20 +92,6 @@ Response overrideAnswer(ControlService& control, const std::string& what, const 
                                           {"changes", std::move(changes)}});
 }
 
-const char* decisionName(georoute::Decision::Kind k) {
-  switch (k) {
-    case georoute::Decision::Kind::kAnswer:
-      return "answer";
-    case georoute::Decision::Kind::kNoData:
-      return "nodata";
-    case georoute::Decision::Kind::kServFail:
-      return "servfail";
-    case georoute::Decision::Kind::kFallback:
-      return "fallback";
-  }
-  return "answer";
-}
-
 json::array strings(const std::vector<std::string>& v) {
   json::array out;
   for (const auto& s : v) out.push_back(json::value(s));
@@ -126,7 +112,7 @@ json::object explanationJson(const Explanation& e) {
   out["from_ecs"] = e.from_ecs;
   out["policy"] = strings(e.policy);
   out["steps"] = strings(e.steps);
-  out["decision"] = decisionName(e.decision);
+  out["decision"] = georoute::decisionName(e.decision);
   out["answer"] = strings(e.answer);
   out["scope"] = e.scope;
   return out;
