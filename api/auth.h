@@ -34,6 +34,7 @@ struct KeyConfig {
 enum class Access {
   kRead,
   kWrite,
+  kOpen,  // no key needed (the server skips authentication): /metrics when configured so
 };
 
 // "Example.COM" -> "example.com.": zone names as keys compare them.
@@ -56,7 +57,7 @@ class ApiKey {
   // Whether the key may touch `zone` (always, when it lists no zones).
   [[nodiscard]] bool allowsZone(std::string_view zone) const;
   [[nodiscard]] bool allows(Access access) const {
-    return access == Access::kRead || scope_ == Scope::kReadWrite;
+    return access != Access::kWrite || scope_ == Scope::kReadWrite;
   }
   // Constant-time comparison of SHA-256(salt || secret) with the stored digest.
   [[nodiscard]] bool matches(std::string_view secret) const;

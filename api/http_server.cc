@@ -98,14 +98,20 @@ class Sink final : public Stream {
   bool closed_ = false;
 };
 
+void countStatus(State& st, unsigned status) {
+  if (status >= 100 && status < 600) ++st.counters.responses[status / 100 - 1];
+}
+
 Response dispatch(State& st, Request& req) {
   Router::Match m = st.router.match(req.message.method(), req.path);
   if (!m.path_known) return Response::error(404, "Not Found");
+  // An open route (Access::kOpen) needs no key; a key sent with it is not looked at.
+  const bool open = m.route != nullptr && m.route->access == Access::kOpen;
   // PowerDNS 4.7 checks the key before the method (a DELETE of /api/v1/servers without a key is
   // 401, with one 405), and answers 401 whether the key is missing or wrong.
   const std::string_view secret = req.header("X-API-Key");
-  const ApiKey* key = secret.empty() ? nullptr : st.keys.find(secret);
-  if (key == nullptr) {
+  const ApiKey* key = secret.empty() || open ? nullptr : st.keys.find(secret);
+  if (key == nullptr && !open) {
     Response r = Response::error(401, "Unauthorized");
     r.headers.emplace_back("WWW-Authenticate", "X-API-Key realm=\"Meridian\"");
     return r;
@@ -113,10 +119,10 @@ Response dispatch(State& st, Request& req) {
   if (m.route == nullptr) return Response::error(405, "Method Not Allowed");
   req.key = key;
   req.params = std::move(m.params);
-  if (!key->allows(m.route->access)) {
+  if (!open && !key->allows(m.route->access)) {
     return Response::error(403, "API key '" + key->name() + "' is read-only");
   }
-  if (m.route->zone_scoped) {
+  if (!open && m.route->zone_scoped) {
     const auto zone = req.params.find("zone");
     if (zone != req.params.end() && !key->allowsZone(zone->second)) {
       return Response::error(403,
@@ -195,6 +201,7 @@ asio::awaitable<void> finish(State& st, S& s, bool drain) {
 template <typename S>
 asio::awaitable<void> rejectWith(State& st, S& s, unsigned status, std::string_view message) {
   ++st.counters.rejected;
+  countStatus(st, status);
   Response r = Response::error(status, message);
   auto res = toMessage(r, 11, false, false);
   if (co_await writeMessage(st, s, res)) co_await finish(st, s, true);
@@ -351,6 +358,7 @@ asio::awaitable<void> connection(std::shared_ptr<State> st, std::shared_ptr<S> s
     Response res = dispatch(*st, req);
     if (res.later) res = co_await awaitLater(*st, std::move(res));
     if (st->stopped) co_return;
+    countStatus(*st, res.status);
     if (res.stream) {
       co_await serveStream(*st, *s, res, closer);
       co_return;

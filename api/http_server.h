@@ -38,6 +38,8 @@ struct HttpCounters {
   uint64_t timeouts = 0;  // closed by a read, idle or write timeout
   uint64_t rejected = 0;  // 400 / 413 / 431
   uint64_t dropped_streams = 0;
+  // Responses by status class: [0] 1xx .. [4] 5xx (an event stream counts as its 200).
+  uint64_t responses[5] = {};
 };
 
 class HttpServer {

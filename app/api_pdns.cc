@@ -40,26 +40,10 @@ struct PdnsState {
   std::map<std::string, std::shared_ptr<const zones::ZoneContent>> secondaries;
 };
 
-unsigned statusOf(ServiceError::Kind kind) {
-  switch (kind) {
-    case ServiceError::Kind::kNotFound:
-      return 404;
-    case ServiceError::Kind::kInvalid:
-      return 422;
-    case ServiceError::Kind::kConflict:
-      return 409;
-    case ServiceError::Kind::kUnavailable:
-      return 503;
-    case ServiceError::Kind::kStorage:
-      break;
-  }
-  return 500;
-}
-
 Response serviceError(const ServiceError& e) {
   // PowerDNS's words for an unknown zone; Meridian's message for the rest.
   if (e.kind == ServiceError::Kind::kNotFound) return Response::error(404, "Not Found");
-  return Response::error(statusOf(e.kind), e.message);
+  return Response::error(httpStatus(e.kind), e.message);
 }
 
 // The served zone a {zone} path parameter names, or the 404 PowerDNS answers.

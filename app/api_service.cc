@@ -4,6 +4,7 @@
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 
+#include "app/api_meridian.h"
 #include "core/log.h"
 
 namespace meridian::app {
@@ -31,7 +32,8 @@ boost::json::object serverObject() {
 
 }  // namespace
 
-ApiService::ApiService(boost::asio::io_context& io, const ApiConfig& config)
+ApiService::ApiService(boost::asio::io_context& io, const ApiConfig& config,
+                       ControlService& control)
     : io_(io), config_(config), hub_(config.events) {
   router_.add(http::verb::get, "/api/v1/servers", api::Access::kRead, [](api::Request&) {
     return api::Response::json(200, boost::json::array{serverObject()});
@@ -45,9 +47,11 @@ ApiService::ApiService(boost::asio::io_context& io, const ApiConfig& config)
                 return api::Response::json(200, serverObject());
               });
   router_.add(http::verb::get, "/api/v1/events", api::Access::kRead, hub_.handler());
+  detach_meridian_ = addMeridianRoutes(*this, control, config.metrics_without_key);
 }
 
 ApiService::~ApiService() {
+  if (detach_meridian_) detach_meridian_();
   stop();
 }
 

@@ -1,11 +1,13 @@
 // The management API as the Runtime runs it: the HttpServer on the control loop's io_context, the
 // EventHub of `GET /api/v1/events`, and the routes that exist so far (`GET /api/v1/servers`,
-// `/api/v1/servers/localhost` in PowerDNS's shape; the zone endpoints are added by the control
-// service's wiring through routes()). With no [[api.key]] the API does not start (logged).
+// `/api/v1/servers/localhost` in PowerDNS's shape; Meridian's own resources, api_meridian.h; the
+// zone endpoints are added by the control service's wiring through routes()). With no
+// [[api.key]] the API does not start (logged).
 // Control loop only.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -13,6 +15,7 @@
 #include "api/http_server.h"
 #include "api/router.h"
 #include "app/config.h"
+#include "app/control_service.h"
 
 namespace meridian::app {
 
@@ -24,7 +27,7 @@ inline constexpr const char* kPowerDnsApiVersion = "4.7.0";
 
 class ApiService {
  public:
-  ApiService(boost::asio::io_context& io, const ApiConfig& config);
+  ApiService(boost::asio::io_context& io, const ApiConfig& config, ControlService& control);
   ~ApiService();
 
   // More routes, before start().
@@ -46,6 +49,7 @@ class ApiService {
   api::EventHub hub_;
   api::Router router_;
   std::unique_ptr<api::HttpServer> server_;
+  std::function<void()> detach_meridian_;  // ends the event subscription of api_meridian.h
 };
 
 }  // namespace meridian::app

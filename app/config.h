@@ -25,7 +25,8 @@ struct ZoneConfig {
 struct ApiConfig {
   api::HttpSettings http;
   std::vector<api::KeyConfig> keys;
-  size_t events = 1024;  // the event ring (api/events.h)
+  size_t events = 1024;              // the event ring (api/events.h)
+  bool metrics_without_key = false;  // GET /metrics answers without X-API-Key
 };
 
 struct Config {

@@ -700,6 +700,19 @@ const Field<Config> kApiFields[] = {
      .lo = 1,
      .hi = 1000000,
      .show = [](const Config& c) { return std::to_string(c.api.events); }},
+    {.path = "api.metrics_without_key",
+     .kind = Kind::kBool,
+     .def = "false",
+     .reload = Reload::kRestart,
+     .doc = "GET /metrics answers without an X-API-Key (for Prometheus scrapers that send none); "
+            "the API itself still starts only with a key",
+     .store = [](const Read& r, Config& c) -> R {
+       c.api.metrics_without_key = r.v.b;
+       return {};
+     },
+     .show = [](const Config& c) -> std::string {
+       return c.api.metrics_without_key ? "true" : "false";
+     }},
     {.path = "api.key",
      .kind = Kind::kCustom,
      .def = "none (the API is off)",

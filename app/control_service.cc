@@ -97,34 +97,40 @@ std::vector<EndpointHealth> ControlService::health() const {
   return runtime_.monitor_ ? endpointHealth(*runtime_.monitor_) : std::vector<EndpointHealth>{};
 }
 
+namespace {
+
+EndpointHealth slotHealth(const healthcheck::Target& t, const healthcheck::TargetState& s) {
+  EndpointHealth e;
+  e.id = t.id;
+  e.label = t.label;
+  if (!t.address.is_unspecified()) e.address = t.address.to_string();
+  e.checked = t.checked;
+  if (t.checked) {
+    e.port = t.spec.port;
+    e.check = healthcheck::describeCheck(t.spec);
+    e.rise = t.spec.rise;
+    e.fall = t.spec.fall;
+  }
+  e.up = s.up;
+  e.override = s.override;
+  e.usable = s.usable();
+  e.rtt_us = s.rtt_us;
+  e.consecutive = s.consecutive;
+  e.opposing = s.opposing;
+  e.probes = s.probes;
+  e.failures = s.failures;
+  e.changed_at_ms = s.changed_at_ms;
+  e.last_error = s.last_error;
+  return e;
+}
+
+}  // namespace
+
 std::vector<EndpointHealth> endpointHealth(const healthcheck::Monitor& monitor) {
   std::vector<EndpointHealth> out;
   const auto& states = monitor.states();
   for (const auto& t : monitor.targets()) {
-    if (t.id >= states.size()) continue;
-    const healthcheck::TargetState& s = states[t.id];
-    EndpointHealth e;
-    e.id = t.id;
-    e.label = t.label;
-    if (!t.address.is_unspecified()) e.address = t.address.to_string();
-    e.checked = t.checked;
-    if (t.checked) {
-      e.port = t.spec.port;
-      e.check = healthcheck::describeCheck(t.spec);
-      e.rise = t.spec.rise;
-      e.fall = t.spec.fall;
-    }
-    e.up = s.up;
-    e.override = s.override;
-    e.usable = s.usable();
-    e.rtt_us = s.rtt_us;
-    e.consecutive = s.consecutive;
-    e.opposing = s.opposing;
-    e.probes = s.probes;
-    e.failures = s.failures;
-    e.changed_at_ms = s.changed_at_ms;
-    e.last_error = s.last_error;
-    out.push_back(std::move(e));
+    if (t.id < states.size()) out.push_back(slotHealth(t, states[t.id]));
   }
   return out;
 }
@@ -581,6 +587,36 @@ void ControlService::publishZoneChange(const ZoneChange& change) {
       listener(change);
     } catch (const std::exception& e) {
       log::error("zone " + change.origin + ": change listener: " + e.what());
+    }
+  }
+}
+
+std::shared_ptr<const georoute::ServiceSet> ControlService::services() const {
+  return runtime_.services_;
+}
+
+size_t ControlService::onHealthChange(HealthListener listener) {
+  const size_t id = next_listener_++;
+  health_listeners_.emplace_back(id, std::move(listener));
+  return id;
+}
+
+void ControlService::removeHealthListener(size_t id) {
+  std::erase_if(health_listeners_, [id](const auto& l) { return l.first == id; });
+}
+
+void ControlService::publishHealthChange(uint32_t id, bool verdict_changed, bool from_override) {
+  if (!verdict_changed && !from_override) return;
+  const auto& monitor = runtime_.monitor_;
+  if (!monitor || id >= monitor->targets().size() || id >= monitor->states().size()) return;
+  const HealthChange change{slotHealth(monitor->targets()[id], monitor->states()[id]),
+                            verdict_changed, from_override};
+  const auto listeners = health_listeners_;
+  for (const auto& [lid, listener] : listeners) {
+    try {
+      listener(change);
+    } catch (const std::exception& e) {
+      log::error("health " + change.endpoint.label + ": listener: " + e.what());
     }
   }
 }

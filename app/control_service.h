@@ -63,6 +63,25 @@ struct ServiceError {
   std::string message;
   std::string field;
 };
+
+// The HTTP status of a refusal: 404 not found, 422 invalid, 409 conflict, 503 unavailable, 500
+// storage.
+[[nodiscard]] constexpr unsigned httpStatus(ServiceError::Kind kind) {
+  switch (kind) {
+    case ServiceError::Kind::kNotFound:
+      return 404;
+    case ServiceError::Kind::kInvalid:
+      return 422;
+    case ServiceError::Kind::kConflict:
+      return 409;
+    case ServiceError::Kind::kUnavailable:
+      return 503;
+    case ServiceError::Kind::kStorage:
+      break;
+  }
+  return 500;
+}
+
 [[noreturn]] inline void throw_exception_from_error(const ServiceError& e,
                                                     const boost::source_location&) {
   throw std::runtime_error(e.message);
@@ -209,6 +228,15 @@ struct PatchResult {
 };
 using ZoneChangeListener = std::function<void(const ZoneChange&)>;
 
+// A health slot whose verdict a probe flipped, or on which an override was set (by the control
+// socket or the API), as the Monitor reports it; `endpoint` is the slot's state after it.
+struct HealthChange {
+  EndpointHealth endpoint;
+  bool verdict_changed = false;
+  bool from_override = false;
+};
+using HealthListener = std::function<void(const HealthChange&)>;
+
 class ControlService {
  public:
   explicit ControlService(Runtime& runtime) : runtime_(runtime) {}
@@ -268,6 +296,15 @@ class ControlService {
   // The runtime: a load published `change` (audited, sent as an event, then the listeners).
   void publishZoneChange(const ZoneChange& change);
 
+  // The compiled services (regions, pools, endpoints with their health ids); null without any.
+  [[nodiscard]] std::shared_ptr<const georoute::ServiceSet> services() const;
+  // Adds a listener for verdict changes and overrides (HealthChange); returns its id.
+  size_t onHealthChange(HealthListener listener);
+  void removeHealthListener(size_t id);
+  // The runtime: the Monitor reported slot `id` (probe results that change no verdict are not
+  // passed on).
+  void publishHealthChange(uint32_t id, bool verdict_changed, bool from_override);
+
  private:
   // Appends to the audit log (opened on first use); a failure is logged, never fatal.
   void audit(control::AuditEntry entry);
@@ -277,6 +314,7 @@ class ControlService {
 
   Runtime& runtime_;
   std::vector<std::pair<size_t, ZoneChangeListener>> listeners_;
+  std::vector<std::pair<size_t, HealthListener>> health_listeners_;
   size_t next_listener_ = 1;
 };
 

@@ -2,6 +2,8 @@
 //   meridianctl [--socket PATH] reload|status|metrics|health|override WHAT MODE|stop
 //   (WHAT: an address, a slot label, region:NAME, pool:SERVICE/REGION or service:NAME)
 //   meridianctl audit verify FILE | audit show FILE [filters]   (local: reads the audit log file)
+//   meridianctl --api URL [--key KEY] [--json] health|explain NAME [TYPE] CLIENT|reload|metrics
+//   (over the management HTTP API instead of the socket; meridianctl_api.h)
 //   meridianctl --version
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -14,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "app/meridianctl_api.h"
 #include "control/audit.h"
 
 namespace {
@@ -119,6 +122,10 @@ int main(int argc, char** argv) {
   std::string socket_path;
   if (const char* env = std::getenv("MERIDIAN_SOCKET")) socket_path = env;
   std::string command;
+  std::vector<std::string> words;
+  std::string api_url, api_key;
+  if (const char* env = std::getenv("MERIDIAN_API_KEY")) api_key = env;
+  bool as_json = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "audit" && command.empty()) {
@@ -126,12 +133,19 @@ int main(int argc, char** argv) {
     }
     if ((a == "--socket" || a == "-s") && i + 1 < argc) {
       socket_path = argv[++i];
+    } else if (a == "--api" && i + 1 < argc) {
+      api_url = argv[++i];
+    } else if (a == "--key" && i + 1 < argc) {
+      api_key = argv[++i];
+    } else if (a == "--json") {
+      as_json = true;
     } else if (a == "--version" || a == "-V") {
       std::printf("meridianctl %s\n", MERIDIAN_VERSION);
       return 0;
     } else if (a == "--help" || a == "-h") {
       std::printf(
           "usage: meridianctl [--socket PATH] COMMAND\n"
+          "       meridianctl --api URL [--key KEY] [--json] health|explain|reload|metrics\n"
           "       meridianctl --version\n"
           "  reload                 re-read configuration, zones and the GeoIP database; answers\n"
           "                         once the reload is published (one during another: coalesced)\n"
@@ -147,10 +161,13 @@ int main(int argc, char** argv) {
           "                         prefix is taken as ECS), with the live health verdicts\n"
           "  stop                   drain and exit\n"
           "  audit verify|show FILE the audit log, read locally (meridianctl audit --help)\n"
-          "The socket is the server's control.socket (or $MERIDIAN_SOCKET).\n");
+          "The socket is the server's control.socket (or $MERIDIAN_SOCKET).\n"
+          "--api http://HOST:PORT: over the management API instead (health, explain, reload,\n"
+          "metrics); the key is --key or $MERIDIAN_API_KEY; --json prints the API's JSON.\n");
       return 0;
     } else if (a[0] != '-' || !command.empty()) {
       command += (command.empty() ? "" : " ") + a;
+      words.push_back(a);
     } else {
       std::fprintf(stderr, "meridianctl: unexpected argument '%s'\n", a.c_str());
       return 2;
@@ -164,6 +181,7 @@ int main(int argc, char** argv) {
         "--help)\n");
     return 2;
   }
+  if (!api_url.empty()) return meridian::app::apiCommand(api_url, api_key, words, as_json);
   if (socket_path.empty()) {
     std::fprintf(stderr,
                  "meridianctl: no control socket: pass --socket PATH or set MERIDIAN_SOCKET\n");

@@ -219,6 +219,10 @@ void Runtime::rebuildHealth() {
       (void)monitor_->setOverride(t.id, o->second);
     }
   }
+  // After the adoption above: verdict changes and overrides from here on reach the listeners.
+  monitor_->setListener([this](const healthcheck::Event& e) {
+    service_.publishHealthChange(e.id, e.verdict_changed, e.from_override);
+  });
   health_started_ = false;
   health_checked_ = checked;
 }
@@ -828,7 +832,7 @@ int Runtime::run() {
   // Before health checks and the DNS sockets, so a second instance pointed at a live server's
   // socket stops here.
   if (!startControlSocket()) return 1;
-  api_ = std::make_unique<ApiService>(io_, config_.api);
+  api_ = std::make_unique<ApiService>(io_, config_.api, service_);
   addPdnsRoutes(api_->routes(), service_);
   if (!api_->start()) {
     control_.reset();

@@ -32,6 +32,20 @@ const char* filterName(FilterKind k) {
   return "?";
 }
 
+const char* decisionName(Decision::Kind k) {
+  switch (k) {
+    case Decision::Kind::kAnswer:
+      return "answer";
+    case Decision::Kind::kNoData:
+      return "nodata";
+    case Decision::Kind::kServFail:
+      return "servfail";
+    case Decision::Kind::kFallback:
+      return "fallback";
+  }
+  return "answer";
+}
+
 double distanceKm(double lat1, double lon1, double lat2, double lon2) {
   constexpr double kEarthRadiusKm = 6371.0;
   constexpr double kRad = M_PI / 180.0;

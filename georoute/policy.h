@@ -46,6 +46,8 @@ struct Decision {
 
 // The filter's name as configured and as explain prints it ("up", "geo", ...).
 [[nodiscard]] const char* filterName(FilterKind k);
+// "answer", "nodata", "servfail", "fallback": the metrics' decision label and the API's explain.
+[[nodiscard]] const char* decisionName(Decision::Kind k);
 
 // Great-circle distance in km (haversine), what `nearest` ranks regions by.
 [[nodiscard]] double distanceKm(double lat1, double lon1, double lat2, double lon2);

@@ -37,20 +37,6 @@ std::string rcodeName(size_t code) {
   return kNames[code] != nullptr ? kNames[code] : std::to_string(code);
 }
 
-const char* decisionName(georoute::Decision::Kind k) {
-  switch (k) {
-    case georoute::Decision::Kind::kAnswer:
-      return "answer";
-    case georoute::Decision::Kind::kNoData:
-      return "nodata";
-    case georoute::Decision::Kind::kServFail:
-      return "servfail";
-    case georoute::Decision::Kind::kFallback:
-      return "fallback";
-  }
-  return "answer";
-}
-
 }  // namespace
 
 void BreakdownTotals::add(const QueryBreakdown& b) {
@@ -130,7 +116,7 @@ void MetricRegistry::assign(ServingState& state) {
     }
     for (auto k : {georoute::Decision::Kind::kNoData, georoute::Decision::Kind::kServFail,
                    georoute::Decision::Kind::kFallback}) {
-      m.steering.push_back(steeringSlot(svc.name, "", decisionName(k)));
+      m.steering.push_back(steeringSlot(svc.name, "", georoute::decisionName(k)));
     }
   }
 }

@@ -38,6 +38,9 @@ sockets:
   10. zones       PowerDNS zone changes: a PATCH served at once, written back and journaled,
                   still served after a restart; a hand edit not reloaded is a 409 and kept;
                   after SIGHUP a PATCH goes on top of it; GET /api/v1/audit (zones_section.py)
+  11. api_meridian Meridian's own API resources with curl: health, overrides (401/403/422,
+                  dig and SSE after one), explain, reload, services, regions, /metrics
+                  (api_meridian_section.py)
 
 Usage: run.py --meridian PATH --meridianctl PATH [--verbose] [--only SECTION ...]
 
@@ -77,6 +80,7 @@ from control_section import section_audit, section_metrics  # noqa: E402
 from rrl_section import section_rrl  # noqa: E402
 from api_section import section_api  # noqa: E402
 from zones_section import section_zones  # noqa: E402
+from api_meridian_section import section_api_meridian  # noqa: E402
 from common import (  # noqa: E402
     STOP_TIMEOUT, TIMEOUT, BaseCtx, Results, Server, check_log_clean, drop_tmp, require_tools, ecs_data, edns_opt, fam_of, header,
     log, make_tmp, opt_rr, parse_args, pick_port, question, start_server, stop_all, udp_exchange, wire_name,
@@ -2579,7 +2583,7 @@ def section_startup(ctx, zone_file):
 
 
 SECTIONS = ["answers", "edns", "malformed", "tcp", "tcplimits", "listen", "config", "startup", "rrl",
-            "api", "zones", "audit", "metrics"]
+            "api", "zones", "api_meridian", "audit", "metrics"]
 
 
 def main():
@@ -2637,6 +2641,8 @@ def main():
                     section_api(ctx)
                 elif name == "zones":
                     section_zones(ctx)
+                elif name == "api_meridian":
+                    section_api_meridian(ctx)
                 elif name == "audit":
                     section_audit(ctx)
                 elif name == "metrics":

@@ -129,7 +129,7 @@ TEST_CASE("config schema: restartOnlyChanges compares every restart-only key",
                        "api.listen", "api.tls_certificate", "api.tls_key", "api.header_limit_bytes",
                        "api.body_limit_bytes", "api.read_timeout_ms", "api.idle_timeout_ms",
                        "api.write_timeout_ms", "api.max_connections", "api.stream_buffer_bytes",
-                       "api.stream_keepalive_ms", "api.events"});
+                       "api.stream_keepalive_ms", "api.events", "api.metrics_without_key"});
 }
 
 // Changes made on purpose when the parser became table-driven.

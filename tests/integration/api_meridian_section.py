@@ -1,0 +1,307 @@
+"""The `api_meridian` section of run.py: Meridian's own API resources on the real binary, with curl.
+
+A meridian with two steered services (one with unchecked endpoints, one whose endpoint has a TCP
+check of a loopback port nothing listens on) and two keys (read-write, read-only): GET
+/api/v1/health lists every slot (the checked one goes down: verdict "down", last_error set),
+/api/v1/health/{target}; PUT /api/v1/overrides needs a key (401) and a read-write one (403), names a
+missing field (422), passes the service's message for a bad mode or target (422), sets the override
+(GET /api/v1/overrides lists it, dig answers from the other region, an SSE client gets an
+`override` event, and so does one set by `meridianctl override`), DELETE clears it; explain names a
+missing parameter (400) and answers as the server does; POST /api/v1/reload answers after the
+reload is published (dig sees the edit at once); /metrics is the Prometheus text with the API's
+status classes and wants a key; services and regions list the configuration; meridianctl --api
+runs health, explain, reload and metrics (401/403 as exit 1, no key exit 2); then a server with
+api.metrics_without_key = true answers /metrics without a key (and nothing else).
+"""
+
+import json
+import os
+import subprocess
+
+from api_section import RO_SECRET, RW_SECRET, curl, hash_key, json_or_none, read_events_until
+from common import check_log_clean, pick_port, run_tool, start_server, write
+
+ZONE = """$ORIGIN steer.test.
+$TTL 300
+@ SOA ns1 hostmaster {serial} 7200 3600 1209600 300
+@ NS ns1
+ns1 A 192.0.2.1
+www A 192.0.2.99
+dead A 192.0.2.98
+{extra}
+"""
+
+
+def config(port, sock, zone_file, rw_hash, ro_hash, dead_port, extra=""):
+    return f"""[api]
+listen = ["127.0.0.1:{port}"]
+{extra}
+[control]
+socket = "{sock}"
+
+[[api.key]]
+name = "ops"
+hash = "{rw_hash}"
+scope = "read-write"
+
+[[api.key]]
+name = "viewer"
+hash = "{ro_hash}"
+scope = "read-only"
+
+[[zone]]
+name = "steer.test"
+file = "{zone_file}"
+
+[[region]]
+name = "eu"
+latitude = 50.1
+longitude = 8.7
+
+[[region]]
+name = "us"
+
+[[service]]
+name = "www.steer.test"
+policy = ["up", "geo"]
+
+[service.geo]
+default = ["eu", "us"]
+
+[[service.pool]]
+region = "eu"
+endpoints = ["198.51.100.1"]
+
+[[service.pool]]
+region = "us"
+endpoints = ["198.51.100.3"]
+
+[[service]]
+name = "dead.steer.test"
+check = "dead"
+
+[[service.pool]]
+region = "eu"
+endpoints = ["127.0.0.1"]
+
+[[check]]
+name = "dead"
+type = "tcp"
+port = {dead_port}
+interval_ms = 200
+timeout_ms = 200
+fall = 1
+"""
+
+
+def dig(dns_port, name):
+    rc, out, err = run_tool(["dig", "+short", "+time=2", "+tries=2", "-p", str(dns_port),
+                             "@127.0.0.1", name, "A"], 15)
+    return out.split()
+
+
+def section_api_meridian(ctx):
+    r = ctx.r
+    tmp = ctx.tmp
+    _, rw_hash, _ = hash_key(ctx, RW_SECRET)
+    _, ro_hash, _ = hash_key(ctx, RO_SECRET)
+    zone_file = os.path.join(tmp, "steer.test.zone")
+    write(zone_file, ZONE.format(serial=1, extra=""))
+    port = pick_port(ctx, udp=False)
+    dns_port = pick_port(ctx)
+    dead_port = pick_port(ctx, udp=False)
+    sock = os.path.join(tmp, "api-meridian.sock")
+    conf = os.path.join(tmp, "api-meridian.toml")
+    write(conf, config(port, sock, zone_file, rw_hash, ro_hash, dead_port))
+    srv = start_server(ctx, "api-meridian", ["--config", conf, "--listen", f"127.0.0.1:{dns_port}"],
+                       check_started=True)
+    if srv is None:
+        return
+    base = f"http://127.0.0.1:{port}"
+    ro = ["-H", f"X-API-Key: {RO_SECRET}"]
+    rw = ["-H", f"X-API-Key: {RW_SECRET}"]
+    put = ["-X", "PUT", "-H", "Content-Type: application/json", "--data-binary"]
+    ev = None
+    try:
+        ev = subprocess.Popen(["curl", "-s", "-N", "--max-time", "60"] + ro + [f"{base}/api/v1/events"],
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        events = read_events_until(ev, ": meridian events")
+
+        # health: the checked slot goes down (a `health` event), every slot is listed.
+        events += read_events_until(ev, "event: health\n")
+        r.check("SSE: the checked endpoint going down is a `health` event",
+                "event: health\n" in events and '"verdict":"down"' in events, repr(events))
+        rc, status, headers, body = curl(ro + [f"{base}/api/v1/health"])
+        eps = (json_or_none(body) or {}).get("endpoints", [])
+        by_label = {e.get("label"): e for e in eps}
+        dead = by_label.get("127.0.0.1 (dead)", {})
+        r.check("GET /api/v1/health: 200, every slot with verdict, usable and where it is used",
+                status == 200 and len(eps) == 3
+                and by_label.get("eu/198.51.100.1", {}).get("where") == [
+                    {"service": "www.steer.test.", "region": "eu"}]
+                and dead.get("verdict") == "down" and dead.get("usable") is False
+                and dead.get("checked") is True and dead.get("last_error"),
+                f"{status} {body}")
+        rc, status, _, body = curl(ro + [f"{base}/api/v1/health/us%2F198.51.100.3"])
+        r.check("GET /api/v1/health/{label}: the one slot",
+                status == 200 and (json_or_none(body) or {}).get("address") == "198.51.100.3",
+                f"{status} {body}")
+        rc, status, _, body = curl(ro + [f"{base}/api/v1/health/203.0.113.1"])
+        r.check("GET /api/v1/health/{unknown}: 404", status == 404, f"{status} {body}")
+
+        # Overrides: auth, validation, then one that takes.
+        good = json.dumps({"what": "region:eu", "mode": "force-down"})
+        for label, args, want_status, want_error in [
+            ("no key", put + [good], 401, "Unauthorized"),
+            ("read-only key", ro + put + [good], 403, "API key 'viewer' is read-only"),
+            ("no mode", rw + put + ['{"what": "region:eu"}'], 422, "mode: a string is required"),
+            ("bad mode", rw + put + ['{"what": "region:eu", "mode": "off"}'], 422,
+             "override mode must be force-up, force-down, drain or none"),
+            ("unknown target", rw + put + ['{"what": "region:mars", "mode": "drain"}'], 422,
+             "nothing matches 'region:mars' (see meridianctl health)"),
+            ("not JSON", rw + put + ["{"], 400, "the body must be a JSON object"),
+        ]:
+            rc, status, _, body = curl(args + [f"{base}/api/v1/overrides"])
+            r.check(f"PUT /api/v1/overrides, {label}: {want_status} {want_error!r}",
+                    status == want_status and (json_or_none(body) or {}).get("error") == want_error,
+                    f"{status} {body}")
+        r.check("before the override dig answers from eu", dig(dns_port, "www.steer.test") == ["198.51.100.1"],
+                "")
+        rc, status, _, body = curl(rw + put + [good] + [f"{base}/api/v1/overrides"])
+        res = json_or_none(body) or {}
+        r.check("PUT /api/v1/overrides region:eu force-down: 200 with the slot changed",
+                status == 200 and res.get("mode") == "force-down"
+                and [c.get("label") for c in res.get("changes", [])] == ["eu/198.51.100.1", "127.0.0.1 (dead)"],
+                f"{status} {body}")
+        r.check("after it dig answers from us", dig(dns_port, "www.steer.test") == ["198.51.100.3"], "")
+        rc, status, _, body = curl(ro + [f"{base}/api/v1/overrides"])
+        listed = [o.get("label") for o in (json_or_none(body) or {}).get("overrides", [])]
+        r.check("GET /api/v1/overrides lists the forced slots", status == 200
+                and listed == ["eu/198.51.100.1", "127.0.0.1 (dead)"], f"{status} {body}")
+        events += read_events_until(ev, '"override":"force-down"')
+        r.check("SSE: the override is an `override` event",
+                "event: override\n" in events and '"label":"eu/198.51.100.1"' in events, repr(events))
+        rc, out, err = run_tool([ctx.meridianctl, "--socket", sock, "override", "us/198.51.100.3",
+                                 "drain"], 15)
+        events += read_events_until(ev, '"override":"drain"')
+        r.check("SSE: an override by meridianctl (control socket) is an `override` event too",
+                rc == 0 and '"label":"us/198.51.100.3"' in events and '"override":"drain"' in events,
+                f"rc={rc} {out}{err} {events!r}")
+        rc, status, _, body = curl(rw + ["-X", "DELETE", f"{base}/api/v1/overrides/region:eu"])
+        rc2, status2, _, body2 = curl(rw + put + ['{"mode": "none"}'] + [f"{base}/api/v1/overrides/us%2F198.51.100.3"])
+        rc3, _, _, body3 = curl(ro + [f"{base}/api/v1/overrides"])
+        r.check("DELETE /api/v1/overrides/{what} and PUT .../{what} mode none clear them",
+                status == 200 and status2 == 200
+                and (json_or_none(body3) or {}).get("overrides") == [], f"{status} {status2} {body3}")
+
+        # Explain.
+        rc, status, _, body = curl(ro + [f"{base}/api/v1/explain?client=192.0.2.7"])
+        r.check("GET /api/v1/explain without name: 400 naming it",
+                status == 400 and (json_or_none(body) or {}).get("error") == "name: the query parameter is required",
+                f"{status} {body}")
+        rc, status, _, body = curl(ro + [f"{base}/api/v1/explain?name=www.steer.test&type=TXT&client=192.0.2.7"])
+        r.check("GET /api/v1/explain with type=TXT: 422 naming the type",
+                status == 422 and "type" in (json_or_none(body) or {}).get("error", ""), f"{status} {body}")
+        rc, status, _, body = curl(ro + [f"{base}/api/v1/explain?name=www.steer.test&client=192.0.2.0/24"])
+        e = json_or_none(body) or {}
+        r.check("GET /api/v1/explain: steered, geo policy, the eu answer, as ECS",
+                status == 200 and e.get("steered") is True and e.get("policy") == ["up", "geo"]
+                and e.get("answer") == ["eu/198.51.100.1"] and e.get("from_ecs") is True,
+                f"{status} {body}")
+
+        # Reload: answered after publication.
+        rc, status, _, body = curl(ro + ["-X", "POST", f"{base}/api/v1/reload"])
+        r.check("POST /api/v1/reload with a read-only key: 403", status == 403, f"{status} {body}")
+        write(zone_file, ZONE.format(serial=2, extra="new A 192.0.2.55"))
+        rc, status, _, body = curl(rw + ["-X", "POST", f"{base}/api/v1/reload"])
+        rel = json_or_none(body) or {}
+        answered = dig(dns_port, "new.steer.test")
+        r.check("POST /api/v1/reload: 200 {loaded 1, failed 0}, and dig sees the edit right after",
+                status == 200 and rel.get("loaded") == 1 and rel.get("failed") == 0
+                and rel.get("errors") == {} and answered == ["192.0.2.55"], f"{status} {body} {answered}")
+
+        # Services and regions.
+        rc, status, _, body = curl(ro + [f"{base}/api/v1/services"])
+        svcs = {s.get("name"): s for s in (json_or_none(body) or [])}
+        www = svcs.get("www.steer.test.", {})
+        r.check("GET /api/v1/services: both services, pools by region with health",
+                status == 200 and set(svcs) == {"www.steer.test.", "dead.steer.test."}
+                and [p.get("region") for p in www.get("pools", [])] == ["eu", "us"]
+                and www["pools"][0]["endpoints"][0].get("health", {}).get("usable") is True,
+                f"{status} {body}")
+        rc, status, _, body = curl(ro + [f"{base}/api/v1/regions"])
+        r.check("GET /api/v1/regions", status == 200 and json_or_none(body) == [
+            {"name": "eu", "latitude": 50.1, "longitude": 8.7, "bias_km": 0.0}, {"name": "us"}],
+            f"{status} {body}")
+
+        # /metrics.
+        rc, status, _, body = curl([f"{base}/metrics"])
+        r.check("GET /metrics without a key: 401 by default", status == 401, f"{status}")
+        rc, status, headers, body = curl(ro + [f"{base}/metrics"])
+        r.check("GET /metrics: Prometheus text 0.0.4 with reloads, health and the API's status classes",
+                status == 200 and headers.get("content-type", "").startswith("text/plain; version=0.0.4")
+                and "meridian_reloads_total{outcome=\"ok\"}" in body
+                and "meridian_api_responses_total{class=\"4xx\"}" in body
+                and "meridian_api_responses_total{class=\"2xx\"}" in body, f"{status} {headers} {body[:400]}")
+
+        # meridianctl over the API: the same commands, tables or JSON; errors with exit codes.
+        ctl = [ctx.meridianctl, "--api", base]
+        rc, out, err = run_tool(ctl + ["--key", RO_SECRET, "health"], 15)
+        r.check("meridianctl --api health: a table with every slot",
+                rc == 0 and out.startswith("ID") and "us/198.51.100.3" in out
+                and "127.0.0.1 (dead)" in out and len(out.splitlines()) == 4, f"rc={rc} {out}{err}")
+        rc, out, err = run_tool(ctl + ["--key", RO_SECRET, "--json", "explain", "www.steer.test",
+                                       "192.0.2.7"], 15)
+        r.check("meridianctl --api --json explain: the API's JSON",
+                rc == 0 and (json_or_none(out) or {}).get("answer") == ["eu/198.51.100.1"],
+                f"rc={rc} {out}{err}")
+        rc, out, err = run_tool(ctl + ["explain", "www.steer.test", "A", "192.0.2.7"], 15,
+                                env=dict(os.environ, MERIDIAN_API_KEY=RO_SECRET))
+        r.check("meridianctl --api explain (key from $MERIDIAN_API_KEY): the policy and decision",
+                rc == 0 and "policy: up -> geo" in out and "decision answer: eu/198.51.100.1" in out,
+                f"rc={rc} {out}{err}")
+        rc, out, err = run_tool(ctl + ["--key", RO_SECRET, "reload"], 15)
+        r.check("meridianctl --api reload with a read-only key: exit 1, the 403 on stderr",
+                rc == 1 and "403 API key 'viewer' is read-only" in err, f"rc={rc} {out}{err}")
+        rc, out, err = run_tool(ctl + ["--key", RW_SECRET, "reload"], 15)
+        r.check("meridianctl --api reload: exit 0, the report",
+                rc == 0 and out.startswith("ok ") and "0 failed" in out, f"rc={rc} {out}{err}")
+        rc, out, err = run_tool(ctl + ["--key", RO_SECRET, "metrics"], 15)
+        r.check("meridianctl --api metrics: the Prometheus text",
+                rc == 0 and "meridian_api_requests_total" in out, f"rc={rc} {err}")
+        rc, out, err = run_tool(ctl + ["--key", "wrong", "health"], 15)
+        r.check("meridianctl --api with a wrong key: exit 1, 401", rc == 1 and "401" in err,
+                f"rc={rc} {err}")
+        rc, out, err = run_tool([ctx.meridianctl, "--api", base, "health"], 15,
+                                env={k: v for k, v in os.environ.items() if k != "MERIDIAN_API_KEY"})
+        r.check("meridianctl --api without a key: exit 2 (usage)", rc == 2, f"rc={rc} {err}")
+        rc, out, err = run_tool([ctx.meridianctl, "--socket", sock, "health"], 15)
+        r.check("meridianctl over the socket still works beside it", rc == 0 and out.startswith("ok"),
+                f"rc={rc} {out}{err}")
+    finally:
+        if ev is not None:
+            ev.kill()
+            ev.wait()
+        rc, secs = srv.stop()
+        r.check("api_meridian server: SIGTERM -> exit 0", rc == 0, f"rc={rc}")
+        check_log_clean(r, "api_meridian server", srv.log_text())
+
+    # api.metrics_without_key = true: /metrics alone answers without a key.
+    port = pick_port(ctx, udp=False)
+    dns_port = pick_port(ctx)
+    conf = os.path.join(tmp, "api-meridian-open.toml")
+    write(conf, config(port, sock + "2", zone_file, rw_hash, ro_hash, dead_port,
+                       "metrics_without_key = true"))
+    srv = start_server(ctx, "api-meridian-open", ["--config", conf, "--listen", f"127.0.0.1:{dns_port}"])
+    if srv is None:
+        r.check("a server with api.metrics_without_key starts", False)
+        return
+    try:
+        base = f"http://127.0.0.1:{port}"
+        rc, status, _, body = curl([f"{base}/metrics"])
+        rc2, status2, _, _ = curl([f"{base}/api/v1/health"])
+        r.check("api.metrics_without_key = true: /metrics 200 without a key, /api/v1/health still 401",
+                status == 200 and "meridian_api_requests_total" in body and status2 == 401,
+                f"{status} {status2}")
+    finally:
+        srv.stop()
