@@ -257,11 +257,13 @@ class Server:
         return "\n".join(self.log_text().splitlines()[-n:])
 
 
-def start_server(ctx, label, args, cwd=None, prefix=(), check_started=False):
+def start_server(ctx, label, args, cwd=None, prefix=(), check_started=False,
+                 ready_timeout=START_TIMEOUT):
     """A started Server, or None (a failed check) when it exits or logs no 'ready:' in time.
-    check_started: count a passing check for a successful start too."""
+    check_started: count a passing check for a successful start too. ready_timeout: a guard, not a
+    measurement (a start that loads a large zone under the sanitizers needs more)."""
     srv = Server(ctx, label, args, cwd=cwd, prefix=prefix)
-    ok = srv.wait_ready()
+    ok = srv.wait_ready(ready_timeout)
     if check_started or not ok:
         ctx.r.check(f"{label}: starts and logs 'ready:'", ok,
                     f"argv={srv.argv} exit={srv.proc.poll()} log:\n{srv.tail()}")

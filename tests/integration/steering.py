@@ -105,8 +105,9 @@ class Ctx(BaseCtx):
         self.city_json = None
 
 
-def start_server(ctx, label, config):
-    return common.start_server(ctx, label, ["--config", config], check_started=True)
+def start_server(ctx, label, config, ready_timeout=common.START_TIMEOUT):
+    return common.start_server(ctx, label, ["--config", config], check_started=True,
+                               ready_timeout=ready_timeout)
 
 
 def run_tool(argv, timeout=20, cwd=None):
@@ -1637,7 +1638,9 @@ def reload_probes_kept(ctx):
           + f"[[check]]\nname = \"port\"\ntype = \"tcp\"\nport = {bport}\ninterval_ms = 100\n"
             "timeout_ms = 90\nrise = 1\nfall = 3\n\n"
           + service_toml("www.example.com", ["up", "first_n"], [("eu", [q("127.0.0.51")])], check="port"))
-    srv2 = start_server(ctx, "probes", cfg)
+    # Loads the 300,000-record zone first: under ASan on a busy 2-core machine that took more than
+    # the default 10 s guard (CI run of 2026-12-01 night).
+    srv2 = start_server(ctx, "probes", cfg, ready_timeout=120)
     if srv2 is None:
         backend.stop()
         return
