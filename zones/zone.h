@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "core/memory.h"
 #include "dns/message.h"
 #include "dns/name.h"
 #include "dns/wire.h"
@@ -151,11 +152,11 @@ class Zone {
   uint32_t apex_node_ = 0;
   size_t record_count_ = 0;
   uint64_t digest_ = 0;
-  std::vector<Node> nodes_;  // sorted by name (compareNames: length, then octets)
-  std::vector<RRset> rrsets_;
-  std::vector<RR> rrs_;
-  std::vector<uint8_t> blob_;
-  std::vector<uint8_t> names_;
+  core::TableVector<Node> nodes_;  // sorted by name (compareNames: length, then octets)
+  core::TableVector<RRset> rrsets_;
+  core::TableVector<RR> rrs_;
+  core::TableVector<uint8_t> blob_;
+  core::TableVector<uint8_t> names_;
   std::vector<uint32_t> additional_;
   RRset negative_soa_;
   dns::ReplayRecord negative_soa_record_;
@@ -163,7 +164,7 @@ class Zone {
   // probe ends at an empty slot after 2.5 slots on average), 16 octets per node; read only by
   // find(). The hash is keyed by seed_ (drawn per zone), so names from a zone file, the API or a
   // transfer cannot be chosen to collide without knowing it.
-  std::vector<Slot> index_ = std::vector<Slot>(1);  // empty zone: one empty slot
+  core::TableVector<Slot> index_ = core::TableVector<Slot>(1);  // empty zone: one empty slot
   uint64_t seed_ = 0;
   // The hash's keys, derived from seed_; the hash's high bits choose a name's first slot, its low
   // 32 bits are the tag.
