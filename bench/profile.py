@@ -101,8 +101,11 @@ def measure_ir(args, server, qfile, data, workdir, setup):
     geodir = os.path.join(data, "geo")
     base = (server.geo_command(workdir, port, geodir) if setup == "geo"
             else server.command(workdir, port, os.path.join(data, "bench.test.zone")))
+    sim = (["--cache-sim=yes", "--branch-sim=yes", "--I1=32768,8,64", "--D1=32768,8,64",
+            "--LL=%d,16,64" % args.ll_bytes]
+           if args.cache_sim else [])
     command = ["valgrind", "--tool=callgrind", "--instr-atstart=no",
-               "--callgrind-out-file=" + outfile] + base
+               "--callgrind-out-file=" + outfile] + sim + base
     srv = run.Running(server, workdir, port, command, args.start_timeout)
     try:
         # Warm (caches, first-touch pages), unmeasured.
@@ -117,11 +120,23 @@ def measure_ir(args, server, qfile, data, workdir, setup):
         srv.stop()  # callgrind writes its file at exit
     files = [os.path.join(workdir, f) for f in os.listdir(workdir) if f.startswith("callgrind.out")]
     total = 0
+    misses = {}
     for path in files:
+        events = []
         with open(path) as f:
             for line in f:
+                if line.startswith("events:"):
+                    events = line.split()[1:]
                 if line.startswith("totals:") or line.startswith("summary:"):
-                    total = max(total, int(line.split()[1]))
+                    values = dict(zip(events, (int(v) for v in line.split()[1:])))
+                    if values.get("Ir", 0) > total:
+                        total = values["Ir"]
+                        # D1 and last-level data misses (reads + writes), when simulated.
+                        misses = {"D1": values.get("D1mr", 0) + values.get("D1mw", 0),
+                                  "LL": values.get("DLmr", 0) + values.get("DLmw", 0),
+                                  "I1": values.get("I1mr", 0),
+                                  "branch": values.get("Bcm", 0) + values.get("Bim", 0)} \
+                            if "D1mr" in values else {}
     ann = subprocess.run(["callgrind_annotate", "--inclusive=yes", "--threshold=99"] + files[:1],
                          capture_output=True, text=True).stdout
     n = max(r["completed"], 1)
@@ -130,7 +145,7 @@ def measure_ir(args, server, qfile, data, workdir, setup):
         m = re.match(r"^\s*([\d,]+)\s+\(\s*[\d.]+%\)\s+(.*)$", line)
         if m:
             top.append((int(m.group(1).replace(",", "")) / n, m.group(2)))
-    return {"ir": total / n, "lost": r["lost"], "completed": r["completed"], "top": top[: args.top],
+    return {"ir": total / n, "misses": {k: v / n for k, v in misses.items()}, "lost": r["lost"], "completed": r["completed"], "top": top[: args.top],
             "files": files}
 
 
@@ -142,6 +157,10 @@ def main():
     ap.add_argument("--duration", type=int, default=10, help="seconds of the cpu and strace runs")
     ap.add_argument("--ir-duration", type=int, default=10, help="seconds of the callgrind run")
     ap.add_argument("--rate", type=int, default=3000, help="dnsperf -Q under callgrind (queries/s)")
+    ap.add_argument("--cache-sim", action="store_true",
+                    help="Ir runs also simulate the caches (I1 and D1 32 KiB; last level --ll-bytes) and the "
+                         "branch predictor, and print data, instruction and branch misses per query")
+    ap.add_argument("--ll-bytes", type=int, default=512 * 1024, help="simulated last-level cache size")
     ap.add_argument("--top", type=int, default=25, help="functions listed per callgrind run")
     ap.add_argument("--meridian", default=os.path.join(run.ROOT, "build", "meridian"))
     ap.add_argument("--floor", default=os.path.join(run.ROOT, "build", "udp_floor"))
@@ -194,6 +213,9 @@ def main():
             if "ir" in what:
                 ir = measure_ir(args, server, qfile, data, workdir, setup)
                 line.append("Ir %.0f/q (%d answered, %d lost)" % (ir["ir"], ir["completed"], ir["lost"]))
+                if ir["misses"]:
+                    line.append("misses per query: D1 %.2f, LL %.2f, I1 %.2f, branch %.2f"
+                                % tuple(ir["misses"][k] for k in ("D1", "LL", "I1", "branch")))
                 print("  ".join(line), flush=True)
                 for cost, fn in ir["top"]:
                     print("      %10.0f  %s" % (cost, fn))
