@@ -69,7 +69,7 @@ DNS_TIMEOUT = 2.0
 # PowerDNS takes request bodies up to 2 MB (webserver-max-bodysize); its zone is loaded in PATCHes
 # of this many rrsets (about 60 kB each).
 LOAD_CHUNK = 500
-WORKER_THREAD = "meridian-udp"    # server/server.cc names Meridian's UDP worker threads so
+WORKER_THREAD = "meridian-udp"    # the name server/server.cc gives each UDP worker thread
 API_SERVERS = ["meridian", "pdns"]
 MODES = ["single", "clients", "batch"]
 CONDITIONS = ["none", "same", "other"]
