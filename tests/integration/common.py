@@ -91,6 +91,26 @@ def write(path, text):
         f.write(text)
 
 
+def api_config(api_port, key_name, key_hash, zones=()):
+    """A meridian configuration as the API tests (and bench/api.py) run it: control.state_dir
+    "state" (relative to the file), the API on 127.0.0.1:api_port with one read-write key, and
+    zones ((name, file), ...) as [[zone]] entries."""
+    text = f"""[control]
+state_dir = "state"
+
+[api]
+listen = ["127.0.0.1:{api_port}"]
+
+[[api.key]]
+name = "{key_name}"
+hash = "{key_hash.strip()}"
+scope = "read-write"
+"""
+    for name, file in zones:
+        text += f'\n[[zone]]\nname = "{name}"\nfile = "{file}"\n'
+    return text
+
+
 # ---------------------------------------------------------------------------
 # command line and the temporary directory
 

@@ -942,17 +942,7 @@ def run_meridian(r, args, t0):
     api_port = common.pick_port(ctx, udp=False)
     dns_port = common.pick_port(ctx)
     conf = os.path.join(tmp, "meridian.toml")
-    common.write(conf, f"""[control]
-state_dir = "state"
-
-[api]
-listen = ["127.0.0.1:{api_port}"]
-
-[[api.key]]
-name = "replay"
-hash = "{out.strip()}"
-scope = "read-write"
-""")
+    common.write(conf, common.api_config(api_port, "replay", out))
     srv = common.start_server(ctx, "meridian", ["--config", conf, "--listen",
                                                 f"127.0.0.1:{dns_port}"])
     try:

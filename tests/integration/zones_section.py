@@ -20,7 +20,7 @@ import dns.message
 import dns.query
 import dns.rdatatype
 
-from common import pick_port, run_tool, start_server, write
+from common import api_config, pick_port, run_tool, start_server, write
 
 ZONE = """$ORIGIN zed.test.
 $TTL 300
@@ -79,21 +79,7 @@ def section_zones(ctx):
     api_port = pick_port(ctx, udp=False)
     dns_port = pick_port(ctx)
     conf = os.path.join(tmp, "zones.toml")
-    write(conf, f"""[control]
-state_dir = "state"
-
-[api]
-listen = ["127.0.0.1:{api_port}"]
-
-[[api.key]]
-name = "ops"
-hash = "{key_hash.strip()}"
-scope = "read-write"
-
-[[zone]]
-name = "zed.test"
-file = "zed.test.zone"
-""")
+    write(conf, api_config(api_port, "ops", key_hash, [("zed.test", "zed.test.zone")]))
     argv = ["--config", conf, "--listen", f"127.0.0.1:{dns_port}"]
     base = f"http://127.0.0.1:{api_port}"
     zpath = "/api/v1/servers/localhost/zones/zed.test."
