@@ -57,9 +57,10 @@ struct SseEvent {
 // A connection that drops (or is silent for 90 s, six missed keep-alives at the server's default)
 // is reopened after a pause (1 s, doubling to 10 s) with Last-Event-ID set to the last id seen, so
 // no kept event is missed (the server sends a `reset` event when some were). `on_note` gets a
-// line for stderr each time a stream opens and each time one is lost. SIGINT and SIGTERM end it cleanly. Returns an Exit: kExitOk (stopped
-// by a signal or by on_event), kExitRefused (a non-200 answer: `failure` holds it),
-// kExitUnreachable (the first connection failed: `failure.error` says why).
+// line for stderr each time a stream opens and each time one is lost. SIGINT and SIGTERM end it
+// cleanly. Returns an Exit: kExitOk (stopped by a signal or by on_event), kExitRefused (a non-200
+// answer: `failure` holds it), kExitUnreachable (the first connection failed: `failure.error` says
+// why).
 [[nodiscard]] int followEvents(const ApiTarget& t,
                                const std::function<bool(const SseEvent&)>& on_event,
                                const std::function<void(const std::string&)>& on_note,
