@@ -274,8 +274,8 @@ int main(int argc, char** argv) {
   }
   if (words[0] == "audit") {
     std::vector<std::string> rest(words.begin() + 1, words.end());
-    const bool local = rest.empty() || rest[0] == "verify" || rest[0] == "show" ||
-                       rest[0] == "--help" || rest[0] == "-h";
+    const bool local = !rest.empty() && (rest[0] == "verify" || rest[0] == "show" ||
+                                         rest[0] == "--help" || rest[0] == "-h");
     if (as_json && !rest.empty() && rest[0] == "show") rest.emplace_back("--json");
     if (local || api_url.empty() || socket_given) return auditCommand(rest);
   }

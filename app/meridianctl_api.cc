@@ -974,7 +974,9 @@ std::string auditText(const control::AuditEntry& e) {
   return out;
 }
 
-int apiCommand(const ApiTarget& t, const std::vector<std::string>& w, bool as_json) {
+namespace {
+
+int runCommand(const ApiTarget& t, const std::vector<std::string>& w, bool as_json) {
   if (w.empty()) return usage("no command (meridianctl --help)");
   const std::string& cmd = w[0];
   const std::string sub = w.size() > 1 ? w[1] : "";
@@ -1033,6 +1035,18 @@ int apiCommand(const ApiTarget& t, const std::vector<std::string>& w, bool as_js
     return usage(cmd + " is a control-socket command (--socket PATH), not an API one");
   return usage("unknown command or wrong arguments for the API: '" + joinWords(w, 0) +
                "' (meridianctl --help)");
+}
+
+}  // namespace
+
+int apiCommand(const ApiTarget& t, const std::vector<std::string>& w, bool as_json) {
+  try {
+    return runCommand(t, w, as_json);
+  } catch (const std::exception& e) {
+    // An answer of an unexpected shape (a member missing or of another type).
+    std::fprintf(stderr, "meridianctl: %s: unexpected answer: %s\n", t.url.c_str(), e.what());
+    return kExitRefused;
+  }
 }
 
 }  // namespace meridian::app

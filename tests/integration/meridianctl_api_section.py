@@ -324,6 +324,9 @@ def section_meridianctl_api(ctx):
         entries = json_or_none(out)
         r.check("audit --json --limit 2: the API's entries, parsed",
                 rc == 0 and isinstance(entries, list) and len(entries) == 2, f"rc={rc} {out}{err}")
+        rc, out, err = ctl("audit", key=RO_SECRET)
+        r.check("audit without filters: every entry (the override's among them)",
+                rc == 0 and " override " in out and "patch ctl.test." in out, f"rc={rc} {out[-400:]}{err}")
         rc, out, err = ctl("audit", "--since", "yesterday", key=RO_SECRET)
         r.check("audit --since not a time: exit 2", rc == 2, f"rc={rc} {err}")
 
