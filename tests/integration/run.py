@@ -41,6 +41,8 @@ sockets:
   11. api_meridian Meridian's own API resources with curl: health, overrides (401/403/422,
                   dig and SSE after one), explain, reload, services, regions, /metrics
                   (api_meridian_section.py)
+  12. meridianctl_api  the real meridianctl over the API: zones, records, import, services,
+                  overrides, audit, watch (reconnecting), exit codes, TLS (meridianctl_api_section.py)
 
 Usage: run.py --meridian PATH --meridianctl PATH [--verbose] [--only SECTION ...]
 
@@ -81,6 +83,7 @@ from rrl_section import section_rrl  # noqa: E402
 from api_section import section_api  # noqa: E402
 from zones_section import section_zones  # noqa: E402
 from api_meridian_section import section_api_meridian  # noqa: E402
+from meridianctl_api_section import section_meridianctl_api  # noqa: E402
 from common import (  # noqa: E402
     STOP_TIMEOUT, TIMEOUT, BaseCtx, Results, Server, check_log_clean, drop_tmp, require_tools, ecs_data, edns_opt, fam_of, header,
     log, make_tmp, opt_rr, parse_args, pick_port, question, start_server, stop_all, udp_exchange, wire_name,
@@ -2583,7 +2586,7 @@ def section_startup(ctx, zone_file):
 
 
 SECTIONS = ["answers", "edns", "malformed", "tcp", "tcplimits", "listen", "config", "startup", "rrl",
-            "api", "zones", "api_meridian", "audit", "metrics"]
+            "api", "zones", "api_meridian", "meridianctl_api", "audit", "metrics"]
 
 
 def main():
@@ -2643,6 +2646,8 @@ def main():
                     section_zones(ctx)
                 elif name == "api_meridian":
                     section_api_meridian(ctx)
+                elif name == "meridianctl_api":
+                    section_meridianctl_api(ctx)
                 elif name == "audit":
                     section_audit(ctx)
                 elif name == "metrics":
