@@ -534,6 +534,7 @@ class ThrowAwayRoot:
     def run(self, command, timeout=300):
         mount = (f"mount -t overlay overlay -o lowerdir=/,upperdir={self.upper},workdir={self.work} "
                  f"{self.merged} && mount -t proc proc {self.merged}/proc && "
+                 f"mount --rbind /dev {self.merged}/dev && "
                  f"exec chroot {self.merged} /bin/sh -c \"$0\"")
         return common.run_tool(["unshare", "--mount", "--propagation", "private", "sh", "-c", mount,
                                 command], timeout)
@@ -554,10 +555,11 @@ class ThrowAwayRoot:
 
 
 # What purge may leave (Debian policy and practice): the system user and group (and the tools'
-# backups of those files), dpkg's own database and logs, the debconf cache, Python caches of the
-# host's tools run there.
+# backups of those files), dpkg's own database and logs, the debconf cache, man-db's index (its
+# trigger ran on the man pages), adduser's lock in /run, Python caches of the host's tools.
 KEPT_AFTER_PURGE = re.compile(r"^/(etc/(passwd|group|shadow|gshadow|subuid|subgid)-?"
                               r"|var/lib/dpkg/.*|var/log/.*|var/cache/debconf/.*|etc/\.pwd\.lock"
+                              r"|var/cache/man/.*|run/adduser"
                               r"|.*__pycache__/.*|proc/.*)$")
 
 
