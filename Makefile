@@ -4,10 +4,11 @@
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 RELEASE_BUILD ?= build-release
+PACKAGE_BUILD ?= build-package
 JOBS ?= $(shell nproc)
 PY := /usr/bin/python3
 
-.PHONY: all deps build release demo test test-unit test-asan test-asan-ci test-slow bench clean format
+.PHONY: all deps build release package demo test test-package test-unit test-asan test-asan-ci test-slow bench clean format
 
 all: build
 
@@ -29,6 +30,22 @@ $(RELEASE_BUILD)/build.ninja: CMakeLists.txt tests/CMakeLists.txt | deps
 release: deps $(RELEASE_BUILD)/build.ninja
 	cmake --build $(RELEASE_BUILD) -j $(JOBS)
 
+# The Debian package (packaging/README.md): CPack DEB from the CMake install rules, built in its
+# own tree with Debian's hardening flags (dpkg-buildflags), without the tests and benchmarks, and
+# without -Werror (a packager's build). Writes $(PACKAGE_BUILD)/meridian_<version>_<arch>.deb.
+PKG_FLAGS = DEB_BUILD_MAINT_OPTIONS=hardening=+all dpkg-buildflags --get
+$(PACKAGE_BUILD)/build.ninja: CMakeLists.txt packaging/CMakeLists.txt | deps
+	cmake -S . -B $(PACKAGE_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=/usr \
+	  -DMERIDIAN_BUILD_TESTS=OFF \
+	  -DCMAKE_CXX_FLAGS="$$($(PKG_FLAGS) CPPFLAGS) $$($(PKG_FLAGS) CXXFLAGS)" \
+	  -DCMAKE_EXE_LINKER_FLAGS="$$($(PKG_FLAGS) LDFLAGS)"
+
+package: deps $(PACKAGE_BUILD)/build.ninja
+	cmake --build $(PACKAGE_BUILD) -j $(JOBS)
+	rm -f $(PACKAGE_BUILD)/meridian_*.deb
+	cd $(PACKAGE_BUILD) && cpack
+	@ls $(PACKAGE_BUILD)/meridian_*.deb
+
 demo: build
 	@./scripts/demo.sh $(BUILD)
 
@@ -38,7 +55,14 @@ demo: build
 test: build
 	cd $(BUILD) && ctest --output-on-failure
 	$(MAKE) --no-print-directory release
+	$(MAKE) --no-print-directory test-package
 	$(MAKE) --no-print-directory test-asan-ci
+
+# The package itself: contents, dpkg install / upgrade / remove / purge in a throw-away root,
+# lintian (tests/integration/packaging.py, sections deb and lintian).
+test-package: package
+	$(PY) tests/integration/packaging.py --meridian $(BUILD)/meridian --meridianctl $(BUILD)/meridianctl \
+	  --deb $$(ls $(PACKAGE_BUILD)/meridian_*.deb) --only deb lintian
 
 test-unit: build
 	cd $(BUILD) && ctest --output-on-failure -R unit
@@ -97,4 +121,4 @@ format:
 	clang-format -i $$(git ls-files '*.cc' '*.h')
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(RELEASE_BUILD) build-fuzz build-tsan
+	rm -rf $(BUILD) $(ASAN_BUILD) $(RELEASE_BUILD) $(PACKAGE_BUILD) build-fuzz build-tsan

@@ -39,6 +39,9 @@ struct Config {
   // control.state_dir: journals and the audit log ("" = journals beside the zone files, no audit).
   std::string state_dir;
   std::string log_level = "info";
+  // server.user, server.group: who the server becomes once its sockets are bound ("" = stay).
+  std::string run_user;
+  std::string run_group;
   georoute::SteeringConfig steering;
   ApiConfig api;
 };

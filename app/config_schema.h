@@ -52,6 +52,10 @@ struct SectionDoc {
 // The Markdown configuration reference (docs/configuration.md, `meridian config-reference`).
 [[nodiscard]] std::string configReference();
 
+// The same reference as the man page meridian.toml(5) (roff), for `meridian config-reference
+// --format man` and the package.
+[[nodiscard]] std::string configManPage(const std::string& version);
+
 // Reads a parsed configuration tree (the file after --set) into `cfg`. `file` names the file in
 // messages ("" when there is none: such nodes are named "--set"); relative paths are resolved
 // against `base`. `listen_set` is set when server.listen was given.

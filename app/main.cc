@@ -37,7 +37,8 @@ void usage(FILE* out) {
       "       meridian check [--config FILE] [--zone NAME=FILE]... [--set KEY=VALUE]...\n"
       "       meridian explain --config FILE --client IP[/PREFIX] NAME [TYPE] [--down LABEL]...\n"
       "       meridian mmdb build NETWORKS.csv OUT.mmdb\n"
-      "       meridian config-reference   (every configuration key, as Markdown)\n"
+      "       meridian config-reference [--format markdown|man]   (every configuration key,\n"
+      "                                   as Markdown or as the man page meridian.toml(5))\n"
       "       meridian api hash-key [SECRET]   (the [[api.key]] hash; SECRET read from stdin\n"
       "                                         when not given)\n"
       "\n"
@@ -343,7 +344,17 @@ int main(int argc, char** argv) {
   if (argc > 1 && std::strcmp(argv[1], "explain") == 0) return explain(argc, argv);
   if (argc > 1 && std::strcmp(argv[1], "mmdb") == 0) return mmdb(argc, argv);
   if (argc > 1 && std::strcmp(argv[1], "config-reference") == 0) {
-    // docs/configuration.md is this output (tests/unit/app/config_schema_test.cc compares them).
+    // docs/configuration.md is this output (tests/unit/app/config_schema_test.cc compares them);
+    // `--format man` the man page meridian.toml(5) that the package installs.
+    if (argc == 4 && std::strcmp(argv[2], "--format") == 0 && std::strcmp(argv[3], "man") == 0) {
+      std::fputs(meridian::app::configManPage(MERIDIAN_VERSION).c_str(), stdout);
+      return 0;
+    }
+    if (argc != 2 && !(argc == 4 && std::strcmp(argv[2], "--format") == 0 &&
+                       std::strcmp(argv[3], "markdown") == 0)) {
+      std::fprintf(stderr, "usage: meridian config-reference [--format markdown|man]\n");
+      return 2;
+    }
     std::fputs(meridian::app::configReference().c_str(), stdout);
     return 0;
   }

@@ -287,7 +287,12 @@ void warnSerial(const std::string& name, const zones::Zone& before, const zones:
 void Runtime::requestReload(std::function<void(const LoadReport&)> done) {
   ++reloads_;
   next_full_ = true;
-  loads_.request(std::move(done));
+  // sd_notify(3): RELOADING=1 now, READY=1 once the load that covers this request is published.
+  notifier_.reloading();
+  loads_.request([this, done = std::move(done)](const LoadReport& r) {
+    notifier_.ready("serving; reloaded: " + r.text());
+    if (done) done(r);
+  });
 }
 
 void Runtime::requestStop() {
@@ -800,6 +805,16 @@ void Runtime::acceptControl() {
 
 int Runtime::run() {
   started_ = std::time(nullptr);
+  // server.user: an unknown user or one this process cannot become stops start-up before any load.
+  std::optional<RunAs> run_as;
+  if (!config_.run_user.empty()) {
+    auto who = resolveRunAs(config_.run_user, config_.run_group);
+    if (!who) {
+      log::error(who.error().message);
+      return 1;
+    }
+    run_as = *who;
+  }
   if (config_.zones.empty()) log::warning("no zones configured: every query will be REFUSED");
   // Zones are built on the pool's threads, so in glibc malloc arenas of their own, and
   // malloc_trim() returns only free chunks inside an arena's heap, never its top (only the main
@@ -850,10 +865,25 @@ int Runtime::run() {
     removeControlSocket();
     return 1;
   }
+  // Every socket is bound: become server.user (with no capabilities) before serving.
+  bool switched = true;
+  if (run_as && needsSwitch(*run_as)) {
+    if (auto d = dropPrivileges(*run_as, config_.state_dir, control_path_); !d) {
+      log::error(d.error().message);
+      switched = false;
+    } else {
+      log::info("running as user " + run_as->user + " (uid " + std::to_string(run_as->uid) +
+                ", gid " + std::to_string(run_as->gid) + "), no capabilities");
+    }
+  }
   std::string addrs;
   for (const auto& l : server_->listening()) addrs += (addrs.empty() ? "" : ", ") + l.text();
-  log::info("ready: listening on " + addrs + " (UDP and TCP) with " +
-            std::to_string(config_.server.threads) + " worker(s); " + report.text());
+  if (switched) {
+    log::info("ready: listening on " + addrs + " (UDP and TCP) with " +
+              std::to_string(config_.server.threads) + " worker(s); " + report.text());
+    notifier_.ready("serving on " + addrs + "; " + report.text());
+    notifier_.startWatchdog(io_);
+  }
 
   asio::signal_set signals(io_, SIGHUP, SIGTERM, SIGINT);
   std::function<void()> wait = [&]() {
@@ -874,7 +904,8 @@ int Runtime::run() {
   watchGeo();
   reclaim_timer_ = std::make_unique<asio::steady_timer>(io_);
   reclaimSnapshots();
-  io_.run();
+  if (switched) io_.run();
+  notifier_.stopping();
   // A load still running finishes first (a zone parse cannot be cut short); its completion stays
   // unrun in the stopped loop, and what it carries is freed with it, on this thread.
   pool_->stop();
@@ -889,7 +920,7 @@ int Runtime::run() {
   removeControlSocket();
   const auto t = server_->totals();
   log::info("stopped after " + std::to_string(t.queries) + " queries");
-  return 0;
+  return switched ? 0 : 1;
 }
 
 }  // namespace meridian::app

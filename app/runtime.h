@@ -20,6 +20,7 @@
 
 #include "app/config.h"
 #include "app/control_service.h"
+#include "app/service_manager.h"
 #include "control/audit.h"
 #include "core/reload_queue.h"
 #include "core/snapshot.h"
@@ -176,6 +177,8 @@ class Runtime {
   // The HTTP API (app/api_service.h), when [[api.key]] entries are configured.
   std::unique_ptr<ApiService> api_;
   ControlService service_{*this};
+  // systemd's notification socket (READY, RELOADING, STOPPING, WATCHDOG), when started by it.
+  ServiceNotifier notifier_;
   std::time_t started_ = 0;
   uint64_t reloads_ = 0;
   uint64_t loads_ok_ = 0, loads_failed_ = 0;  // finished loads, by whether anything failed

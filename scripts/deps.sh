@@ -17,6 +17,7 @@ PKGS=(
   knot knot-dnsutils nsd gdnsd bind9-dnsutils python3-dnspython dnsperf
   pdns-server pdns-backend-bind pdns-backend-geoip pdns-backend-sqlite3 sqlite3 unbound
   mmdb-bin util-linux procps libssl-dev iproute2
+  dpkg-dev lintian systemd man-db adduser
 )
 
 # Process names (as `pgrep -x` matches them) of the peer daemons the packages above may start.

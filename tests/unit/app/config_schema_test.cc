@@ -122,14 +122,28 @@ TEST_CASE("config schema: restartOnlyChanges compares every restart-only key",
   std::vector<std::string> compared;
   for (const auto& [key, value] : app::restartOnlyValues(app::Config{})) compared.push_back(key);
   CHECK(compared == restart);
-  CHECK(restart == std::vector<std::string>{
-                       "server.listen", "server.threads", "server.tcp_idle_timeout_ms",
-                       "server.tcp_io_timeout_ms", "server.tcp_max_connections", "control.socket",
-                       "control.state_dir",
-                       "api.listen", "api.tls_certificate", "api.tls_key", "api.header_limit_bytes",
-                       "api.body_limit_bytes", "api.read_timeout_ms", "api.idle_timeout_ms",
-                       "api.write_timeout_ms", "api.max_connections", "api.stream_buffer_bytes",
-                       "api.stream_keepalive_ms", "api.events", "api.metrics_without_key"});
+  CHECK(restart == std::vector<std::string>{"server.listen",
+                                            "server.threads",
+                                            "server.tcp_idle_timeout_ms",
+                                            "server.tcp_io_timeout_ms",
+                                            "server.tcp_max_connections",
+                                            "server.user",
+                                            "server.group",
+                                            "control.socket",
+                                            "control.state_dir",
+                                            "api.listen",
+                                            "api.tls_certificate",
+                                            "api.tls_key",
+                                            "api.header_limit_bytes",
+                                            "api.body_limit_bytes",
+                                            "api.read_timeout_ms",
+                                            "api.idle_timeout_ms",
+                                            "api.write_timeout_ms",
+                                            "api.max_connections",
+                                            "api.stream_buffer_bytes",
+                                            "api.stream_keepalive_ms",
+                                            "api.events",
+                                            "api.metrics_without_key"});
 }
 
 // Changes made on purpose when the parser became table-driven.
