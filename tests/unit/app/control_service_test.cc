@@ -557,7 +557,8 @@ TEST_CASE("createZone serves a zone from the state directory; deleteZone removes
 TEST_CASE("patchZone moves the serial by the zone's serial_policy, or the policy set for it",
           "[service][edit][serial]") {
   Harness h("", true, "serial_policy = \"date\"\n");
-  constexpr int64_t kNoon = 1796126400 + 12 * 3600;  // 2026-12-01 12:00 UTC
+  constexpr int64_t kNoon = 1796126400;  // 2026-12-01 12:00 UTC
+  static_assert(zones::utcDate(kNoon) == 20261201u);
   std::atomic<int64_t> now{kNoon};
   h.call([&](app::ControlService& s) {
     s.setClock([&] { return now.load(); });
