@@ -884,4 +884,16 @@ std::optional<zones::SerialPolicy> serialPolicy(std::string_view soa_edit_api) {
   return std::nullopt;
 }
 
+const char* soaEditApi(zones::SerialPolicy policy) {
+  switch (policy) {
+    case zones::SerialPolicy::kDate:
+      return "DEFAULT";
+    case zones::SerialPolicy::kUnixtime:
+      return "EPOCH";
+    case zones::SerialPolicy::kIncrement:
+      break;
+  }
+  return "INCREASE";
+}
+
 }  // namespace meridian::api::pdns

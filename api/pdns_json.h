@@ -196,5 +196,8 @@ struct Metadata {
 // increment, EPOCH the time. nullopt: PowerDNS leaves the serial as it is (INCEPTION-INCREMENT,
 // OFF, SOA-EDIT, unknown values); the caller chooses what Meridian does then.
 [[nodiscard]] std::optional<zones::SerialPolicy> serialPolicy(std::string_view soa_edit_api);
+// The soa_edit_api that means `policy` (serialPolicy's inverse): DEFAULT for date, INCREASE for
+// increment, EPOCH for unixtime. What a zone shows when no soa_edit_api was set through the API.
+[[nodiscard]] const char* soaEditApi(zones::SerialPolicy policy);
 
 }  // namespace meridian::api::pdns

@@ -7,6 +7,7 @@
 #include <ctime>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "api/pdns_json.h"
@@ -27,6 +28,9 @@ struct ZoneState {
   pdns::ExtrasMap extras;
   std::map<std::string, std::vector<std::string>> metadata;  // by kind
   uint64_t created = 0;  // creation order through the API (0: a configured zone)
+  // meta.soa_edit_api came with POST or PUT; otherwise the zone shows the soa_edit_api of its
+  // serial policy (ZoneInfo::serial_policy, the configuration's zone.serial_policy).
+  bool soa_edit_api_set = false;
 };
 
 struct PdnsState {
@@ -107,8 +111,20 @@ Response listZones(PdnsState& st, Request& req) {
 
 Response getZone(PdnsState& st, Request& req, Found& f) {
   const ZoneState& zs = st.zones[f.origin];
-  return Response::json(200, pdns::zoneObject(*f.detail.content, zs.meta, &zs.extras,
+  pdns::ZoneMeta meta = zs.meta;
+  if (!zs.soa_edit_api_set) meta.soa_edit_api = pdns::soaEditApi(f.detail.info.serial_policy);
+  return Response::json(200, pdns::zoneObject(*f.detail.content, meta, &zs.extras,
                                               req.queryParam("rrsets") != "false"));
+}
+
+// A soa_edit_api given through the API: shown as given and, when it names a policy
+// (pdns::serialPolicy), the zone's serials follow it; one that does not (OFF, SOA-EDIT,
+// INCEPTION-INCREMENT) leaves the zone's zone.serial_policy in force.
+void setSoaEditApi(PdnsState& st, const std::string& origin, const std::string& value) {
+  ZoneState& zs = st.zones[origin];
+  zs.meta.soa_edit_api = value;
+  zs.soa_edit_api_set = true;
+  st.service.setSerialPolicy(origin, pdns::serialPolicy(value));
 }
 
 Response patchZone(PdnsState& st, Request& req, Found& f) {
@@ -158,6 +174,7 @@ Response createZone(PdnsState& st, Request& req) {
   if (create->meta.kind == "Slave") {
     auto& zs = st.zones[origin];
     zs = ZoneState{create->meta, {}, {}, ++st.creations};
+    zs.soa_edit_api_set = true;
     auto stored = std::make_shared<const zones::ZoneContent>(std::move(*content));
     st.secondaries[origin] = stored;
     return Response::json(201, pdns::zoneObject(*stored, zs.meta, &zs.extras));
@@ -175,6 +192,7 @@ Response createZone(PdnsState& st, Request& req) {
       }
       ZoneState& zs = st.zones[result->info.origin];
       zs = ZoneState{shared->meta, {}, {}, ++st.creations};
+      setSoaEditApi(st, result->info.origin, shared->meta.soa_edit_api);
       pdns::applyExtras(zs.extras, shared->rrsets);
       deliver(Response::json(201, pdns::zoneObject(*result->content, zs.meta, &zs.extras)));
     });
@@ -224,9 +242,11 @@ Response putZone(PdnsState& st, Request& req, Found& f) {
     }
   }
   if (auto* a = o.if_contains("account"); a && a->is_string()) meta.account = a->as_string();
+  std::optional<std::string> soa_edit_api;
   if (auto* s = o.if_contains("soa_edit_api"); s && s->is_string())
-    meta.soa_edit_api = s->as_string();
+    soa_edit_api = std::string(s->as_string());
   st.zones[f.origin].meta = std::move(meta);
+  if (soa_edit_api) setSoaEditApi(st, f.origin, *soa_edit_api);
   Response ok;
   ok.status = 204;
   return ok;

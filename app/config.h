@@ -13,12 +13,15 @@
 #include "georoute/steering_config.h"
 #include "server/pipeline.h"
 #include "server/server.h"
+#include "zones/serial.h"
 
 namespace meridian::app {
 
 struct ZoneConfig {
   std::string name;  // absolute, with trailing dot
   std::string file;  // resolved against the config file's directory
+  // zone.serial_policy: how a change through the API moves the SOA serial (zones/serial.h).
+  zones::SerialPolicy serial_policy = zones::SerialPolicy::kIncrement;
 };
 
 // [api] (docs/api.md): the HTTP server's settings and keys; no key, no API.

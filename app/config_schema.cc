@@ -857,6 +857,19 @@ const Field<ZoneConfig> kZoneFields[] = {
      .doc = "its RFC 1035 zone file, relative to the configuration file",
      .store = member<&ZoneConfig::file>,
      .type = "path"},
+    {.path = "zone.serial_policy",
+     .kind = Kind::kEnum,
+     .def = "increment",
+     .reload = Reload::kLive,
+     .doc = "how a change through the API moves the SOA serial: increment (+1), date (YYYYMMDDnn, "
+            "RFC 1912 section 2.2; +1 when that is not newer) or unixtime (the time, or +1 when "
+            "that is not newer), always newer by RFC 1982; a soa_edit_api set through the API "
+            "that names a policy wins (docs/api.md). A hand edit keeps the serial it was given",
+     .store = [](const Read& r, ZoneConfig& z) -> R {
+       z.serial_policy = *zones::parseSerialPolicy(r.v.s);
+       return {};
+     },
+     .choices = "increment|date|unixtime"},
 };
 
 // ---- [geoip], [lists] ------------------------------------------------------------------------
@@ -1396,8 +1409,8 @@ const Section kSections[] = {
        return readSection(ctx, v, "log", kLogFields, c);
      }},
     {"zone", "[[zone]]",
-     "An authoritative zone (also --zone NAME=FILE). Both keys are required; a zone configured "
-     "twice is an error.",
+     "An authoritative zone (also --zone NAME=FILE). name and file are required; a zone "
+     "configured twice is an error.",
      [] { return keyDocs(kZoneFields); },
      [](const Ctx& ctx, const toml::node& v, Config& c) {
        return readEntries(ctx, v, "zone", std::span<const Field<ZoneConfig>>(kZoneFields),

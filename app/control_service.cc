@@ -50,10 +50,15 @@ std::optional<healthcheck::Override> parseOverride(const std::string& mode) {
 std::vector<ZoneInfo> ControlService::listZones() const {
   const Runtime& rt = runtime_;
   std::vector<ZoneInfo> out;
-  auto info = [&](const std::string& origin, const std::string& file) {
+  auto info = [&](const std::string& origin, const std::string& file, zones::SerialPolicy policy) {
     ZoneInfo z;
     z.origin = origin;
     z.file = file;
+    z.serial_policy = policy;
+    if (auto p = serial_policies_.find(origin); p != serial_policies_.end()) {
+      z.serial_policy = p->second;
+      z.serial_policy_set = true;
+    }
     if (auto it = rt.zones_.find(origin); it != rt.zones_.end()) {
       const auto& lz = it->second;
       z.served = true;
@@ -65,12 +70,12 @@ std::vector<ZoneInfo> ControlService::listZones() const {
     if (auto e = rt.zone_errors_.find(origin); e != rt.zone_errors_.end()) z.error = e->second;
     return z;
   };
-  for (const auto& zc : rt.config_.zones) out.push_back(info(zc.name, zc.file));
+  for (const auto& zc : rt.config_.zones) out.push_back(info(zc.name, zc.file, zc.serial_policy));
   // A zone still served that the configuration no longer names cannot be: a reload drops it. But
   // a failed configuration reload keeps the old zone list: list what is served, whatever.
   for (const auto& [origin, lz] : rt.zones_) {
     if (std::none_of(out.begin(), out.end(), [&](const ZoneInfo& z) { return z.origin == origin; }))
-      out.push_back(info(origin, lz.file));
+      out.push_back(info(origin, lz.file, zones::SerialPolicy::kIncrement));
   }
   std::sort(out.begin(), out.end(),
             [](const ZoneInfo& a, const ZoneInfo& b) { return a.origin < b.origin; });
@@ -346,15 +351,28 @@ ServiceError editError(const zones::EditError& e) {
   return ServiceError{kind, e.field.empty() ? e.message : e.field + ": " + e.message, e.field};
 }
 
-// Where a zone's journal goes: STATE/journal/ZONE.journal, or beside the zone file without a
-// state directory (the EditableZoneConfig default).
-std::string journalPath(const std::string& state_dir, const std::string& origin) {
-  if (state_dir.empty()) return {};
+}  // namespace
+
+zones::EditableZoneConfig editableZoneConfig(const ZoneConfig& zone, const std::string& state_dir) {
+  zones::EditableZoneConfig config;
+  config.origin = zone.name;
+  config.file = zone.file;
+  config.policy = zone.serial_policy;
   // The API's zone id ("0=2F26.2.0.192.in-addr.arpa." for a classless reverse zone): no '/'.
-  return state_dir + "/journal/" + api::pdns::zoneId(origin) + "journal";
+  // Without a state directory: empty, the EditableZoneConfig default beside the zone file.
+  if (!state_dir.empty())
+    config.journal = state_dir + "/journal/" + api::pdns::zoneId(zone.name) + "journal";
+  return config;
 }
 
-}  // namespace
+void ControlService::setSerialPolicy(const std::string& origin,
+                                     std::optional<zones::SerialPolicy> policy) {
+  if (policy) {
+    serial_policies_[origin] = *policy;
+  } else {
+    serial_policies_.erase(origin);
+  }
+}
 
 void ControlService::audit(control::AuditEntry entry) {
   Runtime& rt = runtime_;
@@ -392,10 +410,8 @@ ServiceResult<zones::EditableZone*> ControlService::editable(const std::string& 
   Runtime& rt = runtime_;
   if (auto it = rt.editable_.find(origin); it != rt.editable_.end()) return it->second.get();
   const Runtime::LoadedZone& lz = rt.zones_.at(origin);
-  zones::EditableZoneConfig config;
-  config.origin = origin;
-  config.file = lz.file;
-  config.journal = journalPath(rt.config_.state_dir, origin);
+  zones::EditableZoneConfig config =
+      editableZoneConfig(ZoneConfig{origin, lz.file, {}}, rt.config_.state_dir);
   if (!config.journal.empty()) {
     std::error_code ec;
     std::filesystem::create_directories(std::filesystem::path(config.journal).parent_path(), ec);
@@ -426,7 +442,8 @@ void ControlService::patchZone(const std::string& origin, const zones::ChangeReq
   const std::string name = detail->info.origin;
   auto ez = editable(name);
   if (!ez) return done(ez.error());
-  const int64_t now = std::time(nullptr);
+  (*ez)->setPolicy(detail->info.serial_policy);
+  const int64_t now = clock_();
   auto committed = (*ez)->commit(request, now);
   if (!committed) return done(editError(committed.error()));
   PatchResult result;
@@ -541,6 +558,7 @@ void ControlService::deleteZone(const std::string& origin, const Actor& who,
   }
   rt.pending_zones_.erase(name);
   rt.removed_zones_.insert(name);
+  serial_policies_.erase(name);
   control::AuditEntry entry;
   entry.key = who.key;
   entry.source = who.source;

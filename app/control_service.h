@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "app/config.h"
 #include "control/audit.h"
 #include "georoute/policy.h"
 #include "georoute/service.h"
@@ -98,6 +99,10 @@ struct ZoneInfo {
   size_t records = 0;   // of the served version
   std::string error;    // the last load's error (empty when it loaded); the served version stays
   std::time_t loaded_at = 0;  // when the served version was loaded (0: never)
+  // How its API changes move the serial: ControlService::setSerialPolicy()'s, else the
+  // configuration's zone.serial_policy; serial_policy_set tells which.
+  zones::SerialPolicy serial_policy = zones::SerialPolicy::kIncrement;
+  bool serial_policy_set = false;
 };
 
 // A served zone with its editable content (the records it serves, as written in the file).
@@ -279,6 +284,13 @@ class ControlService {
   // kNotFound, kInvalid for a zone of the configuration file (remove it there).
   void deleteZone(const std::string& origin, const Actor& who,
                   std::function<void(ServiceResult<void>)> done);
+  // The serial policy of the zone's next changes, instead of its zone.serial_policy (the
+  // PowerDNS API's soa_edit_api); nullopt goes back to the configuration's. Kept in memory: a
+  // restart starts from the configuration again.
+  void setSerialPolicy(const std::string& origin, std::optional<zones::SerialPolicy> policy);
+  // Tests: the clock (Unix seconds) that dates and unixtime serials of changes are taken from;
+  // std::time() by default.
+  void setClock(std::function<int64_t()> clock) { clock_ = std::move(clock); }
   // The audit log's entries matching `filter` (control/audit.h); kUnavailable without
   // control.state_dir.
   [[nodiscard]] ServiceResult<std::vector<control::AuditEntry>> auditEntries(
@@ -313,9 +325,17 @@ class ControlService {
   ServiceResult<zones::EditableZone*> editable(const std::string& origin);
 
   Runtime& runtime_;
+  std::map<std::string, zones::SerialPolicy> serial_policies_;  // setSerialPolicy(), by origin
+  std::function<int64_t()> clock_ = [] { return static_cast<int64_t>(std::time(nullptr)); };
   std::vector<std::pair<size_t, ZoneChangeListener>> listeners_;
   std::vector<std::pair<size_t, HealthListener>> health_listeners_;
   size_t next_listener_ = 1;
 };
+
+// Where the zone `zone` keeps its journal and how its changes move the serial: the journal in
+// STATE/journal/ZONE.journal (ZONE as the API's zone id), or beside the zone file without a state
+// directory. What the first change opens, and the start-up recovery of a zone with a journal.
+[[nodiscard]] zones::EditableZoneConfig editableZoneConfig(const ZoneConfig& zone,
+                                                           const std::string& state_dir);
 
 }  // namespace meridian::app

@@ -309,7 +309,33 @@ struct ParsedZone {
   zones::LoadedZone loaded;
   std::shared_ptr<const zones::ZoneContent> content;
   std::shared_ptr<const zones::ZoneDiff> diff;  // from the replaced content; null if none/same
+  // A zone with a journal, loaded for the first time: recovered from file and journal
+  // (EditableZone::open), which the change path then goes on with.
+  std::shared_ptr<zones::EditableZone> editable;
 };
+
+// The zone as EditableZone::open() recovers it from its file and journal (zones/README.md,
+// "Recovery"): a kill between the journal's fsync and the file's rename left the file behind the
+// journal (the journal's version is served and the file rewritten), a file broken while
+// Meridian was stopped is served from its last good version, temporary files of a write cut
+// short are removed. Only for a zone that has a journal (or such temporaries): a zone never
+// changed keeps the plain load, and its journal is started by its first change.
+Result<ParsedZone> recoverZone(const zones::EditableZoneConfig& config) {
+  std::error_code ec;  // a missing directory fails the open below, with its message
+  std::filesystem::create_directories(std::filesystem::path(config.journal).parent_path(), ec);
+  std::vector<std::string> warnings;
+  auto opened = zones::EditableZone::open(config, std::time(nullptr), warnings);
+  if (!opened) {
+    std::string message = opened.error().message;
+    for (const auto& w : warnings) message += "\n" + w;
+    return Error{std::move(message)};
+  }
+  auto editable = std::make_shared<zones::EditableZone>(std::move(*opened));
+  ParsedZone parsed{
+      zones::LoadedZone{editable->zone(), std::move(warnings), editable->includes(), 0},
+      std::make_shared<const zones::ZoneContent>(editable->content()), nullptr, editable};
+  return parsed;
+}
 
 // Logs a zone's errors, one line each (a broken file may have many); returns how many.
 size_t logZoneErrors(const std::string& zone, const std::string& message) {
@@ -421,10 +447,22 @@ void Runtime::beginLoad(uint64_t ticket) {
       ++r.outstanding;
       std::shared_ptr<const zones::ZoneContent> before;
       if (old != zones_.end()) before = old->second.content;
+      // Loaded for the first time with a journal, or with what a kill left of a write (the
+      // first journal's, a created zone's): recovered. No change to it can be under way.
+      std::optional<zones::EditableZoneConfig> recover;
+      if (old == zones_.end() && editable_.count(zc.name) == 0) {
+        recover = editableZoneConfig(zc, r.config.state_dir);
+        if (recover->journal.empty()) recover->journal = zc.file + ".journal";
+        if (::access(recover->journal.c_str(), F_OK) != 0 &&
+            zones::staleTemporaries(recover->journal).empty() &&
+            zones::staleTemporaries(zc.file).empty())
+          recover.reset();
+      }
       pool_->post(
-          [zc, before = std::move(before), hook = parse_hook_]() -> Result<ParsedZone> {
+          [zc, before = std::move(before), recover, hook = parse_hook_]() -> Result<ParsedZone> {
             if (hook) hook(zc.name);
             try {
+              if (recover) return recoverZone(*recover);
               auto loaded = zones::loadZoneContentFile(zc.name, zc.file);
               if (!loaded) return loaded.error();
               ParsedZone parsed{
@@ -463,9 +501,15 @@ void Runtime::beginLoad(uint64_t ticket) {
             } else {
               const zones::LoadedZone& lzone = loaded->loaded;
               for (const auto& w : lzone.warnings) log::warning("zone " + zc.name + ": " + w);
-              LoadedZone lz{lzone.zone, loaded->content,    std::time(nullptr),
-                            zc.file,    st.st_mtime,        st.st_size,
-                            st.st_ino,  st.st_mtim.tv_nsec, lzone.includes};
+              struct stat now = st;
+              if (loaded->editable) {
+                // The recovery may have rewritten the file: a reload compares with that one.
+                if (::stat(zc.file.c_str(), &now) != 0) now = {};
+                r.recovered[zc.name] = loaded->editable;
+              }
+              LoadedZone lz{lzone.zone, loaded->content,     std::time(nullptr),
+                            zc.file,    now.st_mtime,        now.st_size,
+                            now.st_ino, now.st_mtim.tv_nsec, lzone.includes};
               if (old != zones_.end()) warnSerial(zc.name, *old->second.zone, *lz.zone);
               log::info("zone " + zc.name + " loaded from " + zc.file + ": serial " +
                         std::to_string(lz.zone->serial()) + ", " +
@@ -579,6 +623,11 @@ void Runtime::applyLoad(std::shared_ptr<server::ServingState> state,
   }
   zones_ = std::move(r.next);
   zone_errors_ = std::move(r.errors);
+  // The recovered zones' change path goes on from what was recovered (and is served now).
+  for (auto& [origin, editable] : r.recovered) {
+    if (auto z = zones_.find(origin); z != zones_.end() && z->second.zone == editable->zone())
+      editable_[origin] = std::make_unique<zones::EditableZone>(std::move(*editable));
+  }
   for (const auto& origin : r.removed) removed_zones_.erase(origin);
   // An edit committed while this load ran is published by the next one.
   for (const auto& [origin, zone] : r.edited) {

@@ -106,7 +106,9 @@ class Runtime {
     // The edited zones (pending_zones_) this load publishes in place of their files.
     std::map<std::string, std::shared_ptr<const zones::Zone>> edited;
     std::set<std::string> removed;  // zones deleted through the service (removed_zones_)
-    size_t outstanding = 0;         // pool jobs of the first stage (zones, GeoIP) still running
+    // Zones with a journal loaded for the first time (EditableZone::open): their change path.
+    std::map<std::string, std::shared_ptr<zones::EditableZone>> recovered;
+    size_t outstanding = 0;  // pool jobs of the first stage (zones, GeoIP) still running
     GeoSlot geo, asn;
   };
   // ReloadQueue's start: reads the configuration, stats the zone files, and posts one pool job per

@@ -230,20 +230,12 @@ FileRead readZoneFile(const std::string& origin, const std::string& path) {
   return out;
 }
 
-// writeFileAtomic()'s temporary files (".<name>.tmp.XXXXXX" beside `path`) that a process killed
-// mid-write left behind. At open nothing else writes this zone's files, so they are garbage.
+// At open nothing else writes this zone's files, so temporaries are garbage.
 void removeStaleTemporaries(const std::string& path, std::vector<std::string>& warnings) {
-  const std::filesystem::path target(path);
-  std::string prefix(1, '.');
-  prefix.append(target.filename().string()).append(".tmp.");
-  const std::filesystem::path dir = target.has_parent_path() ? target.parent_path() : ".";
   std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
-    const std::string name = entry.path().filename().string();
-    if (name.size() != prefix.size() + 6 || name.compare(0, prefix.size(), prefix) != 0) continue;
-    if (std::filesystem::remove(entry.path(), ec)) {
-      warnings.push_back("removed " + entry.path().string() +
-                         ", a temporary file left by an interrupted write");
+  for (const auto& t : staleTemporaries(path)) {
+    if (std::filesystem::remove(t, ec)) {
+      warnings.push_back("removed " + t + ", a temporary file left by an interrupted write");
     }
   }
 }
@@ -259,6 +251,21 @@ std::string serialChange(const ZoneDiff& d) {
 }
 
 }  // namespace
+
+std::vector<std::string> staleTemporaries(const std::string& path) {
+  const std::filesystem::path target(path);
+  std::string prefix(1, '.');
+  prefix.append(target.filename().string()).append(".tmp.");
+  const std::filesystem::path dir = target.has_parent_path() ? target.parent_path() : ".";
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.size() == prefix.size() + 6 && name.compare(0, prefix.size(), prefix) == 0)
+      out.push_back(entry.path().string());
+  }
+  return out;
+}
 
 EditResult<EditableZone> EditableZone::open(const EditableZoneConfig& config_in, int64_t now,
                                             std::vector<std::string>& warnings) {
@@ -291,6 +298,7 @@ EditResult<EditableZone> EditableZone::open(const EditableZoneConfig& config_in,
     if (!file.loaded) return invalid({}, file.problem);
     z.content_ = std::move(file.loaded->content);
     z.zone_ = file.loaded->loaded.zone;
+    z.includes_ = file.loaded->loaded.includes;
     warnings.insert(warnings.end(), file.loaded->loaded.warnings.begin(),
                     file.loaded->loaded.warnings.end());
     z.file_hash_ = *file.hash;
@@ -314,6 +322,7 @@ EditResult<EditableZone> EditableZone::open(const EditableZoneConfig& config_in,
     // The file is the one the journal last recorded.
     z.content_ = std::move(file.loaded->content);
     z.zone_ = file.loaded->loaded.zone;
+    z.includes_ = file.loaded->loaded.includes;
     warnings.insert(warnings.end(), file.loaded->loaded.warnings.begin(),
                     file.loaded->loaded.warnings.end());
     z.file_hash_ = *file.hash;
@@ -409,6 +418,7 @@ EditResult<EditableZone::Committed> EditableZone::adopt(LoadedContent loaded, co
   }
   content_ = std::move(loaded.content);
   zone_ = std::move(loaded.loaded.zone);
+  includes_ = std::move(loaded.loaded.includes);
   file_hash_ = hash;
   file_problem_.clear();
   return out;
@@ -484,6 +494,7 @@ EditResult<EditableZone::Committed> EditableZone::commit(const ChangeRequest& re
   out.zone = edit->zone;
   content_ = std::move(edit->content);
   zone_ = std::move(edit->zone);
+  includes_.clear();  // the file written back holds every record itself
   file_hash_ = on_disk;
   return out;
 }

@@ -100,6 +100,10 @@ struct Edit {
 [[nodiscard]] EditResult<Edit> applyChanges(const ZoneContent& base, const ChangeRequest& request,
                                             SerialPolicy policy, int64_t now);
 
+// writeFileAtomic()'s temporary files (".<name>.tmp.XXXXXX" beside `path`) that a process killed
+// mid-write left behind; EditableZone::open() removes those of the zone file and the journal.
+[[nodiscard]] std::vector<std::string> staleTemporaries(const std::string& path);
+
 // Where an editable zone lives on disk.
 struct EditableZoneConfig {
   std::string origin;   // "example.com"
@@ -143,6 +147,11 @@ class EditableZone {
   [[nodiscard]] const std::string& fileProblem() const { return file_problem_; }
   // The hash of the zone file as last loaded or written.
   [[nodiscard]] const FileHash& fileHash() const { return file_hash_; }
+  // The $INCLUDEd files of the zone file as last loaded (empty when the version served came from
+  // the journal or was written back: a written file includes nothing).
+  [[nodiscard]] const std::vector<SourceFile>& includes() const { return includes_; }
+  // The policy of the next commits' serials (a reloaded configuration, the API's soa_edit_api).
+  void setPolicy(SerialPolicy policy) { config_.policy = policy; }
 
   struct Committed {
     ZoneDiff diff;                     // empty: nothing changed, nothing written
@@ -179,6 +188,7 @@ class EditableZone {
   std::shared_ptr<const Zone> zone_;
   FileHash file_hash_{};
   std::string file_problem_;
+  std::vector<SourceFile> includes_;
 };
 
 }  // namespace meridian::zones

@@ -4,6 +4,8 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
+#include <string_view>
 
 namespace meridian::zones {
 
@@ -35,6 +37,26 @@ enum class SerialOrder { kEqual, kLess, kGreater, kUndefined };
 // Every policy returns a serial that is newer than `current` by RFC 1982, so a secondary always
 // sees the change.
 enum class SerialPolicy { kIncrement, kDate, kUnixtime };
+
+// The names of the configuration (`[[zone]] serial_policy`): "increment", "date", "unixtime".
+[[nodiscard]] constexpr std::string_view serialPolicyName(SerialPolicy policy) {
+  switch (policy) {
+    case SerialPolicy::kDate:
+      return "date";
+    case SerialPolicy::kUnixtime:
+      return "unixtime";
+    case SerialPolicy::kIncrement:
+      break;
+  }
+  return "increment";
+}
+
+[[nodiscard]] constexpr std::optional<SerialPolicy> parseSerialPolicy(std::string_view name) {
+  for (const auto p : {SerialPolicy::kIncrement, SerialPolicy::kDate, SerialPolicy::kUnixtime}) {
+    if (serialPolicyName(p) == name) return p;
+  }
+  return std::nullopt;
+}
 
 // The UTC day of a Unix time as YYYYMMDD (H. Hinnant's days-to-civil algorithm: proleptic
 // Gregorian calendar, exact for every 64-bit day count used here).

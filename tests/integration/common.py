@@ -9,6 +9,7 @@ Standard library only.
 """
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -19,6 +20,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 
 TIMEOUT = 3.0          # per query (generous: the machine may be busy compiling)
 START_TIMEOUT = 10.0   # until the "ready:" log line
@@ -94,7 +97,7 @@ def write(path, text):
 def api_config(api_port, key_name, key_hash, zones=()):
     """A meridian configuration as the API tests (and bench/api.py) run it: control.state_dir
     "state" (relative to the file), the API on 127.0.0.1:api_port with one read-write key, and
-    zones ((name, file), ...) as [[zone]] entries."""
+    zones ((name, file) or (name, file, more TOML lines for that entry), ...) as [[zone]] entries."""
     text = f"""[control]
 state_dir = "state"
 
@@ -106,9 +109,32 @@ name = "{key_name}"
 hash = "{key_hash.strip()}"
 scope = "read-write"
 """
-    for name, file in zones:
-        text += f'\n[[zone]]\nname = "{name}"\nfile = "{file}"\n'
+    for name, file, *more in zones:
+        text += f'\n[[zone]]\nname = "{name}"\nfile = "{file}"\n' + "".join(line + "\n" for line in more)
     return text
+
+
+def api_request(base, key, method, path, body=None, timeout=10.0):
+    """(status, parsed JSON, or the text when it is not JSON, or None when empty) of one request
+    to Meridian's management API at base ("http://127.0.0.1:PORT") with X-API-Key `key` and
+    `body` sent as JSON; OSError when no answer came (the server is gone, or the timeout)."""
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(base + path, data=data, method=method,
+                                 headers={"X-API-Key": key, "Content-Type": "application/json"})
+
+    def parsed(text):
+        try:
+            return json.loads(text) if text else None
+        except ValueError:
+            return text
+
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return resp.status, parsed(resp.read().decode())
+    except urllib.error.HTTPError as e:
+        return e.code, parsed(e.read().decode())
+    except urllib.error.URLError as e:
+        raise OSError(str(e.reason)) from e
 
 
 # ---------------------------------------------------------------------------

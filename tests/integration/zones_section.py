@@ -7,20 +7,20 @@ the record (written back) and STATE/journal/ZONE.journal exists; after SIGTERM a
 change is still served. Then the file is edited by hand (no reload): the next PATCH is 409 and the
 file keeps the hand edit; after SIGHUP the edit is served and a PATCH goes through on top of it
 (serial + 1). GET /api/v1/audit lists the two patches and the reload, by key and operation.
+Serial policies: a second zone with `serial_policy = "date"` shows soa_edit_api DEFAULT and its
+PATCH gets YYYYMMDD00 of the UTC day; zed.test (increment) shows INCREASE, after `PUT
+soa_edit_api EPOCH` its PATCH gets the time as serial, and after OFF (no policy) +1 again.
 """
 
-import json
 import os
 import signal
 import time
-import urllib.error
-import urllib.request
 
 import dns.message
 import dns.query
 import dns.rdatatype
 
-from common import api_config, pick_port, run_tool, start_server, write
+from common import api_config, api_request, pick_port, run_tool, start_server, write
 
 ZONE = """$ORIGIN zed.test.
 $TTL 300
@@ -34,19 +34,7 @@ SECRET = "zones-section-secret-41d2"
 
 def http(base, method, path, body=None):
     """(status, parsed JSON or None) of one request with the key."""
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(base + path, data=data, method=method,
-                                 headers={"X-API-Key": SECRET, "Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            text = resp.read().decode()
-            return resp.status, (json.loads(text) if text else None)
-    except urllib.error.HTTPError as e:
-        text = e.read().decode()
-        try:
-            return e.code, json.loads(text)
-        except ValueError:
-            return e.code, text
+    return api_request(base, SECRET, method, path, body)
 
 
 def answer(port, name, rtype):
@@ -76,10 +64,14 @@ def section_zones(ctx):
         return
     zone_file = os.path.join(tmp, "zed.test.zone")
     write(zone_file, ZONE.format(serial=1, www="192.0.2.10"))
+    write(os.path.join(tmp, "dated.test.zone"),
+          ZONE.replace("zed.test.", "dated.test.").format(serial=7, www="192.0.2.7"))
     api_port = pick_port(ctx, udp=False)
     dns_port = pick_port(ctx)
     conf = os.path.join(tmp, "zones.toml")
-    write(conf, api_config(api_port, "ops", key_hash, [("zed.test", "zed.test.zone")]))
+    write(conf, api_config(api_port, "ops", key_hash, [("zed.test", "zed.test.zone"),
+                                                       ("dated.test", "dated.test.zone",
+                                                        'serial_policy = "date"')]))
     argv = ["--config", conf, "--listen", f"127.0.0.1:{dns_port}"]
     base = f"http://127.0.0.1:{api_port}"
     zpath = "/api/v1/servers/localhost/zones/zed.test."
@@ -137,5 +129,46 @@ def section_zones(ctx):
         r.check("GET /api/v1/audit?limit=1: the last one",
                 status == 200 and len(entries) == 1 and entries[0]["new_serial"] == 11,
                 f"{status} {entries}")
+        serial_policies(r, base, dns_port, zpath)
     finally:
         srv.stop()
+
+
+def serial_policies(r, base, dns_port, zpath):
+    """[[zone]] serial_policy and the API's soa_edit_api (docs/api.md): one setting."""
+    status, body = http(base, "GET", zpath + "?rrsets=false")
+    r.check("zed.test (serial_policy increment, the default) shows soa_edit_api INCREASE",
+            status == 200 and body.get("soa_edit_api") == "INCREASE", f"{status} {body}")
+    dpath = "/api/v1/servers/localhost/zones/dated.test."
+    status, body = http(base, "GET", dpath + "?rrsets=false")
+    r.check("dated.test (serial_policy date) shows soa_edit_api DEFAULT",
+            status == 200 and body.get("soa_edit_api") == "DEFAULT", f"{status} {body}")
+    days = {time.strftime("%Y%m%d", time.gmtime())}
+    patch = www_patch("192.0.2.8")
+    patch["rrsets"][0]["name"] = "www.dated.test."
+    status, body = http(base, "PATCH", dpath, patch)
+    days.add(time.strftime("%Y%m%d", time.gmtime()))
+    got = answer(dns_port, "dated.test.", "SOA")
+    got = int(got[0].split()[2]) if got else None
+    r.check("a PATCH of dated.test: serial YYYYMMDD00 of the UTC day (7 before)",
+            status == 204 and got in {int(d + "00") for d in days}, f"{status} {body} {got}")
+    # soa_edit_api EPOCH through the API: zed.test's next change takes the time as its serial.
+    status, body = http(base, "PUT", zpath, {"soa_edit_api": "EPOCH"})
+    r.check("PUT soa_edit_api EPOCH: 204", status == 204, f"{status} {body}")
+    status, body = http(base, "GET", zpath + "?rrsets=false")
+    r.check("GET shows soa_edit_api EPOCH", status == 200 and body.get("soa_edit_api") == "EPOCH",
+            f"{status} {body}")
+    t0 = int(time.time())
+    status, body = http(base, "PATCH", zpath, www_patch("192.0.2.31"))
+    t1 = int(time.time())
+    r.check("then a PATCH's serial is the time (unixtime)",
+            status == 204 and t0 <= (serial(dns_port) or 0) <= t1,
+            f"{status} {body} serial {serial(dns_port)} time {t0}..{t1}")
+    # OFF names no policy: the zone's serial_policy (increment) again, +1.
+    before = serial(dns_port)
+    status, _ = http(base, "PUT", zpath, {"soa_edit_api": "OFF"})
+    status2, body = http(base, "PATCH", zpath, www_patch("192.0.2.32"))
+    r.check("soa_edit_api OFF: the zone's serial_policy (increment) moves it by one",
+            status == 204 and status2 == 204 and serial(dns_port) == before + 1,
+            f"{status} {status2} {body} {before} -> {serial(dns_port)}")
+

@@ -603,4 +603,11 @@ TEST_CASE("pdns: serials by soa_edit_api, as PowerDNS 4.7 sets them", "[api][pdn
   CHECK(api::pdns::serialPolicy("EPOCH") == zones::SerialPolicy::kUnixtime);
   CHECK_FALSE(api::pdns::serialPolicy("INCEPTION-INCREMENT"));
   CHECK_FALSE(api::pdns::serialPolicy("SOA-EDIT"));
+  // What a zone shows for its serial_policy: the soa_edit_api that means it.
+  for (const auto p : {zones::SerialPolicy::kIncrement, zones::SerialPolicy::kDate,
+                       zones::SerialPolicy::kUnixtime}) {
+    CHECK(api::pdns::serialPolicy(api::pdns::soaEditApi(p)) == p);
+  }
+  CHECK(std::string(api::pdns::soaEditApi(zones::SerialPolicy::kDate)) == "DEFAULT");
+  CHECK(std::string(api::pdns::soaEditApi(zones::SerialPolicy::kIncrement)) == "INCREASE");
 }

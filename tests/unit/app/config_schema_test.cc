@@ -320,6 +320,8 @@ TEST_CASE("config schema: documented defaults are the structs' defaults", "[conf
            {"api.stream_buffer_bytes", text(c->api.http.limits.stream_buffer_bytes)},
            {"api.stream_keepalive_ms", text(c->api.http.limits.stream_keepalive_ms)},
            {"api.events", text(c->api.events)},
+           {"zone.serial_policy",
+            std::string(zones::serialPolicyName(app::ZoneConfig{}.serial_policy))},
        }) {
     INFO(path);
     REQUIRE(def.count(path) == 1);
@@ -349,4 +351,28 @@ TEST_CASE("config schema: every array of tables has the key --set names its entr
   CHECK(app::entryIdKey("api.key") == "name");
   CHECK(app::entryIdKey("service.pool") == "region");
   CHECK(app::entryIdKey("service") == "name");
+}
+
+TEST_CASE("[[zone]] serial_policy: increment by default, date or unixtime, anything else named",
+          "[config][schema]") {
+  const std::string zone = "[[zone]]\nname = \"a.test\"\nfile = \"a.zone\"\n";
+  auto plain = fromText(zone);
+  REQUIRE(plain.has_value());
+  REQUIRE(plain->zones.size() == 1);
+  CHECK(plain->zones[0].serial_policy == zones::SerialPolicy::kIncrement);
+  for (const auto& [name, policy] : {std::pair{"increment", zones::SerialPolicy::kIncrement},
+                                     std::pair{"date", zones::SerialPolicy::kDate},
+                                     std::pair{"unixtime", zones::SerialPolicy::kUnixtime}}) {
+    INFO(name);
+    auto c = fromText(zone + "serial_policy = \"" + name + "\"\n");
+    REQUIRE(c.has_value());
+    CHECK(c->zones[0].serial_policy == policy);
+    CHECK(zones::parseSerialPolicy(name) == policy);
+    CHECK(zones::serialPolicyName(policy) == name);
+  }
+  auto bad = fromText(zone + "serial_policy = \"epoch\"\n");
+  REQUIRE_FALSE(bad.has_value());
+  CHECK_THAT(bad.error().message, Catch::Contains("serial_policy"));
+  CHECK_THAT(bad.error().message, Catch::Contains(":4:"));
+  CHECK_FALSE(zones::parseSerialPolicy("Date").has_value());
 }

@@ -82,8 +82,13 @@ struct Harness {
   int rc = -1;
   std::atomic<bool> ended{false};
 
+  app::CommandLine cmd;
+
   // state: control.state_dir set (DIR/state), so edits keep their journal there and are audited.
-  explicit Harness(const std::string& steering = "", bool state = false) {
+  // zone_keys: a.test. is a [[zone]] of the configuration file with these extra keys (else
+  // --zone).
+  explicit Harness(const std::string& steering = "", bool state = false,
+                   const std::string& zone_keys = "") {
     char tmpl[] = "/tmp/meridian-service-test-XXXXXX";
     REQUIRE(::mkdtemp(tmpl) != nullptr);
     dir = tmpl;
@@ -91,18 +96,27 @@ struct Harness {
     socket = (dir / "ctl.sock").string();
     // A steered service needs its fallback RRset in the zone.
     writeFile(zone, zoneText(1, "192.0.2.10", steering.empty() ? "" : "svc IN A 192.0.2.99\n"));
-    app::CommandLine cmd;
-    if (!steering.empty()) {
-      writeFile(dir / "meridian.toml", steering);
+    std::string toml = steering;
+    if (!zone_keys.empty()) {
+      toml += "\n[[zone]]\nname = \"a.test.\"\nfile = \"" + zone.string() + "\"\n" + zone_keys;
+    } else {
+      cmd.zones = {"a.test.=" + zone.string()};
+    }
+    if (!toml.empty()) {
+      writeFile(dir / "meridian.toml", toml);
       cmd.config_file = (dir / "meridian.toml").string();
     }
-    cmd.zones = {"a.test.=" + zone.string()};
     cmd.listen = {"127.0.0.1:0"};
     cmd.threads = 1;
     cmd.sets = {"control.socket=" + socket};
     if (state) cmd.sets.push_back("control.state_dir=" + (dir / "state").string());
+    start();
+  }
+  // A runtime on the same files and state (after stop(): a restart).
+  void start() {
     auto config = app::loadConfig(cmd);
     REQUIRE(config.has_value());
+    ended = false;
     runtime = std::make_unique<app::Runtime>(cmd, std::move(*config));
     thread = std::thread([this] {
       rc = runtime->run();
@@ -113,10 +127,14 @@ struct Harness {
     if (ended) thread.join();  // start-up failed (the log says why)
     REQUIRE_FALSE(ended);
   }
-  ~Harness() {
+  void stop() {
+    if (!runtime) return;
     runtime->requestStop();
     thread.join();
     runtime.reset();
+  }
+  ~Harness() {
+    stop();
     fs::remove_all(dir);
   }
 
@@ -534,4 +552,112 @@ TEST_CASE("createZone serves a zone from the state directory; deleteZone removes
   REQUIRE(remove("b.test.").has_value());
   CHECK_FALSE(h.call([](app::ControlService& s) { return s.getZone("b.test."); }).has_value());
   CHECK_FALSE(fs::exists(h.dir / "state" / "zones" / "b.test.zone"));
+}
+
+TEST_CASE("patchZone moves the serial by the zone's serial_policy, or the policy set for it",
+          "[service][edit][serial]") {
+  Harness h("", true, "serial_policy = \"date\"\n");
+  constexpr int64_t kNoon = 1796126400;  // 2026-12-01 12:00 UTC
+  static_assert(zones::utcDate(kNoon) == 20261201u);
+  std::atomic<int64_t> now{kNoon};
+  h.call([&](app::ControlService& s) {
+    s.setClock([&] { return now.load(); });
+    return 0;
+  });
+  auto policy = [&] {
+    auto z = h.call([](app::ControlService& s) { return s.getZone("a.test."); });
+    REQUIRE(z.has_value());
+    return std::pair{z->info.serial_policy, z->info.serial_policy_set};
+  };
+  CHECK(policy() == std::pair{zones::SerialPolicy::kDate, false});
+  // date: YYYYMMDD00 of the UTC day, then +1 within the day (RFC 1912 §2.2).
+  auto first = h.patch("a.test.", request({replaceA("www", {{192, 0, 2, 70}})}));
+  REQUIRE(first.has_value());
+  CHECK(first->new_serial == 2026120100u);
+  auto second = h.patch("a.test.", request({replaceA("www", {{192, 0, 2, 71}})}));
+  REQUIRE(second.has_value());
+  CHECK(second->new_serial == 2026120101u);
+  // The next day: its 00.
+  now = kNoon + 86400;
+  auto third = h.patch("a.test.", request({replaceA("www", {{192, 0, 2, 72}})}));
+  REQUIRE(third.has_value());
+  CHECK(third->new_serial == 2026120200u);
+
+  // A policy set for the zone (the API's soa_edit_api) wins: unixtime, the clock when it is
+  // newer (RFC 1982), else +1.
+  h.call([](app::ControlService& s) {
+    s.setSerialPolicy("a.test.", zones::SerialPolicy::kUnixtime);
+    return 0;
+  });
+  CHECK(policy() == std::pair{zones::SerialPolicy::kUnixtime, true});
+  now = 2100000000;
+  auto unix = h.patch("a.test.", request({replaceA("www", {{192, 0, 2, 73}})}));
+  REQUIRE(unix.has_value());
+  CHECK(unix->new_serial == 2100000000u);
+  auto same_second = h.patch("a.test.", request({replaceA("www", {{192, 0, 2, 74}})}));
+  REQUIRE(same_second.has_value());
+  CHECK(same_second->new_serial == 2100000001u);
+  // Back to the configuration's date: the serial is ahead of any date, so +1.
+  h.call([](app::ControlService& s) {
+    s.setSerialPolicy("a.test.", std::nullopt);
+    return 0;
+  });
+  CHECK(policy() == std::pair{zones::SerialPolicy::kDate, false});
+  auto ahead = h.patch("a.test.", request({replaceA("www", {{192, 0, 2, 75}})}));
+  REQUIRE(ahead.has_value());
+  CHECK(ahead->new_serial == 2100000002u);
+}
+
+TEST_CASE(
+    "a zone with a journal is recovered at start: a file behind it, temporaries, a broken file",
+    "[service][edit][recovery]") {
+  Harness h("", true);
+  const std::string original = test::readFile(h.zone);
+  // Killed while writing the first journal (or a created zone's file): the temporary is removed
+  // at the next start, though no journal exists yet.
+  h.stop();
+  const fs::path first = h.dir / "state" / "journal" / ".a.test.journal.tmp.Zz99Yy";
+  fs::create_directories(first.parent_path());
+  writeFile(first, "MRDNJ");
+  h.start();
+  CHECK_FALSE(fs::exists(first));
+  REQUIRE(h.patch("a.test.", request({replaceA("www", {{192, 0, 2, 77}})})).has_value());
+  h.stop();
+  // Killed after the journal's fsync, before the rename: the file is still the old one, and the
+  // temporary file of the write-back is left beside it.
+  writeFile(h.zone, original);
+  const fs::path temporary = h.dir / ".a.test.zone.tmp.Ab12Cd";
+  writeFile(temporary, "half a zone");
+  h.start();
+  auto z = h.call([](app::ControlService& s) { return s.getZone("a.test."); });
+  REQUIRE(z.has_value());
+  CHECK(z->info.serial == 2);  // the journal's version, not the file's serial 1
+  CHECK(contentOf(test::readFile(h.zone)) == *z->content);  // the file rewritten from it
+  CHECK_FALSE(fs::exists(temporary));
+  // The change path goes on from there: no 409 for a file "changed since it was loaded".
+  auto next = h.patch("a.test.", request({replaceA("www", {{192, 0, 2, 78}})}));
+  REQUIRE(next.has_value());
+  CHECK(next->old_serial == 2);
+  CHECK(next->new_serial == 3);
+  // A reload finds the file as written: nothing to do.
+  CHECK(h.reload().report.unchanged == 1);
+
+  // A file broken while stopped: the last good version is served from the journal; changes are
+  // refused until the file is fixed and reloaded.
+  h.stop();
+  writeFile(h.zone, "this is not a zone file\n");
+  h.start();
+  z = h.call([](app::ControlService& s) { return s.getZone("a.test."); });
+  REQUIRE(z.has_value());
+  CHECK(z->info.serial == 3);
+  auto refused = h.patch("a.test.", request({replaceA("www", {{192, 0, 2, 79}})}));
+  REQUIRE_FALSE(refused.has_value());
+  CHECK(refused.error().kind == Kind::kConflict);
+  CHECK(test::readFile(h.zone) == "this is not a zone file\n");
+  writeFile(h.zone, zoneText(10, "192.0.2.90"));
+  CHECK(h.reload().report.loaded == 1);
+  auto fixed = h.patch("a.test.", request({replaceA("www", {{192, 0, 2, 91}})}));
+  REQUIRE(fixed.has_value());
+  CHECK(fixed->old_serial == 10);
+  CHECK(fixed->new_serial == 11);
 }
