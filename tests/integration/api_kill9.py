@@ -388,21 +388,8 @@ class Run:
         self.api_port = common.pick_port(self.ctx, udp=False)
         self.dns_port = common.pick_port(self.ctx)
         conf = os.path.join(self.tmp, "kill9.toml")
-        common.write(conf, f"""[control]
-state_dir = "state"
-
-[api]
-listen = ["127.0.0.1:{self.api_port}"]
-
-[[api.key]]
-name = "kill9"
-hash = "{key_hash.strip()}"
-scope = "read-write"
-
-[[zone]]
-name = "{ORIGIN}"
-file = "zones/kill.test.zone"
-""")
+        common.write(conf, common.api_config(self.api_port, "kill9", key_hash,
+                                             [(ORIGIN, "zones/kill.test.zone")]))
         self.base = f"http://127.0.0.1:{self.api_port}"
         return ["--config", conf, "--listen", f"127.0.0.1:{self.dns_port}", "--threads", "1"]
 
