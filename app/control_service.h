@@ -265,8 +265,12 @@ class ControlService {
   // a reload publishes zones and calls `done` once the DNS workers serve it; the change goes to
   // the audit log, the event stream ("zone" {name, serial}) and the zone-change listeners.
   // kNotFound (not served), kInvalid (422: the field is named), kConflict (409: the file was
-  // edited since it was loaded; reload first), kStorage (500). The apply and build run on the
-  // control loop (bench/README.md "Zone edits" has their cost).
+  // edited since it was loaded; reload first), kStorage (500). The apply, the build, the race
+  // check, the journal fsync and the write-back run on the runtime's work pool, so the control
+  // loop keeps answering meanwhile. Changes to one zone go through its lane (runtime.h): one at
+  // a time, in the order patchZone() was called, each answered after the ones before it; a
+  // reload's look at the zone's file and deleteZone() take their turn in the same lane. Changes
+  // to different zones may run at the same time (one per pool thread).
   void patchZone(const std::string& origin, const zones::ChangeRequest& request, const Actor& who,
                  std::function<void(ServiceResult<PatchResult>)> done);
   // Adds the zone `content` to the served set (POST zones): written to STATE/zones/ID.zone
@@ -275,7 +279,8 @@ class ControlService {
   // when it is not servable (buildZone's rules), kStorage.
   void createZone(const zones::ZoneContent& content, const Actor& who,
                   std::function<void(ServiceResult<ZoneDetail>)> done);
-  // Removes a zone createZone() made (its file and journal go too); `done` once no longer served.
+  // Removes a zone createZone() made (its file and journal go too), in the zone's lane (after a
+  // change in progress); `done` once no longer served.
   // kNotFound, kInvalid for a zone of the configuration file (remove it there).
   void deleteZone(const std::string& origin, const Actor& who,
                   std::function<void(ServiceResult<void>)> done);
@@ -296,6 +301,8 @@ class ControlService {
   // The runtime: a load published `change` (audited, sent as an event, then the listeners).
   void publishZoneChange(const ZoneChange& change);
 
+  // control.state_dir ("" when not set): where the API keeps what it needs beside the zones.
+  [[nodiscard]] const std::string& stateDir() const;
   // The compiled services (regions, pools, endpoints with their health ids); null without any.
   [[nodiscard]] std::shared_ptr<const georoute::ServiceSet> services() const;
   // Adds a listener for verdict changes and overrides (HealthChange); returns its id.
@@ -308,9 +315,11 @@ class ControlService {
  private:
   // Appends to the audit log (opened on first use); a failure is logged, never fatal.
   void audit(control::AuditEntry entry);
-  // The zone's EditableZone, opened on its first edit from its file and journal; kConflict when
-  // the file no longer holds the served records (edited by hand since it was loaded).
-  ServiceResult<zones::EditableZone*> editable(const std::string& origin);
+  // patchZone's step in the zone's lane: the commit on the pool (the zone's EditableZone opened
+  // on its first change, from its file and journal; kConflict when the file no longer holds the
+  // served records), then the publication; leaves the lane once the commit is back.
+  void commitStep(const std::string& name, const zones::ChangeRequest& request, const Actor& who,
+                  std::function<void(ServiceResult<PatchResult>)> done);
 
   Runtime& runtime_;
   std::vector<std::pair<size_t, ZoneChangeListener>> listeners_;
