@@ -124,7 +124,8 @@ std::string attributesText(const ZoneState& zs) {
 boost::system::result<ZoneState, std::string> attributesFromText(const std::string& text) {
   namespace json = boost::json;
   try {
-    const json::object& o = json::parse(text).as_object();
+    const json::value parsed = json::parse(text);
+    const json::object& o = parsed.as_object();
     if (o.at("format").to_number<int64_t>() != 1) return std::string("unknown format");
     ZoneState zs;
     zs.meta.kind = json::value_to<std::string>(o.at("kind"));
