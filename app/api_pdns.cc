@@ -5,6 +5,9 @@
 #include <algorithm>
 #include <boost/json.hpp>
 #include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <optional>
@@ -12,6 +15,8 @@
 
 #include "api/pdns_json.h"
 #include "control/audit.h"
+#include "core/log.h"
+#include "zones/writer.h"
 
 namespace meridian::app {
 
@@ -31,6 +36,7 @@ struct ZoneState {
   // meta.soa_edit_api came with POST or PUT; otherwise the zone shows the soa_edit_api of its
   // serial policy (ZoneInfo::serial_policy, the configuration's zone.serial_policy).
   bool soa_edit_api_set = false;
+  std::string saved;  // the attributes file's text as last written or read ("" none)
 };
 
 struct PdnsState {
@@ -43,6 +49,192 @@ struct PdnsState {
   // restart.
   std::map<std::string, std::shared_ptr<const zones::ZoneContent>> secondaries;
 };
+
+// The zone attributes file (docs/api.md "What is kept where"): kind, masters, account,
+// soa_edit_api, the creation order, metadata and, per RRset, its comments and disabled records;
+// what PowerDNS keeps in its database beside the records, which the zone file has no place for.
+// STATE/meta/ZONE.json (the zone's API id), or ZONEFILE.meta.json without control.state_dir
+// (beside the journal). Written (temporary file, fsync, rename) before the change is answered;
+// read once at start.
+std::string attributesPath(PdnsState& st, const std::string& origin) {
+  const std::string& dir = st.service.stateDir();
+  if (!dir.empty()) return dir + "/meta/" + pdns::zoneId(origin) + "json";
+  auto z = st.service.getZone(origin);
+  if (!z || z->info.file.empty()) return {};
+  return z->info.file + ".meta.json";
+}
+
+std::string hexText(const std::vector<uint8_t>& octets) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  for (uint8_t b : octets) {
+    out += kDigits[b >> 4];
+    out += kDigits[b & 15];
+  }
+  return out;
+}
+
+std::optional<std::vector<uint8_t>> hexOctets(std::string_view text) {
+  if (text.size() % 2 != 0) return std::nullopt;
+  std::vector<uint8_t> out;
+  for (size_t i = 0; i < text.size(); i += 2) {
+    int v = 0;
+    for (char c : text.substr(i, 2)) {
+      const int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+      if (d < 0) return std::nullopt;
+      v = v * 16 + d;
+    }
+    out.push_back(static_cast<uint8_t>(v));
+  }
+  return out;
+}
+
+std::string attributesText(const ZoneState& zs) {
+  namespace json = boost::json;
+  json::array masters;
+  for (const auto& m : zs.meta.masters) masters.emplace_back(m);
+  json::object metadata;
+  for (const auto& [kind, values] : zs.metadata) {
+    json::array v;
+    for (const auto& x : values) v.emplace_back(x);
+    metadata[kind] = std::move(v);
+  }
+  json::array rrsets;
+  for (const auto& [key, extra] : zs.extras) {
+    json::array comments, disabled;
+    for (const auto& c : extra.comments)
+      comments.push_back(json::object{
+          {"content", c.content}, {"account", c.account}, {"modified_at", c.modified_at}});
+    for (const auto& d : extra.disabled) disabled.emplace_back(hexText(d));
+    rrsets.push_back(json::object{{"name", key.first},
+                                  {"type", key.second},
+                                  {"ttl", extra.ttl},
+                                  {"comments", std::move(comments)},
+                                  {"disabled", std::move(disabled)}});
+  }
+  return json::serialize(json::object{{"format", 1},
+                                      {"kind", zs.meta.kind},
+                                      {"masters", std::move(masters)},
+                                      {"account", zs.meta.account},
+                                      {"soa_edit_api", zs.meta.soa_edit_api},
+                                      {"soa_edit_api_set", zs.soa_edit_api_set},
+                                      {"notified_serial", zs.meta.notified_serial},
+                                      {"created", zs.created},
+                                      {"metadata", std::move(metadata)},
+                                      {"rrsets", std::move(rrsets)}}) +
+         "\n";
+}
+
+// The attributes `text` holds, or why not. Boost.JSON's accessors throw on a wrong type.
+boost::system::result<ZoneState, std::string> attributesFromText(const std::string& text) {
+  namespace json = boost::json;
+  try {
+    const json::value parsed = json::parse(text);
+    const json::object& o = parsed.as_object();
+    if (o.at("format").to_number<int64_t>() != 1) return std::string("unknown format");
+    ZoneState zs;
+    zs.meta.kind = json::value_to<std::string>(o.at("kind"));
+    for (const auto& m : o.at("masters").as_array())
+      zs.meta.masters.push_back(json::value_to<std::string>(m));
+    zs.meta.account = json::value_to<std::string>(o.at("account"));
+    zs.meta.soa_edit_api = json::value_to<std::string>(o.at("soa_edit_api"));
+    if (const auto* set = o.if_contains("soa_edit_api_set")) zs.soa_edit_api_set = set->as_bool();
+    zs.meta.notified_serial = o.at("notified_serial").to_number<uint32_t>();
+    zs.created = o.at("created").to_number<uint64_t>();
+    for (const auto& [kind, values] : o.at("metadata").as_object()) {
+      auto& v = zs.metadata[std::string(kind)];
+      for (const auto& x : values.as_array()) v.push_back(json::value_to<std::string>(x));
+    }
+    for (const auto& r : o.at("rrsets").as_array()) {
+      const json::object& ro = r.as_object();
+      pdns::RRsetExtras extra;
+      extra.ttl = ro.at("ttl").to_number<uint32_t>();
+      for (const auto& c : ro.at("comments").as_array()) {
+        const json::object& co = c.as_object();
+        extra.comments.push_back({json::value_to<std::string>(co.at("content")),
+                                  json::value_to<std::string>(co.at("account")),
+                                  co.at("modified_at").to_number<int64_t>()});
+      }
+      for (const auto& d : ro.at("disabled").as_array()) {
+        auto octets = hexOctets(d.as_string());
+        if (!octets) return std::string("a disabled record is not hex");
+        extra.disabled.push_back(std::move(*octets));
+      }
+      zs.extras[{json::value_to<std::string>(ro.at("name")), ro.at("type").to_number<uint16_t>()}] =
+          std::move(extra);
+    }
+    zs.saved = text;
+    return zs;
+  } catch (const std::exception& e) {
+    return std::string(e.what());
+  }
+}
+
+// Writes the attributes of `origin` if they changed since last written; an error message when
+// the file could not be written (the in-memory state is then left as it was given).
+std::optional<std::string> saveAttributes(PdnsState& st, const std::string& origin, ZoneState& zs) {
+  std::string text = attributesText(zs);
+  if (text == zs.saved || (zs.saved.empty() && text == attributesText(ZoneState{}))) return {};
+  const std::string path = attributesPath(st, origin);
+  if (path.empty()) return {};
+  std::error_code ec;
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
+  if (auto w = zones::writeFileAtomic(path, text); !w) {
+    log::error("zone " + origin + ": " + w.error().message);
+    return w.error().message;
+  }
+  zs.saved = std::move(text);
+  return {};
+}
+
+// Makes `next` the attributes of `origin`, written first; 500 when they cannot be.
+std::optional<Response> storeAttributes(PdnsState& st, const std::string& origin, ZoneState next) {
+  // A secondary is not kept across a restart (see PdnsState), nor are its attributes.
+  if (st.secondaries.count(origin) == 0)
+    if (auto e = saveAttributes(st, origin, next))
+      return Response::error(500, "the zone's attributes could not be saved: " + *e);
+  st.zones[origin] = std::move(next);
+  return std::nullopt;
+}
+
+// A soa_edit_api given through the API (POST, PUT, or kept in the attributes file) is shown as
+// given and, when it names a policy (pdns::serialPolicy), the zone's serials follow it; one that
+// does not (OFF, SOA-EDIT, INCEPTION-INCREMENT) leaves the zone's zone.serial_policy in force.
+void followSoaEditApi(PdnsState& st, const std::string& origin) {
+  const ZoneState& zs = st.zones[origin];
+  if (zs.soa_edit_api_set) st.service.setSerialPolicy(origin, pdns::serialPolicy(zs.meta.soa_edit_api));
+}
+
+// At start: every served zone's attributes file, if it has one. A file that does not parse is
+// reported and the zone served without its attributes (the file is kept for a post-mortem until
+// the next change rewrites it).
+void loadAttributes(PdnsState& st) {
+  for (const ZoneInfo& z : st.service.listZones()) {
+    if (!z.served) continue;
+    const std::string path = attributesPath(st, z.origin);
+    if (path.empty()) continue;
+    std::ifstream in(path);
+    if (!in) continue;
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    auto zs = attributesFromText(text);
+    if (!zs) {
+      log::error("zone " + z.origin + ": the attributes file " + path + " is unreadable (" +
+                 zs.error() +
+                 "); serving the zone without its kind, account, metadata and comments");
+      continue;
+    }
+    st.creations = std::max(st.creations, zs->created);
+    st.zones[z.origin] = std::move(*zs);
+    followSoaEditApi(st, z.origin);
+  }
+}
+
+void removeAttributes(PdnsState& st, const std::string& origin) {
+  const std::string path = attributesPath(st, origin);
+  std::error_code ec;
+  if (!path.empty()) std::filesystem::remove(path, ec);
+  st.zones.erase(origin);
+}
 
 Response serviceError(const ServiceError& e) {
   // PowerDNS's words for an unknown zone; Meridian's message for the rest.
@@ -117,15 +309,6 @@ Response getZone(PdnsState& st, Request& req, Found& f) {
                                               req.queryParam("rrsets") != "false"));
 }
 
-// A soa_edit_api given through the API: shown as given and, when it names a policy
-// (pdns::serialPolicy), the zone's serials follow it; one that does not (OFF, SOA-EDIT,
-// INCEPTION-INCREMENT) leaves the zone's zone.serial_policy in force.
-void setSoaEditApi(PdnsState& st, const std::string& origin, const std::string& value) {
-  ZoneState& zs = st.zones[origin];
-  zs.meta.soa_edit_api = value;
-  zs.soa_edit_api_set = true;
-  st.service.setSerialPolicy(origin, pdns::serialPolicy(value));
-}
 
 Response patchZone(PdnsState& st, Request& req, Found& f) {
   const int64_t now = std::time(nullptr);
@@ -151,7 +334,10 @@ Response patchZone(PdnsState& st, Request& req, Found& f) {
     st.service.patchZone(origin, request, who,
                          [&st, origin, shared, deliver](ServiceResult<PatchResult> result) {
                            if (!result) return deliver(serviceError(result.error()));
-                           pdns::applyExtras(st.zones[origin].extras, *shared);
+                           ZoneState next = st.zones[origin];
+                           pdns::applyExtras(next.extras, *shared);
+                           if (auto e = storeAttributes(st, origin, std::move(next)))
+                             return deliver(std::move(*e));
                            Response ok;
                            ok.status = 204;
                            deliver(std::move(ok));
@@ -190,10 +376,12 @@ Response createZone(PdnsState& st, Request& req) {
           return deliver(Response::error(409, "Conflict"));
         return deliver(serviceError(result.error()));
       }
-      ZoneState& zs = st.zones[result->info.origin];
-      zs = ZoneState{shared->meta, {}, {}, ++st.creations};
-      setSoaEditApi(st, result->info.origin, shared->meta.soa_edit_api);
-      pdns::applyExtras(zs.extras, shared->rrsets);
+      const std::string& origin = result->info.origin;
+      ZoneState next{shared->meta, {}, {}, ++st.creations, true, {}};
+      pdns::applyExtras(next.extras, shared->rrsets);
+      if (auto e = storeAttributes(st, origin, std::move(next))) return deliver(std::move(*e));
+      followSoaEditApi(st, origin);
+      const ZoneState& zs = st.zones[origin];
       deliver(Response::json(201, pdns::zoneObject(*result->content, zs.meta, &zs.extras)));
     });
   };
@@ -202,7 +390,7 @@ Response createZone(PdnsState& st, Request& req) {
 
 Response deleteZone(PdnsState& st, Request& req, Found& f) {
   if (st.secondaries.erase(f.origin)) {
-    st.zones.erase(f.origin);
+    removeAttributes(st, f.origin);
     Response ok;
     ok.status = 204;
     return ok;
@@ -212,7 +400,7 @@ Response deleteZone(PdnsState& st, Request& req, Found& f) {
   r.later = [&st, origin = f.origin, who](std::function<void(Response)> deliver) {
     st.service.deleteZone(origin, who, [&st, origin, deliver](ServiceResult<void> result) {
       if (!result) return deliver(serviceError(result.error()));
-      st.zones.erase(origin);
+      removeAttributes(st, origin);
       Response ok;
       ok.status = 204;
       deliver(std::move(ok));
@@ -245,8 +433,14 @@ Response putZone(PdnsState& st, Request& req, Found& f) {
   std::optional<std::string> soa_edit_api;
   if (auto* s = o.if_contains("soa_edit_api"); s && s->is_string())
     soa_edit_api = std::string(s->as_string());
-  st.zones[f.origin].meta = std::move(meta);
-  if (soa_edit_api) setSoaEditApi(st, f.origin, *soa_edit_api);
+  ZoneState next = st.zones[f.origin];
+  next.meta = std::move(meta);
+  if (soa_edit_api) {
+    next.meta.soa_edit_api = *soa_edit_api;
+    next.soa_edit_api_set = true;
+  }
+  if (auto e = storeAttributes(st, f.origin, std::move(next))) return std::move(*e);
+  if (soa_edit_api) followSoaEditApi(st, f.origin);
   Response ok;
   ok.status = 204;
   return ok;
@@ -270,12 +464,13 @@ Response metadataGet(PdnsState& st, Request& req, Found& f) {
 Response metadataStore(PdnsState& st, const pdns::ApiResult<pdns::Metadata>& m, const Found& f,
                        unsigned status) {
   if (!m) return Response::error(m.error().status, m.error().message);
-  auto& md = st.zones[f.origin].metadata;
+  ZoneState next = st.zones[f.origin];
   if (m->values.empty()) {
-    md.erase(m->kind);
+    next.metadata.erase(m->kind);
   } else {
-    md[m->kind] = m->values;
+    next.metadata[m->kind] = m->values;
   }
+  if (auto e = storeAttributes(st, f.origin, std::move(next))) return std::move(*e);
   return Response::json(status, pdns::metadataJson(*m));
 }
 
@@ -366,6 +561,7 @@ Response auditEntries(PdnsState& st, Request& req) {
 
 void addPdnsRoutes(api::Router& router, ControlService& service) {
   auto st = std::make_shared<PdnsState>(PdnsState{service, {}});
+  loadAttributes(*st);
   constexpr const char* kZones = "/api/v1/servers/{server}/zones";
   constexpr const char* kZone = "/api/v1/servers/{server}/zones/{zone}";
   router.add(http::verb::get, kZones, api::Access::kRead,
@@ -399,7 +595,9 @@ void addPdnsRoutes(api::Router& router, ControlService& service) {
              }));
   router.add(http::verb::delete_, metadata + "/{kind}", api::Access::kWrite,
              onZone(st, [](PdnsState& s, Request& req, Found& f) {
-               s.zones[f.origin].metadata.erase(req.params.at("kind"));
+               ZoneState next = s.zones[f.origin];
+               next.metadata.erase(req.params.at("kind"));
+               if (auto e = storeAttributes(s, f.origin, std::move(next))) return std::move(*e);
                Response ok;
                ok.content_type.clear();
                return ok;

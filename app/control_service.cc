@@ -7,6 +7,8 @@
 #include <boost/json/object.hpp>
 #include <cstring>
 #include <filesystem>
+#include <memory>
+#include <optional>
 
 #include "api/pdns_json.h"
 #include "app/api_service.h"
@@ -406,33 +408,21 @@ ServiceResult<std::vector<control::AuditEntry>> ControlService::auditEntries(
   return std::move(*entries);
 }
 
-ServiceResult<zones::EditableZone*> ControlService::editable(const std::string& origin) {
-  Runtime& rt = runtime_;
-  if (auto it = rt.editable_.find(origin); it != rt.editable_.end()) return it->second.get();
-  const Runtime::LoadedZone& lz = rt.zones_.at(origin);
-  zones::EditableZoneConfig config =
-      editableZoneConfig(ZoneConfig{origin, lz.file, {}}, rt.config_.state_dir);
-  if (!config.journal.empty()) {
-    std::error_code ec;
-    std::filesystem::create_directories(std::filesystem::path(config.journal).parent_path(), ec);
-  }
-  std::vector<std::string> warnings;
-  auto opened = zones::EditableZone::open(config, std::time(nullptr), warnings);
-  for (const auto& w : warnings) log::warning("zone " + origin + ": " + w);
-  if (!opened) return editError(opened.error());
-  // The file must still hold what is served: an edit since the load would otherwise be taken
-  // over silently (and the served version lost) by the first change.
-  if (!opened->fileProblem().empty() || !zones::diff(*lz.content, opened->content()).empty()) {
-    return ServiceError{Kind::kConflict,
-                        "the zone file " + lz.file +
-                            " was changed since it was loaded; reload it first (meridianctl "
-                            "reload) and send the change again"};
-  }
-  auto zone = std::make_unique<zones::EditableZone>(std::move(*opened));
-  zones::EditableZone* p = zone.get();
-  rt.editable_[origin] = std::move(zone);
-  return p;
-}
+namespace {
+
+// What a change's pool job hands back to the control loop.
+struct CommitJob {
+  std::unique_ptr<zones::EditableZone> opened;  // the zone's EditableZone, opened by this job
+  std::vector<std::string> open_warnings;
+  std::optional<ServiceError> error;
+  zones::EditableZone::Committed committed;
+  std::shared_ptr<const zones::ZoneContent> content;  // the new content, when it changed
+  uint32_t serial = 0;                                // the zone's serial after the job
+  struct stat st {};
+  bool have_stat = false;
+};
+
+}  // namespace
 
 void ControlService::patchZone(const std::string& origin, const zones::ChangeRequest& request,
                                const Actor& who,
@@ -440,53 +430,142 @@ void ControlService::patchZone(const std::string& origin, const zones::ChangeReq
   auto detail = getZone(origin);
   if (!detail) return done(detail.error());
   const std::string name = detail->info.origin;
-  auto ez = editable(name);
-  if (!ez) return done(ez.error());
-  (*ez)->setPolicy(detail->info.serial_policy);
-  const int64_t now = clock_();
-  auto committed = (*ez)->commit(request, now);
-  if (!committed) return done(editError(committed.error()));
-  PatchResult result;
-  result.warnings = committed->warnings;
-  for (const auto& w : committed->warnings) log::warning("zone " + name + ": " + w);
-  if (committed->diff.empty()) {
-    const auto serial = (*ez)->content().serial();
-    result.old_serial = result.new_serial = serial ? *serial : 0;
-    return done(result);
-  }
-  result.changed = true;
-  result.old_serial = committed->diff.old_serial;
-  result.new_serial = committed->diff.new_serial;
-  Runtime& rt = runtime_;
-  Runtime::LoadedZone lz = rt.zones_.at(name);
-  lz.zone = committed->zone;
-  lz.content = std::make_shared<const zones::ZoneContent>((*ez)->content());
-  lz.loaded_at = now;
-  // The file as written back, so the next reload finds it unchanged.
-  struct stat st {};
-  if (::stat(lz.file.c_str(), &st) == 0) {
-    lz.mtime = st.st_mtime;
-    lz.mtime_nsec = st.st_mtim.tv_nsec;
-    lz.size = st.st_size;
-    lz.inode = st.st_ino;
-  }
-  rt.pending_zones_[name] = lz;
-  rt.pending_changes_.push_back(
-      {name, lz.file, std::make_shared<const zones::ZoneDiff>(std::move(committed->diff)), "patch",
-       who});
-  log::info("zone " + name + ": changed by " + who.key + " (" + who.source + "): serial " +
-            std::to_string(result.old_serial) + " \u2192 " + std::to_string(result.new_serial));
-  rt.publishEdits([this, name, zone = lz.zone, result, done = std::move(done)](const LoadReport&) {
-    auto it = runtime_.zones_.find(name);
-    if ((it == runtime_.zones_.end() || it->second.zone != zone) &&
-        runtime_.pending_zones_.count(name)) {
-      // A load that failed as a whole: the change is durable and goes out with the next one.
-      return done(ServiceError{Kind::kStorage,
-                               "the change is saved but not served yet: the publication failed "
-                               "(see the log); the next reload serves it"});
-    }
-    done(result);
+  // In the zone's lane: after the changes (and reloads) that came before it, one at a time.
+  const zones::SerialPolicy policy = detail->info.serial_policy;
+  runtime_.enterLane(name, [this, name, request, who, policy, done = std::move(done)]() mutable {
+    commitStep(name, request, who, policy, std::move(done));
   });
+}
+
+void ControlService::commitStep(const std::string& name, const zones::ChangeRequest& request,
+                                const Actor& who, zones::SerialPolicy policy,
+                                std::function<void(ServiceResult<PatchResult>)> done) {
+  Runtime& rt = runtime_;
+  const auto served = rt.zones_.find(name);
+  if (served == rt.zones_.end() || rt.removed_zones_.count(name) > 0) {
+    // Deleted (or dropped from the configuration) while the change waited for its turn.
+    rt.leaveLane(name);
+    return done(ServiceError{Kind::kNotFound, "zone " + name + " is not served"});
+  }
+  const auto pending = rt.pending_zones_.find(name);
+  const Runtime::LoadedZone& current =
+      pending != rt.pending_zones_.end() ? pending->second : served->second;
+  zones::EditableZone* ez = rt.lanes_[name].editable.get();
+  const zones::EditableZoneConfig config =
+      editableZoneConfig(ZoneConfig{name, current.file, {}}, rt.config_.state_dir);
+  const int64_t now = clock_();
+  // On the pool: opening the zone (its first change: the file loaded and the journal started),
+  // the apply and the build of the new Zone, the race check, journal fsync, write-back; the
+  // control loop meanwhile serves health probes and API requests. The lane is held, so this job
+  // is the only user of the zone's EditableZone until its completion.
+  auto job = [name, ez, config, content = current.content, request, now, policy,
+              hook = rt.commit_hook_]() mutable -> CommitJob {
+    CommitJob out;
+    try {
+      if (hook) hook(name);
+      if (!ez) {
+        if (!config.journal.empty()) {
+          std::error_code ec;
+          std::filesystem::create_directories(std::filesystem::path(config.journal).parent_path(),
+                                              ec);
+        }
+        auto opened = zones::EditableZone::open(config, now, out.open_warnings);
+        if (!opened) {
+          out.error = editError(opened.error());
+          return out;
+        }
+        // The file must still hold what is served: an edit since the load would otherwise be
+        // taken over silently (and the served version lost) by the first change.
+        if (!opened->fileProblem().empty() || !zones::diff(*content, opened->content()).empty()) {
+          out.error =
+              ServiceError{Kind::kConflict, "the zone file " + config.file +
+                                                " was changed since it was loaded; reload it first "
+                                                "(meridianctl reload) and send the change again"};
+          return out;
+        }
+        out.opened = std::make_unique<zones::EditableZone>(std::move(*opened));
+        ez = out.opened.get();
+      }
+      ez->setPolicy(policy);
+      auto committed = ez->commit(request, now);
+      if (!committed) {
+        out.error = editError(committed.error());
+        return out;
+      }
+      out.committed = std::move(*committed);
+      const auto serial = ez->content().serial();
+      out.serial = serial ? *serial : 0;
+      if (!out.committed.diff.empty()) {
+        out.content = std::make_shared<const zones::ZoneContent>(ez->content());
+        // The file as written back, so the next reload finds it unchanged.
+        out.have_stat = ::stat(ez->config().file.c_str(), &out.st) == 0;
+      }
+    } catch (const std::exception& e) {
+      out.error = ServiceError{Kind::kStorage, "zone " + name + ": " + e.what()};
+    }
+    return out;
+  };
+  auto finish = [this, name, who, now, done](CommitJob job) {
+    Runtime& rt = runtime_;
+    if (job.opened) rt.lanes_[name].editable = std::move(job.opened);
+    for (const auto& w : job.open_warnings) log::warning("zone " + name + ": " + w);
+    if (job.error) {
+      rt.leaveLane(name);
+      return done(*job.error);
+    }
+    PatchResult result;
+    result.warnings = std::move(job.committed.warnings);
+    for (const auto& w : result.warnings) log::warning("zone " + name + ": " + w);
+    if (job.committed.diff.empty()) {
+      result.old_serial = result.new_serial = job.serial;
+      rt.leaveLane(name);
+      return done(result);
+    }
+    result.changed = true;
+    result.old_serial = job.committed.diff.old_serial;
+    result.new_serial = job.committed.diff.new_serial;
+    Runtime::LoadedZone lz;
+    if (auto p = rt.pending_zones_.find(name); p != rt.pending_zones_.end()) {
+      lz = p->second;
+    } else if (auto z = rt.zones_.find(name); z != rt.zones_.end()) {
+      lz = z->second;
+    }
+    lz.zone = job.committed.zone;
+    lz.content = std::move(job.content);
+    lz.loaded_at = now;
+    lz.file = rt.lanes_[name].editable->config().file;
+    if (job.have_stat) {
+      lz.mtime = job.st.st_mtime;
+      lz.mtime_nsec = job.st.st_mtim.tv_nsec;
+      lz.size = job.st.st_size;
+      lz.inode = job.st.st_ino;
+    }
+    lz.includes.clear();  // the write-back inlined them
+    lz.version = ++rt.edit_versions_;
+    const uint64_t version = lz.version;
+    rt.pending_zones_[name] = lz;
+    rt.pending_changes_.push_back(
+        {name, lz.file, std::make_shared<const zones::ZoneDiff>(std::move(job.committed.diff)),
+         "patch", who});
+    log::info("zone " + name + ": changed by " + who.key + " (" + who.source + "): serial " +
+              std::to_string(result.old_serial) + " \u2192 " + std::to_string(result.new_serial));
+    // The next change to the zone may start on the pool while this one is published.
+    rt.leaveLane(name);
+    rt.publishEdits([this, name, version, result, done](const LoadReport&) {
+      auto it = runtime_.zones_.find(name);
+      if (it == runtime_.zones_.end() || it->second.version < version) {
+        // A load that failed as a whole: the change is durable and goes out with the next one.
+        return done(ServiceError{Kind::kStorage,
+                                 "the change is saved but not served yet: the publication "
+                                 "failed (see the log); the next reload serves it"});
+      }
+      done(result);
+    });
+  };
+  if (!rt.pool_->post(std::move(job), std::move(finish))) {
+    rt.leaveLane(name);
+    done(ServiceError{Kind::kUnavailable, "the server is stopping"});
+  }
 }
 
 void ControlService::createZone(const zones::ZoneContent& content, const Actor& who,
@@ -536,55 +615,54 @@ void ControlService::createZone(const zones::ZoneContent& content, const Actor& 
 
 void ControlService::deleteZone(const std::string& origin, const Actor& who,
                                 std::function<void(ServiceResult<void>)> done) {
-  Runtime& rt = runtime_;
   const std::string name = canonicalName(origin);
-  auto detail = getZone(name);
-  if (!detail) return done(detail.error());
-  auto api_zone = std::find_if(rt.api_zones_.begin(), rt.api_zones_.end(),
-                               [&](const ZoneConfig& z) { return z.name == name; });
-  if (api_zone == rt.api_zones_.end())
-    return done(ServiceError{Kind::kInvalid, "zone " + name +
-                                                 " comes from the configuration file; remove it "
-                                                 "there and reload"});
-  const std::string file = api_zone->file;
-  rt.api_zones_.erase(api_zone);
-  std::erase_if(rt.config_.zones, [&](const ZoneConfig& z) { return z.name == name; });
-  std::error_code ec;
-  std::filesystem::remove(file, ec);
-  if (auto it = rt.editable_.find(name); it != rt.editable_.end()) {
-    std::string journal = it->second->config().journal;
-    rt.editable_.erase(it);
-    if (!journal.empty()) std::filesystem::remove(journal, ec);
-  }
-  rt.pending_zones_.erase(name);
-  rt.removed_zones_.insert(name);
-  serial_policies_.erase(name);
-  control::AuditEntry entry;
-  entry.key = who.key;
-  entry.source = who.source;
-  entry.operation = "delete";
-  entry.zone = name;
-  if (auto serial = detail->content->serial()) entry.old_serial = *serial;
-  audit(std::move(entry));
-  log::info("zone " + name + ": deleted by " + who.key + " (" + who.source + ")");
-  rt.publishEdits([done = std::move(done)](const LoadReport&) { done({}); });
+  if (auto detail = getZone(name); !detail) return done(detail.error());
+  // In the zone's lane: a change still being committed finishes first.
+  runtime_.enterLane(name, [this, name, who, done = std::move(done)] {
+    Runtime& rt = runtime_;
+    auto detail = getZone(name);
+    if (!detail || rt.removed_zones_.count(name) > 0) {
+      rt.leaveLane(name);
+      return done(ServiceError{Kind::kNotFound, "zone " + name + " is not served"});
+    }
+    auto api_zone = std::find_if(rt.api_zones_.begin(), rt.api_zones_.end(),
+                                 [&](const ZoneConfig& z) { return z.name == name; });
+    if (api_zone == rt.api_zones_.end()) {
+      rt.leaveLane(name);
+      return done(ServiceError{Kind::kInvalid, "zone " + name +
+                                                   " comes from the configuration file; remove "
+                                                   "it there and reload"});
+    }
+    const std::string file = api_zone->file;
+    rt.api_zones_.erase(api_zone);
+    std::erase_if(rt.config_.zones, [&](const ZoneConfig& z) { return z.name == name; });
+    std::error_code ec;
+    std::filesystem::remove(file, ec);
+    if (auto it = rt.lanes_.find(name); it != rt.lanes_.end() && it->second.editable) {
+      std::string journal = it->second.editable->config().journal;
+      it->second.editable.reset();
+      if (!journal.empty()) std::filesystem::remove(journal, ec);
+    }
+    rt.pending_zones_.erase(name);
+    rt.removed_zones_.insert(name);
+    serial_policies_.erase(name);
+    control::AuditEntry entry;
+    entry.key = who.key;
+    entry.source = who.source;
+    entry.operation = "delete";
+    entry.zone = name;
+    if (auto serial = detail->content->serial()) entry.old_serial = *serial;
+    audit(std::move(entry));
+    log::info("zone " + name + ": deleted by " + who.key + " (" + who.source + ")");
+    rt.leaveLane(name);
+    rt.publishEdits([done](const LoadReport&) { done({}); });
+  });
 }
 
 void ControlService::publishZoneChange(const ZoneChange& change) {
   Runtime& rt = runtime_;
   const zones::ZoneDiff& d = *change.diff;
-  if (change.operation == "reload") {
-    // A hand edit reloaded: the zone's journal takes the diff too, and the file's new hash (so
-    // the next change is not refused as racing it).
-    if (auto it = rt.editable_.find(change.origin); it != rt.editable_.end()) {
-      auto r = it->second->reload(std::time(nullptr));
-      if (!r) {
-        log::warning("zone " + change.origin + ": journal not updated (" + r.error().message +
-                     "); it is reopened on the next change");
-        rt.editable_.erase(it);
-      }
-    }
-  }
+  // A hand edit reloaded has been journaled already, in the zone's lane (Runtime::loadZoneStep).
   control::AuditEntry entry;
   entry.key = change.who.key;
   entry.source = change.who.source;
@@ -607,6 +685,10 @@ void ControlService::publishZoneChange(const ZoneChange& change) {
       log::error("zone " + change.origin + ": change listener: " + e.what());
     }
   }
+}
+
+const std::string& ControlService::stateDir() const {
+  return runtime_.config_.state_dir;
 }
 
 std::shared_ptr<const georoute::ServiceSet> ControlService::services() const {

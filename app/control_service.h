@@ -270,8 +270,12 @@ class ControlService {
   // a reload publishes zones and calls `done` once the DNS workers serve it; the change goes to
   // the audit log, the event stream ("zone" {name, serial}) and the zone-change listeners.
   // kNotFound (not served), kInvalid (422: the field is named), kConflict (409: the file was
-  // edited since it was loaded; reload first), kStorage (500). The apply and build run on the
-  // control loop (bench/README.md "Zone edits" has their cost).
+  // edited since it was loaded; reload first), kStorage (500). The apply, the build, the race
+  // check, the journal fsync and the write-back run on the runtime's work pool, so the control
+  // loop keeps answering meanwhile. Changes to one zone go through its lane (runtime.h): one at
+  // a time, in the order patchZone() was called, each answered after the ones before it; a
+  // reload's look at the zone's file and deleteZone() take their turn in the same lane. Changes
+  // to different zones may run at the same time (one per pool thread).
   void patchZone(const std::string& origin, const zones::ChangeRequest& request, const Actor& who,
                  std::function<void(ServiceResult<PatchResult>)> done);
   // Adds the zone `content` to the served set (POST zones): written to STATE/zones/ID.zone
@@ -280,13 +284,15 @@ class ControlService {
   // when it is not servable (buildZone's rules), kStorage.
   void createZone(const zones::ZoneContent& content, const Actor& who,
                   std::function<void(ServiceResult<ZoneDetail>)> done);
-  // Removes a zone createZone() made (its file and journal go too); `done` once no longer served.
+  // Removes a zone createZone() made (its file and journal go too), in the zone's lane (after a
+  // change in progress); `done` once no longer served.
   // kNotFound, kInvalid for a zone of the configuration file (remove it there).
   void deleteZone(const std::string& origin, const Actor& who,
                   std::function<void(ServiceResult<void>)> done);
   // The serial policy of the zone's next changes, instead of its zone.serial_policy (the
-  // PowerDNS API's soa_edit_api); nullopt goes back to the configuration's. Kept in memory: a
-  // restart starts from the configuration again.
+  // PowerDNS API's soa_edit_api); nullopt goes back to the configuration's. Kept in memory here;
+  // the PowerDNS endpoints keep soa_edit_api in the zone's attributes file and set it again at
+  // start.
   void setSerialPolicy(const std::string& origin, std::optional<zones::SerialPolicy> policy);
   // Tests: the clock (Unix seconds) that dates and unixtime serials of changes are taken from;
   // std::time() by default.
@@ -308,6 +314,8 @@ class ControlService {
   // The runtime: a load published `change` (audited, sent as an event, then the listeners).
   void publishZoneChange(const ZoneChange& change);
 
+  // control.state_dir ("" when not set): where the API keeps what it needs beside the zones.
+  [[nodiscard]] const std::string& stateDir() const;
   // The compiled services (regions, pools, endpoints with their health ids); null without any.
   [[nodiscard]] std::shared_ptr<const georoute::ServiceSet> services() const;
   // Adds a listener for verdict changes and overrides (HealthChange); returns its id.
@@ -320,9 +328,11 @@ class ControlService {
  private:
   // Appends to the audit log (opened on first use); a failure is logged, never fatal.
   void audit(control::AuditEntry entry);
-  // The zone's EditableZone, opened on its first edit from its file and journal; kConflict when
-  // the file no longer holds the served records (edited by hand since it was loaded).
-  ServiceResult<zones::EditableZone*> editable(const std::string& origin);
+  // patchZone's step in the zone's lane: the commit on the pool (the zone's EditableZone opened
+  // on its first change, from its file and journal; kConflict when the file no longer holds the
+  // served records), then the publication; leaves the lane once the commit is back.
+  void commitStep(const std::string& name, const zones::ChangeRequest& request, const Actor& who,
+                  std::function<void(ServiceResult<PatchResult>)> done);
 
   Runtime& runtime_;
   std::map<std::string, zones::SerialPolicy> serial_policies_;  // setSerialPolicy(), by origin

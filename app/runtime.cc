@@ -309,6 +309,8 @@ struct ParsedZone {
   zones::LoadedZone loaded;
   std::shared_ptr<const zones::ZoneContent> content;
   std::shared_ptr<const zones::ZoneDiff> diff;  // from the replaced content; null if none/same
+  // Set when the zone's EditableZone could not journal the file's version (it is dropped).
+  std::string journal_problem;
   // A zone with a journal, loaded for the first time: recovered from file and journal
   // (EditableZone::open), which the change path then goes on with.
   std::shared_ptr<zones::EditableZone> editable;
@@ -333,7 +335,7 @@ Result<ParsedZone> recoverZone(const zones::EditableZoneConfig& config) {
   auto editable = std::make_shared<zones::EditableZone>(std::move(*opened));
   ParsedZone parsed{
       zones::LoadedZone{editable->zone(), std::move(warnings), editable->includes(), 0},
-      std::make_shared<const zones::ZoneContent>(editable->content()), nullptr, editable};
+      std::make_shared<const zones::ZoneContent>(editable->content()), nullptr, {}, editable};
   return parsed;
 }
 
@@ -422,106 +424,6 @@ void Runtime::beginLoad(uint64_t ticket) {
   pending_changes_.clear();
   run_ = std::move(run);
   LoadRun& r = *run_;
-  if (r.zones) {
-    for (const auto& zc : r.config.zones) {
-      if (auto p = pending_zones_.find(zc.name); p != pending_zones_.end()) {
-        r.next[zc.name] = p->second;
-        ++r.report.unchanged;
-        continue;
-      }
-      struct stat st {};
-      const bool have_stat = ::stat(zc.file.c_str(), &st) == 0;
-      auto old = zones_.find(zc.name);
-      if (have_stat && old != zones_.end() && old->second.file == zc.file &&
-          old->second.mtime == st.st_mtime && old->second.mtime_nsec == st.st_mtim.tv_nsec &&
-          old->second.size == st.st_size && old->second.inode == st.st_ino &&
-          std::all_of(old->second.includes.begin(), old->second.includes.end(),
-                      [](const zones::SourceFile& f) { return f.unchanged(); })) {
-        r.next[zc.name] = old->second;
-        ++r.report.unchanged;
-        continue;
-      }
-      // One job per changed zone: with several, they parse in parallel. The file is read into its
-      // editable content and the serving zone in one pass, and the content diffed against the
-      // version it replaces (a hand edit becomes a ZoneDiff), all on the pool.
-      ++r.outstanding;
-      std::shared_ptr<const zones::ZoneContent> before;
-      if (old != zones_.end()) before = old->second.content;
-      // Loaded for the first time with a journal, or with what a kill left of a write (the
-      // first journal's, a created zone's): recovered. No change to it can be under way.
-      std::optional<zones::EditableZoneConfig> recover;
-      if (old == zones_.end() && editable_.count(zc.name) == 0) {
-        recover = editableZoneConfig(zc, r.config.state_dir);
-        if (recover->journal.empty()) recover->journal = zc.file + ".journal";
-        if (::access(recover->journal.c_str(), F_OK) != 0 &&
-            zones::staleTemporaries(recover->journal).empty() &&
-            zones::staleTemporaries(zc.file).empty())
-          recover.reset();
-      }
-      pool_->post(
-          [zc, before = std::move(before), recover, hook = parse_hook_]() -> Result<ParsedZone> {
-            if (hook) hook(zc.name);
-            try {
-              if (recover) return recoverZone(*recover);
-              auto loaded = zones::loadZoneContentFile(zc.name, zc.file);
-              if (!loaded) return loaded.error();
-              ParsedZone parsed{
-                  std::move(loaded->loaded),
-                  std::make_shared<const zones::ZoneContent>(std::move(loaded->content)), nullptr};
-              if (before) {
-                auto d = std::make_shared<zones::ZoneDiff>(zones::diff(*before, *parsed.content));
-                if (!d->empty()) parsed.diff = std::move(d);
-              }
-              // The loader's working copies (records, names) were freed on this thread: return
-              // their pages here rather than on the control loop.
-              trimMalloc();
-              return parsed;
-            } catch (const std::exception& e) {
-              return Error{zc.file + ": " + e.what()};
-            }
-          },
-          [this, ticket, zc, st](Result<ParsedZone> loaded) {
-            if (!run_ || run_->ticket != ticket) return;
-            LoadRun& r = *run_;
-            auto old = zones_.find(zc.name);
-            if (!loaded) {
-              ++r.report.failed;
-              const std::string& message = loaded.error().message;
-              r.errors[zc.name] = message;
-              const size_t errors = logZoneErrors(zc.name, message);
-              const std::string count =
-                  errors > 1 ? " (" + std::to_string(errors) + " errors)" : "";
-              if (old != zones_.end()) {
-                log::error("zone " + zc.name + ": not reloaded" + count + "; keeping serial " +
-                           std::to_string(old->second.zone->serial()));
-                r.next[zc.name] = old->second;
-              } else {
-                log::error("zone " + zc.name + ": not loaded" + count + "; not served");
-              }
-            } else {
-              const zones::LoadedZone& lzone = loaded->loaded;
-              for (const auto& w : lzone.warnings) log::warning("zone " + zc.name + ": " + w);
-              struct stat now = st;
-              if (loaded->editable) {
-                // The recovery may have rewritten the file: a reload compares with that one.
-                if (::stat(zc.file.c_str(), &now) != 0) now = {};
-                r.recovered[zc.name] = loaded->editable;
-              }
-              LoadedZone lz{lzone.zone, loaded->content,     std::time(nullptr),
-                            zc.file,    now.st_mtime,        now.st_size,
-                            now.st_ino, now.st_mtim.tv_nsec, lzone.includes};
-              if (old != zones_.end()) warnSerial(zc.name, *old->second.zone, *lz.zone);
-              log::info("zone " + zc.name + " loaded from " + zc.file + ": serial " +
-                        std::to_string(lz.zone->serial()) + ", " +
-                        std::to_string(lz.zone->recordCount()) + " records");
-              if (loaded->diff) r.changes.push_back({zc.name, zc.file, std::move(loaded->diff)});
-              r.next[zc.name] = std::move(lz);
-              ++r.report.loaded;
-            }
-            if (--r.outstanding == 0) compileLoad();
-          });
-    }
-  }
   ++r.outstanding;
   pool_->post(
       [geo = r.geo, asn = r.asn, steering = r.config.steering]() mutable {
@@ -547,7 +449,193 @@ void Runtime::beginLoad(uint64_t ticket) {
           finishLoad(r.report);
           return;
         }
-        if (--r.outstanding == 0) compileLoad();
+        partDone(ticket);
+      });
+  if (!r.zones) return;
+  // Each zone in its lane: a change being committed to it finishes first (and one sent during
+  // the load waits for this look at the file), so a reload and a change never read or write the
+  // zone's file and journal at the same time.
+  for (const auto& zc : r.config.zones) {
+    ++r.outstanding;
+    enterLane(zc.name, [this, ticket, zc] { loadZoneStep(ticket, zc); });
+  }
+}
+
+void Runtime::partDone(uint64_t ticket) {
+  if (run_ && run_->ticket == ticket && --run_->outstanding == 0) compileLoad();
+}
+
+void Runtime::enterLane(const std::string& zone, std::function<void()> step) {
+  ZoneLane& lane = lanes_[zone];
+  if (lane.busy) {
+    lane.waiting.push_back(std::move(step));
+    return;
+  }
+  lane.busy = true;
+  step();
+}
+
+void Runtime::leaveLane(const std::string& zone) {
+  auto it = lanes_.find(zone);
+  if (it == lanes_.end()) return;
+  ZoneLane& lane = it->second;
+  if (lane.waiting.empty()) {
+    lane.busy = false;
+    if (!lane.editable) lanes_.erase(it);
+    return;
+  }
+  // Posted rather than called: a step that ends at once does not nest the next one in its frame.
+  // The lane stays busy meanwhile, so nothing overtakes it.
+  std::function<void()> next = std::move(lane.waiting.front());
+  lane.waiting.pop_front();
+  asio::post(io_, std::move(next));
+}
+
+void Runtime::loadZoneStep(uint64_t ticket, const ZoneConfig& zc) {
+  if (!run_ || run_->ticket != ticket) return leaveLane(zc.name);
+  LoadRun& r = *run_;
+  struct stat st {};
+  const bool have_stat = ::stat(zc.file.c_str(), &st) == 0;
+  auto sameFile = [&](const LoadedZone& z) {
+    return have_stat && z.file == zc.file && z.mtime == st.st_mtime &&
+           z.mtime_nsec == st.st_mtim.tv_nsec && z.size == st.st_size && z.inode == st.st_ino &&
+           std::all_of(z.includes.begin(), z.includes.end(),
+                       [](const zones::SourceFile& f) { return f.unchanged(); });
+  };
+  // A change committed and not published yet, its file as written back: published as committed.
+  // (A file edited by hand since is parsed below, on top of the change, and replaces it.)
+  const auto pending = pending_zones_.find(zc.name);
+  if (pending != pending_zones_.end() && sameFile(pending->second)) {
+    r.next[zc.name] = pending->second;
+    r.edited[zc.name] = pending->second.zone;
+    ++r.report.unchanged;
+    leaveLane(zc.name);
+    return partDone(ticket);
+  }
+  auto old = zones_.find(zc.name);
+  if (pending == pending_zones_.end() && old != zones_.end() && sameFile(old->second)) {
+    r.next[zc.name] = old->second;
+    ++r.report.unchanged;
+    leaveLane(zc.name);
+    return partDone(ticket);
+  }
+  // The file is read into its editable content and the serving zone in one pass, and the content
+  // diffed against the version it replaces (a hand edit becomes a ZoneDiff), on the pool. A zone
+  // edited through the service reads it through its EditableZone, whose journal takes the diff
+  // and which records the file's new hash (so the next change is not refused as racing it).
+  std::shared_ptr<const zones::ZoneContent> before;
+  if (pending != pending_zones_.end()) {
+    before = pending->second.content;
+  } else if (old != zones_.end()) {
+    before = old->second.content;
+  }
+  zones::EditableZone* ez = nullptr;
+  if (auto lane = lanes_.find(zc.name); lane != lanes_.end()) ez = lane->second.editable.get();
+  // Loaded for the first time with a journal, or with what a kill left of a write (the first
+  // journal's, a created zone's): recovered. No change to it can be under way (the lane is held).
+  std::optional<zones::EditableZoneConfig> recover;
+  if (old == zones_.end() && pending == pending_zones_.end() && ez == nullptr) {
+    recover = editableZoneConfig(zc, r.config.state_dir);
+    if (recover->journal.empty()) recover->journal = zc.file + ".journal";
+    if (::access(recover->journal.c_str(), F_OK) != 0 &&
+        zones::staleTemporaries(recover->journal).empty() &&
+        zones::staleTemporaries(zc.file).empty())
+      recover.reset();
+  }
+  pool_->post(
+      [zc, before = std::move(before), ez, recover, now = int64_t{std::time(nullptr)},
+       hook = parse_hook_]() -> Result<ParsedZone> {
+        if (hook) hook(zc.name);
+        try {
+          if (recover) return recoverZone(*recover);
+          std::string journal_problem;
+          if (ez) {
+            auto reloaded = ez->reload(now);
+            if (reloaded) {
+              ParsedZone parsed;
+              parsed.loaded.zone = ez->zone();
+              parsed.loaded.warnings = std::move(reloaded->warnings);
+              parsed.loaded.includes = std::move(reloaded->includes);
+              parsed.content = std::make_shared<const zones::ZoneContent>(ez->content());
+              if (!reloaded->diff.empty())
+                parsed.diff = std::make_shared<const zones::ZoneDiff>(std::move(reloaded->diff));
+              return parsed;
+            }
+            if (reloaded.error().kind != zones::EditErrorKind::kStorage)
+              return Error{reloaded.error().message};
+            // The journal cannot take it: the file is served all the same, and the zone's
+            // EditableZone is reopened from file and journal on its next change.
+            journal_problem = reloaded.error().message;
+          }
+          auto loaded = zones::loadZoneContentFile(zc.name, zc.file);
+          if (!loaded) return loaded.error();
+          ParsedZone parsed{std::move(loaded->loaded),
+                            std::make_shared<const zones::ZoneContent>(std::move(loaded->content)),
+                            nullptr, std::move(journal_problem)};
+          if (before) {
+            auto d = std::make_shared<zones::ZoneDiff>(zones::diff(*before, *parsed.content));
+            if (!d->empty()) parsed.diff = std::move(d);
+          }
+          // The loader's working copies (records, names) were freed on this thread: return
+          // their pages here rather than on the control loop.
+          trimMalloc();
+          return parsed;
+        } catch (const std::exception& e) {
+          return Error{zc.file + ": " + e.what()};
+        }
+      },
+      [this, ticket, zc, st](Result<ParsedZone> loaded) {
+        if (loaded && !loaded->journal_problem.empty()) {
+          log::warning("zone " + zc.name + ": journal not updated (" + loaded->journal_problem +
+                       "); it is reopened on the next change");
+          if (auto lane = lanes_.find(zc.name); lane != lanes_.end()) lane->second.editable.reset();
+        }
+        // The version this load goes on with: the change not published yet, else the served one.
+        std::optional<LoadedZone> kept;
+        if (auto p = pending_zones_.find(zc.name); p != pending_zones_.end()) {
+          kept = p->second;
+          // The file's version (a hand edit on top of the change) replaces the change.
+          if (loaded) pending_zones_.erase(p);
+        } else if (auto o = zones_.find(zc.name); o != zones_.end()) {
+          kept = o->second;
+        }
+        leaveLane(zc.name);
+        if (!run_ || run_->ticket != ticket) return;
+        LoadRun& r = *run_;
+        if (!loaded) {
+          ++r.report.failed;
+          const std::string& message = loaded.error().message;
+          r.errors[zc.name] = message;
+          const size_t errors = logZoneErrors(zc.name, message);
+          const std::string count = errors > 1 ? " (" + std::to_string(errors) + " errors)" : "";
+          if (kept) {
+            log::error("zone " + zc.name + ": not reloaded" + count + "; keeping serial " +
+                       std::to_string(kept->zone->serial()));
+            r.next[zc.name] = *kept;
+          } else {
+            log::error("zone " + zc.name + ": not loaded" + count + "; not served");
+          }
+        } else {
+          const zones::LoadedZone& lzone = loaded->loaded;
+          for (const auto& w : lzone.warnings) log::warning("zone " + zc.name + ": " + w);
+          struct stat now = st;
+          if (loaded->editable) {
+            // The recovery may have rewritten the file: a reload compares with that one.
+            if (::stat(zc.file.c_str(), &now) != 0) now = {};
+            r.recovered[zc.name] = loaded->editable;
+          }
+          LoadedZone lz{lzone.zone,     loaded->content, std::time(nullptr), zc.file,
+                        now.st_mtime,   now.st_size,     now.st_ino,         now.st_mtim.tv_nsec,
+                        lzone.includes, ++edit_versions_};
+          if (kept) warnSerial(zc.name, *kept->zone, *lz.zone);
+          log::info("zone " + zc.name + " loaded from " + zc.file + ": serial " +
+                    std::to_string(lz.zone->serial()) + ", " +
+                    std::to_string(lz.zone->recordCount()) + " records");
+          if (loaded->diff) r.changes.push_back({zc.name, zc.file, std::move(loaded->diff)});
+          r.next[zc.name] = std::move(lz);
+          ++r.report.loaded;
+        }
+        partDone(ticket);
       });
 }
 
@@ -626,7 +714,8 @@ void Runtime::applyLoad(std::shared_ptr<server::ServingState> state,
   // The recovered zones' change path goes on from what was recovered (and is served now).
   for (auto& [origin, editable] : r.recovered) {
     if (auto z = zones_.find(origin); z != zones_.end() && z->second.zone == editable->zone())
-      editable_[origin] = std::make_unique<zones::EditableZone>(std::move(*editable));
+      if (auto& lane = lanes_[origin]; !lane.editable)
+        lane.editable = std::make_unique<zones::EditableZone>(std::move(*editable));
   }
   for (const auto& origin : r.removed) removed_zones_.erase(origin);
   // An edit committed while this load ran is published by the next one.

@@ -11,6 +11,7 @@
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <ctime>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -66,6 +67,12 @@ class Runtime {
   void setParseHook(std::function<void(const std::string& zone)> hook) {
     parse_hook_ = std::move(hook);
   }
+  // Tests: called on a pool thread before each zone change is applied (ControlService::patchZone),
+  // with the zone's name (a test blocks it to hold a change in progress). Control thread, or
+  // before run().
+  void setCommitHook(std::function<void(const std::string& zone)> hook) {
+    commit_hook_ = std::move(hook);
+  }
 
  private:
   friend class ControlService;  // reads the state below, drives reloads and overrides
@@ -82,6 +89,10 @@ class Runtime {
     ino_t inode = 0;
     long mtime_nsec = 0;  // two same-size edits within one second still count as a change
     std::vector<zones::SourceFile> includes;  // an edit to one of them reloads the zone too
+    // Which version of the zone's lane this is (edit_versions_ when it was made; 0: loaded from
+    // its file outside a lane, at start or before the zone was first edited). A change is
+    // acknowledged once the served version is this new or newer.
+    uint64_t version = 0;
   };
   // A GeoIP database file and what was last loaded from it.
   struct GeoSlot {
@@ -190,11 +201,33 @@ class Runtime {
   bool rrl_started_ = false;
   uint32_t rrl_table_size_ = 0;
 
-  // The change path (ControlService::patchZone): each zone edited through the service, opened on
-  // its first edit; the versions it committed that a load has not published yet (with their
-  // changes), which every load takes in place of the zone's file; the audit log (control.state_dir
-  // set), opened on its first entry.
-  std::map<std::string, std::unique_ptr<zones::EditableZone>> editable_;
+  // The change path (ControlService::patchZone). Each zone has a lane: the steps that read or
+  // change its file, journal or EditableZone (a change's commit, a reload's look at the file, a
+  // deletion) run one at a time in the order they arrived; the heavy part of a step (opening the
+  // EditableZone, applying and building a change, journal fsync and write-back, parsing the
+  // file) runs on pool_, which then owns the lane's EditableZone until its completion is back
+  // on the control loop. Lanes of different zones run in parallel (the pool's two threads).
+  struct ZoneLane {
+    std::unique_ptr<zones::EditableZone> editable;  // opened by the zone's first change
+    bool busy = false;                              // a step holds the lane
+    std::deque<std::function<void()>> waiting;      // steps queued behind it, in arrival order
+  };
+  // Runs `step` on the control loop once the lane of `zone` is free (at once when it is); the
+  // step holds the lane until it calls leaveLane(zone), which starts the next one.
+  void enterLane(const std::string& zone, std::function<void()> step);
+  void leaveLane(const std::string& zone);
+  // A reload's step for one configured zone, in its lane: the version committed and not yet
+  // published, the file if unchanged, or a parse on the pool (through the zone's EditableZone
+  // when it has one, so the journal takes a hand edit as a diff).
+  void loadZoneStep(uint64_t ticket, const ZoneConfig& zc);
+  // One first-stage part of the load `ticket` is done (compileLoad once all are).
+  void partDone(uint64_t ticket);
+  std::map<std::string, ZoneLane> lanes_;
+  uint64_t edit_versions_ = 0;
+  std::function<void(const std::string&)> commit_hook_;
+  // The versions the lanes committed that a load has not published yet (with their changes),
+  // which every load takes in place of the zone's file; the audit log (control.state_dir set),
+  // opened on its first entry.
   std::map<std::string, LoadedZone> pending_zones_;
   std::vector<ZoneChange> pending_changes_;
   // Zones created through the service (ControlService::createZone): files in STATE/zones/, found

@@ -1,6 +1,7 @@
 #!/usr/bin/python3
-"""Control-loop figures during a big reload: how long the control loop stalls and how many health
-probes keep their schedule while a zone of --records records is reloaded.
+"""Control-loop figures during a big reload (or, with --patch, a zone change through the API): how
+long the control loop stalls and how many health probes keep their schedule while a zone of
+--records records is reloaded (or changed).
 
 Meridian serves bench.test. (bench/gen_zone.py's layout, about --records records) and a steered
 service whose one endpoint is health-checked over TCP every --interval-ms against a local backend
@@ -17,12 +18,17 @@ that notes the time of each connection. Each round touches the zone file and run
                replaced zone is freed on the control thread): the control loop's largest stall as
                a control-socket (later HTTP API) client sees it
 
+--patch: instead of the touch and `reload`, each round sends one PATCH (a REPLACE of one A RRset)
+to the API, answered once the change is published; `reload s` is then the PATCH's time. The
+server gets control.state_dir and an API key; one unmeasured PATCH first opens the zone for
+editing (its file loaded again and its journal started).
+
 Give --meridian twice to compare two binaries (e.g. before and after a change); each runs on its
 own fresh copy of the configuration. Loopback only, free ports, every process stopped by PID.
 Benchmarks measure, they assert nothing.
 
 Usage: bench/control_loop.py [--meridian PATH]... [--meridianctl PATH] [--records 1000000]
-                             [--interval-ms 100] [--rounds 3]
+                             [--interval-ms 100] [--rounds 3] [--patch]
 """
 
 import argparse
@@ -37,6 +43,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -101,7 +108,24 @@ def control(path, command, timeout=120):
     return out.decode(errors="replace")
 
 
-def config(tmp, port, backend_port, zonefile, interval_ms):
+SECRET = "control-loop-bench-secret"
+
+
+def patch(api_port, n):
+    body = ('{"rrsets": [{"name": "host1.bench.test.", "type": "A", "ttl": 300, '
+            '"changetype": "REPLACE", "records": [{"content": "198.51.100.%d", "disabled": false}]}]}'
+            % (n % 250 + 1)).encode()
+    req = urllib.request.Request(f"http://127.0.0.1:{api_port}/api/v1/servers/localhost/zones/bench.test.",
+                                 data=body, method="PATCH",
+                                 headers={"X-API-Key": SECRET, "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=300) as resp:
+            return "ok" if resp.status == 204 else f"error {resp.status}"
+    except urllib.error.HTTPError as e:
+        return f"error {e.code} {e.read()[:200]!r}"
+
+
+def config(tmp, port, backend_port, zonefile, interval_ms, api=None):
     svc = os.path.join(tmp, "svc.test.zone")
     with open(svc, "w") as f:
         f.write("$ORIGIN svc.test.\n$TTL 300\n@ IN SOA ns hostmaster 1 3600 600 86400 300\n"
@@ -109,7 +133,10 @@ def config(tmp, port, backend_port, zonefile, interval_ms):
     path = os.path.join(tmp, "meridian.toml")
     with open(path, "w") as f:
         f.write(f'[server]\nlisten = ["127.0.0.1:{port}"]\nthreads = 1\n\n'
-                f'[control]\nsocket = "{os.path.join(tmp, "ctl.sock")}"\n\n'
+                f'[control]\nsocket = "{os.path.join(tmp, "ctl.sock")}"\n'
+                + (f'state_dir = "{os.path.join(tmp, "state")}"\n\n[api]\nlisten = ["127.0.0.1:{api[0]}"]\n\n'
+                   f'[[api.key]]\nname = "bench"\nhash = "{api[1]}"\nscope = "read-write"\n\n'
+                   if api else "\n") +
                 '[[region]]\nname = "eu"\nlatitude = 50\nlongitude = 8\n\n'
                 f'[[check]]\nname = "port"\ntype = "tcp"\nport = {backend_port}\n'
                 f'interval_ms = {interval_ms}\ntimeout_ms = {max(10, interval_ms - 10)}\nrise = 1\nfall = 3\n\n'
@@ -124,7 +151,12 @@ def measure(binary, zonefile, args):
     tmp = tempfile.mkdtemp(prefix="meridian-control-loop-")
     backend = ProbeBackend()
     port = free_port(socket.SOCK_DGRAM)
-    cfg = config(tmp, port, backend.port, zonefile, args.interval_ms)
+    api = None
+    if args.patch:
+        key_hash = subprocess.run([binary, "api", "hash-key", SECRET], capture_output=True, text=True,
+                                  check=True).stdout.strip()
+        api = (free_port(), key_hash)
+    cfg = config(tmp, port, backend.port, zonefile, args.interval_ms, api)
     sock = os.path.join(tmp, "ctl.sock")
     logf = open(os.path.join(tmp, "log.txt"), "w")
     proc = subprocess.Popen([binary, "--config", cfg], stdout=logf, stderr=subprocess.STDOUT)
@@ -139,14 +171,17 @@ def measure(binary, zonefile, args):
             time.sleep(0.02)
         time.sleep(1.5)  # the first probes (spread over up to 1 s) are under way
         interval = args.interval_ms / 1000.0
-        for _ in range(args.rounds):
-            now = time.time()
-            os.utime(zonefile, (now, now))
+        if args.patch:
+            log(f"first PATCH (opens the zone for editing): {patch(api[0], 0)}")
+        for n in range(args.rounds):
             reply = {}
+            if not args.patch:
+                now = time.time()
+                os.utime(zonefile, (now, now))
 
             def reload():
                 reply["t0"] = time.monotonic()
-                reply["text"] = control(sock, "reload")
+                reply["text"] = patch(api[0], n + 1) if args.patch else control(sock, "reload")
                 reply["t1"] = time.monotonic()
 
             t = threading.Thread(target=reload)
@@ -196,6 +231,7 @@ def main():
     ap.add_argument("--records", type=int, default=1000000)
     ap.add_argument("--interval-ms", type=int, default=100)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--patch", action="store_true", help="a PATCH through the API instead of a reload")
     args = ap.parse_args()
     binaries = args.meridian or [os.path.join(ROOT, "build", "meridian")]
     data = tempfile.mkdtemp(prefix="meridian-control-loop-zone-")
@@ -203,7 +239,8 @@ def main():
         zonefile = os.path.join(data, "bench.test.zone")
         gen_zone.write_zone(zonefile, zone_load.names_for(args.records))
         records = zone_load.count_records(zonefile)
-        print(f"reload of a {records}-record zone, tcp check every {args.interval_ms} ms; "
+        what = "PATCH" if args.patch else "reload"
+        print(f"{what} of a {records}-record zone, tcp check every {args.interval_ms} ms; "
               f"medians (max) over {args.rounds} round(s)")
         print(f"{'binary':40} {'reload s':>10} {'probes/expected':>16} {'probe gap ms':>14} {'status max ms':>14}")
         for binary in binaries:

@@ -391,6 +391,7 @@ EditResult<EditableZone::Committed> EditableZone::adopt(LoadedContent loaded, co
                                                         int64_t now) {
   Committed out;
   out.warnings = std::move(loaded.loaded.warnings);
+  out.includes = std::move(loaded.loaded.includes);
   out.diff = diff(content_, loaded.content);
   const uint64_t digest = loaded.loaded.zone->digest();
   if (!out.diff.empty()) {

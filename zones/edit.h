@@ -2,8 +2,9 @@
 // ZoneContent all or nothing, checked so that the zone stays servable, with the SOA serial bumped
 // by the zone's policy; and the commit sequence that makes such a change durable (journal, then
 // the zone file written back) and the recovery of a zone at start. The management API's PATCH,
-// meridianctl and reloads of hand-edited files go through here. Control thread only (blocking
-// file I/O, fsync); nothing here is read by the DNS workers, which get the compiled Zone.
+// meridianctl and reloads of hand-edited files go through here. Blocking file I/O and fsync: the
+// control side runs it on its work pool, one call at a time per EditableZone (app/runtime.h's
+// zone lanes); nothing here is read by the DNS workers, which get the compiled Zone.
 #pragma once
 
 #include <boost/system/result.hpp>
@@ -115,7 +116,8 @@ struct EditableZoneConfig {
 
 // One zone that changes through requests: its content, the compiled Zone to serve, its journal
 // and the hash of its zone file as Meridian last loaded or wrote it. The integrator keeps one per
-// editable zone on the control thread and publishes zone() after open(), commit() and reload().
+// editable zone, calls it from one thread at a time (not necessarily the same one) and publishes
+// zone() after open(), commit() and reload().
 //
 // The zone's "kept copy" is its journal: a snapshot of the content plus the diffs since, from
 // which the last good version is rebuilt without the zone file. It is written when the zone is
@@ -157,6 +159,7 @@ class EditableZone {
     ZoneDiff diff;                     // empty: nothing changed, nothing written
     std::shared_ptr<const Zone> zone;  // to publish; null when diff is empty
     std::vector<std::string> warnings;
+    std::vector<SourceFile> includes;  // reload(): the file's $INCLUDEd files, as the loader saw
   };
 
   // The commit sequence of one request: applyChanges(); the race check (the file on disk must

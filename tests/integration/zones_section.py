@@ -10,6 +10,9 @@ file keeps the hand edit; after SIGHUP the edit is served and a PATCH goes throu
 Serial policies: a second zone with `serial_policy = "date"` shows soa_edit_api DEFAULT and its
 PATCH gets YYYYMMDD00 of the UTC day; zed.test (increment) shows INCREASE, after `PUT
 soa_edit_api EPOCH` its PATCH gets the time as serial, and after OFF (no policy) +1 again.
+Before the restart the zone also gets PowerDNS attributes (kind, account, masters through PUT, a
+metadata kind, an RRset comment); after it GET shows the same, kept in STATE/meta/zed.test.json. A
+corrupt attributes file at the next start is reported in the log and the zone still serves.
 """
 
 import os
@@ -91,6 +94,34 @@ def section_zones(ctx):
         journal = os.path.join(tmp, "state", "journal", "zed.test.journal")
         r.check("the journal is in the state directory", os.path.exists(journal),
                 str(os.listdir(tmp)))
+        # PowerDNS attributes: kept across the restart below.
+        status, body = http(base, "PUT", zpath, {"kind": "Master", "account": "team-a",
+                                                 "masters": ["192.0.2.53"]})
+        r.check("PUT zone kind/account/masters: 204", status == 204, f"{status} {body}")
+        status, body = http(base, "PUT", zpath + "/metadata/ALLOW-AXFR-FROM",
+                            {"metadata": ["192.0.2.0/24"]})
+        r.check("PUT metadata: 200", status == 200, f"{status} {body}")
+        status, body = http(base, "PATCH", zpath, {"rrsets": [
+            {"name": "www.zed.test.", "type": "A", "changetype": "REPLACE",
+             "comments": [{"content": "the web front", "account": "ops", "modified_at": 1700000000}]}]})
+        r.check("PATCH of a comment alone: 204", status == 204, f"{status} {body}")
+
+        def attributes():
+            status, z = http(base, "GET", zpath)
+            _, md = http(base, "GET", zpath + "/metadata/ALLOW-AXFR-FROM")
+            if status != 200:
+                return status, z
+            www = [rr for rr in z["rrsets"] if rr["name"] == "www.zed.test." and rr["type"] == "A"]
+            return (z["kind"], z["account"], z["masters"],
+                    www[0]["comments"] if www else None, md.get("metadata") if isinstance(md, dict) else md)
+        before_restart = attributes()
+        expected = ("Master", "team-a", ["192.0.2.53"],
+                    [{"content": "the web front", "account": "ops", "modified_at": 1700000000}],
+                    ["192.0.2.0/24"])
+        r.check("the attributes are shown", before_restart == expected, str(before_restart))
+        meta_file = os.path.join(tmp, "state", "meta", "zed.test.json")
+        r.check("the attributes file is in the state directory", os.path.exists(meta_file),
+                str(os.listdir(os.path.join(tmp, "state"))))
         srv.stop()
         srv = start_server(ctx, "zones-restarted", argv, check_started=True)
         if srv is None:
@@ -98,6 +129,9 @@ def section_zones(ctx):
         r.check("after a restart the change is still served",
                 answer(dns_port, "www.zed.test.", "A") == ["192.0.2.20"] and serial(dns_port) == 2,
                 f"{answer(dns_port, 'www.zed.test.', 'A')} serial {serial(dns_port)}")
+        after_restart = attributes()
+        r.check("after a restart kind, account, masters, metadata and the comment are the same",
+                after_restart == expected, str(after_restart))
 
         # A hand edit the server has not reloaded: the API refuses to overwrite it.
         hand = ZONE.format(serial=10, www="192.0.2.99")
@@ -129,6 +163,19 @@ def section_zones(ctx):
         r.check("GET /api/v1/audit?limit=1: the last one",
                 status == 200 and len(entries) == 1 and entries[0]["new_serial"] == 11,
                 f"{status} {entries}")
+
+        # A corrupt attributes file: reported, and the zone serves all the same.
+        srv.stop()
+        write(meta_file, '{"format": 1, "kind": ')
+        srv = start_server(ctx, "zones-corrupt-meta", argv, check_started=True)
+        if srv is None:
+            return
+        r.check("a corrupt attributes file is reported in the log",
+                "attributes file" in srv.log_text() and "unreadable" in srv.log_text(), srv.tail())
+        status, z = http(base, "GET", zpath)
+        r.check("the zone still serves, without its attributes",
+                serial(dns_port) == 11 and status == 200 and z.get("kind") == "Native",
+                f"serial {serial(dns_port)} {status} {z if status != 200 else z.get('kind')}")
         serial_policies(r, base, dns_port, zpath)
     finally:
         srv.stop()
