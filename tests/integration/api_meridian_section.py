@@ -19,7 +19,7 @@ import os
 import subprocess
 
 from api_section import RO_SECRET, RW_SECRET, curl, hash_key, json_or_none, read_events_until
-from common import check_log_clean, pick_port, run_tool, start_server, write
+from common import api_keys_toml, check_log_clean, pick_port, run_tool, start_server, steering_toml, write
 
 ZONE = """$ORIGIN steer.test.
 $TTL 300
@@ -39,43 +39,12 @@ listen = ["127.0.0.1:{port}"]
 [control]
 socket = "{sock}"
 
-[[api.key]]
-name = "ops"
-hash = "{rw_hash}"
-scope = "read-write"
-
-[[api.key]]
-name = "viewer"
-hash = "{ro_hash}"
-scope = "read-only"
-
+{api_keys_toml(rw_hash, ro_hash)}
 [[zone]]
 name = "steer.test"
 file = "{zone_file}"
 
-[[region]]
-name = "eu"
-latitude = 50.1
-longitude = 8.7
-
-[[region]]
-name = "us"
-
-[[service]]
-name = "www.steer.test"
-policy = ["up", "geo"]
-
-[service.geo]
-default = ["eu", "us"]
-
-[[service.pool]]
-region = "eu"
-endpoints = ["198.51.100.1"]
-
-[[service.pool]]
-region = "us"
-endpoints = ["198.51.100.3"]
-
+{steering_toml("www.steer.test")}
 [[service]]
 name = "dead.steer.test"
 check = "dead"

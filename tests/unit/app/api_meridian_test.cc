@@ -19,6 +19,7 @@
 #include "app/control_socket.h"
 #include "app/runtime.h"
 #include "control_client.h"
+#include "steering_fixture.h"
 #include "tests/unit/api/api_test_util.h"
 
 using namespace meridian;
@@ -36,30 +37,9 @@ uint16_t freePort() {
   return a.local_endpoint().port();
 }
 
-const char* kSteering = R"(
-[[region]]
-name = "eu"
-latitude = 50.1
-longitude = 8.7
-
-[[region]]
-name = "us"
-
-[[service]]
-name = "svc.a.test"
-policy = ["up", "geo"]
-
-[service.geo]
-default = ["eu", "us"]
-
-[[service.pool]]
-region = "eu"
-endpoints = ["198.51.100.1", "198.51.100.2"]
-
-[[service.pool]]
-region = "us"
-endpoints = ["198.51.100.3"]
-)";
+// svc.a.test with the geo filter; eu has coordinates (GET /api/v1/regions shows them), us none.
+const std::string kSteering = test::twoRegionSteering(
+    {.policy = R"(["up", "geo"])", .eu_position = "latitude = 50.1\nlongitude = 8.7\n"});
 
 // A TCP check of a loopback port nothing listens on: down after its first probe.
 std::string deadCheck(uint16_t port) {
