@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "app/api_service.h"
+#include "app/service_store.h"
 #include "core/metrics.h"
 #include "georoute/policy.h"
 #include "healthcheck/state.h"
@@ -121,40 +122,97 @@ json::object reloadJson(const ReloadResult& r) {
           {"errors", std::move(errors)}};
 }
 
-json::array servicesJson(const georoute::ServiceSet& set,
+json::object serviceJson(const georoute::ServiceSet& set, const georoute::Service& svc,
                          const std::vector<EndpointHealth>& health) {
-  json::array out;
-  for (const auto& svc : set.services) {
-    json::array policy;
-    for (const auto f : svc.policy) policy.push_back(json::value(georoute::filterName(f)));
-    json::array pools;
-    for (const auto& pool : svc.pools) {
-      json::array endpoints;
-      for (const auto& ep : pool.endpoints) {
-        json::object o{{"label", ep.label}, {"weight", ep.weight}};
-        if (!ep.target.empty()) o["target"] = ep.target;
-        if (ep.health_id < health.size()) {
-          const EndpointHealth& h = health[ep.health_id];
-          o["address"] = orNull(h.address);
-          o["health"] = json::object{{"id", h.id},
-                                     {"verdict", h.up ? "up" : "down"},
-                                     {"override", healthcheck::overrideName(h.override)},
-                                     {"usable", h.usable}};
-        } else {
-          o["health"] = nullptr;
-        }
-        endpoints.push_back(std::move(o));
+  json::array policy;
+  for (const auto f : svc.policy) policy.push_back(json::value(georoute::filterName(f)));
+  json::array pools;
+  for (const auto& pool : svc.pools) {
+    json::array endpoints;
+    for (const auto& ep : pool.endpoints) {
+      json::object o{{"label", ep.label}, {"weight", ep.weight}};
+      if (!ep.target.empty()) o["target"] = ep.target;
+      if (ep.health_id < health.size()) {
+        const EndpointHealth& h = health[ep.health_id];
+        o["address"] = orNull(h.address);
+        o["health"] = json::object{{"id", h.id},
+                                   {"verdict", h.up ? "up" : "down"},
+                                   {"override", healthcheck::overrideName(h.override)},
+                                   {"usable", h.usable}};
+      } else {
+        o["health"] = nullptr;
       }
-      pools.push_back(json::object{{"region", set.regions[pool.region].name},
-                                   {"endpoints", std::move(endpoints)}});
+      endpoints.push_back(std::move(o));
     }
-    out.push_back(json::object{{"name", svc.name},
-                               {"zone", svc.zone},
-                               {"ttl", svc.ttl},
-                               {"policy", std::move(policy)},
-                               {"pools", std::move(pools)}});
+    pools.push_back(json::object{{"region", set.regions[pool.region].name},
+                                 {"endpoints", std::move(endpoints)}});
   }
-  return out;
+  return json::object{{"name", svc.name},
+                      {"zone", svc.zone},
+                      {"ttl", svc.ttl},
+                      {"policy", std::move(policy)},
+                      {"pools", std::move(pools)}};
+}
+
+// Where the service is defined: "source" config or api, the file; an API service's definition.
+void addSource(json::object& o, const ControlService& c, const std::string& name) {
+  auto def = c.serviceDefinition(name);
+  if (!def) return;
+  o["source"] = def->stored ? "api" : "config";
+  o["file"] = def->file;
+  if (def->stored) o["definition"] = definitionJson(*def->stored);
+}
+
+// A key limited to zones reaches the services whose names lie in one of them.
+bool serviceInScope(const ControlService& c, const Request& req, const std::string& name) {
+  if (req.key == nullptr) return true;
+  const std::string zone = c.zoneOf(name);
+  return req.key->allowsZone(zone.empty() ? api::canonicalZone(name) : zone);
+}
+
+Response outOfScope(const Request& req, const std::string& name) {
+  return Response::error(403, "API key '" + req.key->name() + "' may not touch service " +
+                                  api::canonicalZone(name) + " (outside its zones)");
+}
+
+// The answer of a service change once published: 200 with the service as GET shows it (201 when
+// created).
+void answerService(ControlService& c, const std::string& name, unsigned status,
+                   const std::function<void(Response)>& deliver) {
+  const auto services = c.services();
+  const std::string want = api::canonicalZone(name);
+  if (services) {
+    for (const auto& svc : services->services) {
+      if (svc.name != want) continue;
+      json::object o = serviceJson(*services, svc, c.health());
+      addSource(o, c, want);
+      return deliver(Response::json(status, o));
+    }
+  }
+  deliver(Response::error(500, "service " + want + " is not served"));
+}
+
+// PUT of a whole service or of its policy: `make` turns the body into the stored service.
+Response putServiceAnswer(
+    ControlService& c, Request& req, const std::string& operation,
+    const std::function<Result<StoredService>(const json::object&, const std::string&)>& make) {
+  const std::string name = req.params["name"];
+  if (!serviceInScope(c, req, name)) return outOfScope(req, name);
+  json::object body;
+  Response error;
+  if (!bodyObject(req, body, error)) return error;
+  auto svc = make(body, name);
+  if (!svc) return Response::error(422, svc.error().message);
+  Actor who{req.key ? req.key->name() : "", req.remote};
+  Response res;
+  res.later = [&c, svc = std::move(*svc), who, operation,
+               name](std::function<void(Response)> deliver) mutable {
+    c.putService(std::move(svc), who, operation, [&c, name, deliver](ServiceResult<bool> result) {
+      if (!result) return deliver(serviceError(result.error()));
+      answerService(c, name, *result ? 201 : 200, deliver);
+    });
+  };
+  return res;
 }
 
 // The API server's own families, appended to the control service's text.
@@ -299,10 +357,59 @@ std::function<void()> addMeridianRoutes(ApiService& api, ControlService& control
     return res;
   });
 
-  r.add(http::verb::get, "/api/v1/services", Access::kRead, [c](Request&) {
+  r.add(http::verb::get, "/api/v1/services", Access::kRead, [c](Request& req) {
     const auto services = c->services();
-    if (!services) return Response::json(200, json::array{});
-    return Response::json(200, servicesJson(*services, c->health()));
+    json::array out;
+    if (!services) return Response::json(200, out);
+    const auto health = c->health();
+    for (const auto& svc : services->services) {
+      if (!serviceInScope(*c, req, svc.name)) continue;
+      json::object o = serviceJson(*services, svc, health);
+      addSource(o, *c, svc.name);
+      out.push_back(std::move(o));
+    }
+    return Response::json(200, out);
+  });
+  r.add(http::verb::get, "/api/v1/services/{name}", Access::kRead, [c](Request& req) {
+    const std::string& name = req.params["name"];
+    if (!serviceInScope(*c, req, name)) return outOfScope(req, name);
+    Response res;
+    answerService(*c, name, 200, [&res](Response r) { res = std::move(r); });
+    if (res.status == 500) return Response::error(404, "no service " + api::canonicalZone(name));
+    return res;
+  });
+  // The body is one [[service]] table as JSON (docs/api.md "Services").
+  r.add(http::verb::put, "/api/v1/services/{name}", Access::kWrite,
+        [c](Request& req) { return putServiceAnswer(*c, req, "put", serviceFromJson); });
+  r.add(http::verb::put, "/api/v1/services/{name}/policy", Access::kWrite, [c](Request& req) {
+    const std::string& name = req.params["name"];
+    auto def = c->serviceDefinition(name);
+    if (!def) return serviceError(def.error());
+    if (!def->stored) {
+      return Response::error(409, "service " + def->name + " is defined in " + def->file +
+                                      "; the API changes only the services it made (edit the "
+                                      "file and reload)");
+    }
+    const StoredService stored = *def->stored;
+    return putServiceAnswer(*c, req, "policy",
+                            [stored](const json::object& body, const std::string&) {
+                              return withPolicy(stored, body);
+                            });
+  });
+  r.add(http::verb::delete_, "/api/v1/services/{name}", Access::kWrite, [c](Request& req) {
+    const std::string name = req.params["name"];
+    if (!serviceInScope(*c, req, name)) return outOfScope(req, name);
+    Actor who{req.key ? req.key->name() : "", req.remote};
+    Response res;
+    res.later = [c, name, who](std::function<void(Response)> deliver) {
+      c->deleteService(name, who, [deliver](ServiceResult<void> result) {
+        if (!result) return deliver(serviceError(result.error()));
+        Response ok;
+        ok.status = 204;
+        deliver(std::move(ok));
+      });
+    };
+    return res;
   });
   r.add(http::verb::get, "/api/v1/regions", Access::kRead, [c](Request&) {
     json::array out;

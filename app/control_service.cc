@@ -19,6 +19,7 @@
 #include "georoute/geoip.h"
 #include "healthcheck/monitor.h"
 #include "healthcheck/prober.h"
+#include "server/steering_zones.h"
 #include "zones/writer.h"
 
 namespace meridian::app {
@@ -689,6 +690,186 @@ void ControlService::publishZoneChange(const ZoneChange& change) {
 
 const std::string& ControlService::stateDir() const {
   return runtime_.config_.state_dir;
+}
+
+ServiceResult<ServiceDefinition> ControlService::serviceDefinition(const std::string& name) const {
+  const Runtime& rt = runtime_;
+  ServiceDefinition d;
+  d.name = api::canonicalZone(name);
+  for (const auto& c : rt.config_.steering.services) {
+    if (api::canonicalZone(c.name) != d.name) continue;
+    d.file = rt.config_.source.empty() ? "--set" : rt.config_.source;
+    return d;
+  }
+  if (auto it = rt.api_services_.find(d.name); it != rt.api_services_.end()) {
+    d.file = rt.servicesStorePath();
+    d.stored = it->second;
+    return d;
+  }
+  return ServiceError{Kind::kNotFound, "no service " + d.name};
+}
+
+std::string ControlService::zoneOf(const std::string& name) const {
+  dns::NameBuf owner;
+  const std::string n = api::canonicalZone(name);
+  if (!dns::fromText(n, owner)) return "";
+  dns::lowercase(owner);
+  const auto state = runtime_.state_.load();
+  const zones::Zone* zone = state->zones.findZone(owner);
+  return zone != nullptr ? zone->origin() : "";
+}
+
+std::optional<ServiceError> ControlService::serviceRefusal(const std::string& name) const {
+  const Runtime& rt = runtime_;
+  if (rt.config_.state_dir.empty())
+    return ServiceError{Kind::kUnavailable,
+                        "services are kept in control.state_dir, which is not set"};
+  if (!rt.services_store_error_.empty())
+    return ServiceError{Kind::kUnavailable, "the service store does not load (" +
+                                                rt.services_store_error_ +
+                                                "); fix or remove it and reload"};
+  auto def = serviceDefinition(name);
+  if (def && !def->stored)
+    return ServiceError{Kind::kConflict, "service " + def->name + " is defined in " + def->file +
+                                             "; the API changes only the services it made (edit "
+                                             "the file and reload)"};
+  return std::nullopt;
+}
+
+void ControlService::queueServiceOp(std::function<void(std::function<void()>)> op) {
+  service_ops_.push_back(std::move(op));
+  if (!service_op_running_) nextServiceOp();
+}
+
+void ControlService::nextServiceOp() {
+  if (service_ops_.empty()) {
+    service_op_running_ = false;
+    return;
+  }
+  service_op_running_ = true;
+  auto op = std::move(service_ops_.front());
+  service_ops_.pop_front();
+  op([this] { nextServiceOp(); });
+}
+
+namespace {
+
+// A stored entry as audit lines (the TOML, one key a line).
+std::vector<std::string> tomlLines(const StoredService* svc) {
+  std::vector<std::string> out;
+  if (svc == nullptr) return out;
+  for (size_t pos = 0; pos < svc->toml.size();) {
+    size_t end = svc->toml.find('\n', pos);
+    if (end == std::string::npos) end = svc->toml.size();
+    if (end > pos) out.push_back(svc->toml.substr(pos, end - pos));
+    pos = end + 1;
+  }
+  return out;
+}
+
+}  // namespace
+
+void ControlService::putService(StoredService svc, const Actor& who, const std::string& operation,
+                                std::function<void(ServiceResult<bool>)> done) {
+  queueServiceOp([this, svc = std::move(svc), who, operation,
+                  done = std::move(done)](std::function<void()> finished) mutable {
+    auto answer = [done = std::move(done), finished](ServiceResult<bool> r) {
+      done(std::move(r));
+      finished();
+    };
+    if (auto refused = serviceRefusal(svc.name)) return answer(*refused);
+    Runtime& rt = runtime_;
+    auto next = rt.api_services_;
+    const bool created = next.count(svc.name) == 0;
+    const std::string name = svc.name;
+    next[name] = std::move(svc);
+    // The steering with the change, compiled on the pool as a load compiles it: the one place
+    // that checks names against the zones, regions and checks.
+    auto steering = Runtime::withApiServices(rt.config_.steering, next);
+    rt.pool_->post(
+        [steering = std::move(steering), state = rt.state_.load(), geo = rt.geo_.db,
+         asn = rt.asn_.db, previous = rt.targets_]() -> Result<void> {
+          try {
+            auto compiled = georoute::compileSteering(steering, server::zoneLocator(state->zones),
+                                                      geo, asn, &previous);
+            if (!compiled) return compiled.error();
+            return {};
+          } catch (const std::exception& e) {
+            return Error{e.what()};
+          }
+        },
+        [this, next = std::move(next), name, created, operation, who,
+         answer = std::move(answer)](Result<void> checked) mutable {
+          if (!checked) return answer(ServiceError{Kind::kInvalid, checked.error().message});
+          const std::string zone = zoneOf(name);
+          commitServices(std::move(next), name,
+                         operation == "policy" ? "policy"
+                         : created             ? "create"
+                                               : "replace",
+                         zone, who, [answer = std::move(answer), created](ServiceResult<void> r) {
+                           if (!r) return answer(r.error());
+                           answer(created);
+                         });
+        });
+  });
+}
+
+void ControlService::deleteService(const std::string& name, const Actor& who,
+                                   std::function<void(ServiceResult<void>)> done) {
+  queueServiceOp([this, name = api::canonicalZone(name), who,
+                  done = std::move(done)](std::function<void()> finished) mutable {
+    auto answer = [done = std::move(done), finished](ServiceResult<void> r) {
+      done(std::move(r));
+      finished();
+    };
+    if (auto refused = serviceRefusal(name)) return answer(*refused);
+    auto next = runtime_.api_services_;
+    if (next.erase(name) == 0) return answer(ServiceError{Kind::kNotFound, "no service " + name});
+    commitServices(std::move(next), name, "delete", zoneOf(name), who, std::move(answer));
+  });
+}
+
+void ControlService::commitServices(std::map<std::string, StoredService> next,
+                                    const std::string& name, const std::string& operation,
+                                    const std::string& zone, const Actor& who,
+                                    std::function<void(ServiceResult<void>)> done) {
+  Runtime& rt = runtime_;
+  std::vector<StoredService> all;
+  for (const auto& [n, svc] : next) all.push_back(svc);
+  if (auto w = writeServiceStore(rt.servicesStorePath(), all); !w)
+    return done(ServiceError{Kind::kStorage, w.error().message});
+  control::AuditEntry entry;
+  entry.key = who.key;
+  entry.source = who.source;
+  entry.operation = "service-" + operation;
+  entry.zone = zone;
+  entry.detail = name;
+  const auto old = rt.api_services_.find(name);
+  entry.removed = tomlLines(old != rt.api_services_.end() ? &old->second : nullptr);
+  const auto now = next.find(name);
+  entry.added = tomlLines(now != next.end() ? &now->second : nullptr);
+  audit(std::move(entry));
+  rt.api_services_ = std::move(next);
+  rt.services_changed_ = true;
+  log::info("service " + name + ": " + operation + " by " + who.key + " (" + who.source + ")");
+  rt.publishEdits([this, name, operation, done = std::move(done)](const LoadReport&) {
+    Runtime& rt = runtime_;
+    const bool served =
+        rt.services_ && std::any_of(rt.services_->services.begin(), rt.services_->services.end(),
+                                    [&](const georoute::Service& s) { return s.name == name; });
+    if (served == (operation == "delete")) {
+      // A load that failed (a reload's broken configuration, say): the store has the change, the
+      // next load that compiles the steering serves it.
+      rt.services_changed_ = true;
+      return done(ServiceError{Kind::kStorage,
+                               "the change is saved but not served yet: the publication failed "
+                               "(see the log); the next reload serves it"});
+    }
+    if (rt.api_) {
+      rt.api_->events().publish("service", boost::json::object{{"name", name}, {"op", operation}});
+    }
+    done({});
+  });
 }
 
 std::shared_ptr<const georoute::ServiceSet> ControlService::services() const {

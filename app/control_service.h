@@ -16,6 +16,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <ctime>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -25,6 +26,7 @@
 #include <vector>
 
 #include "app/config.h"
+#include "app/service_store.h"
 #include "control/audit.h"
 #include "georoute/policy.h"
 #include "georoute/service.h"
@@ -242,6 +244,14 @@ struct HealthChange {
 };
 using HealthListener = std::function<void(const HealthChange&)>;
 
+// Where a service is defined: in the configuration file (`file`: the file, "--set" without one),
+// or through the API (`stored` set; `file`: STATE/services.toml).
+struct ServiceDefinition {
+  std::string name;  // canonical: "www.example.com."
+  std::string file;
+  std::optional<StoredService> stored;
+};
+
 class ControlService {
  public:
   explicit ControlService(Runtime& runtime) : runtime_(runtime) {}
@@ -316,6 +326,30 @@ class ControlService {
 
   // control.state_dir ("" when not set): where the API keeps what it needs beside the zones.
   [[nodiscard]] const std::string& stateDir() const;
+  // Services made through the API (docs/api.md "Services"), kept in STATE/services.toml and
+  // compiled with the configuration's. One change at a time: a request made while another runs
+  // waits for it.
+  // The service `name` (any case, trailing dot optional) as defined; kNotFound when neither the
+  // configuration nor the API defines it.
+  [[nodiscard]] ServiceResult<ServiceDefinition> serviceDefinition(const std::string& name) const;
+  // The origin of the served zone that holds `name` ("" when none does): an API key limited to
+  // zones may change a service only inside them.
+  [[nodiscard]] std::string zoneOf(const std::string& name) const;
+  // Creates or replaces the API service `svc` (validated by serviceFromJson / withPolicy): the
+  // steering with it is compiled on the load pool as a load compiles it (kInvalid with the
+  // compile's message: outside a served zone, below a delegation, no fallback RRset, an unknown
+  // region or check...), then the store is written (kStorage), the change audited, published as a
+  // load publishes steering, and `done` called once the DNS workers steer by it (true: created),
+  // with a `service` event {name, op}. kConflict for a service of the configuration file,
+  // kUnavailable without control.state_dir or while the store does not load. `operation` is
+  // "put" or "policy" (audit and event).
+  void putService(StoredService svc, const Actor& who, const std::string& operation,
+                  std::function<void(ServiceResult<bool>)> done);
+  // Removes an API service (its name then answers the zone file's RRset); `done` once published.
+  // kNotFound, kConflict (configuration file), kUnavailable as putService.
+  void deleteService(const std::string& name, const Actor& who,
+                     std::function<void(ServiceResult<void>)> done);
+
   // The compiled services (regions, pools, endpoints with their health ids); null without any.
   [[nodiscard]] std::shared_ptr<const georoute::ServiceSet> services() const;
   // Adds a listener for verdict changes and overrides (HealthChange); returns its id.
@@ -332,7 +366,17 @@ class ControlService {
   // on its first change, from its file and journal; kConflict when the file no longer holds the
   // served records), then the publication; leaves the lane once the commit is back.
   void commitStep(const std::string& name, const zones::ChangeRequest& request, const Actor& who,
-                  std::function<void(ServiceResult<PatchResult>)> done);
+                  zones::SerialPolicy policy, std::function<void(ServiceResult<PatchResult>)> done);
+  // Service changes, one at a time: each op gets the function that starts the next.
+  void queueServiceOp(std::function<void(std::function<void()>)> op);
+  void nextServiceOp();
+  // Refusals common to putService and deleteService (no state_dir, a broken store, a service of
+  // the configuration file); `name` canonical.
+  [[nodiscard]] std::optional<ServiceError> serviceRefusal(const std::string& name) const;
+  // Writes the store with `next`, audits, publishes, then sends the event and calls `done`.
+  void commitServices(std::map<std::string, StoredService> next, const std::string& name,
+                      const std::string& operation, const std::string& zone, const Actor& who,
+                      std::function<void(ServiceResult<void>)> done);
 
   Runtime& runtime_;
   std::map<std::string, zones::SerialPolicy> serial_policies_;  // setSerialPolicy(), by origin
@@ -340,6 +384,8 @@ class ControlService {
   std::vector<std::pair<size_t, ZoneChangeListener>> listeners_;
   std::vector<std::pair<size_t, HealthListener>> health_listeners_;
   size_t next_listener_ = 1;
+  std::deque<std::function<void(std::function<void()>)>> service_ops_;
+  bool service_op_running_ = false;
 };
 
 // Where the zone `zone` keeps its journal and how its changes move the serial: the journal in

@@ -410,6 +410,25 @@ void Runtime::beginLoad(uint64_t ticket) {
               [](const ZoneConfig& a, const ZoneConfig& b) { return a.name < b.name; });
   }
   addApiZones(run->config);
+  if (run->zones && !run->config.state_dir.empty()) {
+    // The services the API made, read with the configuration's; a store that does not load keeps
+    // the ones loaded before (none at start-up) beside the configuration's.
+    const std::string store = run->config.state_dir + "/services.toml";
+    if (auto stored = readServiceStore(store); stored) {
+      api_services_.clear();
+      for (auto& svc : *stored) api_services_[svc.name] = std::move(svc);
+      services_store_error_.clear();
+    } else {
+      services_store_error_ = stored.error().message;
+      log::error("services: " + services_store_error_ + "; keeping the " +
+                 std::to_string(api_services_.size()) +
+                 " API service(s) loaded before (the configuration's are not affected)");
+      run->errors["(services)"] = services_store_error_;
+      ++run->report.failed;
+    }
+  }
+  run->services = services_changed_;
+  services_changed_ = false;
   for (const auto& origin : removed_zones_) {
     run->removed.insert(origin);
     run->next.erase(origin);
@@ -442,7 +461,8 @@ void Runtime::beginLoad(uint64_t ticket) {
         LoadRun& r = *run_;
         r.geo = std::move(std::get<0>(result));
         r.asn = std::move(std::get<1>(result));
-        if (!r.zones && !std::get<2>(result) && r.edited.empty() && r.removed.empty()) {
+        if (!r.zones && !std::get<2>(result) && r.edited.empty() && r.removed.empty() &&
+            !r.services) {
           // A GeoIP look that found nothing new to load: nothing to publish.
           geo_ = r.geo;
           asn_ = r.asn;
@@ -648,7 +668,8 @@ void Runtime::compileLoad() {
     if (r.next.count(zc.name) == 0) missing.push_back(zc.name);
   }
   std::optional<SteeringConfig> steering;
-  if (!r.config.steering.empty()) steering = r.config.steering;
+  if (SteeringConfig all = withApiServices(r.config.steering, api_services_); !all.empty())
+    steering = std::move(all);
   server::ProtocolSettings protocol = r.config.protocol;
   if (!r.config.cookie_secret_set) std::memcpy(protocol.cookie_secret, cookie_secret_, 16);
   // The zone set and the steering (GeoIP walks for the ECS scope included) are built on the pool;
@@ -782,6 +803,23 @@ void Runtime::addApiZones(Config& config) const {
                      [&](const ZoneConfig& c) { return c.name == z.name; }))
       config.zones.push_back(z);
   }
+}
+
+SteeringConfig Runtime::withApiServices(const SteeringConfig& base,
+                                        const std::map<std::string, StoredService>& api) {
+  SteeringConfig out = base;
+  for (const auto& [name, svc] : api) {
+    const bool configured =
+        std::any_of(base.services.begin(), base.services.end(),
+                    [&](const auto& c) { return api::canonicalZone(c.name) == name; });
+    if (configured) {
+      log::warning("services: " + name +
+                   " is defined in the configuration too; the configuration's entry is served");
+      continue;
+    }
+    out.services.push_back(svc.config);
+  }
+  return out;
 }
 
 void Runtime::publishEdits(std::function<void(const LoadReport&)> done) {

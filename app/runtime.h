@@ -119,6 +119,7 @@ class Runtime {
     std::set<std::string> removed;  // zones deleted through the service (removed_zones_)
     // Zones with a journal loaded for the first time (EditableZone::open): their change path.
     std::map<std::string, std::shared_ptr<zones::EditableZone>> recovered;
+    bool services = false;   // API services changed (services_changed_): compile steering
     size_t outstanding = 0;  // pool jobs of the first stage (zones, GeoIP) still running
     GeoSlot geo, asn;
   };
@@ -237,6 +238,20 @@ class Runtime {
   std::set<std::string> removed_zones_;
   // Adds api_zones_ to `config`'s zones (those the configuration does not name itself).
   void addApiZones(Config& config) const;
+  // Services created through the service (ControlService::putService), by canonical name: kept
+  // in STATE/services.toml, read at every full load (start-up, reload) and compiled beside the
+  // configuration's, which win on a name both define. services_store_error_: the store did not
+  // load (its services stay as they were; the API's service writes are refused until it loads);
+  // services_changed_: the next load compiles the steering even when it re-reads nothing.
+  std::map<std::string, StoredService> api_services_;
+  std::string services_store_error_;
+  bool services_changed_ = false;
+  [[nodiscard]] std::string servicesStorePath() const {
+    return config_.state_dir + "/services.toml";
+  }
+  // `base` (a configuration's steering) with the services of `api` it does not define itself.
+  [[nodiscard]] static georoute::SteeringConfig withApiServices(
+      const georoute::SteeringConfig& base, const std::map<std::string, StoredService>& api);
   std::optional<control::AuditLog> audit_;
   std::string audit_error_;
 

@@ -19,7 +19,7 @@ import os
 import subprocess
 
 from api_section import RO_SECRET, RW_SECRET, curl, hash_key, json_or_none, read_events_until
-from common import check_log_clean, pick_port, run_tool, start_server, write
+from common import api_keys_toml, check_log_clean, pick_port, run_tool, start_server, steering_toml, write
 
 ZONE = """$ORIGIN steer.test.
 $TTL 300
@@ -32,50 +32,24 @@ dead A 192.0.2.98
 """
 
 
-def config(port, sock, zone_file, rw_hash, ro_hash, dead_port, extra=""):
+def base_config(port, control, zone_file, rw_hash, ro_hash, extra=""):
+    """[api] on port, the [control] line given, the two keys, steer.test and www.steer.test."""
     return f"""[api]
 listen = ["127.0.0.1:{port}"]
 {extra}
 [control]
-socket = "{sock}"
+{control}
 
-[[api.key]]
-name = "ops"
-hash = "{rw_hash}"
-scope = "read-write"
-
-[[api.key]]
-name = "viewer"
-hash = "{ro_hash}"
-scope = "read-only"
-
+{api_keys_toml(rw_hash, ro_hash)}
 [[zone]]
 name = "steer.test"
 file = "{zone_file}"
 
-[[region]]
-name = "eu"
-latitude = 50.1
-longitude = 8.7
+{steering_toml("www.steer.test")}"""
 
-[[region]]
-name = "us"
 
-[[service]]
-name = "www.steer.test"
-policy = ["up", "geo"]
-
-[service.geo]
-default = ["eu", "us"]
-
-[[service.pool]]
-region = "eu"
-endpoints = ["198.51.100.1"]
-
-[[service.pool]]
-region = "us"
-endpoints = ["198.51.100.3"]
-
+def config(port, sock, zone_file, rw_hash, ro_hash, dead_port, extra=""):
+    return base_config(port, f'socket = "{sock}"', zone_file, rw_hash, ro_hash, extra) + f"""
 [[service]]
 name = "dead.steer.test"
 check = "dead"
@@ -94,9 +68,33 @@ fall = 1
 """
 
 
-def dig(dns_port, name):
-    rc, out, err = run_tool(["dig", "+short", "+time=2", "+tries=2", "-p", str(dns_port),
-                             "@127.0.0.1", name, "A"], 15)
+RO = ["-H", f"X-API-Key: {RO_SECRET}"]
+RW = ["-H", f"X-API-Key: {RW_SECRET}"]
+PUT = ["-X", "PUT", "-H", "Content-Type: application/json", "--data-binary"]
+
+
+def open_events(base):
+    """A `curl -N` client of /api/v1/events (read-only key) and what it read up to the comment."""
+    ev = subprocess.Popen(["curl", "-s", "-N", "--max-time", "60"] + RO + [f"{base}/api/v1/events"],
+                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    return ev, read_events_until(ev, ": meridian events")
+
+
+def stop_with_events(r, label, srv, ev):
+    """Ends the event client (if any), then the server: exit 0 and a clean log."""
+    if ev is not None:
+        ev.kill()
+        ev.wait()
+    rc, secs = srv.stop()
+    r.check(f"{label} server: SIGTERM -> exit 0", rc == 0, f"rc={rc}")
+    check_log_clean(r, f"{label} server", srv.log_text())
+
+
+def dig(dns_port, name, subnet=None):
+    """The A records answered for name (asked with that EDNS Client Subnet, when given)."""
+    ecs = [f"+subnet={subnet}"] if subnet else []
+    rc, out, err = run_tool(["dig", "+short", "+time=2", "+tries=2", "-p", str(dns_port)] + ecs
+                            + ["@127.0.0.1", name, "A"], 15)
     return out.split()
 
 
@@ -118,14 +116,10 @@ def section_api_meridian(ctx):
     if srv is None:
         return
     base = f"http://127.0.0.1:{port}"
-    ro = ["-H", f"X-API-Key: {RO_SECRET}"]
-    rw = ["-H", f"X-API-Key: {RW_SECRET}"]
-    put = ["-X", "PUT", "-H", "Content-Type: application/json", "--data-binary"]
+    ro, rw, put = RO, RW, PUT
     ev = None
     try:
-        ev = subprocess.Popen(["curl", "-s", "-N", "--max-time", "60"] + ro + [f"{base}/api/v1/events"],
-                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-        events = read_events_until(ev, ": meridian events")
+        ev, events = open_events(base)
 
         # health: the checked slot goes down (a `health` event), every slot is listed.
         events += read_events_until(ev, "event: health\n")
@@ -279,12 +273,7 @@ def section_api_meridian(ctx):
         r.check("meridianctl over the socket still works beside it", rc == 0 and out.startswith("ok"),
                 f"rc={rc} {out}{err}")
     finally:
-        if ev is not None:
-            ev.kill()
-            ev.wait()
-        rc, secs = srv.stop()
-        r.check("api_meridian server: SIGTERM -> exit 0", rc == 0, f"rc={rc}")
-        check_log_clean(r, "api_meridian server", srv.log_text())
+        stop_with_events(r, "api_meridian", srv, ev)
 
     # api.metrics_without_key = true: /metrics alone answers without a key.
     port = pick_port(ctx, udp=False)
@@ -305,3 +294,110 @@ def section_api_meridian(ctx):
                 f"{status} {status2}")
     finally:
         srv.stop()
+
+    section_api_services(ctx, zone_file, rw_hash, ro_hash)
+
+
+# new.steer.test: eu for everyone but 10.1.0.0/16 (by ECS), which gets us.
+NEW_SERVICE = {
+    "ttl": 10, "policy": ["up", "geo"],
+    "geo": {"default": ["eu", "us"], "cidr": {"10.1.0.0/16": ["us"]}},
+    "pool": [{"region": "eu", "endpoints": ["198.51.100.7"]},
+             {"region": "us", "endpoints": ["198.51.100.8"]}],
+}
+
+
+def section_api_services(ctx, zone_file, rw_hash, ro_hash):
+    """Services through the API: created, steered by dig (with and without ECS), re-policied,
+    refused bodies changing nothing, kept across a restart, deleted (the zone's RRset again)."""
+    r = ctx.r
+    write(zone_file, ZONE.format(serial=3, extra="new A 192.0.2.50"))
+    port = pick_port(ctx, udp=False)
+    dns_port = pick_port(ctx)
+    state = os.path.join(ctx.tmp, "api-services-state")
+    conf = os.path.join(ctx.tmp, "api-services.toml")
+    write(conf, base_config(port, f'state_dir = "{state}"', zone_file, rw_hash, ro_hash))
+    args = ["--config", conf, "--listen", f"127.0.0.1:{dns_port}"]
+    srv = start_server(ctx, "api-services", args, check_started=True)
+    if srv is None:
+        return
+    base = f"http://127.0.0.1:{port}"
+    svc_url = f"{base}/api/v1/services/new.steer.test"
+    ro, rw, put = RO, RW, PUT
+    ev = None
+    try:
+        ev, events = open_events(base)
+        r.check("before the PUT dig answers new.steer.test from the zone file",
+                dig(dns_port, "new.steer.test") == ["192.0.2.50"], "")
+        body = json.dumps(NEW_SERVICE)
+        for label, args_, want in [("no key", put + [body], 401), ("read-only key", ro + put + [body], 403)]:
+            rc, status, _, out = curl(args_ + [svc_url])
+            r.check(f"PUT /api/v1/services/NAME, {label}: {want}", status == want, f"{status} {out}")
+        rc, status, _, out = curl(rw + put + [body] + [svc_url])
+        made = json_or_none(out) or {}
+        r.check("PUT /api/v1/services/new.steer.test: 201 with the compiled service, source api",
+                status == 201 and made.get("name") == "new.steer.test." and made.get("source") == "api",
+                f"{status} {out}")
+        eu, us = dig(dns_port, "new.steer.test"), dig(dns_port, "new.steer.test", "10.1.2.0/24")
+        r.check("dig right after: the geo default (eu) without ECS, us for ECS 10.1.2.0/24",
+                eu == ["198.51.100.7"] and us == ["198.51.100.8"], f"{eu} {us}")
+        events += read_events_until(ev, '"op":"create"')
+        r.check("SSE: the creation is a `service` event",
+                'event: service\ndata: {"name":"new.steer.test.","op":"create"}' in events, repr(events))
+
+        rc, status, _, out = curl(rw + put + ['{"geo": {"default": ["us"]}}'] + [svc_url + "/policy"])
+        after = dig(dns_port, "new.steer.test")
+        r.check("PUT .../policy with a new geo default: 200, dig answers from us",
+                status == 200 and after == ["198.51.100.8"], f"{status} {out} {after}")
+
+        for label, url, payload, want_status, want_text in [
+            ("a string ttl", svc_url, '{"ttl": "long", "pool": []}', 422,
+             "request: service.ttl must be an integer"),
+            ("an unknown region", svc_url,
+             '{"pool": [{"region": "mars", "endpoints": ["198.51.100.7"]}]}', 422, "mars"),
+            ("a name without a fallback RRset", f"{base}/api/v1/services/none.steer.test",
+             '{"pool": [{"region": "eu", "endpoints": ["198.51.100.7"]}]}', 422,
+             "has no records in zone steer.test."),
+            ("not JSON", svc_url, "{", 400, "the body must be a JSON object"),
+            ("a policy PUT with ttl", svc_url + "/policy", '{"ttl": 5}', 422,
+             "service.ttl is not a policy key"),
+            ("the configuration's service", f"{base}/api/v1/services/www.steer.test", body, 409,
+             f"is defined in {conf}"),
+        ]:
+            rc, status, _, out = curl(rw + put + [payload] + [url])
+            err = (json_or_none(out) or {}).get("error", "")
+            r.check(f"PUT {label}: {want_status} naming it", status == want_status and want_text in err,
+                    f"{status} {out}")
+        rc, status, _, out = curl(ro + [f"{base}/api/v1/services"])
+        names = sorted(s_.get("name") for s_ in (json_or_none(out) or []))
+        still = dig(dns_port, "new.steer.test")
+        r.check("after the refused requests: the same two services, dig still answers from us",
+                names == ["new.steer.test.", "www.steer.test."] and still == ["198.51.100.8"],
+                f"{names} {still}")
+        stored = open(os.path.join(state, "services.toml")).read()
+        r.check("STATE/services.toml holds the service as a [[service]] entry",
+                "[[service]]" in stored and "new.steer.test" in stored, stored)
+    finally:
+        stop_with_events(r, "api-services", srv, ev)
+
+    srv = start_server(ctx, "api-services-2", args, check_started=True)
+    if srv is None:
+        return
+    try:
+        kept = dig(dns_port, "new.steer.test")
+        r.check("after a restart the API service is steered as before", kept == ["198.51.100.8"],
+                f"{kept}")
+        rc, status, _, out = curl(rw + ["-X", "DELETE", svc_url])
+        gone = dig(dns_port, "new.steer.test")
+        r.check("DELETE /api/v1/services/new.steer.test: 204, dig answers the zone's RRset",
+                status == 204 and gone == ["192.0.2.50"], f"{status} {out} {gone}")
+        rc, status, _, out = curl(rw + ["-X", "DELETE", svc_url])
+        r.check("DELETE again: 404", status == 404, f"{status} {out}")
+        audit = [json.loads(line) for line in open(os.path.join(state, "audit.log")) if line.strip()]
+        ops = [(a.get("operation"), a.get("key")) for a in audit]
+        r.check("the audit log has create, policy and delete by key ops",
+                ops == [("service-create", "ops"), ("service-policy", "ops"), ("service-delete", "ops")],
+                repr(ops))
+    finally:
+        srv.stop()
+        check_log_clean(r, "api-services-2 server", srv.log_text())

@@ -20,7 +20,7 @@ import signal
 import subprocess
 import time
 
-from common import check_log_clean, pick_port, run_tool, start_server, write
+from common import api_keys_toml, check_log_clean, pick_port, run_tool, start_server, write
 
 ZONE = """$ORIGIN api.test.
 $TTL 300
@@ -67,17 +67,7 @@ def api_config(tmp, port, zone_file, rw_hash, ro_hash, extra=""):
 listen = ["127.0.0.1:{port}"]
 body_limit_bytes = 4096
 {extra}
-[[api.key]]
-name = "ops"
-hash = "{rw_hash}"
-scope = "read-write"
-
-[[api.key]]
-name = "viewer"
-hash = "{ro_hash}"
-scope = "read-only"
-zones = ["api.test"]
-
+{api_keys_toml(rw_hash, ro_hash, ["api.test"])}
 [[zone]]
 name = "api.test"
 file = "{zone_file}"

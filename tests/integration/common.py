@@ -138,6 +138,49 @@ def api_request(base, key, method, path, body=None, timeout=10.0):
 
 
 # ---------------------------------------------------------------------------
+# configuration blocks several sections share
+
+
+def api_keys_toml(rw_hash, ro_hash, ro_zones=()):
+    """The API sections' two [[api.key]] entries: "ops" (read-write) and "viewer" (read-only,
+    limited to ro_zones when given)."""
+    text = (f'[[api.key]]\nname = "ops"\nhash = "{rw_hash}"\nscope = "read-write"\n\n'
+            f'[[api.key]]\nname = "viewer"\nhash = "{ro_hash}"\nscope = "read-only"\n')
+    if ro_zones:
+        text += "zones = [" + ", ".join(f'"{z}"' for z in ro_zones) + "]\n"
+    return text
+
+
+def steering_toml(service, eu_endpoints=("198.51.100.1",), us_endpoints=("198.51.100.3",),
+                  policy=("up", "geo"), eu_position="latitude = 50.1\nlongitude = 8.7\n"):
+    """Regions eu (with eu_position's coordinates) and us, and `service` with the policy, a geo
+    map defaulting to ["eu", "us"] and a pool in each region."""
+    def toml_list(items):
+        return "[" + ", ".join(f'"{i}"' for i in items) + "]"
+    return f"""[[region]]
+name = "eu"
+{eu_position}
+[[region]]
+name = "us"
+
+[[service]]
+name = "{service}"
+policy = {toml_list(policy)}
+
+[service.geo]
+default = ["eu", "us"]
+
+[[service.pool]]
+region = "eu"
+endpoints = {toml_list(eu_endpoints)}
+
+[[service.pool]]
+region = "us"
+endpoints = {toml_list(us_endpoints)}
+"""
+
+
+# ---------------------------------------------------------------------------
 # command line and the temporary directory
 
 

@@ -28,6 +28,7 @@
 #include "control/audit.h"
 #include "control_client.h"
 #include "healthcheck/monitor.h"
+#include "steering_fixture.h"
 #include "zones/content.h"
 #include "zones/diff.h"
 #include "zones/edit.h"
@@ -53,28 +54,7 @@ bool connectable(const std::string& path) {
   return fd >= 0;
 }
 
-const char* kSteering = R"(
-[[region]]
-name = "eu"
-
-[[region]]
-name = "us"
-
-[[service]]
-name = "svc.a.test"
-policy = ["up", "geo"]
-
-[service.geo]
-default = ["eu", "us"]
-
-[[service.pool]]
-region = "eu"
-endpoints = ["198.51.100.1", "198.51.100.2"]
-
-[[service.pool]]
-region = "us"
-endpoints = ["198.51.100.3"]
-)";
+const std::string kSteering = test::twoRegionSteering({.policy = R"(["up", "geo"])"});
 
 // A runtime serving a.test. (and, with `steering`, the service svc.a.test.) on its own thread.
 struct Harness {

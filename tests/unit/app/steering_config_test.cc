@@ -13,6 +13,7 @@
 #include "georoute/compile.h"
 #include "georoute/policy.h"
 #include "server/steering_zones.h"
+#include "steering_fixture.h"
 #include "zones/loader.h"
 
 using namespace meridian;
@@ -66,31 +67,11 @@ std::string answer(const georoute::CompiledSteering& c, const healthcheck::State
   return out;
 }
 
-const char* kTwoRegions = R"(
-[[region]]
-name = "eu"
-latitude = 50.11
-longitude = 8.68
-
-[[region]]
-name = "us"
-latitude = 39.04
-longitude = -77.49
-
-[[service]]
-name = "www.example.com"
-
-[service.geo]
-default = ["eu", "us"]
-
-[[service.pool]]
-region = "eu"
-endpoints = ["198.51.100.1", "198.51.100.2"]
-
-[[service.pool]]
-region = "us"
-endpoints = ["198.51.100.3"]
-)";
+// www.example.com under the default policy (which has `nearest`: both regions have coordinates).
+const std::string kTwoRegions =
+    test::twoRegionSteering({.service = "www.example.com",
+                             .eu_position = "latitude = 50.11\nlongitude = 8.68\n",
+                             .us_position = "latitude = 39.04\nlongitude = -77.49\n"});
 
 }  // namespace
 
@@ -117,30 +98,11 @@ TEST_CASE("default policy answers the region's whole address set", "[config]") {
 
 TEST_CASE("coordinates are needed only by a nearest filter", "[config]") {
   TempDir dir;
-  const std::string no_coords = R"(
-[[region]]
-name = "eu"
-
-[[region]]
-name = "us"
-latitude = 39.04
-longitude = -77.49
-
-[[service]]
-name = "www.example.com"
-policy = ["up", "geo"]
-
-[service.geo]
-default = ["eu", "us"]
-
-[[service.pool]]
-region = "eu"
-endpoints = ["198.51.100.1"]
-
-[[service.pool]]
-region = "us"
-endpoints = ["198.51.100.3"]
-)";
+  const std::string no_coords =
+      test::twoRegionSteering({.service = "www.example.com",
+                               .policy = R"(["up", "geo"])",
+                               .us_position = "latitude = 39.04\nlongitude = -77.49\n",
+                               .eu_endpoints = R"(["198.51.100.1"])"});
   auto cfg = load(dir, no_coords);
   REQUIRE(cfg.has_value());
   CHECK_FALSE(cfg->steering.regions.at(0).has_coordinates);
