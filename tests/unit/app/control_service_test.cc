@@ -644,6 +644,7 @@ TEST_CASE(
   REQUIRE(fixed.has_value());
   CHECK(fixed->old_serial == 10);
   CHECK(fixed->new_serial == 11);
+}
 
 namespace {
 
