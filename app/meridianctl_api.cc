@@ -861,7 +861,7 @@ int audit(const ApiTarget& t, const std::vector<std::string>& w, bool as_json) {
       return usage(a + ": not a time: '" + v + "'");
     if (a == "--limit" && (v.empty() || v.find_first_not_of("0123456789") != std::string::npos))
       return usage("--limit: not a number: '" + v + "'");
-    query += (query.empty() ? "?" : "&") + a.substr(2) + "=" + percentEncode(v);
+    query.append(query.empty() ? "?" : "&").append(a, 2).append(1, '=').append(percentEncode(v));
   }
   const Answer a = call(t, http::verb::get, "/api/v1/audit" + query);
   if (a.exit != kExitOk) return a.exit;

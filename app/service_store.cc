@@ -225,7 +225,7 @@ Result<void> writeServiceStore(const std::string& path,
     toml::array entries;
     entries.push_back(std::move(*table));
     root.insert("service", std::move(entries));
-    text += "\n" + tomlText(root) + "\n";
+    text.append(1, '\n').append(tomlText(root)).append(1, '\n');
   }
   std::error_code ec;
   std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);

@@ -760,7 +760,7 @@ TEST_CASE("a storm of changes to one zone from several clients keeps every one, 
     clients.emplace_back([&, c] {
       for (int i = 0; i < kEach; ++i) {
         const uint8_t last = static_cast<uint8_t>(c * kEach + i + 1);
-        const std::string owner = "c" + std::to_string(c) + "-" + std::to_string(i);
+        const std::string owner = std::string(1, 'c').append(std::to_string(c)).append(1, '-').append(std::to_string(i));
         std::promise<void> answered;
         h.runtime->post([&, owner, last] {
           h.runtime->control().patchZone("a.test.", request({replaceA(owner, {{192, 0, 2, last}})}),
@@ -795,7 +795,7 @@ TEST_CASE("a storm of changes to one zone from several clients keeps every one, 
   CHECK(z->info.serial == 1 + kClients * kEach);
   for (int c = 0; c < kClients; ++c) {
     for (int i = 0; i < kEach; ++i) {
-      const std::string owner = "c" + std::to_string(c) + "-" + std::to_string(i);
+      const std::string owner = std::string(1, 'c').append(std::to_string(c)).append(1, '-').append(std::to_string(i));
       CHECK(z->content->find(replaceA(owner, {}).rrset.owner.data, 1).has_value());
     }
   }
