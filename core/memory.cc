@@ -14,8 +14,8 @@ size_t mappedOctets(size_t octets) { return (octets + kHugePage - 1) & ~(kHugePa
 
 }  // namespace
 
-void* allocateTable(size_t octets) {
-  if (octets < kHugeTableOctets) return ::operator new(octets);
+void* allocateTable(size_t octets, size_t align) {
+  if (octets < kHugeTableOctets) return ::operator new(octets, std::align_val_t(align));
   const size_t length = mappedOctets(octets);
   // Map one huge page more than needed, then unmap the unaligned head and the tail.
   void* raw = mmap(nullptr, length + kHugePage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
@@ -31,10 +31,10 @@ void* allocateTable(size_t octets) {
   return reinterpret_cast<void*>(aligned);
 }
 
-void freeTable(void* p, size_t octets) noexcept {
+void freeTable(void* p, size_t octets, size_t align) noexcept {
   if (p == nullptr) return;
   if (octets < kHugeTableOctets) {
-    ::operator delete(p);
+    ::operator delete(p, std::align_val_t(align));
     return;
   }
   munmap(p, mappedOctets(octets));

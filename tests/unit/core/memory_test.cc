@@ -6,6 +6,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "core/memory.h"
 
@@ -88,4 +89,16 @@ TEST_CASE("a small table comes from the heap and a TableVector works like a vect
   v.clear();
   v.shrink_to_fit();
   CHECK(w.size() == 1'000'000);
+}
+
+TEST_CASE("a small table keeps its type's alignment", "[memory]") {
+  struct alignas(64) Wide {
+    char c = 0;
+  };
+  // operator new without the alignment gives 16 octets: of eight tables, some would be off.
+  std::vector<TableVector<Wide>> tables(8);
+  for (size_t i = 0; i < tables.size(); ++i) {
+    tables[i].resize(i + 1);
+    CHECK(reinterpret_cast<uintptr_t>(tables[i].data()) % alignof(Wide) == 0);
+  }
 }
