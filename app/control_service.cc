@@ -465,11 +465,6 @@ void ControlService::commitStep(const std::string& name, const zones::ChangeRequ
     try {
       if (hook) hook(name);
       if (!ez) {
-        if (!config.journal.empty()) {
-          std::error_code ec;
-          std::filesystem::create_directories(std::filesystem::path(config.journal).parent_path(),
-                                              ec);
-        }
         auto opened = zones::EditableZone::open(config, now, out.open_warnings);
         if (!opened) {
           out.error = editError(opened.error());

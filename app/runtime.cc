@@ -323,8 +323,6 @@ struct ParsedZone {
 // short are removed. Only for a zone that has a journal (or such temporaries): a zone never
 // changed keeps the plain load, and its journal is started by its first change.
 Result<ParsedZone> recoverZone(const zones::EditableZoneConfig& config) {
-  std::error_code ec;  // a missing directory fails the open below, with its message
-  std::filesystem::create_directories(std::filesystem::path(config.journal).parent_path(), ec);
   std::vector<std::string> warnings;
   auto opened = zones::EditableZone::open(config, std::time(nullptr), warnings);
   if (!opened) {

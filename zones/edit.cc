@@ -271,6 +271,12 @@ EditResult<EditableZone> EditableZone::open(const EditableZoneConfig& config_in,
                                             std::vector<std::string>& warnings) {
   EditableZoneConfig config = config_in;
   if (config.journal.empty()) config.journal = config.file + ".journal";
+  // The journal's directory (STATE/journal/ for the first zone that changes) is made here; one
+  // that cannot be made fails Journal::open below, with its message.
+  if (const auto dir = std::filesystem::path(config.journal).parent_path(); !dir.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+  }
   dns::NameBuf apex;
   const std::string absolute =
       config.origin.empty() || config.origin.back() != '.' ? config.origin + "." : config.origin;

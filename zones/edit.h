@@ -137,7 +137,7 @@ class EditableZone {
   //   - the file does not load (or is missing): the journal's latest is served, a warning says
   //     so, and commits are refused until a reload of a fixed file succeeds.
   // Refused only when nothing servable is left (no journal, or a corrupt one, and a broken file).
-  // What it found and did is appended to `warnings`.
+  // What it found and did is appended to `warnings`. The journal's directory is made if missing.
   [[nodiscard]] static EditResult<EditableZone> open(const EditableZoneConfig& config, int64_t now,
                                                      std::vector<std::string>& warnings);
 
