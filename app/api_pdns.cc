@@ -202,7 +202,8 @@ std::optional<Response> storeAttributes(PdnsState& st, const std::string& origin
 // does not (OFF, SOA-EDIT, INCEPTION-INCREMENT) leaves the zone's zone.serial_policy in force.
 void followSoaEditApi(PdnsState& st, const std::string& origin) {
   const ZoneState& zs = st.zones[origin];
-  if (zs.soa_edit_api_set) st.service.setSerialPolicy(origin, pdns::serialPolicy(zs.meta.soa_edit_api));
+  if (zs.soa_edit_api_set)
+    st.service.setSerialPolicy(origin, pdns::serialPolicy(zs.meta.soa_edit_api));
 }
 
 // At start: every served zone's attributes file, if it has one. A file that does not parse is
@@ -308,7 +309,6 @@ Response getZone(PdnsState& st, Request& req, Found& f) {
   return Response::json(200, pdns::zoneObject(*f.detail.content, meta, &zs.extras,
                                               req.queryParam("rrsets") != "false"));
 }
-
 
 Response patchZone(PdnsState& st, Request& req, Found& f) {
   const int64_t now = std::time(nullptr);

@@ -333,7 +333,10 @@ Result<ParsedZone> recoverZone(const zones::EditableZoneConfig& config) {
   auto editable = std::make_shared<zones::EditableZone>(std::move(*opened));
   ParsedZone parsed{
       zones::LoadedZone{editable->zone(), std::move(warnings), editable->includes(), 0},
-      std::make_shared<const zones::ZoneContent>(editable->content()), nullptr, {}, editable};
+      std::make_shared<const zones::ZoneContent>(editable->content()),
+      nullptr,
+      {},
+      editable};
   return parsed;
 }
 

@@ -19,8 +19,8 @@ inline constexpr size_t kHugeTableOctets = size_t{1} << 20;
 // kernel backs it with transparent huge pages where it can (THP "always" or "madvise"). A query's
 // random walk over a table of several MiB then needs one TLB entry per 2 MiB instead of one per
 // 4 KiB. Throws std::bad_alloc when the memory cannot be had. Freed by freeTable with the same
-// `octets` and `align`; a freed mapping goes back to the system at once (a smaller zone after a large one
-// does not keep the large one's memory).
+// `octets` and `align`; a freed mapping goes back to the system at once (a smaller zone after a
+// large one does not keep the large one's memory).
 [[nodiscard]] void* allocateTable(size_t octets, size_t align = alignof(std::max_align_t));
 void freeTable(void* p, size_t octets, size_t align = alignof(std::max_align_t)) noexcept;
 
