@@ -18,12 +18,13 @@ PKGS=(
   pdns-server pdns-backend-bind pdns-backend-geoip pdns-backend-sqlite3 sqlite3 unbound
   mmdb-bin util-linux procps libssl-dev iproute2
   dpkg-dev lintian systemd man-db adduser
+  libfstrm-dev libprotobuf-c-dev protobuf-c-compiler fstrm-bin pdns-recursor
 )
 
 # Process names (as `pgrep -x` matches them) of the peer daemons the packages above may start.
 # MERIDIAN_PEER_DAEMONS narrows the list (the test uses it so it cannot touch a real daemon that
 # another program starts while it runs).
-read -r -a PEER_DAEMONS <<<"${MERIDIAN_PEER_DAEMONS:-knotd nsd gdnsd pdns_server unbound}"
+read -r -a PEER_DAEMONS <<<"${MERIDIAN_PEER_DAEMONS:-knotd nsd gdnsd pdns_server pdns_recursor unbound}"
 
 # PIDs of every running peer daemon, one per line, sorted.
 peer_daemon_pids() {
