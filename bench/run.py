@@ -370,6 +370,32 @@ def tree_cpu(root):
     return snap
 
 
+def tree_switches(root):
+    """{(pid, tid): voluntary context switches} of every thread of the tree.  A voluntary switch
+    is a thread going to sleep (a blocking recvmmsg with nothing queued, an epoll_wait): per
+    answered query it says how often the server slept and was woken."""
+    snap = {}
+    for p in process_tree(root):
+        try:
+            tids = os.listdir("/proc/%d/task" % p)
+        except OSError:
+            continue
+        for t in tids:
+            try:
+                with open("/proc/%d/task/%s/status" % (p, t)) as f:
+                    for line in f:
+                        if line.startswith("voluntary_ctxt_switches:"):
+                            snap[(p, t)] = int(line.split()[1])
+                            break
+            except OSError:
+                pass
+    return snap
+
+
+def switches_delta(before, after):
+    return sum(v - before.get(k, 0) for k, v in after.items())
+
+
 def cpu_delta_seconds(before, after):
     """(user, system) CPU seconds the tree used between the two snapshots."""
     user = sum(t[0] - before.get(k, (0, 0))[0] for k, t in after.items())
@@ -629,10 +655,12 @@ def measure_server(args, server, round_no, setup, qsets, data, workroot):
             if args.warmup > 0:
                 run_dnsperf(args, port, qfile, args.warmup, os.path.join(workdir, "warmup-%s.txt" % qs))
             before = run.cpu()
+            sw_before = tree_switches(run.proc.pid)
             t0 = time.monotonic()
             r = run_dnsperf(args, port, qfile, args.duration, os.path.join(workdir, "dnsperf-%s.txt" % qs))
             wall = time.monotonic() - t0
             after = run.cpu()
+            sw_after = tree_switches(run.proc.pid)
             if run.proc.poll() is not None:
                 raise BenchError("%s died during the run\n%s" % (server.name, run.log_tail()))
             user_s, sys_s = cpu_delta_seconds(before, after)
@@ -643,12 +671,15 @@ def measure_server(args, server, round_no, setup, qsets, data, workroot):
             r["us_per_q"] = cpu_s * per_q
             r["user_us_per_q"] = user_s * per_q
             r["sys_us_per_q"] = sys_s * per_q
+            r["wakes_per_q"] = (switches_delta(sw_before, sw_after) / r["completed"]
+                                if r["completed"] else 0.0)
             r["wall"] = wall
             r["problem"] = server.answer_problem(qs, r["rcodes"], r["completed"])
             results[qs] = r
-            log("    %-6s qps %10.0f  cpu %5.1f%%  %6.2f us/q (user %.2f, sys %.2f)  lost %d%s"
+            log("    %-6s qps %10.0f  cpu %5.1f%%  %6.2f us/q (user %.2f, sys %.2f)  "
+                "wakes/q %.3f  lost %d%s"
                 % (qs, r["qps"], r["cpu_util"] * 100, r["us_per_q"], r["user_us_per_q"],
-                   r["sys_us_per_q"], r["lost"], ("  !! " + r["problem"]) if r["problem"] else ""))
+                   r["sys_us_per_q"], r["wakes_per_q"], r["lost"], ("  !! " + r["problem"]) if r["problem"] else ""))
         if verify_before and "geo" in results:
             # Checked again with warm caches: a cache that ignored ECS would show here.
             verify_after = verify_geo(server, port, geodir)
@@ -690,9 +721,9 @@ def report(args, names, qsets, results, skipped, failed):
     for qs in qsets:
         out.append("")
         out.append("== %s (%s) ==" % (qs, QUERY_TITLES[qs]))
-        hdr = "%-9s %11s %9s %8s %6s %6s %9s %7s %10s %6s  %s" % (
-            "server", "QPS", "QPS ratio", "us/q", "user", "sys", "us/q ratio", "srvCPU", "lost",
-            "resp", "notes")
+        hdr = "%-9s %11s %9s %8s %6s %6s %9s %7s %7s %10s %6s  %s" % (
+            "server", "QPS", "QPS ratio", "us/q", "user", "sys", "us/q ratio", "srvCPU", "wakes/q",
+            "lost", "resp", "notes")
         out.append(hdr)
         out.append("-" * len(hdr))
         med = {}
@@ -706,6 +737,7 @@ def report(args, names, qsets, results, skipped, failed):
                 "user_us_per_q": statistics.median(r["user_us_per_q"] for r in rs),
                 "sys_us_per_q": statistics.median(r["sys_us_per_q"] for r in rs),
                 "cpu_util": statistics.median(r["cpu_util"] for r in rs),
+                "wakes_per_q": statistics.median(r.get("wakes_per_q", 0.0) for r in rs),
                 "lost": sum(r["lost"] for r in rs),
                 "sent": sum(r["sent"] for r in rs),
                 "resp_size": statistics.median(r["resp_size"] for r in rs),
@@ -730,9 +762,9 @@ def report(args, names, qsets, results, skipped, failed):
             notes.extend("!! " + p for p in m["problems"])
             if m["rounds"] < args.rounds:
                 notes.append("%d/%d rounds" % (m["rounds"], args.rounds))
-            out.append("%-9s %11.0f %9s %8.2f %6.2f %6.2f %10s %6.0f%% %10s %5dB  %s" % (
+            out.append("%-9s %11.0f %9s %8.2f %6.2f %6.2f %10s %6.0f%% %7.3f %10s %5dB  %s" % (
                 n, m["qps"], fmt_ratio(qr), m["us_per_q"], m["user_us_per_q"], m["sys_us_per_q"],
-                fmt_ratio(ur), m["cpu_util"] * 100,
+                fmt_ratio(ur), m["cpu_util"] * 100, m["wakes_per_q"],
                 "%d" % m["lost"], m["resp_size"], "; ".join(notes)))
         if not base:
             out.append("(no ratios: baseline '%s' was not measured)" % args.baseline)

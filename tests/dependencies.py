@@ -22,11 +22,13 @@ ALLOWED = {
     "healthcheck": {"core", "dns", "healthcheck"},
     "georoute": {"core", "dns", "healthcheck", "georoute"},  # DESIGN.md: dns, healthcheck
     "control": {"core", "dns", "healthcheck", "georoute", "control"},  # DESIGN.md: dns, georoute
-    "server": {"core", "dns", "zones", "healthcheck", "georoute", "server"},
+    "resolver": {"core", "dns", "resolver"},  # DESIGN.md: dns (c-ares below it)
+    "server": {"core", "dns", "zones", "healthcheck", "georoute", "resolver", "server"},
     "tools": {"core", "tools"},
-    "api": {"core", "dns", "zones", "healthcheck", "georoute", "control", "server", "api"},  # not app/
-    "app": {"core", "dns", "zones", "healthcheck", "georoute", "control", "server", "tools", "api",
-            "app"},
+    "api": {"core", "dns", "zones", "healthcheck", "georoute", "control", "resolver", "server",
+            "api"},  # not app/
+    "app": {"core", "dns", "zones", "healthcheck", "georoute", "control", "resolver", "server",
+            "tools", "api", "app"},
 }
 INCLUDE = re.compile(r'^\s*#\s*include\s*[<"]([^">]+)[">]', re.M)
 
