@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "dns/ecs.h"
+
 namespace meridian::dns {
 
 bool parseClientSubnet(const uint8_t* p, size_t len, bool query, ClientSubnet& ecs) {

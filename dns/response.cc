@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "dns/ecs.h"
+
 namespace meridian::dns {
 namespace {
 
@@ -431,6 +433,12 @@ QuestionMatch matchQuestion(const Response& msg, uint16_t id, const uint8_t* qna
     return QuestionMatch::kOtherQuestion;
   }
   return QuestionMatch::kMatch;
+}
+
+bool isAtOrBelow(const NameBuf& name, const NameBuf& zone) {
+  if (name.label_count < zone.label_count) return false;
+  if (zone.label_count == 0) return true;  // everything is below the root
+  return equalNames(name.suffix(name.label_count - zone.label_count), zone.data);
 }
 
 }  // namespace meridian::dns

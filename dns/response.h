@@ -25,6 +25,10 @@
 
 namespace meridian::dns {
 
+namespace edns_option {
+inline constexpr uint16_t kExtendedError = 15;  // RFC 8914 (with the others of wire.h)
+}
+
 enum class ResponseError : uint8_t {
   kOk,
   kTruncatedHeader,     // fewer than 12 octets
@@ -232,5 +236,10 @@ enum class QuestionMatch {
 };
 [[nodiscard]] QuestionMatch matchQuestion(const Response& msg, uint16_t id, const uint8_t* qname,
                                           uint16_t qtype, uint16_t qclass);
+
+// Is `name` equal to or below `zone`, letter case ignored? The bailiwick test on names as parsed
+// from a response (parseName keeps the sender's case); label boundaries come from the NameBufs.
+// (name.h's isSubdomain wants lowercase names and octet lengths.)
+[[nodiscard]] bool isAtOrBelow(const NameBuf& name, const NameBuf& zone);
 
 }  // namespace meridian::dns
