@@ -322,6 +322,13 @@ TEST_CASE("parseResponse checks the names inside RDATA of the types that have th
     CHECK(an[0].type == 65280);
     CHECK(expanded(x.r, an[0]) == std::vector<uint8_t>{0xC0, 0xFF, 0xFF});
     CHECK(expanded(x.r, an[1]) == std::vector<uint8_t>{2, 0xC0, 0x0C});
+    // Lowercasing touches names only: a TXT "AB" stays as it is.
+    Packet q = wwwResponse(1, 0, 0);
+    q.ptr(12).fixed(rrtype::kTXT, 3).raw({2, 'A', 'B'});
+    Parsed y(q.b);
+    REQUIRE(y.error == ResponseError::kOk);
+    CHECK(expanded(y.r, y.r.section(Section::kAnswer)[0], true) ==
+          std::vector<uint8_t>{2, 'A', 'B'});
   }
 }
 
