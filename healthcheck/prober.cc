@@ -18,6 +18,7 @@
 #include <limits>
 
 #include "dns/name.h"
+#include "dns/response.h"
 #include "dns/wire.h"
 
 namespace meridian::healthcheck {
@@ -32,6 +33,11 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+
+// The DNS probe's query has no OPT, so a compliant reply is at most 512 octets (RFC 1035 §4.2.1);
+// 4096 leaves room for servers that ignore that. A longer datagram is cut and then fails as
+// malformed.
+constexpr size_t kMaxDnsReply = 4096;
 
 uint32_t elapsedUs(Clock::time_point since) {
   const auto us =
@@ -265,53 +271,37 @@ std::string describeCheck(const CheckSpec& spec) {
 
 DnsReplyStatus checkDnsReply(const uint8_t* p, size_t size, uint16_t id, const uint8_t* qname_wire,
                              uint16_t qtype, std::string& error) {
+  // dns/response.h does the reading; views for the largest reply probeDns() receives.
+  std::array<dns::RecordView, dns::maxRecordsFor(kMaxDnsReply)> views;
+  dns::Response reply;
+  const dns::ResponseError parsed = dns::parseResponse(p, size, views, reply);
   // Too short to carry an ID, another ID, or not a response: not a reply to this query.
-  if (size < dns::kHeaderSize || dns::readU16(p) != id) return DnsReplyStatus::kIgnore;
-  const uint16_t flags = dns::readU16(p + 2);
-  if ((flags & dns::flag::kQR) == 0) return DnsReplyStatus::kIgnore;
-  const unsigned opcode = (flags >> 11) & 0xF;
-  if (opcode != dns::opcode::kQuery) {
-    error = "reply with opcode " + std::to_string(opcode);
+  if (parsed == dns::ResponseError::kTruncatedHeader) return DnsReplyStatus::kIgnore;
+  const dns::QuestionMatch match =
+      dns::matchQuestion(reply, id, qname_wire, qtype, dns::rrclass::kIN);
+  if (match == dns::QuestionMatch::kNotResponse || match == dns::QuestionMatch::kOtherId) {
+    return DnsReplyStatus::kIgnore;
+  }
+  if (reply.opcode != dns::opcode::kQuery) {
+    error = "reply with opcode " + std::to_string(reply.opcode);
     return DnsReplyStatus::kFailure;
   }
   // Without EDNS in the query the reply has no OPT, so the 4 header bits are the whole rcode.
-  const uint16_t rc = flags & 0xF;
+  const uint16_t rc = reply.flags & 0xF;
   if (rc != dns::rcode::kNoError) {
     const char* name = rcodeName(rc);
     error = std::string("rcode ") + (name ? name : std::to_string(rc));
     return DnsReplyStatus::kFailure;
   }
-  const uint16_t qdcount = dns::readU16(p + 4);
-  const size_t records = size_t{dns::readU16(p + 6)} + dns::readU16(p + 8) + dns::readU16(p + 10);
-  size_t pos = dns::kHeaderSize;
-  if (qdcount > 1) {
-    error = "malformed reply: " + std::to_string(qdcount) + " questions";
+  if (parsed != dns::ResponseError::kOk) {
+    error = "malformed reply: " + std::string(dns::responseErrorText(parsed)) + " (octet " +
+            std::to_string(reply.error_offset) + ")";
     return DnsReplyStatus::kFailure;
   }
-  if (qdcount == 1) {
-    dns::NameBuf name;
-    size_t end = 0;
-    if (dns::parseName(p, size, pos, name, &end) != dns::NameStatus::kOk || end + 4 > size) {
-      error = "malformed reply: bad question";
-      return DnsReplyStatus::kFailure;
-    }
-    if (!dns::equalNames(name.data, qname_wire) || dns::readU16(p + end) != qtype ||
-        dns::readU16(p + end + 2) != dns::rrclass::kIN) {
-      error = "reply for another question (" + dns::toText(name.data) + ")";
-      return DnsReplyStatus::kFailure;
-    }
-    pos = end + 4;
-  }
-  // RFC 1035 §4.1.3: owner, TYPE, CLASS, TTL, RDLENGTH, RDATA; every record must fit.
-  for (size_t i = 0; i < records; ++i) {
-    size_t end = 0;
-    if (dns::skipName(p, size, pos, &end) != dns::NameStatus::kOk || end + 10 > size ||
-        end + 10 + dns::readU16(p + end + 8) > size) {
-      error = "malformed reply: record " + std::to_string(i + 1) + " of " +
-              std::to_string(records) + " is cut short";
-      return DnsReplyStatus::kFailure;
-    }
-    pos = end + 10 + dns::readU16(p + end + 8);
+  // A reply without a question (QDCOUNT 0) is accepted, as before: the ID matched.
+  if (match == dns::QuestionMatch::kOtherQuestion) {
+    error = "reply for another question (" + dns::toText(reply.qname.data) + ")";
+    return DnsReplyStatus::kFailure;
   }
   return DnsReplyStatus::kOk;
 }
@@ -429,9 +419,7 @@ asio::awaitable<ProbeResult> Prober::probeDns(const CheckSpec& spec,
   if (cec) co_return failure("", cec);
   auto [sec, sent] = co_await socket.async_send(asio::buffer(query), kTuple);
   if (sec) co_return failure("send", sec);
-  // The query has no OPT, so a compliant reply is at most 512 octets (RFC 1035 §4.2.1); 4096 leaves
-  // room for servers that ignore that. A longer datagram is cut and then fails as malformed.
-  std::array<uint8_t, 4096> reply;
+  std::array<uint8_t, kMaxDnsReply> reply;
   for (;;) {
     auto [rec, n] = co_await socket.async_receive(asio::buffer(reply), kTuple);
     if (rec) co_return failure("", rec);

@@ -1020,6 +1020,25 @@ TEST_CASE("checkDnsReply", "[healthcheck]") {
   CHECK(check(reply(0xBEEF, qr, 1, 1, cut)) == DnsReplyStatus::kFailure);
   CHECK_THAT(error, Catch::Contains("malformed"));
   CHECK(check(reply(0xBEEF, qr, 1, 2, a_record)) == DnsReplyStatus::kFailure);  // count lies
+  CHECK_THAT(error, Catch::Contains("section counts exceed the message"));
+
+  // What the shared response parser (dns/response.h) refuses and the old record walk let through.
+  auto trailing = a_record;
+  trailing.push_back(0);
+  CHECK(check(reply(0xBEEF, qr, 1, 1, trailing)) == DnsReplyStatus::kFailure);
+  CHECK(error == "malformed reply: octets after the last record (octet 49)");
+  // An NS whose target points forward, at the A record after it.
+  const std::vector<uint8_t> ns_forward = {0xC0, 12, 0,    2,  0,    1,  0,   0, 0, 60,
+                                           0,    2,  0xC0, 47, 0xC0, 12, 0,   1, 0, 1,
+                                           0,    0,  0,    60, 0,    4,  192, 0, 2, 1};
+  CHECK(check(reply(0xBEEF, qr, 1, 2, ns_forward)) == DnsReplyStatus::kFailure);
+  CHECK_THAT(error, Catch::Contains("compression pointer does not point backwards"));
+  // An OPT in the answer section (RFC 6891 §6.1.1).
+  const std::vector<uint8_t> opt = {0, 0, 41, 4, 0xD0, 0, 0, 0, 0, 0, 0};
+  CHECK(check(reply(0xBEEF, qr, 1, 1, opt)) == DnsReplyStatus::kFailure);
+  CHECK_THAT(error, Catch::Contains("OPT outside the additional section"));
+  // Another ID still means "not ours" before the rest is judged.
+  CHECK(check(reply(0xBEEE, qr, 1, 1, trailing)) == DnsReplyStatus::kIgnore);
 }
 
 TEST_CASE("validateCheck refuses what a probe cannot run", "[healthcheck]") {
