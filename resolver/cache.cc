@@ -106,6 +106,10 @@ uint64_t fold(uint64_t a, uint64_t b) {
   return static_cast<uint64_t>(r) ^ static_cast<uint64_t>(r >> 64);
 }
 
+// `p` is followed by at least 8 readable octets that are zero (kHashPad): the last word is read
+// whole, a fixed-size load instead of a variable-length copy (about 35 instructions a hit).
+constexpr size_t kHashPad = 8;
+
 uint64_t keyedHash(const uint64_t key[2], const uint8_t* p, size_t n) {
   constexpr uint64_t kOdd1 = 0xa0761d6478bd642full, kOdd2 = 0xe7037ed1a0b428dbull;
   uint64_t h = key[0] ^ (n * kOdd1);
@@ -114,8 +118,8 @@ uint64_t keyedHash(const uint64_t key[2], const uint8_t* p, size_t n) {
     std::memcpy(&w, p, 8);
     h = fold(h ^ w, key[1] ^ kOdd2);
   }
-  uint64_t w = 0;
-  std::memcpy(&w, p, n);
+  uint64_t w;
+  std::memcpy(&w, p, 8);  // n < 8 octets of name, then zeros
   h = fold(h ^ w, key[1] ^ kOdd1);
   return fold(h, key[0] ^ kOdd2);
 }
@@ -302,7 +306,9 @@ InsertResult Cache::insert(const RRsetIn& rrset, Rank rank, Seconds now) {
   uint8_t* p =
       writeRRs(e->data(), rrset.owner, rrset.owner_length, rrset.type, rrset.rrclass, rrset.rdatas);
   writeRRs(p, rrset.owner, rrset.owner_length, dns::rrtype::kRRSIG, rrset.rrclass, rrset.rrsigs);
-  e->name_hash = hashName(e->name(), e->name_length);
+  uint8_t padded[dns::kMaxNameLength + kHashPad] = {};
+  std::memcpy(padded, e->name(), e->name_length);
+  e->name_hash = hashName(padded, e->name_length);
   e->hash = slotHash(e->name_hash, e->type, e->rrclass);
   return store(e, now);
 }
@@ -344,7 +350,9 @@ InsertResult Cache::insertNegative(const uint8_t* name, size_t name_length, uint
   uint8_t* p =
       writeRRs(e->data(), soa.owner, soa.owner_length, dns::rrtype::kSOA, rrclass, soa.rdatas);
   writeRRs(p, soa.owner, soa.owner_length, dns::rrtype::kRRSIG, rrclass, soa.rrsigs);
-  e->name_hash = hashName(e->name(), e->name_length);
+  uint8_t padded[dns::kMaxNameLength + kHashPad] = {};
+  std::memcpy(padded, e->name(), e->name_length);
+  e->name_hash = hashName(padded, e->name_length);
   e->hash = slotHash(e->name_hash, e->type, e->rrclass);
   return store(e, now);
 }
@@ -457,8 +465,9 @@ LookupResult Cache::lookup(const uint8_t* name, size_t name_length, uint16_t typ
                            Seconds now, std::span<uint8_t> out, bool stale_ok) const {
   LookupResult r;
   if (name_length == 0 || name_length > dns::kMaxNameLength) return r;
-  uint8_t lower[dns::kMaxNameLength];
+  uint8_t lower[dns::kMaxNameLength + kHashPad];
   dns::lowerCopy(lower, name, name_length);
+  std::memset(lower + name_length, 0, kHashPad);
   const uint64_t name_hash = hashName(lower, name_length);
   Shard& sh = shardFor(name_hash);
   const Table* t = sh.table.load(std::memory_order_acquire);
@@ -526,7 +535,7 @@ LookupResult Cache::lookup(const uint8_t* name, size_t name_length, uint16_t typ
 
 size_t Cache::flush(const uint8_t* name, size_t name_length) {
   if (!validName(name, name_length)) return 0;
-  uint8_t lower[dns::kMaxNameLength];
+  uint8_t lower[dns::kMaxNameLength + kHashPad] = {};
   dns::lowerCopy(lower, name, name_length);
   const uint64_t name_hash = hashName(lower, name_length);
   Shard& sh = shardFor(name_hash);

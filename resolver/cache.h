@@ -163,6 +163,7 @@ class Cache {
   struct Shard;
 
  private:
+  // `lower` is followed by 8 zero octets (cache.cc, kHashPad).
   [[nodiscard]] uint64_t hashName(const uint8_t* lower, size_t length) const;
   [[nodiscard]] Shard& shardFor(uint64_t name_hash) const;
   InsertResult store(Entry* entry, Seconds now);
