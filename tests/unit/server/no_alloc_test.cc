@@ -59,6 +59,11 @@ void operator delete[](void* p, std::size_t) noexcept {
   countFree(p);
 }
 
+// The count for this binary's other test files (tests/unit/resolver/cache_no_alloc_test.cc).
+uint64_t allocationsOnThisThread() {
+  return t_allocations;
+}
+
 using namespace meridian;
 
 TEST_CASE("no allocation per query on the answer path", "[alloc]") {
