@@ -64,6 +64,11 @@ enum class ParseStatus {
   kNotImp,   // an opcode this server does not implement
 };
 
+// RFC 7871 §6 checks of an ECS option's payload (FAMILY, prefixes, ADDRESS length, zero padding
+// bits); in a query SCOPE PREFIX-LENGTH must be 0, in a response it is at most the family's bits.
+// False means FORMERR (queries) or a malformed option (responses).
+[[nodiscard]] bool parseClientSubnet(const uint8_t* p, size_t len, bool query, ClientSubnet& ecs);
+
 [[nodiscard]] ParseStatus parseQuery(const uint8_t* packet, size_t size, Query& query);
 
 // A record as the general path (ResponseWriter::writeName's compression) wrote it right after a

@@ -241,4 +241,10 @@ bool isSubdomain(const uint8_t* name, size_t name_len, const uint8_t* apex, size
   return name_len - pos == apex_len && std::memcmp(name + pos, apex, apex_len) == 0;
 }
 
+bool isAtOrBelow(const NameBuf& name, const NameBuf& zone) {
+  if (name.label_count < zone.label_count) return false;
+  if (zone.label_count == 0) return true;  // everything is below the root
+  return equalNames(name.suffix(name.label_count - zone.label_count), zone.data);
+}
+
 }  // namespace meridian::dns

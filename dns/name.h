@@ -60,6 +60,10 @@ void lowerCopy(uint8_t* dst, const uint8_t* src, size_t n);
 [[nodiscard]] bool isSubdomain(const uint8_t* name, size_t name_len, const uint8_t* apex,
                                size_t apex_len);
 
+// Is `name` equal to or below `zone`, letter case ignored? The bailiwick test on names as parsed
+// from a response (parseName keeps the sender's case); label boundaries come from the NameBufs.
+[[nodiscard]] bool isAtOrBelow(const NameBuf& name, const NameBuf& zone);
+
 // Order of names in sorted tables (zones, zone sets, services): any total order works for exact
 // matching; comparing lengths first makes most comparisons a single integer compare. Equivalent to
 // ordering by (length, octets).

@@ -41,7 +41,8 @@ inline constexpr uint16_t kNoError = 0, kFormErr = 1, kServFail = 2, kNXDomain =
 }
 
 namespace edns_option {
-inline constexpr uint16_t kNSID = 3, kClientSubnet = 8, kCookie = 10, kPadding = 12;
+inline constexpr uint16_t kNSID = 3, kClientSubnet = 8, kCookie = 10, kPadding = 12,
+                          kExtendedError = 15;  // RFC 8914
 }
 
 // Header flag bits in the second 16-bit word.
