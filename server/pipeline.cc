@@ -223,6 +223,7 @@ size_t QueryHandler::handle(const uint8_t* in, size_t in_len, uint8_t* out, size
   const bool may_recurse =
       rec != nullptr && rec->enabled && peer.known && rec->allows(peer.address, peer.ipv6);
   uint16_t ede_code = ede::kNone;
+  Outcome outcome = Outcome::kAnswered;
   if (edns && rec != nullptr) reserve += ede::kOptionSize;
   w.reset(out, limit, reserve);
 
@@ -293,6 +294,7 @@ size_t QueryHandler::handle(const uint8_t* in, size_t in_len, uint8_t* out, size
         if (res.truncated) {
           w.setFlag(dns::flag::kTC, true);
           counters_.add(counters_.truncated);
+          outcome = Outcome::kTruncated;
         }
       }
     }
@@ -311,6 +313,7 @@ size_t QueryHandler::handle(const uint8_t* in, size_t in_len, uint8_t* out, size
         w.rollback(sections);
         w.setFlag(dns::flag::kTC, true);
         counters_.add(counters_.rrl_slipped);
+        outcome = Outcome::kTruncated;
         break;
     }
   }
@@ -342,8 +345,7 @@ size_t QueryHandler::handle(const uint8_t* in, size_t in_len, uint8_t* out, size
     (void)w.writeTsigError(q.tsig, rc::kBadKey);
   }
   counters_.add(counters_.rcodes[std::min<size_t>(rcode, counters_.rcodes.size() - 1)]);
-  outcome_ =
-      (dns::readU16(w.data() + 2) & dns::flag::kTC) != 0 ? Outcome::kTruncated : Outcome::kAnswered;
+  outcome_ = outcome;
   return w.size();
 }
 
