@@ -4,6 +4,8 @@
 // sockets: the descriptor is released (never closed by Asio) before c-ares closes one.
 #include "resolver/forwarder.h"
 
+#include <sys/random.h>
+
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
@@ -17,8 +19,9 @@ namespace meridian::resolver {
 
 namespace asio = boost::asio;
 
-size_t buildUpstreamQuery(const ForwardQuestion& q, uint16_t payload, uint8_t* out) {
+size_t buildUpstreamQuery(const ForwardQuestion& q, uint16_t payload, uint8_t* out, uint16_t id) {
   std::memset(out, 0, dns::kHeaderSize);
+  dns::writeU16(out, id);
   dns::writeU16(out + 2, dns::flag::kRD);
   dns::writeU16(out + 4, 1);   // QDCOUNT
   dns::writeU16(out + 10, 1);  // ARCOUNT: the OPT
@@ -252,7 +255,11 @@ bool Forwarder::resolve(const ForwardQuestion& q, Callback cb) {
   Flight* f = flight.get();
   c->flights.emplace(std::move(key), std::move(flight));
   uint8_t query[dns::kHeaderSize + dns::kMaxNameLength + 4 + 11];
-  const size_t n = buildUpstreamQuery(q, kUpstreamPayload, query);
+  // RFC 5452 §9.2: an unpredictable ID (from the kernel's CSPRNG; getrandom of 2 octets does not
+  // block once the pool is initialised, long before a server starts).
+  uint16_t id = 0;
+  if (::getrandom(&id, sizeof id, 0) != static_cast<ssize_t>(sizeof id)) id = 0;
+  const size_t n = buildUpstreamQuery(q, kUpstreamPayload, query, id);
   ++upstream_queries_;
   ares_send(c->ch, query, static_cast<int>(n), &Channel::onReply, f);
   c->armTimer();

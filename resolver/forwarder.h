@@ -43,10 +43,12 @@ struct ForwardQuestion {
   bool dnssec_ok = false;
 };
 
-// The upstream query Meridian sends: ID 0 (c-ares 1.18's ares_send overwrites it with a random one
-// of its own, RFC 5452 §9.2), RD=1, the question, and an OPT (RFC 6891) with `payload` and the
-// client's DO bit. Returns its length; `out` holds at least 12 + 255 + 4 + 11 octets.
-size_t buildUpstreamQuery(const ForwardQuestion& q, uint16_t payload, uint8_t* out);
+// The upstream query Meridian sends: `id`, RD=1, the question, and an OPT (RFC 6891) with
+// `payload` and the client's DO bit. Returns its length; `out` holds at least 12 + 255 + 4 + 11
+// octets. c-ares 1.18's ares_send keeps the ID it is given (the integration test saw only zeros
+// upstream when this wrote 0), so resolve() draws a random one (RFC 5452 §9.2).
+size_t buildUpstreamQuery(const ForwardQuestion& q, uint16_t payload, uint8_t* out,
+                          uint16_t id = 0);
 
 class Forwarder {
  public:
