@@ -38,6 +38,8 @@ std::string documentSetting(const std::string& path, const std::string& value) {
   if (starts("service.pool."))
     return "[[service]]\n[[service.pool]]\n" + after("service.pool.") + " = " + value + "\n";
   if (starts("api.key.")) return "[[api.key]]\n" + after("api.key.") + " = " + value + "\n";
+  if (starts("recursion.forward."))
+    return "[[recursion.forward]]\n" + after("recursion.forward.") + " = " + value + "\n";
   if (starts("service.geo."))
     return "[[service]]\n[service.geo]\n" + after("service.geo.") + " = " + value + "\n";
   const size_t dot = path.find('.');
@@ -347,8 +349,9 @@ TEST_CASE("config schema: every array of tables has the key --set names its entr
     for (const auto& k : s.keys) documented = documented || k.path == s.name + "." + id;
     CHECK(documented);
   }
-  CHECK(arrays == 6);
+  CHECK(arrays == 7);
   CHECK(app::entryIdKey("api.key") == "name");
+  CHECK(app::entryIdKey("recursion.forward") == "zone");
   CHECK(app::entryIdKey("service.pool") == "region");
   CHECK(app::entryIdKey("service") == "name");
 }
