@@ -1,6 +1,7 @@
 #include "app/config.h"
 
 #include <sched.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include <toml++/toml.h>
@@ -161,12 +162,17 @@ unsigned allowedCpus() {
   return n > 0 ? static_cast<unsigned>(n) : 1u;
 }
 
-void applyLogLevel(const CommandLine& cmd, const Config& config) {
+void applyLogging(const CommandLine& cmd, const Config& config) {
   const std::string& level = cmd.log_level.empty() ? config.log_level : cmd.log_level;
   if (level == "debug") log::setLevel(log::Level::kDebug);
   if (level == "info") log::setLevel(log::Level::kInfo);
   if (level == "warning") log::setLevel(log::Level::kWarning);
   if (level == "error") log::setLevel(log::Level::kError);
+  const log::Target target = config.log_target == "syslog"   ? log::Target::kSyslog
+                             : config.log_target == "stderr" ? log::Target::kStderr
+                                                             : log::Target::kAuto;
+  const log::Format format = config.log_format == "json" ? log::Format::kJson : log::Format::kText;
+  log::configure(target, format, log::facilityCode(config.log_facility).value_or(LOG_DAEMON));
 }
 
 Result<Config> loadConfig(const CommandLine& cmd) {

@@ -43,6 +43,10 @@ struct Config {
   // control.state_dir: journals and the audit log ("" = journals beside the zone files, no audit).
   std::string state_dir;
   std::string log_level = "info";
+  // log.target, log.format, log.facility (core/log.h): validated against the schema's choices.
+  std::string log_target = "auto";
+  std::string log_format = "text";
+  std::string log_facility = "daemon";
   // server.user, server.group: who the server becomes once its sockets are bound ("" = stay).
   std::string run_user;
   std::string run_group;
@@ -65,9 +69,10 @@ struct CommandLine {
 // Reads the file (if any), applies --set overrides and flags, validates.
 [[nodiscard]] Result<Config> loadConfig(const CommandLine& cmd);
 
-// Sets the process's log level: the --log-level flag when given, else the configuration's
-// log.level (both already validated). Called at start-up and on every reload.
-void applyLogLevel(const CommandLine& cmd, const Config& config);
+// Sets up the process's log: its level (the --log-level flag when given, else the configuration's
+// log.level), target, format and syslog facility (all already validated). Called at start-up and
+// on every reload, which so applies each of them at once.
+void applyLogging(const CommandLine& cmd, const Config& config);
 
 // The keys that a reload reads but cannot apply (the sockets, workers and TCP limits are set up
 // once, at start: the key table's Reload::kRestart keys), one line per key whose value differs

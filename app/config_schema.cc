@@ -9,6 +9,7 @@
 #include <string_view>
 #include <type_traits>
 
+#include "core/log.h"
 #include "dns/name.h"
 #include "georoute/compile.h"
 #include "server/server.h"
@@ -536,6 +537,31 @@ const Field<Config> kLogFields[] = {
      .doc = "the least severe messages logged (--log-level wins, also on reload)",
      .store = member<&Config::log_level>,
      .choices = "debug|info|warning|error"},
+    {.path = "log.target",
+     .kind = Kind::kEnum,
+     .def = "auto",
+     .reload = Reload::kLive,
+     .doc = "where log lines go: stderr (with a timestamp), syslog (syslog(3), ident meridian, "
+            "with the PID and log.facility), or auto: stderr, and when stderr is the systemd "
+            "journal (JOURNAL_STREAM) each line starts with its syslog priority (<3> error .. <7> "
+            "debug) instead of a timestamp, so journald records the level",
+     .store = member<&Config::log_target>,
+     .choices = "auto|stderr|syslog"},
+    {.path = "log.format",
+     .kind = Kind::kEnum,
+     .def = "text",
+     .reload = Reload::kLive,
+     .doc = "text lines, or json: one object per line, {\"ts\": RFC 3339 UTC with milliseconds, "
+            "\"level\", \"msg\"}",
+     .store = member<&Config::log_format>,
+     .choices = "text|json"},
+    {.path = "log.facility",
+     .kind = Kind::kEnum,
+     .def = "daemon",
+     .reload = Reload::kLive,
+     .doc = "the syslog facility of log.target = \"syslog\"",
+     .store = member<&Config::log_facility>,
+     .choices = log::facilityChoices()},
 };
 
 // ---- [api], [[api.key]] (api/; docs/api.md) ----------------------------------------------------
@@ -1528,7 +1554,9 @@ const Section kSections[] = {
     {"api.key", "[[api.key]]",
      "An API key: a name, the stored hash of its secret, a scope and optionally its zones.",
      [] { return keyDocs(kApiKeyFields); }, nullptr, "name"},
-    {"log", "[log]", "Logging.", [] { return keyDocs(kLogFields); },
+    {"log", "[log]",
+     "Logging: the level, where lines go (stderr, the journal, syslog), their format.",
+     [] { return keyDocs(kLogFields); },
      [](const Ctx& ctx, const toml::node& v, Config& c) {
        return readSection(ctx, v, "log", kLogFields, c);
      }},

@@ -365,10 +365,12 @@ int main(int argc, char** argv) {
 
   auto cfg = meridian::app::loadConfig(cmd);
   if (!cfg) {
-    std::fprintf(stderr, "meridian: %s\n", cfg.error().message.c_str());
+    // Through the log (its default target, auto) so that under systemd the journal records it as
+    // an error.
+    meridian::log::error(cfg.error().message);
     return 1;
   }
-  meridian::app::applyLogLevel(cmd, *cfg);
+  meridian::app::applyLogging(cmd, *cfg);
   meridian::app::Runtime runtime(cmd, std::move(*cfg));
   return runtime.run();
 }

@@ -731,7 +731,8 @@ void Runtime::applyLoad(std::shared_ptr<server::ServingState> state,
     return;
   }
   if (r.zones) {
-    applyLogLevel(cmd_, r.config);  // log.level applies at once (unless --log-level was given)
+    // The [log] keys apply at once (log.level unless --log-level was given).
+    applyLogging(cmd_, r.config);
     config_ = std::move(r.config);
     if (api_) api_->reconfigure(config_.api);
   }

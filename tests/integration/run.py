@@ -43,6 +43,10 @@ sockets:
                   (api_meridian_section.py)
   12. meridianctl_api  the real meridianctl over the API: zones, records, import, services,
                   overrides, audit, watch (reconnecting), exit codes, TLS (meridianctl_api_section.py)
+  13. logging     log targets and formats: <N> priority prefixes when JOURNAL_STREAM names
+                  stderr, plain stamped lines otherwise, JSON lines (json.loads) and a reload
+                  back to text, syslog(3) datagrams on a /dev/log socket in a private mount
+                  namespace, bad [log] values named with file:line (logging_section.py)
 
 Usage: run.py --meridian PATH --meridianctl PATH [--verbose] [--only SECTION ...]
 
@@ -80,6 +84,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))   # common.py, wh
 import common  # noqa: E402
 from control_section import section_audit, section_metrics  # noqa: E402
 from rrl_section import section_rrl  # noqa: E402
+from logging_section import section_logging  # noqa: E402
 from api_section import section_api  # noqa: E402
 from zones_section import section_zones  # noqa: E402
 from api_meridian_section import section_api_meridian  # noqa: E402
@@ -2586,7 +2591,7 @@ def section_startup(ctx, zone_file):
 
 
 SECTIONS = ["answers", "edns", "malformed", "tcp", "tcplimits", "listen", "config", "startup", "rrl",
-            "api", "zones", "api_meridian", "meridianctl_api", "audit", "metrics"]
+            "api", "zones", "api_meridian", "meridianctl_api", "audit", "metrics", "logging"]
 
 
 def main():
@@ -2652,6 +2657,8 @@ def main():
                     section_audit(ctx)
                 elif name == "metrics":
                     section_metrics(ctx)
+                elif name == "logging":
+                    section_logging(ctx)
             except Exception:  # noqa: BLE001
                 r.check(f"{name}: ran to completion", False, traceback.format_exc())
             if ctx.main is not None and name in ("answers", "edns", "malformed", "tcp"):
