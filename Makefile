@@ -95,7 +95,8 @@ test-asan: deps $(ASAN_BUILD)/build.ninja
 FUZZ_SECONDS ?= 300
 SHARED_DIR ?= $(abspath ../shared)
 FUZZ_TARGETS := fuzz_query:corpus fuzz_zonefile:zonefile_corpus fuzz_edns:edns_corpus \
-                fuzz_config:config_corpus fuzz_mmdb:mmdb_corpus fuzz_steered:steered_corpus
+                fuzz_response:response_corpus fuzz_config:config_corpus fuzz_mmdb:mmdb_corpus \
+                fuzz_steered:steered_corpus
 FUZZ_SEEDS_fuzz_mmdb := $(wildcard $(SHARED_DIR)/geoip $(SHARED_DIR)/geoip/bad-data)
 FUZZ_MAX_LEN_fuzz_mmdb := 65536
 FUZZ_ENV_fuzz_mmdb := LSAN_OPTIONS=suppressions=$(CURDIR)/tests/fuzz/lsan.supp

@@ -3,11 +3,11 @@
 #include <algorithm>
 #include <cstring>
 
-namespace meridian::dns {
-namespace {
+#include "dns/ecs.h"
 
-// RFC 7871 §6 checks; false means FORMERR.
-bool parseClientSubnet(const uint8_t* p, size_t len, ClientSubnet& ecs) {
+namespace meridian::dns {
+
+bool parseClientSubnet(const uint8_t* p, size_t len, bool query, ClientSubnet& ecs) {
   if (len < 4) return false;
   ecs.family = readU16(p);
   ecs.source_prefix = p[2];
@@ -21,7 +21,9 @@ bool parseClientSubnet(const uint8_t* p, size_t len, ClientSubnet& ecs) {
     return false;  // §7.1.1: unknown FAMILY is FORMERR
   }
   if (ecs.source_prefix > max_prefix) return false;
-  if (ecs.scope_prefix != 0) return false;  // §6: SCOPE PREFIX-LENGTH MUST be 0 in queries
+  if (query ? ecs.scope_prefix != 0 : ecs.scope_prefix > max_prefix) {
+    return false;  // §6: SCOPE PREFIX-LENGTH MUST be 0 in queries
+  }
   const size_t addr_len = (ecs.source_prefix + 7u) / 8u;
   if (len - 4 != addr_len) return false;  // §6: ADDRESS is exactly ceil(SOURCE/8) octets
   std::memset(ecs.address, 0, sizeof ecs.address);
@@ -33,6 +35,8 @@ bool parseClientSubnet(const uint8_t* p, size_t len, ClientSubnet& ecs) {
   ecs.present = true;
   return true;
 }
+
+namespace {
 
 bool parseOpt(const uint8_t* rdata, size_t rdlen, Query& q) {
   size_t pos = 0;
@@ -49,7 +53,7 @@ bool parseOpt(const uint8_t* rdata, size_t rdlen, Query& q) {
         break;
       case edns_option::kClientSubnet:
         if (q.ecs.present) return false;
-        if (!parseClientSubnet(data, len, q.ecs)) return false;
+        if (!parseClientSubnet(data, len, /*query=*/true, q.ecs)) return false;
         break;
       case edns_option::kCookie:
         // RFC 7873 §5.2.2: a client cookie alone is 8 octets, with a server cookie 16 to 40.

@@ -58,8 +58,10 @@ NameStatus skipName(const uint8_t* packet, size_t size, size_t pos, size_t* end)
     if ((len & 0xC0) == 0xC0) {
       if (cursor + 1 >= size) return NameStatus::kTruncated;
       const size_t target = (static_cast<size_t>(len & 0x3F) << 8) | packet[cursor + 1];
-      if (target >= cursor) return NameStatus::kPointerLoop;
-      // Validate the pointed-to name too (it lies wholly before `cursor`, so this terminates).
+      // parseName's rule: before the start of the name, not only before the pointer (a pointer
+      // into the name's own labels is refused by both, so what one accepts the other reads).
+      if (target >= pos) return NameStatus::kPointerLoop;
+      // Validate the pointed-to name too (it starts before `pos`, so this terminates).
       NameBuf scratch;
       size_t ignored;
       const NameStatus st = parseName(packet, size, target, scratch, &ignored);

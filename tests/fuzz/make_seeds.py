@@ -1,8 +1,11 @@
 #!/usr/bin/python3
-"""Writes the query seeds of fuzz_steered (steered_corpus/) and fuzz_edns (edns_corpus/) with
-dnspython, so each seed is a readable line here rather than an opaque file:
+"""Writes the query seeds of fuzz_steered (steered_corpus/) and fuzz_edns (edns_corpus/), and the
+response seeds of fuzz_response (response_corpus/), with dnspython, so each seed is a readable line
+here rather than an opaque file:
 
-    /usr/bin/python3 tests/fuzz/make_seeds.py tests/fuzz
+    /usr/bin/python3 tests/fuzz/make_seeds.py tests/fuzz [CORPUS...]
+
+(only the named corpora when some are given: the TSIG seeds carry the time, so each run changes them)
 
 fuzz_steered seeds are whole queries for the steered names, chains, DNAMEs, wildcards and the
 delegation of its zones, with ECS, cookies (client only, and with a server cookie), NSID, DO and a
@@ -14,9 +17,12 @@ import struct
 import sys
 
 import dns.edns
+import dns.flags
 import dns.message
 import dns.name
+import dns.rcode
 import dns.rdatatype
+import dns.rrset
 import dns.tsig
 import dns.tsigkeyring
 
@@ -105,9 +111,72 @@ EDNS = {
 }
 
 
+def response(qname, rdtype="A", answer=(), authority=(), additional=(), edns=True, options=(),
+             rcode=0, flags=dns.flags.AA, tsig=False):
+    """A response as an authoritative server or resolver sends it; sections as from_text tuples."""
+    q = dns.message.make_query(qname, rdtype, use_edns=0 if edns else False, want_dnssec=edns)
+    q.id = 0x5151
+    r = dns.message.make_response(q)
+    r.flags |= flags
+    r.set_rcode(rcode)
+    for section, rrsets in ((r.answer, answer), (r.authority, authority),
+                            (r.additional, additional)):
+        for t in rrsets:
+            section.append(dns.rrset.from_text(*t))
+    if edns:
+        r.use_edns(0, payload=1232, options=list(options))
+    if tsig:
+        r.use_tsig(KEYRING, keyname="key.example.")
+    return r.to_wire()
+
+
+SOA = ("example.com.", 3600, "IN", "SOA", "ns1.example.com. hostmaster.example.com. 1 7200 3600 "
+       "1209600 300")
+RRSIG = ("www.example.com.", 300, "IN", "RRSIG", "A 13 3 300 20250101000000 20241201000000 12345 "
+         "example.com. dGVzdHNpZ25hdHVyZQ==")
+RESPONSES = {
+    "answer-a": response("www.example.com.", answer=[("www.example.com.", 300, "IN", "A",
+                                                       "192.0.2.1", "192.0.2.2"), RRSIG]),
+    "referral-glue": response(
+        "www.example.com.", flags=0, edns=False,
+        authority=[("example.com.", 172800, "IN", "NS", "ns1.example.com.", "ns.other.net.")],
+        additional=[("ns1.example.com.", 172800, "IN", "A", "192.0.2.53"),
+                    ("ns1.example.com.", 172800, "IN", "AAAA", "2001:db8::53")]),
+    "cname-chain": response("a.example.com.", answer=[
+        ("a.example.com.", 60, "IN", "CNAME", "b.example.com."),
+        ("b.example.com.", 60, "IN", "DNAME", "example.net."),
+        ("b.example.com.", 60, "IN", "CNAME", "c.example.net."),
+        ("c.example.net.", 60, "IN", "A", "198.51.100.1")]),
+    "nxdomain-soa": response("no.example.com.", rcode=dns.rcode.NXDOMAIN, authority=[SOA]),
+    "mx-srv-naptr": response("example.com.", "ANY", answer=[
+        ("example.com.", 300, "IN", "MX", "10 mail.example.com."),
+        ("_sip._udp.example.com.", 300, "IN", "SRV", "1 2 5060 sip.example.com."),
+        ("example.com.", 300, "IN", "NAPTR", '100 10 "S" "SIP+D2U" "" _sip._udp.example.com.'),
+        ("example.com.", 300, "IN", "RP", "admin.example.com. txt.example.com."),
+        ("example.com.", 300, "IN", "TXT", '"v=spf1 -all"'),
+        ("example.com.", 300, "IN", "TYPE65280", r"\# 3 c00cff"), SOA]),
+    "edns-options": response("www.example.com.", rcode=dns.rcode.SERVFAIL, options=[
+        ecs("192.0.2.0", 24), cookie(CLIENT + SERVER),
+        dns.edns.EDEOption(dns.edns.EDECode.NO_REACHABLE_AUTHORITY, "no reachable authority"),
+        dns.edns.EDEOption(dns.edns.EDECode.NETWORK_ERROR)]),
+    "badvers": response("www.example.com.", rcode=dns.rcode.BADVERS),
+    "tsig-signed": response("www.example.com.", answer=[("www.example.com.", 300, "IN", "A",
+                                                          "192.0.2.1")], tsig=True),
+    "formerr-no-question": bytes.fromhex("515181010000000000000000"),
+    "pointer-loop": bytes.fromhex("5151810000000001000000000000c01b00010001000000000004c0000201"
+                                  "c01b"),
+    "forward-pointer": bytes.fromhex("51518100000000010000000000c01c000100010000003c000400000000"
+                                     "0178000000"),
+}
+
+
 def main():
     base = sys.argv[1] if len(sys.argv) > 1 else os.path.dirname(os.path.abspath(__file__))
-    for corpus, seeds in (("steered_corpus", STEERED), ("edns_corpus", EDNS)):
+    only = set(sys.argv[2:])
+    for corpus, seeds in (("steered_corpus", STEERED), ("edns_corpus", EDNS),
+                          ("response_corpus", RESPONSES)):
+        if only and corpus not in only:
+            continue
         d = os.path.join(base, corpus)
         os.makedirs(d, exist_ok=True)
         for name, data in seeds.items():

@@ -53,6 +53,26 @@ TEST_CASE("parseName follows backward pointers and refuses loops") {
   CHECK(parseName(pkt, 41, 40, out, &end) == NameStatus::kBadLabel);
 }
 
+// fuzz_response found skipName accepting what parseName refuses: a pointer that goes backwards from
+// where it stands but into the name's own first label. Both refuse it now.
+TEST_CASE("skipName and parseName agree on a pointer into the name's own labels") {
+  // "example.com." at 12; at 25 a label of 6 octets whose content is itself "\3n%1" + a pointer to
+  // 12, then a pointer to 26, inside that label.
+  uint8_t pkt[64] = {};
+  const uint8_t name[] = {7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 3, 'c', 'o', 'm', 0};
+  std::memcpy(pkt + 12, name, sizeof name);
+  const uint8_t inner[] = {6, 3, 'n', '%', '1', 0xC0, 12, 0xC0, 26};
+  std::memcpy(pkt + 25, inner, sizeof inner);
+  NameBuf out;
+  size_t end = 0;
+  CHECK(parseName(pkt, 34, 25, out, &end) == NameStatus::kPointerLoop);
+  CHECK(skipName(pkt, 34, 25, &end) == NameStatus::kPointerLoop);
+  // From 26 the same octets are a name of their own ("n%1.example.com."), which both accept.
+  CHECK(parseName(pkt, 34, 26, out, &end) == NameStatus::kOk);
+  CHECK(skipName(pkt, 34, 26, &end) == NameStatus::kOk);
+  CHECK(end == 32);
+}
+
 TEST_CASE("names longer than 255 octets are refused") {
   uint8_t pkt[400] = {};
   size_t pos = 0;
