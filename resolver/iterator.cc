@@ -91,8 +91,8 @@ struct Iterator::Task {
   std::set<std::string> tried;  // servers asked for the current (cut, name, labels)
   std::vector<Record> chain;
   bool done = false;
-  SendStatus last_error = SendStatus::kOk;     // of the last failed send (the EDE on giving up)
-  std::function<void(const Result&)> on_done;  // sub-resolutions report here
+  SendStatus last_error = SendStatus::kOk;      // of the last failed send (the EDE on giving up)
+  std::function<void(const Outcome&)> on_done;  // sub-resolutions report here
 
   Task& budget() { return root ? *root : *this; }
 };
@@ -237,7 +237,7 @@ void Iterator::resolveNsName(const std::shared_ptr<Task>& t, ZoneCut& cut, size_
   sub->minimise = limits_.qname_minimisation;
   const std::string zone = cut.zone;
   const std::string ns_name = ns.name;
-  sub->on_done = [this, t, zone, ns_name](const Result& r) {
+  sub->on_done = [this, t, zone, ns_name](const Outcome& r) {
     auto it = cuts_.find(zone);
     if (it != cuts_.end()) {
       for (NsName& n : it->second.ns) {
@@ -494,7 +494,7 @@ void Iterator::process(const std::shared_ptr<Task>& t, const std::string& zone,
       step(t);
       return;
     }
-    Result r;
+    Outcome r;
     r.rcode = dns::rcode::kNXDomain;
     r.answer = t->chain;
     r.answer.insert(r.answer.end(), chain.begin(), chain.end());
@@ -523,7 +523,7 @@ void Iterator::process(const std::shared_ptr<Task>& t, const std::string& zone,
     }
     t->chain.insert(t->chain.end(), chain.begin(), chain.end());
     if (!final_set.empty()) {
-      Result r;
+      Outcome r;
       r.rcode = dns::rcode::kNoError;
       r.answer = t->chain;
       r.answer.insert(r.answer.end(), final_set.begin(), final_set.end());
@@ -601,7 +601,7 @@ void Iterator::process(const std::shared_ptr<Task>& t, const std::string& zone,
       step(t);
       return;
     }
-    Result r;
+    Outcome r;
     r.rcode = dns::rcode::kNoError;
     r.answer = t->chain;
     r.authority = soaOf(msg, zone);
@@ -625,7 +625,7 @@ std::vector<Record> Iterator::soaOf(const dns::Response& msg, const std::string&
   return out;
 }
 
-void Iterator::finish(const std::shared_ptr<Task>& t, Result r) {
+void Iterator::finish(const std::shared_ptr<Task>& t, Outcome r) {
   if (t->done) return;
   t->done = true;
   r.upstream_queries = t->budget().queries;
@@ -645,7 +645,7 @@ void Iterator::finish(const std::shared_ptr<Task>& t, Result r) {
 }
 
 void Iterator::fail(const std::shared_ptr<Task>& t, uint16_t ede_code, std::string why) {
-  Result r;
+  Outcome r;
   r.rcode = dns::rcode::kServFail;
   r.ede = ede_code;
   if (ede_code == ede::kNoReachableAuthority && t->last_error == SendStatus::kNetworkError) {

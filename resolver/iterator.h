@@ -96,7 +96,7 @@ inline constexpr uint16_t kNone = 0xFFFF, kNetworkError = 23, kNoReachableAuthor
                           kProhibited = 18, kStaleAnswer = 3, kOther = 0;
 }
 
-struct Result {
+struct Outcome {
   uint16_t rcode = 0;             // NOERROR, NXDOMAIN or SERVFAIL
   std::vector<Record> answer;     // the CNAME/DNAME chain, then the RRset asked for
   std::vector<Record> authority;  // the SOA of a negative answer (RFC 2308)
@@ -107,7 +107,7 @@ struct Result {
 
 class Iterator {
  public:
-  using Callback = std::function<void(const Result&)>;
+  using Callback = std::function<void(const Outcome&)>;
 
   // root_hints: the root's name servers' addresses (from root.hints; the NS names do not matter
   // until priming replaces them).
@@ -155,7 +155,7 @@ class Iterator {
   void process(const std::shared_ptr<Task>& t, const std::string& zone, const Endpoint& from,
                const dns::Response& msg, const std::string& asked, uint16_t asked_type);
   static std::vector<Record> soaOf(const dns::Response& msg, const std::string& zone);
-  void finish(const std::shared_ptr<Task>& t, Result r);
+  void finish(const std::shared_ptr<Task>& t, Outcome r);
   void fail(const std::shared_ptr<Task>& t, uint16_t ede_code, std::string why);
   ZoneCut& deepestCut(const std::string& name);
   void resolveNsName(const std::shared_ptr<Task>& t, ZoneCut& cut, size_t ns_index);

@@ -19,8 +19,8 @@ namespace {
 using meridian::resolver::Endpoint;
 using meridian::resolver::Iterator;
 using meridian::resolver::Limits;
+using meridian::resolver::Outcome;
 using meridian::resolver::Record;
-using meridian::resolver::Result;
 using meridian::resolver::SendStatus;
 using meridian::resolver::Transport;
 namespace dns = meridian::dns;
@@ -303,10 +303,10 @@ struct World {
     for (const auto& [addr, srv] : at) tr.servers[ep(addr).key()] = srv;
   }
 
-  Result ask(Iterator& it, const std::string& name, uint16_t type) {
-    Result out;
+  Outcome ask(Iterator& it, const std::string& name, uint16_t type) {
+    Outcome out;
     bool called = false;
-    it.resolve(wire(name), type, 1, [&](const Result& r) {
+    it.resolve(wire(name), type, 1, [&](const Outcome& r) {
       out = r;
       called = true;
     });
@@ -342,7 +342,7 @@ TEST_CASE("iterator: referrals from the root to the answer, then from the known 
           "[resolver][iterator]") {
   World w;
   Iterator it(w.tr, Limits{}, w.hints);
-  Result r = w.ask(it, "www.example.com.", rt::kA);
+  Outcome r = w.ask(it, "www.example.com.", rt::kA);
   CHECK(r.rcode == 0);
   CHECK(lines(r.answer) == Lines{"www.example.com. 1 192.0.2.1"});
   CHECK(r.ede == ede::kNone);
@@ -365,7 +365,7 @@ TEST_CASE("iterator: referrals from the root to the answer, then from the known 
 TEST_CASE("iterator: CNAME across zones, DNAME, chains inside one answer", "[resolver][iterator]") {
   World w;
   Iterator it(w.tr, Limits{}, w.hints);
-  Result r = w.ask(it, "alias.example.com.", rt::kA);
+  Outcome r = w.ask(it, "alias.example.com.", rt::kA);
   CHECK(r.rcode == 0);
   CHECK(lines(r.answer) ==
         Lines{"alias.example.com. 5 www.example.net.", "www.example.net. 1 198.51.100.1"});
@@ -382,7 +382,7 @@ TEST_CASE("iterator: CNAME across zones, DNAME, chains inside one answer", "[res
 TEST_CASE("iterator: NXDOMAIN and NODATA carry the zone's SOA", "[resolver][iterator]") {
   World w;
   Iterator it(w.tr, Limits{}, w.hints);
-  Result r = w.ask(it, "nx.example.com.", rt::kA);
+  Outcome r = w.ask(it, "nx.example.com.", rt::kA);
   CHECK(r.rcode == dns::rcode::kNXDomain);
   CHECK(r.answer.empty());
   REQUIRE(r.authority.size() == 1);
@@ -402,7 +402,7 @@ TEST_CASE("iterator: NXDOMAIN and NODATA carry the zone's SOA", "[resolver][iter
 TEST_CASE("iterator: a glueless delegation and a child zone", "[resolver][iterator]") {
   World w;
   Iterator it(w.tr, Limits{}, w.hints);
-  Result r = w.ask(it, "www.glueless.com.", rt::kA);
+  Outcome r = w.ask(it, "www.glueless.com.", rt::kA);
   CHECK(r.rcode == 0);
   CHECK(lines(r.answer) == Lines{"www.glueless.com. 1 192.0.2.50"});
   r = w.ask(it, "www.sub.example.com.", rt::kA);
@@ -415,7 +415,7 @@ TEST_CASE("iterator: a dead server is passed over and backed off; all dead is SE
   w.ex1.behaviour = Behaviour::kBlackhole;
   w.ex2.behaviour = Behaviour::kNormal;
   Iterator it(w.tr, Limits{}, w.hints);
-  Result r = w.ask(it, "www.example.com.", rt::kA);
+  Outcome r = w.ask(it, "www.example.com.", rt::kA);
   CHECK(lines(r.answer) == Lines{"www.example.com. 1 192.0.2.1"});
   // Whichever was asked first, the dead one is asked at most once: after its timeout it is
   // backed off behind the live one.
@@ -441,7 +441,7 @@ TEST_CASE("iterator: REFUSED (lame), forged IDs and junk are not believed",
     w.ex1.behaviour = Behaviour::kRefused;
     Iterator it(w.tr, Limits{}, w.hints);
     for (int i = 0; i < 3; ++i) {
-      Result r = w.ask(it, "www.example.com.", rt::kA);
+      Outcome r = w.ask(it, "www.example.com.", rt::kA);
       CHECK(lines(r.answer) == Lines{"www.example.com. 1 192.0.2.1"});
     }
     CHECK(w.ex1.log.size() <= 1);  // marked lame for the zone after its first REFUSED
@@ -451,7 +451,7 @@ TEST_CASE("iterator: REFUSED (lame), forged IDs and junk are not believed",
     w.ex1.behaviour = Behaviour::kForgedId;
     w.ex2.behaviour = Behaviour::kForgedId;
     Iterator it(w.tr, Limits{}, w.hints);
-    Result r = w.ask(it, "www.example.com.", rt::kA);
+    Outcome r = w.ask(it, "www.example.com.", rt::kA);
     CHECK(r.rcode == dns::rcode::kServFail);
     CHECK(r.answer.empty());
   }
@@ -459,7 +459,7 @@ TEST_CASE("iterator: REFUSED (lame), forged IDs and junk are not believed",
     World w;
     w.exnet.behaviour = Behaviour::kJunk;
     Iterator it(w.tr, Limits{}, w.hints);
-    Result r = w.ask(it, "www.example.net.", rt::kA);
+    Outcome r = w.ask(it, "www.example.net.", rt::kA);
     CHECK(lines(r.answer) == Lines{"www.example.net. 1 198.51.100.1"});
     // The junk's "com. NS ns.junk.com" did not become the com. cut: com's server still asked.
     const size_t com_before = w.com.log.size();
@@ -475,7 +475,7 @@ TEST_CASE("iterator: TC=1 over UDP is asked again over TCP; FORMERR to EDNS is a
   w.ex1.behaviour = Behaviour::kTcOnUdp;
   w.ex2.behaviour = Behaviour::kTcOnUdp;
   Iterator it(w.tr, Limits{}, w.hints);
-  Result r = w.ask(it, "www.example.com.", rt::kA);
+  Outcome r = w.ask(it, "www.example.com.", rt::kA);
   CHECK(lines(r.answer) == Lines{"www.example.com. 1 192.0.2.1"});
   CHECK(w.tr.sent_tcp >= 1);
 
@@ -490,7 +490,7 @@ TEST_CASE("iterator: TC=1 over UDP is asked again over TCP; FORMERR to EDNS is a
 TEST_CASE("iterator: CNAME loops and the work limits end in SERVFAIL", "[resolver][iterator]") {
   World w;
   Iterator it(w.tr, Limits{}, w.hints);
-  Result r = w.ask(it, "loop1.example.com.", rt::kA);
+  Outcome r = w.ask(it, "loop1.example.com.", rt::kA);
   CHECK(r.rcode == dns::rcode::kServFail);
 
   // A chain of 20 CNAMEs across 20 names: longer than max_cname_chain (11).
@@ -526,7 +526,7 @@ TEST_CASE("iterator: identical questions in flight share one resolution", "[reso
   int calls = 0;
   for (int i = 0; i < 10; ++i) {
     it.resolve(wire(i % 2 ? "WWW.Example.COM." : "www.example.com."), rt::kA, 1,
-               [&](const Result& r) {
+               [&](const Outcome& r) {
                  CHECK(r.rcode == 0);
                  ++calls;
                });
@@ -549,7 +549,7 @@ TEST_CASE("iterator: glue outside the referring zone's bailiwick is not used",
   w.exorg.zone("x.net.");
   w.exorg.add("x.net.", "www.x.net.", rt::kA, a("192.0.2.99"));
   Iterator it(w.tr, Limits{}, w.hints);
-  Result r = w.ask(it, "www.x.net.", rt::kA);
+  Outcome r = w.ask(it, "www.x.net.", rt::kA);
   CHECK(r.rcode == 0);
   CHECK(lines(r.answer) == Lines{"www.x.net. 1 192.0.2.99"});
   CHECK(it.srttMs(ep("10.66.66.66")) == 0);  // never asked
