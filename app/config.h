@@ -36,6 +36,7 @@ struct Config {
   std::string source;  // the config file, or "" when running from flags only
   server::ServerSettings server;
   server::ProtocolSettings protocol;
+  server::RecursionSettings recursion = server::RecursionSettings::defaults();  // [recursion]
   bool cookie_secret_set = false;  // server.cookie_secret given; else the runtime picks one
   std::vector<ZoneConfig> zones;
   std::string control_socket;

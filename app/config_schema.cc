@@ -9,6 +9,7 @@
 #include <string_view>
 #include <type_traits>
 
+#include "dns/name.h"
 #include "georoute/compile.h"
 #include "server/server.h"
 
@@ -841,6 +842,119 @@ const Field<server::RrlSettings> kRrlFields[] = {
      .hi = 1 << 24},
 };
 
+// ---- [recursion], [[recursion.forward]] (server/recursion.h; docs/recursion.md) ---------------
+
+// One [[recursion.forward]] as written.
+struct ForwardEntry {
+  std::string zone;
+  std::vector<std::string> servers;
+};
+
+const Field<ForwardEntry> kForwardFields[] = {
+    {.path = "recursion.forward.zone",
+     .kind = Kind::kString,
+     .def = "required",
+     .reload = Reload::kLive,
+     .doc = "the domain forwarded (\".\" for every name not served here); the longest zone that "
+            "contains a question's name picks its servers",
+     .store = member<&ForwardEntry::zone>},
+    {.path = "recursion.forward.servers",
+     .kind = Kind::kStrings,
+     .def = "required",
+     .reload = Reload::kLive,
+     .doc = "the upstream resolvers, address and port (\"127.0.0.1:53\", \"[::1]:5353\"), tried in "
+            "order by c-ares",
+     .store = member<&ForwardEntry::servers>,
+     .type = "array of addresses"},
+};
+
+R storeForward(const Read& r, server::RecursionSettings& s) {
+  s.forward.clear();
+  return readEntries(r.ctx, r.node, r.key, std::span<const Field<ForwardEntry>>(kForwardFields),
+                     [&](const toml::table&, const std::string& at, ForwardEntry& e) -> R {
+                       if (e.zone.empty() || e.servers.empty())
+                         return Error{at + " needs a zone and servers"};
+                       dns::NameBuf name;
+                       if (!dns::fromText(e.zone == "." ? "." : e.zone, name))
+                         return Error{at + ": bad zone name '" + e.zone + "'"};
+                       dns::lowercase(name);
+                       resolver::ForwardZone z;
+                       z.zone.assign(reinterpret_cast<const char*>(name.data), name.length);
+                       for (const auto& other : s.forward) {
+                         if (other.zone == z.zone)
+                           return Error{at + ": zone '" + e.zone + "' forwarded twice"};
+                       }
+                       for (const auto& text : e.servers) {
+                         auto la = server::parseListenAddress(text);
+                         if (!la) return Error{at + ": " + la.error().message};
+                         z.servers.push_back(la->text());
+                       }
+                       s.forward.push_back(std::move(z));
+                       return {};
+                     });
+}
+
+const Field<server::RecursionSettings> kRecursionFields[] = {
+    {.path = "recursion.enabled",
+     .kind = Kind::kBool,
+     .def = "false",
+     .reload = Reload::kLive,
+     .doc = "resolve names not served here for the clients in allow (forwarding only, for now: "
+            "docs/recursion.md); off: they are REFUSED",
+     .store = member<&server::RecursionSettings::enabled>},
+    {.path = "recursion.allow",
+     .kind = Kind::kStrings,
+     .def = "[\"127.0.0.0/8\", \"::1\"]",
+     .reload = Reload::kLive,
+     .doc = "client networks (CIDR, or an address) that may recurse; others get REFUSED with EDE "
+            "18 (Prohibited) for names not served here, and answers from the zones as before",
+     .store = [](const Read& r, server::RecursionSettings& s) -> R {
+       s.allow.clear();
+       for (const auto& c : r.v.list) {
+         auto e = parseCidr(c);
+         if (!e) return r.fail(": " + e.error().message);
+         s.allow.push_back(*e);
+       }
+       return {};
+     },
+     .type = "array of CIDRs"},
+    {.path = "recursion.rd0",
+     .kind = Kind::kEnum,
+     .def = "cache",
+     .reload = Reload::kLive,
+     .doc = "RD=0 questions for names not served here: cache = from the cache only (RFC 1034 "
+            "§4.3.1), refuse = REFUSED; both refuse (EDE 20) until the cache is wired in",
+     .store = [](const Read& r, server::RecursionSettings& s) -> R {
+       s.rd0 = r.v.s == "refuse" ? server::Rd0Policy::kRefuse : server::Rd0Policy::kCache;
+       return {};
+     },
+     .choices = "cache|refuse"},
+    {.path = "recursion.max_outstanding",
+     .kind = Kind::kInt,
+     .def = "2048",
+     .reload = Reload::kLive,
+     .doc = "recursive questions being resolved at once (PowerDNS Recursor's max-mthreads); "
+            "more are dropped, as Unbound and the Recursor do",
+     .store = member<&server::RecursionSettings::max_outstanding>,
+     .lo = 1,
+     .hi = 1 << 20},
+    {.path = "recursion.max_outstanding_per_client",
+     .kind = Kind::kInt,
+     .def = "100",
+     .reload = Reload::kLive,
+     .doc = "of those, from one client address; more are dropped",
+     .store = member<&server::RecursionSettings::max_outstanding_per_client>,
+     .lo = 1,
+     .hi = 1 << 20},
+    {.path = "recursion.forward",
+     .kind = Kind::kCustom,
+     .def = "none",
+     .reload = Reload::kLive,
+     .doc = "forward zones ([[recursion.forward]] below)",
+     .store = storeForward,
+     .type = "array of tables"},
+};
+
 // ---- [[zone]] --------------------------------------------------------------------------------
 
 const Field<ZoneConfig> kZoneFields[] = {
@@ -1389,6 +1503,16 @@ const Section kSections[] = {
      [](const Ctx& ctx, const toml::node& v, Config& c) {
        return readSection(ctx, v, "rrl", kRrlFields, c.protocol.rrl);
      }},
+    {"recursion", "[recursion]",
+     "Recursion for the allowed clients (docs/recursion.md): forwarding over c-ares; iteration "
+     "and the cache are not built yet. Every key applies on reload.",
+     [] { return keyDocs(kRecursionFields); },
+     [](const Ctx& ctx, const toml::node& v, Config& c) {
+       return readSection(ctx, v, "recursion", kRecursionFields, c.recursion);
+     }},
+    {"recursion.forward", "[[recursion.forward]]",
+     "A forward zone: questions for names at or below it go to its servers.",
+     [] { return keyDocs(kForwardFields); }, nullptr, "zone"},
     {"control", "[control]", "The local control socket (meridianctl).",
      [] { return keyDocs(kControlFields); },
      [](const Ctx& ctx, const toml::node& v, Config& c) {

@@ -673,6 +673,10 @@ void Runtime::compileLoad() {
     steering = std::move(all);
   server::ProtocolSettings protocol = r.config.protocol;
   if (!r.config.cookie_secret_set) std::memcpy(protocol.cookie_secret, cookie_secret_, 16);
+  // Null when off: the pipeline then refuses names not served here without looking at the client.
+  if (r.config.recursion.enabled) {
+    protocol.recursion = std::make_shared<const server::RecursionSettings>(r.config.recursion);
+  }
   // The zone set and the steering (GeoIP walks for the ECS scope included) are built on the pool;
   // the control loop adds the health table and publishes.
   pool_->post(

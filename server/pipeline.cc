@@ -173,6 +173,7 @@ size_t QueryHandler::handle(const uint8_t* in, size_t in_len, uint8_t* out, size
   const dns::ParseStatus st = dns::parseQuery(in, in_len, q);
   if (st == dns::ParseStatus::kDrop) {
     counters_.add(counters_.dropped);
+    outcome_ = Outcome::kDropped;
     return 0;
   }
   bump(counters_.breakdown.qtypes[qtypeSlot(q.qtype)]);
@@ -217,6 +218,13 @@ size_t QueryHandler::handle(const uint8_t* in, size_t in_len, uint8_t* out, size
   if (st == dns::ParseStatus::kOk && q.tsig.present) {
     reserve += q.tsig.key_name.length + 10 + q.tsig.algorithm.length + 16;
   }
+  // Recursion (server/recursion.h): only when configured does the client's address matter here.
+  const RecursionSettings* rec = proto.recursion.get();
+  const bool may_recurse =
+      rec != nullptr && rec->enabled && peer.known && rec->allows(peer.address, peer.ipv6);
+  uint16_t ede_code = ede::kNone;
+  Outcome outcome = Outcome::kAnswered;
+  if (edns && rec != nullptr) reserve += ede::kOptionSize;
   w.reset(out, limit, reserve);
 
   uint16_t rcode = rc::kNoError;
@@ -263,6 +271,19 @@ size_t QueryHandler::handle(const uint8_t* in, size_t in_len, uint8_t* out, size
         rcode = rc::kServFail;
       } else if (zone == nullptr) {
         rcode = rc::kRefused;
+        if (rec != nullptr && rec->enabled) {
+          if (!may_recurse) {
+            ede_code = ede::kProhibited;  // RFC 8914 §4.19
+          } else if ((q.flags & dns::flag::kRD) == 0) {
+            // RFC 1034 §4.3.1: RD=0 is answered from the cache only; until the cache is wired
+            // in, both rd0 policies refuse (RFC 8914 §4.21).
+            ede_code = ede::kNotAuthoritative;
+          } else {
+            counters_.add(counters_.pending);
+            outcome_ = Outcome::kPending;
+            return 0;
+          }
+        }
       } else {
         bump(counters_.breakdown.zones[zone_slot_.get(state.metric_slots, zone)]);
         SteeringHook steering(*this, state, peer, &ecs_scope);
@@ -273,6 +294,7 @@ size_t QueryHandler::handle(const uint8_t* in, size_t in_len, uint8_t* out, size
         if (res.truncated) {
           w.setFlag(dns::flag::kTC, true);
           counters_.add(counters_.truncated);
+          outcome = Outcome::kTruncated;
         }
       }
     }
@@ -285,17 +307,22 @@ size_t QueryHandler::handle(const uint8_t* in, size_t in_len, uint8_t* out, size
         break;
       case RrlVerdict::kDrop:
         counters_.add(counters_.rrl_dropped);
+        outcome_ = Outcome::kDropped;
         return 0;
       case RrlVerdict::kSlip:
         w.rollback(sections);
         w.setFlag(dns::flag::kTC, true);
         counters_.add(counters_.rrl_slipped);
+        outcome = Outcome::kTruncated;
         break;
     }
   }
+  // RFC 1035 §4.1.1: RA says recursion is available, to the clients it is available to.
+  if (may_recurse) w.setFlag(dns::flag::kRA, true);
   w.setRcode(rcode);
   w.finishSections();
   if (edns) {
+    const size_t opt_at = w.size();
     const auto* nsid = send_nsid ? reinterpret_cast<const uint8_t*>(proto.nsid.data()) : nullptr;
     // RFC 7871 §7.2.1: an answer that does not depend on the client carries SCOPE 0.
     dns::ClientSubnet ecs = q.ecs;
@@ -307,14 +334,18 @@ size_t QueryHandler::handle(const uint8_t* in, size_t in_len, uint8_t* out, size
       dns::makeServerCookie(proto.cookie_secret, q.cookie, peer.address, peer.ipv6 ? 16 : 4, now,
                             cookie + 8);
     }
-    (void)w.writeOpt(proto.max_udp_payload, rcode, q.dnssec_ok, nsid, proto.nsid.size(),
-                     send_ecs && rcode != rc::kBadVers ? &ecs : nullptr,
-                     send_cookie ? cookie : nullptr, sizeof cookie);
+    if (w.writeOpt(proto.max_udp_payload, rcode, q.dnssec_ok, nsid, proto.nsid.size(),
+                   send_ecs && rcode != rc::kBadVers ? &ecs : nullptr,
+                   send_cookie ? cookie : nullptr, sizeof cookie) &&
+        ede_code != ede::kNone) {
+      (void)appendEde(w, opt_at, ede_code);
+    }
   }
   if (st == dns::ParseStatus::kOk && q.tsig.present && !(edns && q.edns_version > 0)) {
     (void)w.writeTsigError(q.tsig, rc::kBadKey);
   }
   counters_.add(counters_.rcodes[std::min<size_t>(rcode, counters_.rcodes.size() - 1)]);
+  outcome_ = outcome;
   return w.size();
 }
 

@@ -23,6 +23,7 @@
 #include "georoute/service.h"
 #include "healthcheck/state.h"
 #include "server/metrics.h"
+#include "server/recursion.h"
 #include "server/rrl.h"
 #include "zones/lookup.h"
 #include "zones/zone.h"
@@ -42,6 +43,9 @@ struct ProtocolSettings {
   // always answered.
   bool require_cookie = false;
   RrlSettings rrl;  // response rate limiting of UDP answers (server/rrl.h)
+  // [recursion] (server/recursion.h); null: recursion off, names not served here are REFUSED.
+  // Shared, so a parked query keeps the settings of the snapshot that parked it.
+  std::shared_ptr<const RecursionSettings> recursion;
 };
 
 // What the data plane reads; replaced whole on reload.
@@ -70,6 +74,12 @@ struct Peer {
 
 enum class Transport { kUdp, kTcp };
 
+// What handle() did with the last query (DESIGN.md, "query path"). kAnswered and kTruncated
+// return the response's length; kDropped and kPending return 0. kPending: a recursive question
+// from a client allowed to recurse; the caller parks a copy of the query with its peer
+// (server/recursor.h) and the reply is sent later, from the Recursor.
+enum class Outcome { kAnswered, kTruncated, kDropped, kPending };
+
 // Per-worker counters; summed by the control side on read (relaxed atomics, single writer). On a
 // cache line of their own, so no other thread's writes share one with them.
 struct alignas(64) Counters {
@@ -84,7 +94,8 @@ struct alignas(64) Counters {
   std::atomic<uint64_t> cookie_client_only{0};
   std::atomic<uint64_t> cookie_valid{0};
   std::atomic<uint64_t> cookie_invalid{0};
-  QueryBreakdown breakdown;  // by qtype, transport, zone, steering decision; latency
+  std::atomic<uint64_t> pending{0};  // recursive questions handed to the Recursor
+  QueryBreakdown breakdown;          // by qtype, transport, zone, steering decision; latency
   void add(std::atomic<uint64_t>& c) {
     c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   }
@@ -99,6 +110,10 @@ class QueryHandler {
   [[nodiscard]] size_t handle(const uint8_t* in, size_t in_len, uint8_t* out, size_t out_cap,
                               Transport transport, const Peer& peer = Peer{});
 
+  [[nodiscard]] Outcome outcome() const { return outcome_; }
+  // The snapshot of the query just handled (still safe to read: the caller has not passed a
+  // quiescent point since), for parking a kPending query.
+  [[nodiscard]] const ServingState& snapshot() { return state_.get(); }
   [[nodiscard]] const Counters& counters() const { return counters_; }
   // The socket loop reports how long its batches took (QueryBreakdown::observeLatency).
   void observeLatency(uint64_t ns, uint64_t answers) {
@@ -133,6 +148,7 @@ class QueryHandler {
   ZoneSlotCache zone_slot_;
   std::unique_ptr<RrlTable> rrl_;
   CookieClock cookie_clock_ = nullptr;
+  Outcome outcome_ = Outcome::kAnswered;
 };
 
 }  // namespace meridian::server

@@ -18,6 +18,7 @@
 #include <cstring>
 
 #include "core/log.h"
+#include "server/recursor.h"
 
 namespace meridian::server {
 
@@ -190,6 +191,7 @@ void addCounters(CounterTotals& t, const Counters& c) {
   t.cookie_client_only += c.cookie_client_only.load(std::memory_order_relaxed);
   t.cookie_valid += c.cookie_valid.load(std::memory_order_relaxed);
   t.cookie_invalid += c.cookie_invalid.load(std::memory_order_relaxed);
+  t.pending += c.pending.load(std::memory_order_relaxed);
   t.breakdown.add(c.breakdown);
 }
 
@@ -216,8 +218,8 @@ boost::system::error_code lastError() {
 // running recvmmsg.
 class UdpThread {
  public:
-  explicit UdpThread(const Published<ServingState>& state)
-      : domain_(state.domain()), handler_(state) {}
+  UdpThread(const Published<ServingState>& state, Recursor& recursor)
+      : domain_(state.domain()), handler_(state), recursor_(recursor) {}
   ~UdpThread() {
     requestStop();
     join();
@@ -420,7 +422,10 @@ class UdpThread {
       if (in.msg_flags & MSG_TRUNC) continue;  // larger than any sane query
       const size_t len = handler_.handle(b.in[i], b.in_msgs[i].msg_len, b.out[m], kMaxReply,
                                          Transport::kUdp, peerOf(b.addrs[i]));
-      if (len == 0) continue;
+      if (len == 0) {
+        if (handler_.outcome() == Outcome::kPending) park(b, i);
+        continue;
+      }
       msghdr& out = b.out_msgs[m].msg_hdr;
       b.out_iov[m] = iovec{b.out[m], len};
       out.msg_name = &b.addrs[i];
@@ -443,9 +448,31 @@ class UdpThread {
     }
   }
 
+  // A recursive question: its own copy of the query, the client's address and the reply's source
+  // go to the Recursor, which answers from its thread on this socket; the batch slot is reused by
+  // the next recvmmsg. The socket outlives the Recursor's sends (Server::stop stops it first).
+  void park(UdpBuffers& b, int i) {
+    const msghdr& in = b.in_msgs[i].msg_hdr;
+    auto p = parkQuery(handler_.snapshot(), b.in[i], b.in_msgs[i].msg_len, Transport::kUdp,
+                       peerOf(b.addrs[i]));
+    p->udp_fd = fd_;
+    std::memcpy(&p->client, &b.addrs[i], sizeof p->client);
+    p->client_len = in.msg_namelen;
+    if (pktinfo_) {
+      msghdr src{};
+      Control ctrl;
+      replyFrom(b.in_msgs[i].msg_hdr, src, ctrl);
+      static_assert(sizeof(Control) <= sizeof p->control);
+      if (src.msg_controllen > 0) std::memcpy(p->control, &ctrl, src.msg_controllen);
+      p->control_len = src.msg_controllen;
+    }
+    recursor_.submit(std::move(p));
+  }
+
   QuiescentDomain& domain_;
   QuiescentDomain::Slot* slot_ = nullptr;
   QueryHandler handler_;
+  Recursor& recursor_;
   int fd_ = -1;
   bool pktinfo_ = false;  // a wildcard address: datagrams carry their destination
   std::atomic<bool> stop_{false};
@@ -528,6 +555,9 @@ struct TcpConn {
   bool closed = false;   // socket closed; freed when no handler refers to it any more
   bool eof = false;      // the client sent FIN (or a zero-length message): close once flushed
   bool failed = false;   // a socket error: close at once
+  // Recursive questions parked on the Recursor whose replies have not come back: the object
+  // stays (closed or not) until each has, so a reply never lands on freed memory.
+  unsigned pending = 0;
   TcpCarry in;
   std::unique_ptr<uint8_t[]> out;  // output the socket would not take yet
   size_t out_len = 0, out_off = 0;
@@ -552,9 +582,10 @@ struct TcpConnList {
 
 class Server::Worker {
  public:
-  Worker(const Published<ServingState>& state, const ServerSettings& settings)
+  Worker(const Published<ServingState>& state, const ServerSettings& settings, Recursor& recursor)
       : state_(state),
         settings_(settings),
+        recursor_(recursor),
         domain_(state.domain()),
         handler_(state),
         quiescent_timer_(io_),
@@ -581,7 +612,7 @@ class Server::Worker {
     if (slot_ == nullptr) slot_ = domain_.enter();
     if (slot_ == nullptr) return Error{"more worker threads than snapshot reader slots"};
     for (const auto& la : settings_.listen) {
-      udp_.push_back(std::make_unique<UdpThread>(state_));
+      udp_.push_back(std::make_unique<UdpThread>(state_, recursor_));
       auto r = udp_.back()->bind(la);
       if (!r) return r;
 
@@ -774,7 +805,7 @@ class Server::Worker {
   static bool settle(TcpConn& c) {
     c.waiting = false;
     if (!c.closed) return true;
-    delete &c;
+    if (c.pending == 0) delete &c;
     return false;
   }
 
@@ -783,7 +814,9 @@ class Server::Worker {
     c.waiting = true;
     c.sock.async_wait(what, [this, &c, what](const boost::system::error_code& ec) {
       if (!settle(c)) return;
-      if (ec) {
+      if (ec == asio::error::operation_aborted && c.out) {
+        waitWritable(c);  // a recursive reply blocked the output (deliver): wait for writable
+      } else if (ec) {
         close(c, false);
       } else if (what == tcp::socket::wait_read) {
         serve(c);
@@ -820,7 +853,7 @@ class Server::Worker {
     c.sock.close(ignored);  // cancels the pending wait, whose handler then frees c
     c.in.clear();
     c.out.reset();
-    if (!c.waiting) delete &c;
+    if (!c.waiting && c.pending == 0) delete &c;
   }
 
   // Writes tx_ to c. False when the socket did not take it all (the rest moves to c.out) or failed.
@@ -865,6 +898,8 @@ class Server::Worker {
       if (r > 0) {
         dns::writeU16(tx_ + tx_len_, static_cast<uint16_t>(r));
         tx_len_ += 2 + r;
+      } else if (handler_.outcome() == Outcome::kPending) {
+        park(c, p + off + 2, len);
       }
       off += 2 + len;
     }
@@ -873,8 +908,59 @@ class Server::Worker {
 
   [[nodiscard]] static bool stalled(const TcpConn& c) { return c.out != nullptr || c.failed; }
 
+  // A recursive question on c: parked on the Recursor, whose reply comes back through deliver()
+  // on this loop, written whenever it arrives (RFC 7766 §6.2.1.1: replies may be out of order).
+  void park(TcpConn& c, const uint8_t* msg, size_t len) {
+    auto p = parkQuery(handler_.snapshot(), msg, len, Transport::kTcp, c.peer);
+    ++c.pending;
+    p->deliver = [this, conn = &c](const uint8_t* reply, size_t n) {
+      // On the Recursor's thread: copy, and hand over to this worker's loop.
+      auto bytes = std::make_shared<std::vector<uint8_t>>(n + 2);
+      dns::writeU16(bytes->data(), static_cast<uint16_t>(n));
+      std::memcpy(bytes->data() + 2, reply, n);
+      asio::post(io_, [this, conn, bytes] { deliver(*conn, *bytes); });
+    };
+    recursor_.submit(std::move(p));
+  }
+
+  // A recursive reply (length-prefixed) for c, on this loop. A connection closed meanwhile only
+  // drops it (and goes once nothing else refers to it); blocked output queues it behind the rest.
+  void deliver(TcpConn& c, const std::vector<uint8_t>& msg) {
+    --c.pending;
+    if (c.closed) {
+      if (!c.waiting && c.pending == 0) delete &c;
+      return;
+    }
+    if (c.out) {
+      const size_t left = c.out_len - c.out_off;
+      auto grown = std::make_unique_for_overwrite<uint8_t[]>(left + msg.size());
+      std::memcpy(grown.get(), c.out.get() + c.out_off, left);
+      std::memcpy(grown.get() + left, msg.data(), msg.size());
+      c.out = std::move(grown);
+      c.out_len = left + msg.size();
+      c.out_off = 0;
+      return;  // a wait for writable (or the serve() that starts one) is under way
+    }
+    std::memcpy(tx_, msg.data(), msg.size());
+    tx_len_ = msg.size();
+    if (flush(c)) return;
+    if (c.failed) {
+      close(c, true);
+      return;
+    }
+    // Blocked: the I/O timeout runs; the read wait is cancelled so that its handler waits for
+    // writable instead (a posted resumeLater()'s serve() does the same).
+    enter(c, true, Clock::now());
+    boost::system::error_code ignored;
+    if (c.waiting) c.sock.cancel(ignored);
+  }
+
   // The connection is readable, or its blocked output has just drained: answer what it sent.
   void serve(TcpConn& c) {
+    if (c.out) {  // a recursive reply blocked the output since this was scheduled
+      settle(c, false, false);
+      return;
+    }
     bool answered = false;  // a message completed (a partial one left now started afresh)
     bool more = false;      // stopped after kTcpReadsPerWake reads, data may be left
     // Complete queries held back while the output was blocked come first, in order.
@@ -988,6 +1074,7 @@ class Server::Worker {
 
   const Published<ServingState>& state_;
   const ServerSettings& settings_;
+  Recursor& recursor_;
   QuiescentDomain& domain_;
   QuiescentDomain::Slot* slot_ = nullptr;
   asio::io_context io_{1};
@@ -1016,7 +1103,7 @@ class Server::Worker {
 };
 
 Server::Server(const Published<ServingState>& state, ServerSettings settings)
-    : state_(state), settings_(std::move(settings)) {}
+    : state_(state), settings_(std::move(settings)), recursor_(std::make_unique<Recursor>()) {}
 
 Server::~Server() {
   stop();
@@ -1056,13 +1143,23 @@ Result<void> Server::start() {
     }
   }
   for (unsigned i = 0; i < settings_.threads; ++i) {
-    auto w = std::make_unique<Worker>(state_, settings_);
+    auto w = std::make_unique<Worker>(state_, settings_, *recursor_);
     auto r = w->bind();
     if (!r) {
       workers_.clear();
       return r;
     }
     workers_.push_back(std::move(w));
+  }
+  recursor_->start();
+  if (const auto& rec = state_.load()->protocol.recursion; rec && rec->enabled) {
+    bool root = false;
+    for (const auto& f : rec->forward) root = root || f.zone == std::string(1, '\0');
+    if (!root) {
+      log::warning(
+          "recursion: iteration from the root is not built yet; recursive questions outside "
+          "the [[recursion.forward]] zones are answered SERVFAIL (EDE 22)");
+    }
   }
   for (auto& w : workers_) {
     w->startUdp();
@@ -1072,6 +1169,7 @@ Result<void> Server::start() {
 }
 
 void Server::stop() {
+  recursor_->stop();  // its replies go out on the workers' sockets: first, while they are open
   for (auto& w : workers_) w->drain();
   for (auto& w : workers_) w->joinUdp();
   for (auto& t : threads_) {
@@ -1083,6 +1181,7 @@ void Server::stop() {
 CounterTotals Server::totals() const {
   CounterTotals t;
   for (const auto& w : workers_) w->addTotals(t);
+  t.recursion = recursor_->totals();
   return t;
 }
 

@@ -57,7 +57,11 @@ struct CounterTotals {
   uint64_t rrl_slipped = 0, rrl_dropped = 0;  // responses limited by RRL (server/rrl.h)
   uint64_t cookie_client_only = 0, cookie_valid = 0, cookie_invalid = 0;  // Counters
   BreakdownTotals breakdown;                                              // server/metrics.h
+  uint64_t pending = 0;      // recursive questions parked (Counters::pending)
+  RecursorTotals recursion;  // server/recursor.h
 };
+
+class Recursor;  // server/recursor.h
 
 class Server {
  public:
@@ -81,6 +85,7 @@ class Server {
   class Worker;
   const Published<ServingState>& state_;
   ServerSettings settings_;
+  std::unique_ptr<Recursor> recursor_;  // outlives the workers, which park queries on it
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::thread> threads_;
 };
