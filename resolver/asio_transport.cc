@@ -35,7 +35,7 @@ asio::ip::address toAddress(const Endpoint& e) {
 
 // One exchange in flight: its socket, its deadline and the callback, called once.
 template <typename Socket>
-struct Exchange {
+struct Exchange : AsioTransport::Pending {
   Exchange(asio::io_context& io, Transport::Done d) : socket(io), timer(io), done(std::move(d)) {}
   Socket socket;
   asio::steady_timer timer;
@@ -44,6 +44,15 @@ struct Exchange {
   std::vector<uint8_t> reply;
   std::array<uint8_t, 2> length{};
   bool finished = false;
+
+  void abandon() override {
+    if (finished) return;
+    finished = true;
+    done = nullptr;
+    timer.cancel();
+    boost::system::error_code ignored;
+    socket.close(ignored);
+  }
 
   void finish(SendStatus status) {
     if (finished) return;
@@ -72,8 +81,24 @@ uint16_t AsioTransport::randomId() {
   return static_cast<uint16_t>(::arc4random() & 0xFFFF);
 }
 
+void AsioTransport::shutdown() {
+  closed_ = true;
+  for (auto& w : active_) {
+    if (auto p = w.lock()) p->abandon();
+  }
+  active_.clear();
+}
+
+void AsioTransport::track(const std::shared_ptr<Pending>& p) {
+  if (active_.size() >= 64 && active_.size() % 64 == 0) {
+    std::erase_if(active_, [](const std::weak_ptr<Pending>& w) { return w.expired(); });
+  }
+  active_.push_back(p);
+}
+
 void AsioTransport::send(const Endpoint& to, std::vector<uint8_t> query, bool tcp,
                          uint32_t timeout_ms, Done done) {
+  if (closed_) return;
   ++sent_;
   if (tcp) {
     sendTcp(to, std::move(query), timeout_ms, std::move(done));
@@ -85,6 +110,7 @@ void AsioTransport::send(const Endpoint& to, std::vector<uint8_t> query, bool tc
 void AsioTransport::sendUdp(const Endpoint& to, std::vector<uint8_t> query, uint32_t timeout_ms,
                             Done done) {
   auto x = std::make_shared<Exchange<udp::socket>>(io_, std::move(done));
+  track(x);
   x->query = std::move(query);
   const udp::endpoint peer(toAddress(to), to.port);
   boost::system::error_code ec;
@@ -121,6 +147,7 @@ void AsioTransport::sendUdp(const Endpoint& to, std::vector<uint8_t> query, uint
 void AsioTransport::sendTcp(const Endpoint& to, std::vector<uint8_t> query, uint32_t timeout_ms,
                             Done done) {
   auto x = std::make_shared<Exchange<tcp::socket>>(io_, std::move(done));
+  track(x);
   x->query.resize(2 + query.size());
   x->query[0] = static_cast<uint8_t>(query.size() >> 8);
   x->query[1] = static_cast<uint8_t>(query.size() & 0xFF);

@@ -12,6 +12,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "resolver/iterator.h"
@@ -29,12 +30,26 @@ class AsioTransport : public Transport {
   // Queries sent, for the caller's statistics.
   [[nodiscard]] uint64_t sent() const { return sent_; }
 
+  // Abandons every query in flight: sockets closed, timers cancelled, and their callbacks dropped
+  // without being called (the iterator that gave them may then be destroyed). Later sends are
+  // dropped too.
+  void shutdown();
+
+  struct Pending {
+    virtual ~Pending() = default;
+    virtual void abandon() = 0;
+  };
+
  private:
+  void track(const std::shared_ptr<Pending>& p);
+
   void sendUdp(const Endpoint& to, std::vector<uint8_t> query, uint32_t timeout_ms, Done done);
   void sendTcp(const Endpoint& to, std::vector<uint8_t> query, uint32_t timeout_ms, Done done);
 
   boost::asio::io_context& io_;
   uint64_t sent_ = 0;
+  bool closed_ = false;
+  std::vector<std::weak_ptr<Pending>> active_;
 };
 
 }  // namespace meridian::resolver

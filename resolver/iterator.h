@@ -78,6 +78,8 @@ struct Limits {
   uint32_t timeout_ms = 1500;
   bool qname_minimisation = true;  // RFC 9156, relaxed: falls back to the full name on oddities
   uint16_t edns_udp_size = 1232;   // what we advertise upstream (DNS Flag Day 2020)
+
+  friend bool operator==(const Limits&, const Limits&) = default;
 };
 
 // A record as the iterator returns it: owner and RDATA uncompressed (names inside the RDATA

@@ -10,10 +10,10 @@ root hints (a file written here) must give the answers in QUESTIONS, which are w
 from the zone data below.
 
 It checks the tree with Unbound (the reference the resolver is compared against): each question
-asked cold and again warm, answers against the expectation. With --meridian, each question is also
-resolved by Meridian's iterator (`meridian resolve`, cold, one process per question) and must give
-the same answers. (Meridian does not answer recursive queries on its port yet: that comes with the
-pipeline's pending queries; then the warm round runs against it too.)
+asked cold and again warm, answers against the expectation. With --meridian, Meridian must give the
+same answers twice: as a recursive server (recursion on, iterating from the tree's root hints; the
+second round starts from the zone cuts it learned, there is no answer cache yet), and through
+`meridian resolve` (cold, one process per question).
 
     tests/resolver/fake_tree.py [--meridian build/meridian] [--keep] [--verbose]
 
@@ -23,6 +23,7 @@ by its PID at the end. No traffic leaves the loopback interface.
 """
 import argparse
 import os
+import re
 import shutil
 import signal
 import socket
@@ -646,6 +647,30 @@ def check_meridian(meridian, tmp, results, verbose=False):
         results.append((ok, "%s -> %s %s%s" % (what, got_rcode, shown, detail)))
 
 
+def start_meridian_server(meridian, tmp):
+    """Meridian as a recursive server on a free loopback port, iterating from the tree's root
+    hints (loopback clients may recurse: the default allow). Returns (Proc, port) or (Proc, None)
+    when it does not become ready."""
+    hints = os.path.join(tmp, "meridian-server-root.hints")
+    with open(hints, "w") as f:
+        f.write(ROOT_HINTS)
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    proc = Proc("meridian-server", [meridian, "--listen", "127.0.0.1:%d" % port, "--threads", "1",
+                                    "--set", "recursion.enabled=true",
+                                    "--set", "recursion.root_hints=" + hints], tmp)
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if "ready:" in open(proc.log_path, errors="replace").read():
+            return proc, port
+        if proc.proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    return proc, None
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--resolver", default="unbound", choices=["unbound"],
@@ -655,6 +680,8 @@ def main():
     ap.add_argument("--keep", action="store_true", help="keep the temp dir")
     ap.add_argument("--verbose", action="store_true")
     args = ap.parse_args()
+    if args.meridian:
+        args.meridian = os.path.abspath(args.meridian)
     for b in (KNOTD, NSD, UNBOUND):
         if not os.access(b, os.X_OK):
             log("FAIL: %s not installed (scripts/deps.sh installs it)" % b)
@@ -700,6 +727,26 @@ def main():
             log("unbound: %d questions cold in %.2f s, warm in %.3f s"
                 % (len(QUESTIONS), t2 - t1, t3 - t2))
         if args.meridian:
+            mproc, mport = start_meridian_server(args.meridian, tmp)
+            try:
+                results.append((mport is not None, "meridian (recursion on, iterating from the "
+                                "tree's root hints) starts:\n" + mproc.tail()))
+                if mport is not None:
+                    t5 = time.monotonic()
+                    check_answers("meridian server first", "127.0.0.1", mport, results,
+                                  args.verbose)
+                    t6 = time.monotonic()
+                    check_answers("meridian server again", "127.0.0.1", mport, results,
+                                  args.verbose)
+                    log("meridian server: %d questions first in %.2f s, again in %.3f s"
+                        % (len(QUESTIONS), t6 - t5, time.monotonic() - t6))
+                    crash = re.search(r"AddressSanitizer|runtime error:|Segmentation",
+                                      open(mproc.log_path, errors="replace").read())
+                    results.append((not crash, "meridian server log: no crash report"))
+            finally:
+                mproc.stop()
+                results.append((mproc.proc.returncode == 0,
+                                "meridian server stops cleanly (exit %s)" % mproc.proc.returncode))
             t4 = time.monotonic()
             check_meridian(args.meridian, tmp, results, args.verbose)
             log("meridian resolve: %d questions, each cold in its own process, in %.2f s"
