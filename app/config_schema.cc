@@ -925,8 +925,8 @@ const Field<server::RecursionSettings> kRecursionFields[] = {
      .kind = Kind::kBool,
      .def = "false",
      .reload = Reload::kLive,
-     .doc = "resolve names not served here for the clients in allow (forwarding only, for now: "
-            "docs/recursion.md); off: they are REFUSED",
+     .doc = "resolve names not served here for the clients in allow (docs/recursion.md); off: "
+            "they are REFUSED",
      .store = member<&server::RecursionSettings::enabled>},
     {.path = "recursion.allow",
      .kind = Kind::kStrings,
@@ -972,6 +972,79 @@ const Field<server::RecursionSettings> kRecursionFields[] = {
      .store = member<&server::RecursionSettings::max_outstanding_per_client>,
      .lo = 1,
      .hi = 1 << 20},
+    {.path = "recursion.root_hints",
+     .kind = Kind::kString,
+     .def = "\"/usr/share/dns/root.hints\"",
+     .reload = Reload::kLive,
+     .doc = "root name servers for the iterator (zone-file syntax, Debian's dns-root-data); a "
+            "bad file is logged with file:line and names no forward zone covers get SERVFAIL "
+            "(EDE 22) until a reload fixes it",
+     .store = member<&server::RecursionSettings::root_hints>},
+    {.path = "recursion.qname_minimisation",
+     .kind = Kind::kBool,
+     .def = "true",
+     .reload = Reload::kLive,
+     .doc = "RFC 9156 QNAME minimisation, relaxed (Unbound's qname-minimisation without -strict)",
+     .store = [](const Read& r, server::RecursionSettings& s) -> R {
+       s.limits.qname_minimisation = r.v.b;
+       return {};
+     }},
+    {.path = "recursion.max_cname_chain",
+     .kind = Kind::kInt,
+     .def = "11",
+     .reload = Reload::kLive,
+     .doc = "CNAME/DNAME links followed for one question (Unbound: 11); longer is SERVFAIL",
+     .store = [](const Read& r, server::RecursionSettings& s) -> R {
+       s.limits.max_cname_chain = static_cast<int>(r.v.i);
+       return {};
+     },
+     .lo = 1,
+     .hi = 64},
+    {.path = "recursion.max_referrals",
+     .kind = Kind::kInt,
+     .def = "40",
+     .reload = Reload::kLive,
+     .doc = "referrals followed for one question (PowerDNS Recursor's max-recursion-depth: 40)",
+     .store = [](const Read& r, server::RecursionSettings& s) -> R {
+       s.limits.max_referrals = static_cast<int>(r.v.i);
+       return {};
+     },
+     .lo = 1,
+     .hi = 256},
+    {.path = "recursion.max_ns_names_resolved",
+     .kind = Kind::kInt,
+     .def = "5",
+     .reload = Reload::kLive,
+     .doc = "name servers without glue looked up for one delegation (NXNSAttack guard)",
+     .store = [](const Read& r, server::RecursionSettings& s) -> R {
+       s.limits.max_ns_names_resolved = static_cast<int>(r.v.i);
+       return {};
+     },
+     .lo = 1,
+     .hi = 64},
+    {.path = "recursion.max_upstream_queries",
+     .kind = Kind::kInt,
+     .def = "60",
+     .reload = Reload::kLive,
+     .doc = "upstream queries for one client question, nested lookups included (PowerDNS "
+            "Recursor's max-qperq: 60); more is SERVFAIL",
+     .store = [](const Read& r, server::RecursionSettings& s) -> R {
+       s.limits.max_upstream_queries = static_cast<int>(r.v.i);
+       return {};
+     },
+     .lo = 1,
+     .hi = 1000},
+    {.path = "recursion.query_timeout_ms",
+     .kind = Kind::kInt,
+     .def = "1500",
+     .reload = Reload::kLive,
+     .doc = "one upstream query's timeout in milliseconds; a server that times out is backed off",
+     .store = [](const Read& r, server::RecursionSettings& s) -> R {
+       s.limits.timeout_ms = static_cast<uint32_t>(r.v.i);
+       return {};
+     },
+     .lo = 50,
+     .hi = 30000},
     {.path = "recursion.forward",
      .kind = Kind::kCustom,
      .def = "none",
@@ -1530,8 +1603,9 @@ const Section kSections[] = {
        return readSection(ctx, v, "rrl", kRrlFields, c.protocol.rrl);
      }},
     {"recursion", "[recursion]",
-     "Recursion for the allowed clients (docs/recursion.md): forwarding over c-ares; iteration "
-     "and the cache are not built yet. Every key applies on reload.",
+     "Recursion for the allowed clients (docs/recursion.md): forward zones over c-ares, the "
+     "iterator from the root hints for every other name; the cache is not built yet. Every key "
+     "applies on reload.",
      [] { return keyDocs(kRecursionFields); },
      [](const Ctx& ctx, const toml::node& v, Config& c) {
        return readSection(ctx, v, "recursion", kRecursionFields, c.recursion);

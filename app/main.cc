@@ -12,6 +12,10 @@
 #include <iterator>
 #include <string>
 
+#include <strings.h>
+
+#include <boost/asio/io_context.hpp>
+
 #include "api/auth.h"
 #include "app/config.h"
 #include "app/config_schema.h"
@@ -21,9 +25,13 @@
 #include "georoute/compile.h"
 #include "georoute/geoip.h"
 #include "georoute/policy.h"
+#include "resolver/asio_transport.h"
+#include "resolver/iterator.h"
+#include "resolver/root_hints.h"
 #include "server/steering_zones.h"
 #include "tools/mmdb_writer.h"
 #include "zones/loader.h"
+#include "zones/writer.h"
 
 using meridian::app::CommandLine;
 
@@ -41,6 +49,8 @@ void usage(FILE* out) {
       "                                   as Markdown or as the man page meridian.toml(5))\n"
       "       meridian api hash-key [SECRET]   (the [[api.key]] hash; SECRET read from stdin\n"
       "                                         when not given)\n"
+      "       meridian resolve [--root-hints FILE] [--no-qname-minimisation] NAME [TYPE]\n"
+      "                                  (iterative resolution from the root, as drill -T)\n"
       "\n"
       "  --listen ADDR:PORT  address to serve on, UDP and TCP (repeatable; \"[::1]:53\" for IPv6;\n"
       "                      the port is required, 0 = any free port)\n"
@@ -337,9 +347,106 @@ int apiCommand(int argc, char** argv) {
   return 0;
 }
 
+// `meridian resolve`: one question resolved iteratively from the root hints with the resolver's
+// own engine, printed as zone-file lines (a debugging tool, like `drill -T` or `unbound-host`).
+int resolveCommand(int argc, char** argv) {
+  const char* kUsage =
+      "usage: meridian resolve [--root-hints FILE] [--no-qname-minimisation] [--timeout MS]\n"
+      "                        NAME [TYPE]\n"
+      "  --root-hints FILE         root name servers (default /usr/share/dns/root.hints)\n"
+      "  --no-qname-minimisation   send the full name to every server (RFC 9156 off)\n"
+      "  --timeout MS              one query's timeout (default 1500)\n"
+      "Exit status: 0 for an answer (NOERROR or NXDOMAIN), 1 for SERVFAIL, 2 for usage.\n";
+  std::string hints_path = meridian::resolver::kDefaultRootHints;
+  meridian::resolver::Limits limits;
+  std::vector<std::string> pos;
+  for (int i = 2; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--help" || a == "-h") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    }
+    if (a == "--root-hints" && i + 1 < argc) {
+      hints_path = argv[++i];
+    } else if (a == "--no-qname-minimisation") {
+      limits.qname_minimisation = false;
+    } else if (a == "--timeout" && i + 1 < argc) {
+      limits.timeout_ms = static_cast<uint32_t>(std::strtoul(argv[++i], nullptr, 10));
+      if (limits.timeout_ms == 0) {
+        std::fputs(kUsage, stderr);
+        return 2;
+      }
+    } else if (!a.empty() && a[0] == '-') {
+      std::fprintf(stderr, "meridian resolve: unknown option %s\n%s", a.c_str(), kUsage);
+      return 2;
+    } else {
+      pos.push_back(a);
+    }
+  }
+  if (pos.empty() || pos.size() > 2) {
+    std::fputs(kUsage, stderr);
+    return 2;
+  }
+  meridian::dns::NameBuf name;
+  std::string qn = pos[0];
+  if (qn.empty() || qn.back() != '.') qn.push_back('.');
+  if (!meridian::dns::fromText(qn, name)) {
+    std::fprintf(stderr, "meridian resolve: '%s' is not a domain name\n", pos[0].c_str());
+    return 2;
+  }
+  uint16_t qtype = meridian::dns::rrtype::kA;
+  if (pos.size() == 2) {
+    qtype = 0;
+    for (uint32_t t = 1; t <= 65535 && qtype == 0; ++t) {
+      if (strcasecmp(meridian::zones::typeToText(static_cast<uint16_t>(t)).c_str(),
+                     pos[1].c_str()) == 0) {
+        qtype = static_cast<uint16_t>(t);
+      }
+    }
+    if (qtype == 0) {
+      std::fprintf(stderr, "meridian resolve: unknown type '%s'\n", pos[1].c_str());
+      return 2;
+    }
+  }
+  auto hints = meridian::resolver::loadRootHints(hints_path, /*ipv6=*/false);
+  if (!hints) {
+    std::fprintf(stderr, "meridian resolve: %s\n", hints.error().message.c_str());
+    return 1;
+  }
+  boost::asio::io_context io;
+  meridian::resolver::AsioTransport transport(io);
+  meridian::resolver::Iterator iterator(transport, limits, std::move(*hints));
+  meridian::resolver::Outcome result;
+  const uint64_t t0 = transport.nowMs();
+  iterator.resolve(std::string(reinterpret_cast<const char*>(name.data), name.length), qtype,
+                   meridian::dns::rrclass::kIN,
+                   [&](const meridian::resolver::Outcome& r) { result = r; });
+  io.run();
+  const uint64_t ms = transport.nowMs() - t0;
+  const char* rc = result.rcode == 0 ? "NOERROR" : result.rcode == 3 ? "NXDOMAIN" : "SERVFAIL";
+  std::printf(";; %s, %d upstream queries, %llu ms\n", rc, result.upstream_queries,
+              static_cast<unsigned long long>(ms));
+  auto print = [](const meridian::resolver::Record& r) {
+    std::printf("%s\t%u\tIN\t%s\t%s\n",
+                meridian::dns::toText(reinterpret_cast<const uint8_t*>(r.owner.data())).c_str(),
+                r.ttl, meridian::zones::typeToText(r.type).c_str(),
+                meridian::zones::rdataToText(
+                    r.type, {reinterpret_cast<const uint8_t*>(r.rdata.data()), r.rdata.size()})
+                    .c_str());
+  };
+  for (const auto& r : result.answer) print(r);
+  if (!result.authority.empty()) std::printf(";; authority\n");
+  for (const auto& r : result.authority) print(r);
+  if (result.ede != meridian::resolver::ede::kNone) {
+    std::printf(";; EDE %u: %s\n", result.ede, result.ede_text.c_str());
+  }
+  return result.rcode == meridian::dns::rcode::kServFail ? 1 : 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc > 1 && std::strcmp(argv[1], "resolve") == 0) return resolveCommand(argc, argv);
   if (argc > 1 && std::strcmp(argv[1], "api") == 0) return apiCommand(argc, argv);
   if (argc > 1 && std::strcmp(argv[1], "explain") == 0) return explain(argc, argv);
   if (argc > 1 && std::strcmp(argv[1], "mmdb") == 0) return mmdb(argc, argv);

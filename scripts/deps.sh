@@ -18,7 +18,7 @@ PKGS=(
   pdns-server pdns-backend-bind pdns-backend-geoip pdns-backend-sqlite3 sqlite3 unbound
   mmdb-bin util-linux procps libssl-dev iproute2
   dpkg-dev lintian systemd man-db adduser
-  libfstrm-dev libprotobuf-c-dev protobuf-c-compiler fstrm-bin pdns-recursor
+  libfstrm-dev libprotobuf-c-dev protobuf-c-compiler fstrm-bin pdns-recursor dns-root-data
 )
 
 # Process names (as `pgrep -x` matches them) of the peer daemons the packages above may start.

@@ -8,8 +8,10 @@
 #include <vector>
 
 #include "dns/message.h"
+#include "dns/response.h"
 #include "georoute/service.h"
 #include "resolver/forward_zone.h"
+#include "resolver/iterator.h"
 
 namespace meridian::server {
 
@@ -40,6 +42,10 @@ struct RecursionSettings {
   // taking the whole table while a busy stub or a NAT gateway still fits.
   unsigned max_outstanding_per_client = 100;
   std::vector<resolver::ForwardZone> forward;
+  // Names no forward zone covers are resolved by the iterator (resolver/iterator.h) from these
+  // root hints, within these limits.
+  std::string root_hints = "/usr/share/dns/root.hints";
+  resolver::Limits limits;
 
   // The defaults: off, allow loopback (127.0.0.0/8, ::1).
   [[nodiscard]] static RecursionSettings defaults();

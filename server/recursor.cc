@@ -13,6 +13,7 @@
 #include "dns/cookie.h"
 #include "dns/name.h"
 #include "dns/response.h"
+#include "resolver/root_hints.h"
 
 namespace meridian::server {
 
@@ -42,6 +43,7 @@ void Recursor::start() {
   work_ = std::make_unique<asio::executor_work_guard<asio::io_context::executor_type>>(
       io_.get_executor());
   forwarder_ = std::make_unique<resolver::Forwarder>(io_);
+  transport_ = std::make_unique<resolver::AsioTransport>(io_);
   thread_ = std::thread([this] { io_.run(); });
   ::pthread_setname_np(thread_.native_handle(), "meridian-rec");
 }
@@ -51,6 +53,10 @@ void Recursor::stop() {
   stopping_.store(true, std::memory_order_relaxed);
   asio::post(io_, [this] {
     forwarder_.reset();  // completes what is in flight through finish()
+    // The iterator's questions in flight are dropped (the server is going away): their sockets
+    // closed, their callbacks never called, then the iterator goes.
+    if (transport_) transport_->shutdown();
+    iterator_.reset();
     work_.reset();
   });
   thread_.join();
@@ -84,6 +90,7 @@ void Recursor::handle(std::shared_ptr<PendingQuery> p) {
   if (configured_ != p->settings) {
     // A reload: rebuild the channels if the forward zones changed (the Forwarder compares).
     for (const auto& e : forwarder_->configure(s.forward)) log::error("recursion: " + e);
+    configureIterator(s);
     configured_ = p->settings;
   }
   if (dns::parseQuery(p->query.data(), p->query.size(), query_) != dns::ParseStatus::kOk) return;
@@ -104,12 +111,99 @@ void Recursor::handle(std::shared_ptr<PendingQuery> p) {
     finish(*p, r.status == resolver::ForwardStatus::kAnswer ? &r : nullptr, code);
   });
   if (!sent) {
-    // No forwarder covers the name and the iterator is not built yet: say so, never pretend.
-    finish(*p, nullptr, ede::kNoReachableAuthority);
+    // No forward zone covers the name: the iterator, from the root hints.
+    iterate(p);
     return;
   }
   if (forwarder_->upstreamQueries() == before) shared_.fetch_add(1, std::memory_order_relaxed);
-  upstream_.store(forwarder_->upstreamQueries(), std::memory_order_relaxed);
+  upstream_.store(forwarder_->upstreamQueries() + transport_->sent(), std::memory_order_relaxed);
+}
+
+void Recursor::configureIterator(const RecursionSettings& s) {
+  const resolver::Limits& l = s.limits;
+  std::erase_if(retired_iterators_, [](const auto& it) { return it->inFlight() == 0; });
+  if (iterator_ && iterator_hints_ == s.root_hints && configured_ && configured_->limits == l) {
+    return;
+  }
+  auto hints = resolver::loadRootHints(s.root_hints, /*ipv6=*/false);
+  if (!hints) {
+    // Questions no forwarder covers get SERVFAIL with EDE 22 until a reload fixes the file.
+    log::error("recursion: " + hints.error().message + "; iteration is off until it is fixed");
+    iterator_.reset();
+  } else {
+    // A new iterator starts without the zone cuts and server RTTs the old one learned; questions
+    // the old one still has in flight complete through it (it is kept until they have).
+    if (iterator_) retired_iterators_.push_back(std::move(iterator_));
+    iterator_ = std::make_unique<resolver::Iterator>(*transport_, l, std::move(*hints));
+  }
+  iterator_hints_ = s.root_hints;
+}
+
+namespace {
+
+// The iterator's result as the message an upstream would have sent: the client's question, then
+// the answer and authority records uncompressed (buildReply copies everything after the question).
+void outcomeMessage(const dns::Query& q, const resolver::Outcome& o, std::vector<uint8_t>& m) {
+  m.clear();
+  auto u16 = [&m](uint16_t v) {
+    m.push_back(static_cast<uint8_t>(v >> 8));
+    m.push_back(static_cast<uint8_t>(v & 0xFF));
+  };
+  auto u32 = [&](uint32_t v) {
+    u16(static_cast<uint16_t>(v >> 16));
+    u16(static_cast<uint16_t>(v & 0xFFFF));
+  };
+  u16(q.id);
+  u16(static_cast<uint16_t>(dns::flag::kQR | dns::flag::kRA | (o.rcode & 0xF)));
+  u16(1);
+  u16(static_cast<uint16_t>(o.answer.size()));
+  u16(static_cast<uint16_t>(o.authority.size()));
+  u16(0);
+  m.insert(m.end(), q.qname.data, q.qname.data + q.qname.length);
+  u16(q.qtype);
+  u16(q.qclass);
+  for (const auto* section : {&o.answer, &o.authority}) {
+    for (const resolver::Record& r : *section) {
+      m.insert(m.end(), r.owner.begin(), r.owner.end());
+      u16(r.type);
+      u16(r.rclass);
+      u32(r.ttl);
+      u16(static_cast<uint16_t>(r.rdata.size()));
+      m.insert(m.end(), r.rdata.begin(), r.rdata.end());
+    }
+  }
+}
+
+}  // namespace
+
+void Recursor::iterate(const std::shared_ptr<PendingQuery>& p) {
+  if (!iterator_) {
+    finish(*p, nullptr, ede::kNoReachableAuthority);
+    return;
+  }
+  const dns::Query& q = query_;
+  iterator_->resolve(
+      std::string(reinterpret_cast<const char*>(q.qname.data), q.qname.length), q.qtype, q.qclass,
+      [this, p](const resolver::Outcome& o) {
+        upstream_.store(forwarder_ ? forwarder_->upstreamQueries() + transport_->sent() : 0,
+                        std::memory_order_relaxed);
+        if (o.rcode == dns::rcode::kServFail) {
+          finish(*p, nullptr,
+                 o.ede == resolver::ede::kNetworkError ? ede::kNetworkError
+                                                       : ede::kNoReachableAuthority);
+          return;
+        }
+        if (dns::parseQuery(p->query.data(), p->query.size(), query_) != dns::ParseStatus::kOk) {
+          release(*p);
+          return;
+        }
+        outcomeMessage(query_, o, upstream_message_);
+        resolver::ForwardResult r;
+        r.status = resolver::ForwardStatus::kAnswer;
+        r.message = upstream_message_.data();
+        r.length = upstream_message_.size();
+        finish(*p, &r, ede::kNone);
+      });
 }
 
 void Recursor::release(const PendingQuery& p) {

@@ -28,7 +28,9 @@
 #include <vector>
 
 #include "dns/message.h"
+#include "resolver/asio_transport.h"
 #include "resolver/forwarder.h"
+#include "resolver/iterator.h"
 #include "server/pipeline.h"
 #include "server/recursion.h"
 
@@ -84,11 +86,22 @@ class Recursor {
   void handle(std::shared_ptr<PendingQuery> p);
   void finish(PendingQuery& p, const resolver::ForwardResult* upstream, uint16_t ede_code);
   void release(const PendingQuery& p);
+  // Builds (or rebuilds, when the root hints or the limits changed) the iterator for `s`.
+  void configureIterator(const RecursionSettings& s);
+  // Resolves p's question with the iterator and answers it.
+  void iterate(const std::shared_ptr<PendingQuery>& p);
   static std::string clientKey(const Peer& peer);
 
   boost::asio::io_context io_{1};
   std::unique_ptr<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
   std::unique_ptr<resolver::Forwarder> forwarder_;
+  // The iterator for names no forward zone covers, its transport and what it was built from.
+  std::unique_ptr<resolver::AsioTransport> transport_;
+  std::unique_ptr<resolver::Iterator> iterator_;
+  std::string iterator_hints_;
+  // Iterators replaced by a reload, kept until their questions in flight are done.
+  std::vector<std::unique_ptr<resolver::Iterator>> retired_iterators_;
+  std::vector<uint8_t> upstream_message_;  // an iterator result as a message, for buildReply
   std::shared_ptr<const RecursionSettings> configured_;  // the forward zones applied
   std::thread thread_;
   std::atomic<bool> stopping_{false};

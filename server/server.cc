@@ -1152,15 +1152,6 @@ Result<void> Server::start() {
     workers_.push_back(std::move(w));
   }
   recursor_->start();
-  if (const auto& rec = state_.load()->protocol.recursion; rec && rec->enabled) {
-    bool root = false;
-    for (const auto& f : rec->forward) root = root || f.zone == std::string(1, '\0');
-    if (!root) {
-      log::warning(
-          "recursion: iteration from the root is not built yet; recursive questions outside "
-          "the [[recursion.forward]] zones are answered SERVFAIL (EDE 22)");
-    }
-  }
   for (auto& w : workers_) {
     w->startUdp();
     threads_.emplace_back([wp = w.get()] { wp->run(); });

@@ -9,11 +9,13 @@ and one that adds out-of-bailiwick junk to its answers. A recursive resolver poi
 root hints (a file written here) must give the answers in QUESTIONS, which are written by hand
 from the zone data below.
 
-Run alone it checks the tree with Unbound (the reference the resolver is compared against): each
-question asked cold and again warm, answers against the expectation. Later, when Meridian's
-iterator exists, the same tree runs Meridian and Unbound side by side.
+It checks the tree with Unbound (the reference the resolver is compared against): each question
+asked cold and again warm, answers against the expectation. With --meridian, Meridian must give the
+same answers twice: as a recursive server (recursion on, iterating from the tree's root hints; the
+second round starts from the zone cuts it learned, there is no answer cache yet), and through
+`meridian resolve` (cold, one process per question).
 
-    tests/resolver/fake_tree.py [--resolver unbound] [--keep] [--verbose]
+    tests/resolver/fake_tree.py [--meridian build/meridian] [--keep] [--verbose]
 
 Exit status: 0 when every check passed, 1 when one failed. Needs root (port 53 on 127.53.0.0/16),
 knotd, nsd, unbound and python3-dnspython (scripts/deps.sh installs them). Every process is stopped
@@ -21,6 +23,7 @@ by its PID at the end. No traffic leaves the loopback interface.
 """
 import argparse
 import os
+import re
 import shutil
 import signal
 import socket
@@ -284,24 +287,31 @@ class BrokenServers:
             if handler is None:
                 held.append(conn)   # accepted and never answered
                 continue
-            conn.settimeout(2)
-            try:
-                while True:
-                    hdr = self._recv_exact(conn, 2)
-                    if not hdr:
-                        break
-                    data = self._recv_exact(conn, struct.unpack("!H", hdr)[0])
-                    if data is None:
-                        break
-                    reply = handler(data, udp=False)
-                    if reply:
-                        conn.sendall(struct.pack("!H", len(reply)) + reply)
-            except OSError:
-                pass
-            finally:
-                conn.close()
+            # A thread per connection: a resolver that keeps its connection open (Unbound does)
+            # must not hold up the next one.
+            th = threading.Thread(target=self._serve_tcp, args=(conn, handler), daemon=True)
+            th.start()
+            self.threads.append(th)
         for c in held:
             c.close()
+
+    def _serve_tcp(self, conn, handler):
+        conn.settimeout(2)
+        try:
+            while not self.stop.is_set():
+                hdr = self._recv_exact(conn, 2)
+                if not hdr:
+                    break
+                data = self._recv_exact(conn, struct.unpack("!H", hdr)[0])
+                if data is None:
+                    break
+                reply = handler(data, udp=False)
+                if reply:
+                    conn.sendall(struct.pack("!H", len(reply)) + reply)
+        except OSError:
+            pass
+        finally:
+            conn.close()
 
     @staticmethod
     def _recv_exact(conn, n):
@@ -595,13 +605,83 @@ def check_answers(label, addr, port, results, verbose=False):
                                               "" if ok else "  expected %s %s" % (rcode, expected))))
 
 
+def meridian_resolve(meridian, hints, name, rdtype):
+    """`meridian resolve` of one question: (rcode text, answer lines as rrset_lines gives them,
+    the whole output)."""
+    p = subprocess.run([meridian, "resolve", "--root-hints", hints, name, rdtype],
+                       capture_output=True, text=True, timeout=60)
+    out = p.stdout
+    lines = out.splitlines()
+    if not lines or not lines[0].startswith(";; "):
+        return None, [], out + p.stderr
+    rcode = lines[0][3:].split(",")[0]
+    answer = []
+    for line in lines[1:]:
+        if line.startswith(";;"):
+            break
+        owner, ttl, rclass, rtype, rdata = line.split("\t", 4)
+        rrset = dns.rrset.from_text(owner, int(ttl), rclass, rtype, rdata)
+        answer.extend(rrset_lines([rrset]))
+    return rcode, sorted(answer), out + p.stderr
+
+
+def check_meridian(meridian, tmp, results, verbose=False):
+    """Every question through `meridian resolve` (the iterator, cold, a process per question)."""
+    hints = os.path.join(tmp, "meridian-root.hints")
+    with open(hints, "w") as f:
+        f.write(ROOT_HINTS)
+    for name, rdtype, rcode, expected in QUESTIONS:
+        what = "meridian resolve: %s %s" % (name, rdtype)
+        try:
+            got_rcode, got, out = meridian_resolve(meridian, hints, name, rdtype)
+        except subprocess.TimeoutExpired:
+            results.append((False, "%s: no result within 60 s" % what))
+            continue
+        ok = got_rcode == rcode and (expected is None or got == sorted(expected))
+        if rdtype == "TXT" and name.startswith("big.") and ok:
+            ok = len(got) == 6
+        shown = str(got) if verbose or not ok else ""
+        if len(shown) > 200:
+            shown = shown[:200] + "..."
+        detail = "" if ok else "  expected %s %s\n%s" % (rcode, expected, out)
+        results.append((ok, "%s -> %s %s%s" % (what, got_rcode, shown, detail)))
+
+
+def start_meridian_server(meridian, tmp):
+    """Meridian as a recursive server on a free loopback port, iterating from the tree's root
+    hints (loopback clients may recurse: the default allow). Returns (Proc, port) or (Proc, None)
+    when it does not become ready."""
+    hints = os.path.join(tmp, "meridian-server-root.hints")
+    with open(hints, "w") as f:
+        f.write(ROOT_HINTS)
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    proc = Proc("meridian-server", [meridian, "--listen", "127.0.0.1:%d" % port, "--threads", "1",
+                                    "--set", "recursion.enabled=true",
+                                    "--set", "recursion.root_hints=" + hints], tmp)
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if "ready:" in open(proc.log_path, errors="replace").read():
+            return proc, port
+        if proc.proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    return proc, None
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--resolver", default="unbound", choices=["unbound"],
                     help="the resolver pointed at the tree (default unbound)")
+    ap.add_argument("--meridian", metavar="PATH",
+                    help="also resolve every question with `PATH resolve` (Meridian's iterator)")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir")
     ap.add_argument("--verbose", action="store_true")
     args = ap.parse_args()
+    if args.meridian:
+        args.meridian = os.path.abspath(args.meridian)
     for b in (KNOTD, NSD, UNBOUND):
         if not os.access(b, os.X_OK):
             log("FAIL: %s not installed (scripts/deps.sh installs it)" % b)
@@ -646,6 +726,31 @@ def main():
             t3 = time.monotonic()
             log("unbound: %d questions cold in %.2f s, warm in %.3f s"
                 % (len(QUESTIONS), t2 - t1, t3 - t2))
+        if args.meridian:
+            mproc, mport = start_meridian_server(args.meridian, tmp)
+            try:
+                results.append((mport is not None, "meridian (recursion on, iterating from the "
+                                "tree's root hints) starts:\n" + mproc.tail()))
+                if mport is not None:
+                    t5 = time.monotonic()
+                    check_answers("meridian server first", "127.0.0.1", mport, results,
+                                  args.verbose)
+                    t6 = time.monotonic()
+                    check_answers("meridian server again", "127.0.0.1", mport, results,
+                                  args.verbose)
+                    log("meridian server: %d questions first in %.2f s, again in %.3f s"
+                        % (len(QUESTIONS), t6 - t5, time.monotonic() - t6))
+                    crash = re.search(r"AddressSanitizer|runtime error:|Segmentation",
+                                      open(mproc.log_path, errors="replace").read())
+                    results.append((not crash, "meridian server log: no crash report"))
+            finally:
+                mproc.stop()
+                results.append((mproc.proc.returncode == 0,
+                                "meridian server stops cleanly (exit %s)" % mproc.proc.returncode))
+            t4 = time.monotonic()
+            check_meridian(args.meridian, tmp, results, args.verbose)
+            log("meridian resolve: %d questions, each cold in its own process, in %.2f s"
+                % (len(QUESTIONS), time.monotonic() - t4))
     except RuntimeError as e:
         results.append((False, str(e)))
     finally:
