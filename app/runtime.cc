@@ -296,6 +296,7 @@ void Runtime::requestReload(std::function<void(const LoadReport&)> done) {
 }
 
 void Runtime::requestStop() {
+  load_stop_.store(true);
   io_.stop();
 }
 
@@ -565,8 +566,11 @@ void Runtime::loadZoneStep(uint64_t ticket, const ZoneConfig& zc) {
   }
   pool_->post(
       [zc, before = std::move(before), ez, recover, now = int64_t{std::time(nullptr)},
-       hook = parse_hook_]() -> Result<ParsedZone> {
+       hook = parse_hook_, stop = &load_stop_]() -> Result<ParsedZone> {
+        log::info("zone " + zc.name + ": loading " + zc.file);
         if (hook) hook(zc.name);
+        // A stop gives the parse up within a few thousand records (the pool's stop() waits for it).
+        const zones::LoadStopScope stop_scope(*stop);
         try {
           if (recover) return recoverZone(*recover);
           std::string journal_problem;
@@ -601,6 +605,11 @@ void Runtime::loadZoneStep(uint64_t ticket, const ZoneConfig& zc) {
           // their pages here rather than on the control loop.
           trimMalloc();
           return parsed;
+        } catch (const zones::LoadAbandoned& e) {
+          // Logged here: the completion never runs in the stopped control loop.
+          log::info("zone " + zc.name + ": load of " + zc.file +
+                    " abandoned: the server is stopping");
+          return Error{zc.file + ": " + e.what()};
         } catch (const std::exception& e) {
           return Error{zc.file + ": " + e.what()};
         }
@@ -1010,6 +1019,26 @@ int Runtime::run() {
   pool_ = std::make_unique<core::WorkPool>(
       std::clamp(std::thread::hardware_concurrency(), 1u, 2u),
       [this](core::WorkPool::Task task) { asio::post(io_, std::move(task)); });
+  // Signals from the start: a SIGTERM during the first load abandons it and exits cleanly.
+  asio::signal_set signals(io_, SIGHUP, SIGTERM, SIGINT);
+  bool serving = false;
+  std::function<void()> wait = [&]() {
+    signals.async_wait([&](boost::system::error_code ec, int sig) {
+      if (ec) return;
+      if (sig == SIGHUP) {
+        if (serving) {
+          log::info("SIGHUP: reloading");
+          requestReload();
+        }
+        wait();
+        return;
+      }
+      log::info(std::string(sig == SIGTERM ? "SIGTERM" : "SIGINT") + ": draining and exiting");
+      load_stop_.store(true);
+      io_.stop();
+    });
+  };
+  wait();
   // Start-up waits for the first load (on the pool, zones in parallel) before binding.
   LoadReport report;
   {
@@ -1021,7 +1050,14 @@ int Runtime::run() {
     });
     while (!loaded && io_.run_one() > 0) {
     }
-    if (!loaded) return 1;  // stopped (requestStop) before the first load was in
+    if (!loaded) {
+      // Stopped (a signal, requestStop) before the first load was in: the load gives up.
+      pool_->stop();
+      run_.reset();
+      loads_.abandon();
+      log::info("stopped before serving");
+      return 0;
+    }
   }
   // The guard's release left the loop without work, which stops it: make it runnable again.
   io_.restart();
@@ -1067,29 +1103,16 @@ int Runtime::run() {
     notifier_.startWatchdog(io_);
   }
 
-  asio::signal_set signals(io_, SIGHUP, SIGTERM, SIGINT);
-  std::function<void()> wait = [&]() {
-    signals.async_wait([&](boost::system::error_code ec, int sig) {
-      if (ec) return;
-      if (sig == SIGHUP) {
-        log::info("SIGHUP: reloading");
-        requestReload();
-        wait();
-        return;
-      }
-      log::info(std::string(sig == SIGTERM ? "SIGTERM" : "SIGINT") + ": draining and exiting");
-      io_.stop();
-    });
-  };
-  wait();
   geo_timer_ = std::make_unique<asio::steady_timer>(io_);
   watchGeo();
   reclaim_timer_ = std::make_unique<asio::steady_timer>(io_);
   reclaimSnapshots();
+  serving = true;
   if (switched) io_.run();
   notifier_.stopping();
-  // A load still running finishes first (a zone parse cannot be cut short); its completion stays
-  // unrun in the stopped loop, and what it carries is freed with it, on this thread.
+  // A load still running gives up its parse (LoadStopScope) and the pool waits for it; its
+  // completion stays unrun in the stopped loop, and what it carries is freed with it, here.
+  load_stop_.store(true);
   pool_->stop();
   run_.reset();
   loads_.abandon();  // a client waiting for that reload sees its connection closed, no reply

@@ -7,6 +7,7 @@
 // probes and the control socket keep their pace during a big reload.
 #pragma once
 
+#include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -56,7 +57,8 @@ class Runtime {
   // The Prometheus text (core/metrics.h) of the query path, health checks and reloads: what
   // `meridianctl metrics` prints and /metrics will serve.
   [[nodiscard]] std::string metrics() const;
-  // Any thread: makes run() return (as SIGTERM does).
+  // Any thread: makes run() return (as SIGTERM does); a zone load under way is abandoned
+  // (zones::LoadAbandoned), nothing of it published.
   void requestStop();
   // Any thread: runs `task` on the control loop (where the control service is used).
   void post(std::function<void()> task);
@@ -260,6 +262,8 @@ class Runtime {
   bool next_full_ = false;  // the queued load re-reads configuration and zones (not GeoIP alone)
   bool startup_failed_ = false;
   std::function<void(const std::string&)> parse_hook_;
+  // Set on stop (SIGTERM/SIGINT, requestStop): the pool's zone loads watch it (LoadStopScope).
+  std::atomic<bool> load_stop_{false};
   core::ReloadQueue<LoadReport> loads_{[this](uint64_t ticket) { beginLoad(ticket); }};
   // Last: destroyed (stopped and joined) first, before anything its jobs' completions touch.
   std::unique_ptr<core::WorkPool> pool_;

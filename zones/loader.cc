@@ -361,6 +361,13 @@ struct FileState {
   LdnsRdf origin_rdf;     // the origin for ldns, which completes relative names in RDATA
 };
 
+// The flag of this thread's LoadStopScope, if any.
+thread_local const std::atomic<bool>* t_load_stop = nullptr;
+
+void checkLoadStop() {
+  if (t_load_stop != nullptr && t_load_stop->load(std::memory_order_relaxed)) throw LoadAbandoned();
+}
+
 class Parser {
  public:
   Parser(ZoneBuilder& builder, std::vector<SourceFile>& includes, RdataPath path,
@@ -658,6 +665,7 @@ class Parser {
 
   void add(const dns::NameBuf& owner, uint16_t type, uint32_t ttl, const uint8_t* rdata,
            size_t rdlen, const FileState& fs, int line) {
+    if (++records_ % kLoadStopCheckRecords == 0) checkLoadStop();
     builder_.add(owner.data, type, dns::rrclass::kIN, ttl, rdata, rdlen, *fs.path,
                  static_cast<uint32_t>(line));
     if (observer_ != nullptr) observer_->record(owner.data, type, ttl, rdata, rdlen);
@@ -1065,6 +1073,7 @@ class Parser {
   ldns_buffer* buf_;
   std::string text_;            // reused: the record handed to ldns
   std::vector<uint8_t> bytes_;  // reused: RFC 3597 RDATA decoded here
+  uint64_t records_ = 0;        // for the LoadStopScope check
 };
 
 Result<LoadedZone> load(const std::string& origin, std::string_view text, const std::string& label,
@@ -1080,6 +1089,7 @@ Result<LoadedZone> load(const std::string& origin, std::string_view text, const 
     // RFC 2308 §4 recommends $TTL; without it 3600 applies, as it always has here.
     parser.parseFile(text, label, apex, 3600, 0);
   }
+  checkLoadStop();
   auto built = builder.build(loaded.warnings);
   if (!built) return built.error();
   loaded.zone = built.value();
@@ -1087,6 +1097,13 @@ Result<LoadedZone> load(const std::string& origin, std::string_view text, const 
 }
 
 }  // namespace
+
+LoadStopScope::LoadStopScope(const std::atomic<bool>& stop) {
+  t_load_stop = &stop;
+}
+LoadStopScope::~LoadStopScope() {
+  t_load_stop = nullptr;
+}
 
 bool SourceFile::unchanged() const {
   struct stat st {};

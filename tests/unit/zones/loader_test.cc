@@ -1,3 +1,4 @@
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <cstdio>
 #include <filesystem>
@@ -454,4 +455,51 @@ TEST_CASE("a file with more than 1000 errors lists the first 1000 and counts the
   CHECK(e[0] == "z.zone:6: invalid IPv4 address '1.2.3'");
   CHECK(e[999] == "z.zone:1005: invalid IPv4 address '1.2.3'");
   CHECK(e[1000] == "... and 2 more errors");
+}
+
+namespace {
+
+// Sets the stop flag when it has seen `after` records.
+struct StopAfter : zones::RecordObserver {
+  std::atomic<bool>& stop;
+  uint64_t after;
+  uint64_t seen = 0;
+  StopAfter(std::atomic<bool>& s, uint64_t n) : stop(s), after(n) {}
+  void record(const uint8_t*, uint16_t, uint32_t, const uint8_t*, size_t) override {
+    if (++seen == after) stop.store(true);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("a load gives up within a few thousand records once its stop flag is set",
+          "[loader][stop]") {
+  std::string text = kHead;
+  const uint64_t records = 10 * zones::kLoadStopCheckRecords;
+  for (uint64_t i = 0; i < records; ++i) text += "h" + std::to_string(i) + " A 192.0.2.7\n";
+  std::atomic<bool> stop{false};
+  {
+    // Not set: the whole zone, as without a scope.
+    const zones::LoadStopScope scope(stop);
+    auto r = zones::loadZoneText("example.com", text);
+    REQUIRE_OK(r);
+    CHECK(r->zone->recordCount() == records + 3);
+  }
+  {
+    // Set after 5000 records: abandoned at the next check, nothing returned.
+    const zones::LoadStopScope scope(stop);
+    StopAfter observer(stop, 5000);
+    CHECK_THROWS_AS(zones::loadZoneText("example.com", text, "<text>", observer),
+                    zones::LoadAbandoned);
+    CHECK(observer.seen >= 5000);
+    CHECK(observer.seen < 5000 + zones::kLoadStopCheckRecords);
+  }
+  {
+    // Already set before a small zone's parse ends: abandoned before the zone is built.
+    const zones::LoadStopScope scope(stop);
+    CHECK_THROWS_AS(zones::loadZoneText("example.com", std::string(kHead)), zones::LoadAbandoned);
+  }
+  // No scope on this thread (the scope is gone): the flag is not watched.
+  auto r = zones::loadZoneText("example.com", text);
+  REQUIRE_OK(r);
 }
