@@ -27,6 +27,10 @@
 #include "zones/lookup.h"
 #include "zones/zone.h"
 
+namespace meridian::dnstap {
+class Sink;
+}
+
 namespace meridian::server {
 
 struct ProtocolSettings {
@@ -61,11 +65,12 @@ struct ServingState {
   MetricSlots metric_slots;
 };
 
-// The query's source address (what a socket reports), for steering and ECS trust.
+// The query's source address and port (what a socket reports), for steering, ECS trust and dnstap.
 struct Peer {
   bool known = false;
   bool ipv6 = false;
   uint8_t address[16] = {};
+  uint16_t port = 0;
 };
 
 enum class Transport { kUdp, kTcp };
@@ -84,6 +89,9 @@ struct alignas(64) Counters {
   std::atomic<uint64_t> cookie_client_only{0};
   std::atomic<uint64_t> cookie_valid{0};
   std::atomic<uint64_t> cookie_invalid{0};
+  // dnstap messages queued for the collector, and dropped because the worker's queue was full.
+  std::atomic<uint64_t> dnstap_sent{0};
+  std::atomic<uint64_t> dnstap_dropped{0};
   QueryBreakdown breakdown;  // by qtype, transport, zone, steering decision; latency
   void add(std::atomic<uint64_t>& c) {
     c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
@@ -111,9 +119,16 @@ class QueryHandler {
   // Tests set the clock that stamps and checks server cookies (seconds; default time()).
   using CookieClock = uint32_t (*)();
   void setCookieClock(CookieClock clock) { cookie_clock_ = clock; }
+  // dnstap output of this handler's queries (server::Server sets it before the first query; null,
+  // the default, is off and costs handle() one predictable branch).
+  void setDnstap(dnstap::Sink* sink) { tap_ = sink; }
 
  private:
   class SteeringHook;
+  // handle() with dnstap on: samples, answers through handle() (with tap_ cleared for the call)
+  // and logs AUTH_QUERY / AUTH_RESPONSE.
+  size_t handleTapped(const uint8_t* in, size_t in_len, uint8_t* out, size_t out_cap,
+                      Transport transport, const Peer& peer);
   // Answers a steered service name reached with `owner` (nullptr: the question name) from `zone`,
   // the zone the service lives in.
   zones::ChainHook::Outcome steer(const ServingState& state, const georoute::Service& svc,
@@ -133,6 +148,7 @@ class QueryHandler {
   ZoneSlotCache zone_slot_;
   std::unique_ptr<RrlTable> rrl_;
   CookieClock cookie_clock_ = nullptr;
+  dnstap::Sink* tap_ = nullptr;
 };
 
 }  // namespace meridian::server
