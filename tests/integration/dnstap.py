@@ -114,7 +114,7 @@ def parse_yaml(text):
         m = re.match(r"^(\s*)([A-Za-z_]+):\s*(.*)$", line)
         if not m:
             continue
-        key, value = m.group(2), m.group(3)
+        key, value = m.group(2), m.group(3).strip('"')
         if value == "|":
             block, block_indent, cur[key] = key, len(m.group(1)), ""
         elif key == "type" and m.group(1) == "":
