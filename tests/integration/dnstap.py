@@ -7,8 +7,9 @@ Sections:
           AUTH_RESPONSE with its name and type, the transport, and the client's address and port,
           with the configured identity.
   socket  the same through a unix socket: `fstrm_capture -t protobuf:dnstap.Dnstap -u SOCK -w FILE`
-          started by the test (stopped by PID), then dnstap-read; the collector is restarted and
-          the queries sent after it are in the new collector's file (meridian reconnected).
+          started by the test (stopped by PID, after meridian, whose writer then flushes), then
+          dnstap-read; then a collector restarted under a running meridian: the queries sent
+          after it are in the new collector's file (meridian reconnected).
   slow    a collector that accepts the connection and never reads: meridian answers every query,
           and `meridianctl status` shows dnstap messages dropped (the per-worker queue was full)
           rather than a stalled query path; with no collector at all every query is answered too
@@ -215,45 +216,55 @@ class Capture:
 
 def section_socket(ctx):
     r = ctx.r
-    port = pick_port(ctx)
     sock = os.path.join(ctx.tmp, "tap.sock")
-    out1, out2 = os.path.join(ctx.tmp, "capture1.fstrm"), os.path.join(ctx.tmp, "capture2.fstrm")
-    cap = Capture(ctx, sock, out1)
+    outs = [os.path.join(ctx.tmp, f"capture{i}.fstrm") for i in (1, 2, 3)]
+    cap = Capture(ctx, sock, outs[0])
     if not r.check("socket: fstrm_capture listens", cap.ready):
         cap.stop()
         return
+    port = pick_port(ctx)
     cfg = config(ctx, port, [f'socket = "{sock}"', 'identity = "itest-socket"'])
     srv = start_server(ctx, "dnstap-socket", ["--config", cfg], check_started=True)
     if srv is None:
         cap.stop()
         return
     sent = send_all(r, "socket", port)
-    # The collector restarts: meridian reconnects (fstrm retries every 2 s) and the queries sent
-    # after that reach the new one. Queries go on for a while (a guard, not a measurement).
-    time.sleep(0.5)  # let the first collector take what was sent before it stops
-    cap.stop()
-    os.unlink(sock) if os.path.exists(sock) else None
-    cap2 = Capture(ctx, sock, out2)
-    r.check("socket: a second fstrm_capture listens", cap2.ready)
-    late = []
-    deadline = time.monotonic() + 8
-    i = 0
-    while time.monotonic() < deadline:
-        name = f"late{i}.dnstap.test."
-        sport, rcode = ask(port, name, "A", "UDP")
-        late.append(name)
-        i += 1
-        time.sleep(0.1)
+    # meridian stops first: its writer flushes and ends the stream, then the collector stops.
     code, _ = srv.stop()
     r.check("socket: meridian stops cleanly", code == 0, f"exit={code}")
     check_log_clean(r, "dnstap-socket", srv.log_text())
-    cap2.stop()
-    docs = dnstap_read(r, out1)
-    check_pairs(r, "socket", docs, sent, "itest-socket")
-    docs2 = dnstap_read(r, out2)
-    got = [n for n in late if any(question_in(d.get("query_message"), n, "A") for d in docs2)]
+    cap.stop()
+    check_pairs(r, "socket", dnstap_read(r, outs[0]), sent, "itest-socket")
+
+    # The collector restarts under a running meridian: it reconnects (libfstrm retries every
+    # 2 s) and the queries sent after that reach the new collector. Queries go on for 8 s: a
+    # guard, not a measurement.
+    cap = Capture(ctx, sock, outs[1])
+    port = pick_port(ctx)
+    cfg = config(ctx, port, [f'socket = "{sock}"', 'identity = "itest-restart"'])
+    srv = start_server(ctx, "dnstap-restart", ["--config", cfg], check_started=True)
+    if srv is None:
+        cap.stop()
+        return
+    cap.stop()
+    if os.path.exists(sock):
+        os.unlink(sock)
+    cap = Capture(ctx, sock, outs[2])
+    r.check("socket: a new fstrm_capture listens", cap.ready)
+    late = []
+    deadline = time.monotonic() + 8
+    while time.monotonic() < deadline:
+        name = f"late{len(late)}.dnstap.test."
+        ask(port, name, "A", "UDP")
+        late.append(name)
+        time.sleep(0.1)
+    code, _ = srv.stop()
+    r.check("socket: meridian stops cleanly after the collector restarted", code == 0, f"exit={code}")
+    cap.stop()
+    docs = dnstap_read(r, outs[2])
+    got = [n for n in late if any(question_in(d.get("query_message"), n, "A") for d in docs)]
     r.check("socket: after the collector restarted, later queries reach the new one",
-            len(got) > 0, f"{len(docs2)} messages in the second capture, {len(late)} queries sent")
+            len(got) > 0, f"{len(docs)} messages in the new capture, {len(late)} queries sent")
 
 
 def status(ctx, sock):
