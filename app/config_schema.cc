@@ -786,6 +786,121 @@ const Field<Config> kApiFields[] = {
      .type = "array of tables"},
 };
 
+// ---- [dnstap] (dnstap/README.md; docs/dnstap.md) ---------------------------------------------
+// The output and its I/O thread are set up once, with the workers: every key applies at restart.
+
+// The checked value into a dnstap::Settings member (a string, boolean or unsigned), and back.
+template <auto M>
+R storeDnstap(const Read& r, Config& c) {
+  auto& m = c.server.dnstap.*M;
+  using V = std::remove_reference_t<decltype(m)>;
+  if constexpr (std::is_same_v<V, std::string>) {
+    m = r.v.s;
+  } else if constexpr (std::is_same_v<V, bool>) {
+    m = r.v.b;
+  } else {
+    m = static_cast<V>(r.v.i);
+  }
+  return {};
+}
+
+template <auto M>
+std::string showDnstap(const Config& c) {
+  const auto& m = c.server.dnstap.*M;
+  using V = std::remove_cvref_t<decltype(m)>;
+  if constexpr (std::is_same_v<V, std::string>) {
+    return quoted(m);
+  } else if constexpr (std::is_same_v<V, bool>) {
+    return m ? "true" : "false";
+  } else {
+    return std::to_string(m);
+  }
+}
+
+// dnstap.socket and dnstap.file: a path relative to the configuration file; one of the two.
+template <std::string dnstap::Settings::*M, std::string dnstap::Settings::*Other>
+R storeDnstapPath(const Read& r, Config& c) {
+  c.server.dnstap.*M = r.v.s.empty() ? std::string() : resolve(r.ctx, r.v.s);
+  if (!(c.server.dnstap.*Other).empty())
+    return r.fail(": set dnstap.socket or dnstap.file, not both");
+  return {};
+}
+
+using dnstap::Settings;
+
+const Field<Config> kDnstapFields[] = {
+    {.path = "dnstap.socket",
+     .kind = Kind::kString,
+     .def = "none",
+     .reload = Reload::kRestart,
+     .doc = "unix socket of a dnstap collector (fstrm_capture -u, dnstap-collector), relative to "
+            "the configuration file; reconnected every 2 s while the collector is away",
+     .store = storeDnstapPath<&Settings::socket_path, &Settings::file_path>,
+     .type = "path",
+     .show = showDnstap<&Settings::socket_path>},
+    {.path = "dnstap.file",
+     .kind = Kind::kString,
+     .def = "none",
+     .reload = Reload::kRestart,
+     .doc = "or a Frame Streams file (read it with dnstap-read), relative to the configuration "
+            "file; truncated at start-up",
+     .store = storeDnstapPath<&Settings::file_path, &Settings::socket_path>,
+     .type = "path",
+     .show = showDnstap<&Settings::file_path>},
+    {.path = "dnstap.identity",
+     .kind = Kind::kString,
+     .def = "the host name",
+     .reload = Reload::kRestart,
+     .doc = "the identity field of every message",
+     .store = storeDnstap<&Settings::identity>,
+     .show = showDnstap<&Settings::identity>},
+    {.path = "dnstap.version",
+     .kind = Kind::kString,
+     .def = "meridian VERSION",
+     .reload = Reload::kRestart,
+     .doc = "the version field of every message",
+     .store = storeDnstap<&Settings::version>,
+     .show = showDnstap<&Settings::version>},
+    {.path = "dnstap.log_queries",
+     .kind = Kind::kBool,
+     .def = "true",
+     .reload = Reload::kRestart,
+     .doc = "log each query as it arrived (AUTH_QUERY)",
+     .store = storeDnstap<&Settings::log_queries>,
+     .show = showDnstap<&Settings::log_queries>},
+    {.path = "dnstap.log_responses",
+     .kind = Kind::kBool,
+     .def = "true",
+     .reload = Reload::kRestart,
+     .doc = "log each response sent (AUTH_RESPONSE)",
+     .store = storeDnstap<&Settings::log_responses>,
+     .show = showDnstap<&Settings::log_responses>},
+    {.path = "dnstap.sample_rate",
+     .kind = Kind::kInt,
+     .def = "1",
+     .reload = Reload::kRestart,
+     .doc = "log one query (and its response) in this many, counted per worker thread",
+     .store = storeDnstap<&Settings::sample_rate>,
+     .lo = 1,
+     .hi = 1000000,
+     .show = showDnstap<&Settings::sample_rate>},
+    {.path = "dnstap.queue_size",
+     .kind = Kind::kInt,
+     .def = "512",
+     .reload = Reload::kRestart,
+     .doc = "messages each worker thread may have waiting for the writer, a power of two; more "
+            "are dropped and counted (meridian_dnstap_dropped_total), never waited for",
+     .store = [](const Read& r, Config& c) -> R {
+       const auto n = static_cast<unsigned>(r.v.i);
+       if ((n & (n - 1)) != 0) return r.fail(" must be a power of two");
+       c.server.dnstap.queue_size = n;
+       return {};
+     },
+     .lo = 2,
+     .hi = 16384,
+     .show = showDnstap<&Settings::queue_size>},
+};
+
 // ---- [rrl] (server/rrl.h; docs/operations.md) ------------------------------------------------
 // Upper bounds keep responses_per_second x window x 1000 within 32 bits (server/rrl.cc).
 
@@ -1634,6 +1749,13 @@ const Section kSections[] = {
      [](const Ctx& ctx, const toml::node& v, Config& c) {
        return readSection(ctx, v, "log", kLogFields, c);
      }},
+    {"dnstap", "[dnstap]",
+     "dnstap query logging (docs/dnstap.md), off unless socket or file is set. Every key applies "
+     "at restart.",
+     [] { return keyDocs(kDnstapFields); },
+     [](const Ctx& ctx, const toml::node& v, Config& c) {
+       return readSection(ctx, v, "dnstap", kDnstapFields, c);
+     }},
     {"zone", "[[zone]]",
      "An authoritative zone (also --zone NAME=FILE). name and file are required; a zone "
      "configured twice is an error.",
@@ -1760,7 +1882,8 @@ std::vector<std::pair<std::string, std::string>> restartOnlyValues(const Config&
   for (std::span<const Field<Config>> fields :
        {std::span<const Field<Config>>(kServerFields),
         std::span<const Field<Config>>(kControlFields), std::span<const Field<Config>>(kApiFields),
-        std::span<const Field<Config>>(kLogFields)}) {
+        std::span<const Field<Config>>(kLogFields),
+        std::span<const Field<Config>>(kDnstapFields)}) {
     for (const Field<Config>& f : fields) {
       // One without `show` is left out, which the schema test reports.
       if (f.reload == Reload::kRestart && f.show != nullptr) out.emplace_back(f.path, f.show(c));

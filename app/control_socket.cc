@@ -94,6 +94,9 @@ std::string formatStats(const Stats& s) {
     out << "rrl: limited " << totals.rrl_slipped + totals.rrl_dropped << ", slipped "
         << totals.rrl_slipped << ", dropped " << totals.rrl_dropped << "\n";
   }
+  if (totals.dnstap_sent + totals.dnstap_dropped > 0) {
+    out << "dnstap: queued " << totals.dnstap_sent << ", dropped " << totals.dnstap_dropped << "\n";
+  }
   for (const auto& z : s.zones) {
     out << "zone " << z.origin << " serial " << z.serial << " records " << z.records << " file "
         << z.file << "\n";

@@ -1,6 +1,7 @@
 #include "server/metrics.h"
 
 #include <algorithm>
+#include <tuple>
 
 #include "georoute/policy.h"
 #include "georoute/service.h"
@@ -195,6 +196,18 @@ void MetricRegistry::addFamilies(const CounterTotals& t,
   cookies.add({{"status", "valid"}}, t.cookie_valid);
   cookies.add({{"status", "invalid"}}, t.cookie_invalid);
   out.push_back(std::move(cookies));
+
+  for (const auto& [name, help, value] :
+       {std::tuple{"meridian_dnstap_messages_total",
+                   "dnstap messages queued for the collector (dnstap/README.md)", t.dnstap_sent},
+        std::tuple{"meridian_dnstap_dropped_total",
+                   "dnstap messages dropped because the worker's queue to the collector was full "
+                   "(a slow or absent collector)",
+                   t.dnstap_dropped}}) {
+    MetricFamily f(name, help, MetricType::kCounter);
+    f.add({}, value);
+    out.push_back(std::move(f));
+  }
 
   MetricFamily steering("meridian_steering_decisions_total",
                         "Steering decisions by service, region of the first endpoint handed out, "

@@ -6,6 +6,7 @@
 #include <random>
 
 #include "dns/cookie.h"
+#include "dnstap/writer.h"
 #include "georoute/policy.h"
 #include "zones/lookup.h"
 
@@ -161,8 +162,8 @@ RrlVerdict QueryHandler::rateLimit(const RrlSettings& s, const zones::AnswerResu
   return rrl_->account(s, key);
 }
 
-size_t QueryHandler::handle(const uint8_t* in, size_t in_len, uint8_t* out, size_t out_cap,
-                            Transport transport, const Peer& peer) {
+size_t QueryHandler::handleQuery(const uint8_t* in, size_t in_len, uint8_t* out, size_t out_cap,
+                                 Transport transport, const Peer& peer) {
   const ServingState& state = state_.get();
   const ProtocolSettings& proto = state.protocol;
   dns::Query& q = query_;
@@ -347,6 +348,54 @@ size_t QueryHandler::handle(const uint8_t* in, size_t in_len, uint8_t* out, size
   counters_.add(counters_.rcodes[std::min<size_t>(rcode, counters_.rcodes.size() - 1)]);
   outcome_ = outcome;
   return w.size();
+}
+
+namespace {
+
+dnstap::Time wallClock() {
+  timespec ts;
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  return {static_cast<uint64_t>(ts.tv_sec), static_cast<uint32_t>(ts.tv_nsec)};
+}
+
+}  // namespace
+
+// Only reached with dnstap on (handle()).
+size_t QueryHandler::handleTapped(const uint8_t* in, size_t in_len, uint8_t* out, size_t out_cap,
+                                  Transport transport, const Peer& peer) {
+  dnstap::Sink& tap = *tap_;
+  if (!tap.sample()) return handleQuery(in, in_len, out, out_cap, transport, peer);
+  dnstap::Event ev;
+  ev.query_time = wallClock();
+  const size_t len = handleQuery(in, in_len, out, out_cap, transport, peer);
+
+  ev.protocol = transport == Transport::kTcp ? dnstap::Protocol::kTcp : dnstap::Protocol::kUdp;
+  ev.query_endpoint.known = peer.known;
+  ev.query_endpoint.ipv6 = peer.ipv6;
+  std::memcpy(ev.query_endpoint.address, peer.address, sizeof peer.address);
+  ev.query_endpoint.port = peer.port;
+  ev.response_endpoint = tap.local();
+  const dnstap::Settings& s = tap.settings();
+  auto count = [&](bool queued) {
+    counters_.add(queued ? counters_.dnstap_sent : counters_.dnstap_dropped);
+  };
+  if (s.log_queries) {
+    ev.type = dnstap::MessageType::kAuthQuery;
+    ev.query_message = in;
+    ev.query_len = in_len;
+    count(tap.submit(ev));
+  }
+  if (s.log_responses && len > 0) {
+    // Knot's and NSD's AUTH_RESPONSE: the response and both times, without the query.
+    ev.type = dnstap::MessageType::kAuthResponse;
+    ev.query_message = nullptr;
+    ev.query_len = 0;
+    ev.response_time = wallClock();
+    ev.response_message = out;
+    ev.response_len = len;
+    count(tap.submit(ev));
+  }
+  return len;
 }
 
 }  // namespace meridian::server

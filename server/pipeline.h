@@ -28,6 +28,10 @@
 #include "zones/lookup.h"
 #include "zones/zone.h"
 
+namespace meridian::dnstap {
+class Sink;
+}
+
 namespace meridian::server {
 
 struct ProtocolSettings {
@@ -65,11 +69,12 @@ struct ServingState {
   MetricSlots metric_slots;
 };
 
-// The query's source address (what a socket reports), for steering and ECS trust.
+// The query's source address and port (what a socket reports), for steering, ECS trust and dnstap.
 struct Peer {
   bool known = false;
   bool ipv6 = false;
   uint8_t address[16] = {};
+  uint16_t port = 0;
 };
 
 enum class Transport { kUdp, kTcp };
@@ -95,7 +100,10 @@ struct alignas(64) Counters {
   std::atomic<uint64_t> cookie_valid{0};
   std::atomic<uint64_t> cookie_invalid{0};
   std::atomic<uint64_t> pending{0};  // recursive questions handed to the Recursor
-  QueryBreakdown breakdown;          // by qtype, transport, zone, steering decision; latency
+  // dnstap messages queued for the collector, and dropped because the worker's queue was full.
+  std::atomic<uint64_t> dnstap_sent{0};
+  std::atomic<uint64_t> dnstap_dropped{0};
+  QueryBreakdown breakdown;  // by qtype, transport, zone, steering decision; latency
   void add(std::atomic<uint64_t>& c) {
     c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   }
@@ -107,8 +115,15 @@ class QueryHandler {
       : state_(state), rrl_(makeRrl(state)) {}
 
   // Writes the response into out (capacity out_cap) and returns its length; 0 means no response.
+  // Inline: with dnstap off a call costs the test of tap_ (a load, a test, a branch) on top of
+  // handleQuery(); with it on, handleTapped() answers through handleQuery() and logs.
   [[nodiscard]] size_t handle(const uint8_t* in, size_t in_len, uint8_t* out, size_t out_cap,
-                              Transport transport, const Peer& peer = Peer{});
+                              Transport transport, const Peer& peer = Peer{}) {
+    if (tap_ != nullptr) [[unlikely]] {
+      return handleTapped(in, in_len, out, out_cap, transport, peer);
+    }
+    return handleQuery(in, in_len, out, out_cap, transport, peer);
+  }
 
   [[nodiscard]] Outcome outcome() const { return outcome_; }
   // The snapshot of the query just handled (still safe to read: the caller has not passed a
@@ -126,9 +141,19 @@ class QueryHandler {
   // Tests set the clock that stamps and checks server cookies (seconds; default time()).
   using CookieClock = uint32_t (*)();
   void setCookieClock(CookieClock clock) { cookie_clock_ = clock; }
+  // dnstap output of this handler's queries (server::Server sets it before the first query; null,
+  // the default, is off and costs handle() one predictable branch).
+  void setDnstap(dnstap::Sink* sink) { tap_ = sink; }
 
  private:
   class SteeringHook;
+  // The pipeline itself (handle() without dnstap).
+  size_t handleQuery(const uint8_t* in, size_t in_len, uint8_t* out, size_t out_cap,
+                     Transport transport, const Peer& peer);
+  // handle() with dnstap on: samples, answers through handleQuery() and logs AUTH_QUERY /
+  // AUTH_RESPONSE.
+  size_t handleTapped(const uint8_t* in, size_t in_len, uint8_t* out, size_t out_cap,
+                      Transport transport, const Peer& peer);
   // Answers a steered service name reached with `owner` (nullptr: the question name) from `zone`,
   // the zone the service lives in.
   zones::ChainHook::Outcome steer(const ServingState& state, const georoute::Service& svc,
@@ -149,6 +174,7 @@ class QueryHandler {
   std::unique_ptr<RrlTable> rrl_;
   CookieClock cookie_clock_ = nullptr;
   Outcome outcome_ = Outcome::kAnswered;
+  dnstap::Sink* tap_ = nullptr;
 };
 
 }  // namespace meridian::server

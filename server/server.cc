@@ -18,6 +18,7 @@
 #include <cstring>
 
 #include "core/log.h"
+#include "dnstap/writer.h"
 #include "server/recursor.h"
 
 namespace meridian::server {
@@ -92,17 +93,20 @@ Peer peerOf(const sockaddr_storage& ss) {
   if (ss.ss_family == AF_INET) {
     p.known = true;
     std::memcpy(p.address, &reinterpret_cast<const sockaddr_in&>(ss).sin_addr, 4);
+    p.port = ntohs(reinterpret_cast<const sockaddr_in&>(ss).sin_port);
   } else if (ss.ss_family == AF_INET6) {
     p.known = true;
     p.ipv6 = true;
     std::memcpy(p.address, &reinterpret_cast<const sockaddr_in6&>(ss).sin6_addr, 16);
+    p.port = ntohs(reinterpret_cast<const sockaddr_in6&>(ss).sin6_port);
   }
   return p;
 }
 
-Peer peerOf(const asio::ip::address& a) {
+Peer peerOf(const asio::ip::address& a, uint16_t port) {
   Peer p;
   p.known = true;
+  p.port = port;
   if (a.is_v4()) {
     const auto b = a.to_v4().to_bytes();
     std::memcpy(p.address, b.data(), 4);
@@ -192,7 +196,22 @@ void addCounters(CounterTotals& t, const Counters& c) {
   t.cookie_valid += c.cookie_valid.load(std::memory_order_relaxed);
   t.cookie_invalid += c.cookie_invalid.load(std::memory_order_relaxed);
   t.pending += c.pending.load(std::memory_order_relaxed);
+  t.dnstap_sent += c.dnstap_sent.load(std::memory_order_relaxed);
+  t.dnstap_dropped += c.dnstap_dropped.load(std::memory_order_relaxed);
   t.breakdown.add(c.breakdown);
+}
+
+// A listen address as the responder of dnstap messages; a wildcard one is left out (the reply's
+// source address is chosen per datagram).
+dnstap::Endpoint dnstapEndpoint(const ListenAddress& la) {
+  dnstap::Endpoint e;
+  if (la.address.is_unspecified()) return e;
+  const Peer p = peerOf(la.address, la.port);
+  e.known = true;
+  e.ipv6 = p.ipv6;
+  std::memcpy(e.address, p.address, sizeof e.address);
+  e.port = p.port;
+  return e;
 }
 
 boost::system::error_code lastError() {
@@ -270,6 +289,11 @@ class UdpThread {
     if (thread_.joinable()) thread_.join();
   }
   [[nodiscard]] const Counters& counters() const { return handler_.counters(); }
+  // Before start(): this thread's dnstap output, with its socket's address as the responder.
+  void setDnstap(dnstap::Sink* sink, const ListenAddress& la) {
+    sink->setLocal(dnstapEndpoint(la));
+    handler_.setDnstap(sink);
+  }
 
  private:
   // Datagrams per recvmmsg/sendmmsg call: 32 amortises the syscall over a burst without holding
@@ -666,6 +690,17 @@ class Server::Worker {
     for (auto& u : udp_) u->join();
   }
 
+  // Before the threads start: one dnstap Sink for the TCP handler and one per UDP thread, from
+  // `next` on; returns the index after the last one taken.
+  size_t setDnstap(dnstap::Writer& writer, size_t next) {
+    dnstap::Sink* tcp = writer.sink(next++);
+    if (settings_.listen.size() == 1) tcp->setLocal(dnstapEndpoint(settings_.listen[0]));
+    handler_.setDnstap(tcp);
+    for (size_t i = 0; i < udp_.size(); ++i)
+      udp_[i]->setDnstap(writer.sink(next++), settings_.listen[i]);
+    return next;
+  }
+
   void addTotals(CounterTotals& t) const {
     addCounters(t, handler_.counters());
     for (const auto& u : udp_) addCounters(t, u->counters());
@@ -752,7 +787,7 @@ class Server::Worker {
     if (ec) return;
     auto* c = new TcpConn(std::move(sock));
     const auto remote = c->sock.remote_endpoint(ec);
-    c->peer = ec ? Peer{} : peerOf(remote.address());
+    c->peer = ec ? Peer{} : peerOf(remote.address(), remote.port());
     ++tcp_count_;
     tcp_accepted_.fetch_add(1, std::memory_order_relaxed);
     const auto now = Clock::now();
@@ -1151,6 +1186,21 @@ Result<void> Server::start() {
     }
     workers_.push_back(std::move(w));
   }
+  if (settings_.dnstap.enabled()) {
+    // One Sink (one fstrm input queue) per QueryHandler: a worker's TCP one and its UDP threads'.
+    auto writer =
+        dnstap::Writer::open(settings_.dnstap, settings_.threads * (settings_.listen.size() + 1));
+    if (!writer) {
+      workers_.clear();
+      return writer.error();
+    }
+    dnstap_ = std::move(*writer);
+    size_t next = 0;
+    for (auto& w : workers_) next = w->setDnstap(*dnstap_, next);
+    log::info("dnstap: writing to " + (settings_.dnstap.socket_path.empty()
+                                           ? settings_.dnstap.file_path
+                                           : "unix socket " + settings_.dnstap.socket_path));
+  }
   recursor_->start();
   for (auto& w : workers_) {
     w->startUdp();
@@ -1167,6 +1217,7 @@ void Server::stop() {
     if (t.joinable()) t.join();
   }
   threads_.clear();
+  dnstap_.reset();  // after every handler stopped: flushes the queued messages, ends the stream
 }
 
 CounterTotals Server::totals() const {

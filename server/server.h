@@ -19,6 +19,7 @@
 
 #include "core/result.h"
 #include "core/snapshot.h"
+#include "dnstap/writer.h"
 #include "server/pipeline.h"
 
 namespace meridian::server {
@@ -46,6 +47,8 @@ struct ServerSettings {
   // closes the worker's oldest idle one; with none idle it is refused. 0 = half the process's
   // open-file limit (RLIMIT_NOFILE), as Knot's tcp-max-clients; resolved by Server::start().
   unsigned tcp_max_connections = 0;
+  // [dnstap] (dnstap/README.md): off unless a socket or file is set; applies at restart.
+  dnstap::Settings dnstap;
 };
 
 struct CounterTotals {
@@ -56,7 +59,8 @@ struct CounterTotals {
   uint64_t rcodes[24] = {};
   uint64_t rrl_slipped = 0, rrl_dropped = 0;  // responses limited by RRL (server/rrl.h)
   uint64_t cookie_client_only = 0, cookie_valid = 0, cookie_invalid = 0;  // Counters
-  BreakdownTotals breakdown;                                              // server/metrics.h
+  uint64_t dnstap_sent = 0, dnstap_dropped = 0;  // dnstap messages queued, dropped (queue full)
+  BreakdownTotals breakdown;                     // server/metrics.h
   uint64_t pending = 0;      // recursive questions parked (Counters::pending)
   RecursorTotals recursion;  // server/recursor.h
 };
@@ -88,6 +92,7 @@ class Server {
   std::unique_ptr<Recursor> recursor_;  // outlives the workers, which park queries on it
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::thread> threads_;
+  std::unique_ptr<dnstap::Writer> dnstap_;  // null when dnstap is off
 };
 
 }  // namespace meridian::server

@@ -23,12 +23,14 @@ ALLOWED = {
     "georoute": {"core", "dns", "healthcheck", "georoute"},  # DESIGN.md: dns, healthcheck
     "control": {"core", "dns", "healthcheck", "georoute", "control"},  # DESIGN.md: dns, georoute
     "resolver": {"core", "dns", "resolver"},  # DESIGN.md: dns (c-ares below it)
-    "server": {"core", "dns", "zones", "healthcheck", "georoute", "resolver", "server"},
+    "dnstap": {"core", "dnstap"},  # dnstap/README.md: libfstrm below it; server/ feeds it
+    "server": {"core", "dns", "zones", "healthcheck", "georoute", "resolver", "dnstap",
+               "server"},
     "tools": {"core", "tools"},
-    "api": {"core", "dns", "zones", "healthcheck", "georoute", "control", "resolver", "server",
-            "api"},  # not app/
-    "app": {"core", "dns", "zones", "healthcheck", "georoute", "control", "resolver", "server",
-            "tools", "api", "app"},
+    "api": {"core", "dns", "zones", "healthcheck", "georoute", "control", "resolver", "dnstap",
+            "server", "api"},  # not app/
+    "app": {"core", "dns", "zones", "healthcheck", "georoute", "control", "resolver", "dnstap",
+            "server", "tools", "api", "app"},
 }
 INCLUDE = re.compile(r'^\s*#\s*include\s*[<"]([^">]+)[">]', re.M)
 

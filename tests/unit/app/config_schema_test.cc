@@ -2,6 +2,7 @@
 // the one in docs/configuration.md, every documented key is one the parser reads (and every other
 // key is unknown), restart-only keys are the ones restartOnlyChanges compares, and
 // validateService reads one service as the parser does.
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <fstream>
 #include <functional>
@@ -145,7 +146,15 @@ TEST_CASE("config schema: restartOnlyChanges compares every restart-only key",
                                             "api.stream_buffer_bytes",
                                             "api.stream_keepalive_ms",
                                             "api.events",
-                                            "api.metrics_without_key"});
+                                            "api.metrics_without_key",
+                                            "dnstap.socket",
+                                            "dnstap.file",
+                                            "dnstap.identity",
+                                            "dnstap.version",
+                                            "dnstap.log_queries",
+                                            "dnstap.log_responses",
+                                            "dnstap.sample_rate",
+                                            "dnstap.queue_size"});
 }
 
 // Changes made on purpose when the parser became table-driven.
@@ -322,6 +331,12 @@ TEST_CASE("config schema: documented defaults are the structs' defaults", "[conf
            {"api.stream_buffer_bytes", text(c->api.http.limits.stream_buffer_bytes)},
            {"api.stream_keepalive_ms", text(c->api.http.limits.stream_keepalive_ms)},
            {"api.events", text(c->api.events)},
+           {"dnstap.socket", text(server.dnstap.socket_path)},
+           {"dnstap.file", text(server.dnstap.file_path)},
+           {"dnstap.log_queries", text(server.dnstap.log_queries)},
+           {"dnstap.log_responses", text(server.dnstap.log_responses)},
+           {"dnstap.sample_rate", text(server.dnstap.sample_rate)},
+           {"dnstap.queue_size", text(server.dnstap.queue_size)},
            {"zone.serial_policy",
             std::string(zones::serialPolicyName(app::ZoneConfig{}.serial_policy))},
        }) {
@@ -378,4 +393,27 @@ TEST_CASE("[[zone]] serial_policy: increment by default, date or unixtime, anyth
   CHECK_THAT(bad.error().message, Catch::Contains("serial_policy"));
   CHECK_THAT(bad.error().message, Catch::Contains(":4:"));
   CHECK_FALSE(zones::parseSerialPolicy("Date").has_value());
+}
+
+TEST_CASE("[dnstap]: a socket or a file, a power-of-two queue, paths from the config's directory",
+          "[config][schema][dnstap]") {
+  auto both = fromText("[dnstap]\nsocket = \"a.sock\"\nfile = \"b.fstrm\"\n");
+  REQUIRE_FALSE(both.has_value());
+  CHECK_THAT(both.error().message, Catch::Contains("set dnstap.socket or dnstap.file, not both"));
+  auto odd = fromText("[dnstap]\nfile = \"t.fstrm\"\nqueue_size = 100\n");
+  REQUIRE_FALSE(odd.has_value());
+  CHECK_THAT(odd.error().message, Catch::EndsWith(":3: dnstap.queue_size must be a power of two"));
+  auto ok = fromText("[dnstap]\nfile = \"t.fstrm\"\nsample_rate = 10\nlog_queries = false\n");
+  REQUIRE(ok.has_value());
+  CHECK(ok->server.dnstap.file_path == "/tmp/t.fstrm");
+  CHECK(ok->server.dnstap.enabled());
+  CHECK(ok->server.dnstap.sample_rate == 10);
+  CHECK_FALSE(ok->server.dnstap.log_queries);
+  CHECK(ok->server.dnstap.log_responses);
+  CHECK_FALSE(fromText("")->server.dnstap.enabled());
+  // Restart-only: a reload names the change.
+  const auto changes = app::restartOnlyChanges(*fromText(""), *ok);
+  CHECK(std::find_if(changes.begin(), changes.end(), [](const std::string& l) {
+          return l.starts_with("dnstap.file changed");
+        }) != changes.end());
 }
