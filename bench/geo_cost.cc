@@ -5,8 +5,7 @@
 // does. Under `valgrind --tool=callgrind --toggle-collect='*QueryHandler::handle*'` (or
 // `'*georoute::decide*'` for the steering alone) it gives the exact instructions per steered query;
 // on its own it prints the steering compile time per service (the scope blocks and their classes,
-// built again on a copy and timed, also in the layout that repeats the IPv4 blocks in the IPv6
-// ones), the heap bytes of each compiled service and the wall time per
+// built again on a copy and timed), the heap bytes of each compiled service and the wall time per
 // query, which on a shared machine is only a rough guide. bench/README.md, "Geo cost".
 //
 // Usage: geo_cost CONFIG.toml QUERIES.bin [ROUNDS]
@@ -85,38 +84,30 @@ int main(int argc, char** argv) {
   const georoute::ServiceSet& set = *compiled->services;
   for (const georoute::Service& s : set.services) {
     // The compile of one service's scope blocks, on a copy, and the heap bytes of a copy (the
-    // pools and pre-encoded records are a few hundred of them; the rest is the compiled table):
-    // as served (the IPv4 blocks stored once), then with the IPv6 blocks repeating them in every
-    // alias of the IPv4 subtree, as before (the same answers; georoute/README.md).
-    for (const bool share : {true, false}) {
-      georoute::Service copy = s;
-      t0 = std::chrono::steady_clock::now();
-      cpu0 = cpuSeconds();
-      georoute::buildScopeBlocks(set, copy, share);
-      const double build_s = secondsSince(t0);
-      const double build_cpu = cpuSeconds() - cpu0;
-      // In use: small chunks (uordblks) and the mmap()ed ones large vectors get (hblkhd).
-      auto inUse = []() {
-        const struct mallinfo2 m = mallinfo2();
-        return m.uordblks + m.hblkhd;
-      };
-      const size_t before = inUse();
-      size_t bytes = 0;
-      {
-        const georoute::Service measured = copy;
-        bytes = inUse() - before;
-      }
-      size_t aliases = 0;
-      for (const auto& b : copy.scope_blocks_v6)
-        aliases += (b.class_prefix >> 8) == georoute::kAliasClass;
-      std::printf(
-          "service %s (%s): scope blocks built in %.3f s wall, %.3f s CPU; %zu IPv4 and %zu IPv6 "
-          "blocks (%zu of them IPv4 aliases), %zu classes, %zu ranks; %zu heap bytes (%.1f MB)\n",
-          s.name.c_str(), share ? "IPv4 blocks shared" : "IPv4 blocks repeated", build_s, build_cpu,
-          copy.scope_v4_start.size(), copy.scope_blocks_v6.size(), aliases,
-          copy.scope_classes.size(), copy.scope_ranks.size(), bytes,
-          static_cast<double>(bytes) / 1e6);
+    // pools and pre-encoded records are a few hundred of them; the rest is the compiled table).
+    georoute::Service copy = s;
+    t0 = std::chrono::steady_clock::now();
+    cpu0 = cpuSeconds();
+    georoute::buildScopeBlocks(set, copy);
+    const double build_s = secondsSince(t0);
+    const double build_cpu = cpuSeconds() - cpu0;
+    // In use: small chunks (uordblks) and the mmap()ed ones large vectors get (hblkhd).
+    auto inUse = []() {
+      const struct mallinfo2 m = mallinfo2();
+      return m.uordblks + m.hblkhd;
+    };
+    const size_t before = inUse();
+    size_t bytes = 0;
+    {
+      const georoute::Service measured = copy;
+      bytes = inUse() - before;
     }
+    std::printf(
+        "service %s: scope blocks built in %.3f s wall, %.3f s CPU; %zu IPv4 and %zu IPv6 blocks, "
+        "%zu classes, %zu ranks; %zu heap bytes (%.1f MB)\n",
+        s.name.c_str(), build_s, build_cpu, copy.scope_v4_start.size(), copy.scope_blocks_v6.size(),
+        copy.scope_classes.size(), copy.scope_ranks.size(), bytes,
+        static_cast<double>(bytes) / 1e6);
   }
   state->services = compiled->services;
   state->health = std::make_shared<const healthcheck::Verdicts>(compiled->targets.size());

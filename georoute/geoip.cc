@@ -242,16 +242,13 @@ Result<std::shared_ptr<const GeoDatabase>> GeoDatabase::open(const std::string& 
 namespace {
 
 constexpr uint32_t kMixed = 0xFFFFFFFFu;
-// The class of the IPv4 subtree where an IPv6 walk meets it again (aggregateShared): mixed, and
-// answered by one ipv4_alias block instead of its blocks.
-constexpr uint32_t kAlias = 0xFFFFFFFEu;
 
 struct Aggregator {
   const MMDB_s* mmdb;
   const std::vector<uint32_t>* offsets;
   const std::function<uint32_t(int32_t)>* leaf_class;
-  unsigned max_depth;   // bits in the client's family
-  uint32_t alias_node;  // see aggregateImpl
+  unsigned max_depth;  // bits in the client's family
+  unsigned skip;       // tree bits above the family's subtree (96 for IPv4 in an IPv6 tree)
   std::vector<Block>* out;
   // Nodes left to visit. open() checks that every node is reachable and well-formed, not that the
   // tree is a tree: records of a crafted file may share subtrees, and a walk by path then visits a
@@ -260,7 +257,6 @@ struct Aggregator {
   // walk gives up beyond kVisitsPerNode visits per node.
   mutable uint64_t budget;
   mutable bool exhausted = false;
-  mutable bool cut = false;  // a search node stood where the family's bits end
 
   uint32_t leaf(uint8_t type, const MMDB_entry_s& entry) const {
     if (type != MMDB_RECORD_TYPE_DATA) return (*leaf_class)(-1);
@@ -275,7 +271,6 @@ struct Aggregator {
   // Class of the subtree at `node` (depth bits of `addr` fixed), emitting uniform children of
   // mixed nodes as blocks.
   uint32_t visit(uint32_t node, unsigned depth, const uint8_t* addr) const {
-    if (node == alias_node && depth <= 96) return kAlias;
     if (budget == 0) {
       exhausted = true;
       return kMixed;
@@ -294,19 +289,16 @@ struct Aggregator {
       if (types[side] == MMDB_RECORD_TYPE_SEARCH_NODE && depth + 1 < max_depth) {
         cls[side] = visit(static_cast<uint32_t>(records[side]), depth + 1, child[side]);
       } else {
-        cut = cut || types[side] == MMDB_RECORD_TYPE_SEARCH_NODE;
         cls[side] = leaf(types[side], entries[side]);
       }
     }
-    // Two aliases side by side are two ranges of the IPv4 subtree, never one block.
-    if (cls[0] == cls[1] && cls[0] != kMixed && cls[0] != kAlias) return cls[0];
+    if (cls[0] == cls[1] && cls[0] != kMixed) return cls[0];
     for (int side = 0; side < 2; ++side) {
       if (cls[side] == kMixed) continue;
       Block b;
       std::memcpy(b.address, child[side], 16);
       b.prefix = static_cast<uint8_t>(depth + 1);
-      b.ipv4_alias = cls[side] == kAlias;
-      b.leaf_class = b.ipv4_alias ? 0 : cls[side];
+      b.leaf_class = cls[side];
       out->push_back(b);
     }
     return kMixed;
@@ -316,7 +308,6 @@ struct Aggregator {
 }  // namespace
 
 void GeoDatabase::aggregateImpl(bool ipv6, const std::function<uint32_t(int32_t)>& leaf_class,
-                                uint32_t alias_node, WalkInfo* info,
                                 std::vector<Block>& out) const {
   const bool tree_v6 = mmdb_.metadata.ip_version == 6;
   if (ipv6 && !tree_v6) return;  // no IPv6 data: callers keep the lookup's prefix
@@ -325,7 +316,7 @@ void GeoDatabase::aggregateImpl(bool ipv6, const std::function<uint32_t(int32_t)
                 &offsets_,
                 &leaf_class,
                 ipv6 ? 128u : 32u,
-                ipv6 ? alias_node : kNoAlias,
+                0,
                 &out,
                 kVisitsPerNode * mmdb_.metadata.node_count + 2};
   // Find the IPv4 subtree: 96 left turns from the root in an IPv6 tree.
@@ -344,16 +335,10 @@ void GeoDatabase::aggregateImpl(bool ipv6, const std::function<uint32_t(int32_t)
     }
   }
   const uint8_t zero[16] = {};
-  const uint32_t all = ag.visit(node, 0, zero);
-  if (all != kMixed) {
+  if (const uint32_t all = ag.visit(node, 0, zero); all != kMixed) {
     Block b;  // one class everywhere
     b.leaf_class = all;
     out.push_back(b);
-  }
-  if (info != nullptr) {
-    info->ipv4_root = tree_v6 ? node : kNoAlias;
-    info->mixed = all == kMixed;
-    info->cut = ag.cut;
   }
   if (ag.exhausted) {
     out.clear();  // the walk gave up: no blocks, so callers keep the lookup's prefix

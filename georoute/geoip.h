@@ -63,23 +63,7 @@ struct Block {
   uint8_t address[16] = {};
   uint8_t prefix = 0;
   uint32_t leaf_class = 0;
-  // From aggregateShared() only, IPv6: the network is a copy of the IPv4 subtree (MaxMind's
-  // ::ffff:0:0/96, 2002::/16 and 2001::/32 point at it, besides ::/96 itself). Its addresses are
-  // answered by the IPv4 blocks: the 32 bits after `prefix` are the IPv4 address, and the IPv4
-  // block's prefix + `prefix` is the IPv6 network's (`leaf_class` unused).
-  bool ipv4_alias = false;
 };
-
-// The IPv4 address an address of an IPv4-alias block (Block::ipv4_alias) stands for: the 32 bits
-// of the 16-octet `address` after the alias's `prefix` (at most 96) bits, e.g. ::ffff:a.b.c.d and
-// 2002:AABB:CCDD:: -> a.b.c.d; 2001:0:AABB:CCDD:: -> A.B.C.D (the Teredo server's address, which
-// is where MaxMind's databases alias 2001::/32, not the client's inverted one).
-[[nodiscard]] inline uint32_t aliasedIpv4(const uint8_t* address, unsigned prefix) {
-  const unsigned first = prefix / 8;
-  uint64_t w = 0;
-  for (unsigned i = 0; i < 5; ++i) w = (w << 8) | (first + i < 16 ? address[first + i] : 0u);
-  return static_cast<uint32_t>(w >> (8 - prefix % 8));
-}
 
 class GeoDatabase {
  public:
@@ -112,45 +96,14 @@ class GeoDatabase {
   [[nodiscard]] std::vector<Block> aggregate(bool ipv6, LeafClass&& leaf_class) const {
     std::vector<Block> out;
     aggregateImpl(
-        ipv6, [&](int32_t i) -> uint32_t { return leaf_class(i); }, kNoAlias, nullptr, out);
-    return out;
-  }
-
-  // Both families at once, the IPv4 blocks stored once: where the IPv6 tree reaches the IPv4
-  // subtree again (its aliases, and ::/96 itself) the IPv6 blocks have one `ipv4_alias` block
-  // instead of a copy of every IPv4 block. Answers as aggregate(true, ...) does, mapped through
-  // aliasedIpv4(). Without aliases to share (an IPv4 tree, all of IPv4 one class, a crafted tree
-  // whose IPv4 subtree goes deeper than 32 bits) `v6` is aggregate(true, ...)'s.
-  struct Shared {
-    std::vector<Block> v4, v6;
-    size_t aliases = 0;  // ipv4_alias blocks in v6
-  };
-  template <typename LeafClass>
-  [[nodiscard]] Shared aggregateShared(LeafClass&& leaf_class) const {
-    const std::function<uint32_t(int32_t)> f = [&](int32_t i) -> uint32_t { return leaf_class(i); };
-    Shared out;
-    WalkInfo v4;
-    aggregateImpl(false, f, kNoAlias, &v4, out.v4);
-    const bool share =
-        v4.ipv4_root != kNoAlias && v4.ipv4_root != 0 && v4.mixed && !v4.cut && !out.v4.empty();
-    aggregateImpl(true, f, share ? v4.ipv4_root : kNoAlias, nullptr, out.v6);
-    for (const Block& b : out.v6) out.aliases += b.ipv4_alias ? 1 : 0;
+        ipv6, [&](int32_t i) -> uint32_t { return leaf_class(i); }, out);
     return out;
   }
 
  private:
-  static constexpr uint32_t kNoAlias = 0xFFFFFFFFu;
-  // What the IPv4 walk saw: the node of the IPv4 subtree in an IPv6 tree, whether its addresses
-  // differ in class, and whether a search node sat where the 32 bits ended (cut off there).
-  struct WalkInfo {
-    uint32_t ipv4_root = kNoAlias;
-    bool mixed = false;
-    bool cut = false;
-  };
   GeoDatabase() = default;
-  // `alias_node`: in an IPv6 walk, the node answered by an ipv4_alias block wherever it is met.
   void aggregateImpl(bool ipv6, const std::function<uint32_t(int32_t)>& leaf_class,
-                     uint32_t alias_node, WalkInfo* info, std::vector<Block>& out) const;
+                     std::vector<Block>& out) const;
   MMDB_s mmdb_{};
   bool open_ = false;
   std::string path_;

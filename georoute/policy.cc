@@ -132,22 +132,47 @@ uint64_t mix(uint64_t x) {
   return x ^ (x >> 31);
 }
 
-// The IPv4 block holding `a`, as findScopeBlock() gives it.
-ScopeHit findScopeBlock4(const Service& s, uint32_t a) {
+// The scope block of `s` that holds the client: its prefix (at least 1: RFC 7871 §7.2.1 wants a
+// scope above 0 for an answer that depends on the client) and its class; prefix 0 when the
+// service has no blocks for the client's family.
+struct ScopeHit {
+  uint8_t prefix = 0;
+  uint32_t cls = kNoId;
+};
+ScopeHit findScopeBlock(const Service& s, const Client& client) {
   ScopeHit hit;
-  const auto begin = s.scope_v4_start.begin();
-  const auto first = begin + s.scope_index_v4[a >> 16];
-  const auto last =
-      begin + std::min<size_t>(s.scope_index_v4[(a >> 16) + 1] + 1, s.scope_v4_start.size());
-  auto it = std::upper_bound(first, last, a);
-  if (it != begin) {
-    --it;
-    const uint32_t word = s.scope_v4_class[static_cast<size_t>(it - begin)];
-    const auto bp = static_cast<uint8_t>(word & 0xFF);
-    const uint32_t mask = bp == 0 ? 0u : ~0u << (32 - bp);
-    if ((a & mask) == (*it & mask)) {
-      hit.prefix = std::max<uint8_t>(bp, 1);
-      hit.cls = word >> 8;
+  const uint32_t h = (static_cast<uint32_t>(client.address[0]) << 8) | client.address[1];
+  if (!client.ipv6 && !s.scope_v4_start.empty()) {
+    const uint32_t a = readU32(client.address);
+    const auto begin = s.scope_v4_start.begin();
+    const auto first = begin + s.scope_index_v4[h];
+    const auto last =
+        begin + std::min<size_t>(s.scope_index_v4[h + 1] + 1, s.scope_v4_start.size());
+    auto it = std::upper_bound(first, last, a);
+    if (it != begin) {
+      --it;
+      const uint32_t word = s.scope_v4_class[static_cast<size_t>(it - begin)];
+      const auto bp = static_cast<uint8_t>(word & 0xFF);
+      const uint32_t mask = bp == 0 ? 0u : ~0u << (32 - bp);
+      if ((a & mask) == (*it & mask)) {
+        hit.prefix = std::max<uint8_t>(bp, 1);
+        hit.cls = word >> 8;
+      }
+    }
+  } else if (client.ipv6 && !s.scope_blocks_v6.empty()) {
+    const auto& blocks = s.scope_blocks_v6;
+    const auto first = blocks.begin() + s.scope_index_v6[h];
+    const auto last = blocks.begin() + std::min<size_t>(s.scope_index_v6[h + 1] + 1, blocks.size());
+    auto it = std::upper_bound(
+        first, last, client.address,
+        [](const uint8_t* x, const ScopeBlock6& b) { return std::memcmp(x, b.address, 16) < 0; });
+    if (it != blocks.begin()) {
+      --it;
+      const auto bp = static_cast<uint8_t>(it->class_prefix & 0xFF);
+      if (commonPrefix(client.address, it->address, 128) >= bp) {
+        hit.prefix = std::max<uint8_t>(bp, 1);
+        hit.cls = it->class_prefix >> 8;
+      }
     }
   }
   return hit;
@@ -163,36 +188,6 @@ std::string names(const Candidate* c, size_t n) {
 }
 
 }  // namespace
-
-ScopeHit findScopeBlock(const Service& s, const Client& client) {
-  if (!client.ipv6) {
-    return s.scope_v4_start.empty() ? ScopeHit{} : findScopeBlock4(s, readU32(client.address));
-  }
-  ScopeHit hit;
-  if (s.scope_blocks_v6.empty()) return hit;
-  const uint32_t h = (static_cast<uint32_t>(client.address[0]) << 8) | client.address[1];
-  const auto& blocks = s.scope_blocks_v6;
-  const auto first = blocks.begin() + s.scope_index_v6[h];
-  const auto last = blocks.begin() + std::min<size_t>(s.scope_index_v6[h + 1] + 1, blocks.size());
-  auto it = std::upper_bound(
-      first, last, client.address,
-      [](const uint8_t* x, const ScopeBlock6& b) { return std::memcmp(x, b.address, 16) < 0; });
-  if (it == blocks.begin()) return hit;
-  --it;
-  const auto bp = static_cast<uint8_t>(it->class_prefix & 0xFF);
-  if (commonPrefix(client.address, it->address, 128) < bp) return hit;
-  if ((it->class_prefix >> 8) != kAliasClass) {
-    hit.prefix = std::max<uint8_t>(bp, 1);
-    hit.cls = it->class_prefix >> 8;
-    return hit;
-  }
-  // A copy of the IPv4 subtree: the IPv4 block of the address it stands for, its scope in IPv6
-  // terms (e.g. 2002:c000:200::/40 for 192.0.2.0/24 in 6to4).
-  if (s.scope_v4_start.empty()) return hit;
-  hit = findScopeBlock4(s, aliasedIpv4(client.address, bp));
-  if (hit.prefix > 0) hit.prefix = static_cast<uint8_t>(hit.prefix + bp);
-  return hit;
-}
 
 uint32_t mapList(const GeoMap& m, const Location* l, uint32_t asn, MapLevel* level,
                  uint32_t* subdivision) {
@@ -228,7 +223,7 @@ uint32_t mapList(const GeoMap& m, const Location* l, uint32_t asn, MapLevel* lev
   return m.default_list;
 }
 
-void buildScopeBlocks(const ServiceSet& set, Service& s, bool share_ipv4) {
+void buildScopeBlocks(const ServiceSet& set, Service& s) {
   s.scope_v4_start.clear();
   s.scope_v4_class.clear();
   s.scope_blocks_v6.clear();
@@ -290,21 +285,12 @@ void buildScopeBlocks(const ServiceSet& set, Service& s, bool share_ipv4) {
     by_location[i] = it->second;
   }
   auto leaf = [&](int32_t i) { return by_location[static_cast<size_t>(i + 1)]; };
-  GeoDatabase::Shared blocks;
-  if (share_ipv4) {
-    blocks = set.geo->aggregateShared(leaf);
-  } else {
-    blocks.v4 = set.geo->aggregate(false, leaf);
-    blocks.v6 = set.geo->aggregate(true, leaf);
-  }
-  const std::vector<Block>& v4 = blocks.v4;
-  const std::vector<Block>& v6 = blocks.v6;
+  const std::vector<Block> v4 = set.geo->aggregate(false, leaf);
+  const std::vector<Block> v6 = set.geo->aggregate(true, leaf);
   // A class shares its word with a prefix; past kMaxLocationClasses (one class per database
   // record at most: never seen) the blocks keep their prefixes and queries walk the database.
   const bool keep = s.scope_classes.size() <= kMaxLocationClasses && set.regions.size() <= 0xFFFF;
-  auto word = [&](const Block& b) {
-    return (b.ipv4_alias ? kAliasClass << 8 : keep ? b.leaf_class << 8 : 0u) | b.prefix;
-  };
+  auto word = [&](const Block& b) { return (keep ? b.leaf_class << 8 : 0u) | b.prefix; };
   s.scope_v4_start.reserve(v4.size());
   s.scope_v4_class.reserve(v4.size());
   for (const Block& b : v4) {

@@ -39,15 +39,6 @@ struct Decision {
   uint8_t scope = 0;  // ECS SCOPE PREFIX-LENGTH the decision depends on
 };
 
-// The scope block of `s` that holds the client: its prefix (at least 1: RFC 7871 §7.2.1 wants a
-// scope above 0 for an answer that depends on the client) and its class; prefix 0 when the
-// service has no blocks for the client's family. No allocation (the query path's block search).
-struct ScopeHit {
-  uint8_t prefix = 0;
-  uint32_t cls = kNoId;
-};
-[[nodiscard]] ScopeHit findScopeBlock(const Service& s, const Client& client);
-
 // Decides the answer for `qtype` (A, AAAA or CNAME) of service `s`.
 [[nodiscard]] Decision decide(const ServiceSet& set, const Service& s, uint16_t qtype,
                               const Client& client, const healthcheck::Verdicts& health,

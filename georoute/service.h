@@ -99,16 +99,11 @@ struct LocationClass {
   uint32_t list = kNoId;
   uint32_t ranks = kNoId;  // offset into Service::scope_ranks
 };
-// Classes of one service's blocks: the class shares a 32-bit word with a block's prefix; the
-// largest 24-bit value is kept for kAliasClass.
-inline constexpr size_t kMaxLocationClasses = (size_t{1} << 24) - 1;
-// The class of an IPv6 block that is a copy of the IPv4 subtree (Block::ipv4_alias: MaxMind's
-// ::ffff:0:0/96, 2002::/16, 2001::/32 and ::/96 itself): the address is answered by the IPv4
-// blocks, mapped by aliasedIpv4(), with the alias's prefix added to the IPv4 block's.
-inline constexpr uint32_t kAliasClass = 0xFFFFFF;
+// Classes of one service's blocks: the class shares a 32-bit word with a block's prefix.
+inline constexpr size_t kMaxLocationClasses = size_t{1} << 24;
 
-// An IPv6 scope block as a query reads it: 20 octets. The IPv4 subtree's copies in the IPv6 tree
-// are one kAliasClass block each, not one block per IPv4 block.
+// An IPv6 scope block as a query reads it: 20 octets (an IPv6 tree that aliases its IPv4 subtree
+// at ::ffff:0:0/96 and 2002::/16, as MaxMind's do, has three blocks per IPv4 block).
 struct ScopeBlock6 {
   uint8_t address[16] = {};
   uint32_t class_prefix = 0;  // (class << 8) | prefix
@@ -154,10 +149,7 @@ struct ServiceSet;
 // Fills the scope blocks and their classes for a service whose location-dependent filters read
 // only the main database (a separate ASN database splits the space along other lines: no blocks).
 // No classes (the blocks' prefixes only) when there are more than kMaxLocationClasses.
-// `share_ipv4` false: the IPv6 blocks repeat the IPv4 blocks in every alias of the IPv4 subtree,
-// as before the IPv4 blocks were shared (a reference for tests and bench/geo_cost.cc only; the
-// answers are the same).
-void buildScopeBlocks(const ServiceSet& set, Service& s, bool share_ipv4 = true);
+void buildScopeBlocks(const ServiceSet& set, Service& s);
 
 struct ServiceSet {
   std::vector<Region> regions;

@@ -22,8 +22,6 @@
 #include "zones/loader.h"
 
 using namespace meridian;
-using test::show;
-using test::showClient;
 
 namespace {
 
@@ -256,6 +254,18 @@ georoute::SteeringConfig equivalenceConfig(const std::string& db, bool registere
   f.geo.default_list.clear();
   cfg.services.push_back(f);
   return cfg;
+}
+
+std::string show(const georoute::Decision& d) {
+  std::string out = std::to_string(static_cast<int>(d.kind)) + " /" + std::to_string(d.scope);
+  for (uint16_t i = 0; i < d.count; ++i) out += " " + d.chosen[i]->label;
+  return out;
+}
+
+std::string showClient(const georoute::Client& c) {
+  char text[64];
+  inet_ntop(c.ipv6 ? AF_INET6 : AF_INET, c.address, text, sizeof text);
+  return std::string(text) + "/" + std::to_string(c.source_prefix);
 }
 
 }  // namespace
